@@ -1,0 +1,189 @@
+/* Internal state of the client core, shared by client*.c. Not installed. */
+#ifndef PARLEY_CLIENT_INTERNAL_H
+#define PARLEY_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/client.h"
+#include "parley/frame.h"
+
+#define CL_NO_CONV ((size_t)-1)
+
+typedef enum cl_state {
+  CL_IDLE = 0,       /* not started */
+  CL_BACKOFF,        /* waiting for backoff_at before CONNECT */
+  CL_CONNECTING,     /* CONNECT issued, transport not open yet */
+  CL_HANDSHAKE,      /* HELLO and AUTH sent, waiting for READY */
+  CL_READY,          /* READY; SYNC sent */
+  CL_NEED_TOKEN,     /* token refused or missing; waiting for set_token */
+  CL_STOPPED         /* stopped by the host; nothing more */
+} cl_state;
+
+/* One user's receipt values in one conversation. */
+typedef struct cl_rcpt {
+  char user[PARLEY_USER_MAX + 1];
+  uint64_t delivered;
+  uint64_t read;
+} cl_rcpt;
+
+/* A message held past a gap; body owned. */
+typedef struct cl_held {
+  parley_msg msg;
+  char *body;
+} cl_held;
+
+typedef struct cl_conv {
+  char id[PARLEY_ID_MAX + 1];
+  uint64_t stored_seq;    /* highest seq handed over; only grows */
+  uint64_t max_seen;      /* highest seq seen in this session */
+  uint64_t history_req;   /* req number of the HISTORY in flight, or 0 */
+  uint64_t history_after; /* stored_seq when that HISTORY was sent */
+  cl_held *held;          /* ascending seq, all > stored_seq + 1 */
+  size_t held_count;
+  size_t held_cap;
+  bool members_known;
+  char (*members)[PARLEY_USER_MAX + 1];
+  size_t member_count;
+  cl_rcpt *rcpts;
+  size_t rcpt_count;
+  uint64_t delivered_sent;   /* delivered receipt sent in this session */
+  uint64_t read_sent;        /* read receipt sent in this session */
+  uint64_t read_wanted;      /* what the user has read */
+  uint64_t status_delivered; /* my messages delivered up to this seq */
+  uint64_t status_read;      /* my messages read up to this seq */
+} cl_conv;
+
+/* An outbox entry; body owned. */
+typedef struct cl_out {
+  parley_outbox_entry e;
+  char *body;
+  uint64_t req;    /* req number of the SEND in flight, or 0 */
+  bool in_flight;
+} cl_out;
+
+/* A stream event (it carried a pos) not yet behind the stored pos. It is
+ * done once its message was handed over: conv == CL_NO_CONV (a receipt or
+ * SYNCED) or the conversation's stored_seq >= seq. */
+typedef struct cl_pending {
+  char pos[PARLEY_POS_MAX + 1];
+  size_t conv;
+  uint64_t seq;
+} cl_pending;
+
+typedef struct cl_typing {
+  size_t conv;
+  char user[PARLEY_USER_MAX + 1];
+  uint64_t expires_ms;
+} cl_typing;
+
+/* A queued action and the buffers it owns. */
+typedef struct cl_item {
+  parley_client_action a;
+  char *owned;
+} cl_item;
+
+struct parley_client {
+  parley_client_config cfg;
+  char user[PARLEY_USER_MAX + 1];
+  char device[PARLEY_ID_MAX + 1];
+  char caps[256];
+  char token[PARLEY_TOKEN_MAX + 1];
+  uint64_t token_expires_ms;
+  bool token_warned;
+  uint64_t rng;
+
+  cl_state state;
+  uint64_t conn;          /* id of the current connection */
+  uint32_t attempt;       /* failed attempts since the last READY */
+  uint64_t backoff_at;
+  uint64_t handshake_deadline;
+  uint64_t last_sent_ms;
+  uint64_t last_recv_ms;
+  uint32_t heartbeat_ms;  /* negotiated; 0 before WELCOME */
+  uint32_t typing_ttl_ms;
+  size_t max_frame;
+  bool synced;
+  bool cap_receipts;      /* WELCOME listed `receipts` */
+  uint64_t sync_req;
+  uint64_t receipt_at;    /* 0: no receipt flush due */
+  uint64_t send_retry_at; /* 0: no paused SEND */
+  uint64_t req_seq;
+  uint64_t armed_at;      /* the last TIMER emitted; 0 none */
+
+  char pos[PARLEY_POS_MAX + 1]; /* stored pos; "" for none */
+
+  cl_conv **convs;
+  size_t conv_count;
+  size_t conv_cap;
+
+  cl_out *outbox;
+  size_t outbox_count;
+  size_t outbox_cap;
+  size_t in_flight;
+
+  cl_pending *pending;
+  size_t pending_head;
+  size_t pending_count; /* including consumed ones before head */
+  size_t pending_cap;
+  size_t held_total;
+
+  cl_typing *typing;
+  size_t typing_count;
+  size_t typing_cap;
+
+  cl_item *items;
+  size_t item_head;     /* items before it were drained */
+  size_t item_count;
+  size_t item_cap;
+  bool oom;             /* memory ran out; the session is dropped */
+};
+
+/* client.c: actions, frames, connection life cycle. */
+cl_item *cl_push(parley_client *c, parley_client_action_kind kind);
+void cl_send_frame(parley_client *c, parley_buf *b);
+uint64_t cl_next_req(parley_client *c, char *out, size_t cap, char tag);
+void cl_drop_session(parley_client *c, parley_err why, uint64_t now_ms);
+void cl_need_token(parley_client *c, parley_err why, uint64_t now_ms);
+void cl_send_sync(parley_client *c);
+void cl_event_error(parley_client *c, parley_err err, bool fatal,
+                    const char *text, size_t len);
+bool cl_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
+/* client_conv.c: conversations, receipts and status. */
+cl_conv *cl_conv_find(const parley_client *c, const char *id, size_t *idx);
+cl_conv *cl_conv_get(parley_client *c, const char *id, size_t *idx);
+void cl_conv_free(cl_conv *cv);
+void cl_conv_reset_session(parley_client *c, cl_conv *cv);
+bool cl_receipt_apply(parley_client *c, cl_conv *cv, const char *user,
+                      parley_receipt_kind kind, uint64_t seq, bool emit);
+void cl_status_update(parley_client *c, cl_conv *cv, bool emit);
+void cl_flush_receipts(parley_client *c, uint64_t now_ms);
+
+/* client_recv.c: frames from the server. */
+void cl_on_frame(parley_client *c, const parley_frame *f, uint64_t now_ms);
+
+/* client_delivery.c: MSG, held messages, pending pos, HISTORY. */
+void cl_on_msg(parley_client *c, const parley_frame *f, uint64_t now_ms);
+void cl_on_page(parley_client *c, const parley_frame *f, uint64_t now_ms);
+void cl_pending_push(parley_client *c, const char *pos, size_t conv,
+                     uint64_t seq);
+void cl_pending_advance(parley_client *c);
+void cl_delivery_reset(parley_client *c);
+
+/* client_outbox.c: the outbox and SEND. */
+void cl_outbox_send_due(parley_client *c, uint64_t now_ms);
+void cl_on_ack(parley_client *c, const parley_frame *f, uint64_t now_ms);
+bool cl_outbox_on_error(parley_client *c, uint64_t req, parley_err err,
+                        uint64_t now_ms);
+void cl_outbox_reset_session(parley_client *c);
+void cl_outbox_free(parley_client *c);
+
+/* Header helpers (client_recv.c). */
+bool cl_hdr_copy(const parley_frame *f, const char *name, char *dst,
+                 size_t cap);
+bool cl_hdr_u64(const parley_frame *f, const char *name, uint64_t *out);
+bool cl_valid_id(const char *s);
+
+#endif

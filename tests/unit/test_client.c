@@ -1,0 +1,902 @@
+/* Unit tests for the sans-I/O client core (include/parley/client.h):
+ * server frames are written by hand, the clock is a variable. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "parley/client.h"
+#include "parley/frame.h"
+
+#define REC_MAX 8192
+
+/* A drained action with private copies of what it pointed to. */
+typedef struct rec {
+  parley_client_action a;
+  char *data; /* SEND frame or EV_ERROR text, NUL-terminated */
+  char *body; /* MSG body or OUTBOX_ADD body, NUL-terminated */
+} rec;
+
+static rec recs[REC_MAX];
+static size_t nrec;   /* recorded so far */
+static size_t seen;   /* first record not yet looked at by a test */
+static uint64_t now = 1000000;
+static parley_client *cl;
+static uint64_t conn;
+
+static char *dup_n(const char *p, size_t n)
+{
+  char *s = malloc(n + 1);
+
+  cr_assert_not_null(s);
+  if (n > 0)
+    memcpy(s, p, n);
+  s[n] = '\0';
+  return s;
+}
+
+/* Moves every queued action into recs. */
+static void drain(void)
+{
+  parley_client_action a;
+
+  while (parley_client_next_action(cl, &a)) {
+    rec *r = &recs[nrec++];
+    cr_assert_lt(nrec, REC_MAX);
+    r->a = a;
+    r->data = r->body = NULL;
+    if (a.kind == PARLEY_CLIENT_SEND || a.kind == PARLEY_CLIENT_EV_ERROR)
+      r->data = dup_n(a.data ? a.data : "", a.data ? a.len : 0);
+    if (a.kind == PARLEY_CLIENT_MSG)
+      r->body = dup_n(a.msg.body, a.msg.body_len);
+    if (a.kind == PARLEY_CLIENT_OUTBOX_ADD)
+      r->body = dup_n(a.outbox.body, a.outbox.body_len);
+    if (a.kind == PARLEY_CLIENT_CONNECT)
+      conn = a.conn;
+  }
+}
+
+static void forget(void)
+{
+  size_t i;
+
+  for (i = 0; i < nrec; i++) {
+    free(recs[i].data);
+    free(recs[i].body);
+  }
+  nrec = seen = 0;
+}
+
+static parley_client *make(const char *user, uint64_t seed)
+{
+  parley_client_config cfg;
+
+  memset(&cfg, 0, sizeof cfg);
+  cfg.user = user;
+  cfg.device = "dev1";
+  cfg.heartbeat_ms = 1000;
+  cfg.backoff_base_ms = 100;
+  cfg.backoff_cap_ms = 5000;
+  cfg.seed = seed;
+  return parley_client_new(&cfg);
+}
+
+static void setup(void)
+{
+  now = 1000000;
+  conn = 0;
+  cl = make("alice", 42);
+  cr_assert_not_null(cl);
+  cr_assert_eq(parley_client_set_token(cl, "tok-alice", 0, now), PARLEY_OK);
+  drain();
+}
+
+static void teardown(void)
+{
+  forget();
+  parley_client_free(cl);
+  cl = NULL;
+}
+
+TestSuite(client, .init = setup, .fini = teardown);
+
+/* Feeds one hand-made server frame: `verb`, then "name: value" headers
+ * up to NULL; content-length is added when body is not NULL. */
+static void feed(const char *verb, const char *body, ...)
+{
+  char buf[8192];
+  size_t n = 0;
+  va_list ap;
+  const char *h;
+
+  n += (size_t)snprintf(buf + n, sizeof buf - n, "%s\r\n", verb);
+  va_start(ap, body);
+  while ((h = va_arg(ap, const char *)) != NULL)
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "%s\r\n", h);
+  va_end(ap);
+  if (body != NULL)
+    n += (size_t)snprintf(buf + n, sizeof buf - n,
+                          "content-length: %zu\r\n\r\n%s", strlen(body),
+                          body);
+  else
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "\r\n");
+  cr_assert_lt(n, sizeof buf);
+  parley_client_on_message(cl, conn, buf, n, now);
+  drain();
+}
+
+/* A MSG of conv c1 from bob with seq `seq` and body "m<seq>"; pos NULL
+ * leaves pos out and req NULL leaves req out. */
+static void feed_msg(const char *conv, uint64_t seq, const char *pos,
+                     const char *req)
+{
+  char h_conv[80], h_seq[40], h_pos[80], h_req[80], body[40];
+
+  snprintf(h_conv, sizeof h_conv, "conv: %s", conv);
+  snprintf(h_seq, sizeof h_seq, "seq: %llu", (unsigned long long)seq);
+  snprintf(h_pos, sizeof h_pos, "pos: %s", pos ? pos : "");
+  snprintf(h_req, sizeof h_req, "req: %s", req ? req : "");
+  snprintf(body, sizeof body, "m%llu", (unsigned long long)seq);
+  if (pos != NULL && req != NULL)
+    feed("MSG", body, h_conv, h_seq, "from: bob", "msg-id: m1", h_pos,
+         h_req, NULL);
+  else if (pos != NULL)
+    feed("MSG", body, h_conv, h_seq, "from: bob", "msg-id: m1", h_pos, NULL);
+  else if (req != NULL)
+    feed("MSG", body, h_conv, h_seq, "from: bob", "msg-id: m1", h_req, NULL);
+  else
+    feed("MSG", body, h_conv, h_seq, "from: bob", "msg-id: m1", NULL);
+}
+
+/* The next recorded action of `kind` after the ones already looked at,
+ * or NULL. Marks everything up to it as looked at. */
+static rec *next_of(parley_client_action_kind kind)
+{
+  for (; seen < nrec; seen++)
+    if (recs[seen].a.kind == kind)
+      return &recs[seen++];
+  return NULL;
+}
+
+static size_t count_of(parley_client_action_kind kind, size_t from)
+{
+  size_t i, n = 0;
+
+  for (i = from; i < nrec; i++)
+    n += recs[i].a.kind == kind;
+  return n;
+}
+
+/* Parses a recorded SEND into f (valid until the parser p is freed). */
+static void parse_sent(const rec *r, parley_parser *p, parley_frame *f)
+{
+  parley_parse_error err;
+
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.kind, PARLEY_CLIENT_SEND);
+  parley_parser_init(p, NULL);
+  cr_assert_eq(parley_parse_message(p, r->data, r->a.len, f, &err),
+               PARLEY_OK, "client sent a malformed frame: %s", r->data);
+}
+
+/* The next SEND's verb must be `verb` (PINGs in between are skipped
+ * unless a PING is expected); returns a copy of header `name` (or NULL
+ * when name is NULL or the header is absent). */
+static char *expect_sent(const char *verb, const char *name)
+{
+  parley_parser p;
+  parley_frame f;
+  rec *r;
+  const parley_str *v;
+  char *out = NULL;
+
+  for (;;) {
+    r = next_of(PARLEY_CLIENT_SEND);
+    cr_assert_not_null(r, "expected %s to be sent", verb);
+    if (strcmp(verb, "PING") == 0 || strncmp(r->data, "PING\r\n", 6) != 0)
+      break;
+  }
+  parse_sent(r, &p, &f);
+  cr_assert(parley_str_eq(f.verb, verb), "expected %s, got %.*s", verb,
+            (int)f.verb.len, f.verb.ptr);
+  if (name != NULL && (v = parley_frame_get(&f, name)) != NULL)
+    out = dup_n(v->ptr, v->len);
+  parley_parser_free(&p);
+  return out;
+}
+
+static void expect_header(const char *verb, const char *name,
+                          const char *want)
+{
+  char *got = expect_sent(verb, name);
+
+  cr_assert_not_null(got, "%s has no %s", verb, name);
+  cr_assert_str_eq(got, want);
+  free(got);
+}
+
+/* Starts, connects and completes the handshake; leaves `seen` after the
+ * SYNC the core sends on READY. */
+static void bring_up(void)
+{
+  parley_client_start(cl, now);
+  drain();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT));
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  free(expect_sent("HELLO", NULL));
+  free(expect_sent("AUTH", NULL));
+  feed("WELCOME", NULL, "version: 1", "caps: receipts,typing",
+       "heartbeat: 1000", "max-frame: 65536", NULL);
+  feed("READY", NULL, "user: alice", "device: dev1", NULL);
+  free(expect_sent("SYNC", NULL));
+}
+
+/* Advances the clock to the last armed TIMER and fires it. */
+static void fire_timer(void)
+{
+  size_t i;
+  uint64_t at = 0;
+
+  for (i = 0; i < nrec; i++)
+    if (recs[i].a.kind == PARLEY_CLIENT_TIMER)
+      at = recs[i].a.at_ms;
+  cr_assert_neq(at, 0, "no timer armed");
+  if (at > now)
+    now = at;
+  parley_client_on_time(cl, now);
+  drain();
+}
+
+/* Drops the connection and fires timers until the core connects again. */
+static void reconnect(void)
+{
+  size_t i;
+
+  parley_client_on_disconnected(cl, conn, now);
+  drain();
+  for (i = 0; i < 4 && count_of(PARLEY_CLIENT_CONNECT, seen) == 0; i++)
+    fire_timer();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT));
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  free(expect_sent("HELLO", NULL));
+  free(expect_sent("AUTH", NULL));
+  feed("WELCOME", NULL, "version: 1", "caps: receipts", "heartbeat: 1000",
+       NULL);
+  feed("READY", NULL, "user: alice", "device: dev1", NULL);
+  free(expect_sent("SYNC", NULL));
+}
+
+/* spec: LIFE-1 AUTH-1 SYNC-1 */
+Test(client, handshake_pipelines_hello_auth_then_syncs_from_zero)
+{
+  parley_client_start(cl, now);
+  drain();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT));
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, 0), 0);
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  expect_header("HELLO", "versions", "1");
+  seen--; /* look at the same HELLO again */
+  expect_header("HELLO", "heartbeat", "1000");
+  expect_header("AUTH", "token", "tok-alice");
+  seen--;
+  expect_header("AUTH", "device", "dev1");
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0,
+               "nothing but HELLO and AUTH before READY");
+  feed("WELCOME", NULL, "version: 1", "heartbeat: 1000", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0);
+  feed("READY", NULL, "user: alice", "device: dev1", NULL);
+  expect_header("SYNC", "since", "0");
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_READY, 0), 1);
+  cr_assert(parley_client_is_ready(cl));
+}
+
+/* spec: SYNC-1 SYNC-2 */
+Test(client, sync_resumes_from_the_stored_pos)
+{
+  cr_assert_eq(parley_client_load_pos(cl, "p-17"), PARLEY_OK);
+  parley_client_start(cl, now);
+  drain();
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  feed("READY", NULL, "user: alice", NULL);
+  free(expect_sent("HELLO", NULL));
+  free(expect_sent("AUTH", NULL));
+  expect_header("SYNC", "since", "p-17");
+}
+
+/* spec: SEND-5 SEND-3 */
+Test(client, outbox_resends_the_same_temp_id_until_ack)
+{
+  char temp_id[PARLEY_ID_MAX + 1];
+  char ack[120];
+  char *t1, *t2;
+  rec *r;
+
+  cr_assert_eq(parley_client_send(cl, "c1", NULL, "hello", 5, now, temp_id),
+               PARLEY_OK);
+  drain();
+  r = next_of(PARLEY_CLIENT_OUTBOX_ADD);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.outbox.temp_id, temp_id);
+  cr_assert_str_eq(r->body, "hello");
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, 0), 0, "not connected yet");
+
+  bring_up();
+  t1 = expect_sent("SEND", "temp-id");
+  cr_assert_str_eq(t1, temp_id);
+  reconnect();
+  t2 = expect_sent("SEND", "temp-id");
+  cr_assert_str_eq(t2, temp_id, "a retry keeps the temp-id");
+  reconnect();
+  free(expect_sent("SEND", NULL));
+  cr_assert_eq(parley_client_outbox_count(cl), 1);
+
+  snprintf(ack, sizeof ack, "temp-id: %s", temp_id);
+  feed("ACK", NULL, "conv: c1", ack, "msg-id: m9", "seq: 4", "ts: 5", NULL);
+  r = next_of(PARLEY_CLIENT_OUTBOX_REMOVE);
+  cr_assert_not_null(r, "ACK removes the entry");
+  cr_assert_str_eq(r->a.outbox.temp_id, temp_id);
+  r = next_of(PARLEY_CLIENT_EV_STATUS);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.status, PARLEY_STATUS_SENT);
+  cr_assert_eq(r->a.seq, 4);
+  cr_assert_str_eq(r->a.msg.msg_id, "m9");
+  cr_assert_eq(parley_client_outbox_count(cl), 0);
+
+  feed("ACK", NULL, "conv: c1", ack, "msg-id: m9", "seq: 4", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_OUTBOX_REMOVE, seen), 0,
+               "a repeated ACK changes nothing");
+  reconnect();
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0,
+               "an acknowledged message is not sent again");
+  free(t1);
+  free(t2);
+}
+
+/* spec: SEND-5 */
+Test(client, loaded_outbox_is_sent_in_order_with_its_temp_ids)
+{
+  parley_outbox_entry e;
+  char *t;
+
+  memset(&e, 0, sizeof e);
+  strcpy(e.conv, "c1");
+  strcpy(e.temp_id, "t-first");
+  e.body = "one";
+  e.body_len = 3;
+  cr_assert_eq(parley_client_load_outbox(cl, &e), PARLEY_OK);
+  strcpy(e.temp_id, "t-second");
+  e.body = "two";
+  cr_assert_eq(parley_client_load_outbox(cl, &e), PARLEY_OK);
+  bring_up();
+  t = expect_sent("SEND", "temp-id");
+  cr_assert_str_eq(t, "t-first");
+  free(t);
+  t = expect_sent("SEND", "temp-id");
+  cr_assert_str_eq(t, "t-second");
+  free(t);
+}
+
+/* spec: SEND-5 */
+Test(client, temp_ids_differ_and_follow_the_seed)
+{
+  char a[PARLEY_ID_MAX + 1], b[PARLEY_ID_MAX + 1], c2[PARLEY_ID_MAX + 1];
+  parley_client *other = make("alice", 42);
+
+  cr_assert_eq(parley_client_send(cl, "c1", NULL, "x", 1, now, a),
+               PARLEY_OK);
+  cr_assert_eq(parley_client_send(cl, "c1", NULL, "x", 1, now, b),
+               PARLEY_OK);
+  cr_assert_str_neq(a, b);
+  cr_assert_eq(parley_client_send(other, "c1", NULL, "x", 1, now, c2),
+               PARLEY_OK);
+  cr_assert_str_eq(a, c2, "same seed, same temp-ids");
+  parley_client_free(other);
+}
+
+/* spec: DELIV-4 */
+Test(client, duplicates_are_shown_once)
+{
+  rec *r;
+
+  bring_up();
+  feed_msg("c1", 1, "1", NULL);
+  feed_msg("c1", 2, "2", NULL);
+  feed_msg("c1", 2, "2", NULL);
+  feed_msg("c1", 1, "1", NULL);
+  feed_msg("c1", 3, "3", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 3);
+  r = next_of(PARLEY_CLIENT_MSG);
+  cr_assert_eq(r->a.msg.seq, 1);
+  cr_assert_str_eq(r->body, "m1");
+  cr_assert_str_eq(r->a.msg.from, "bob");
+  cr_assert_eq(next_of(PARLEY_CLIENT_MSG)->a.msg.seq, 2);
+  cr_assert_eq(next_of(PARLEY_CLIENT_MSG)->a.msg.seq, 3);
+  cr_assert_eq(parley_client_stored_seq(cl, "c1"), 3);
+}
+
+/* spec: DELIV-4 SYNC-2 */
+Test(client, stored_seq_from_the_store_suppresses_replays)
+{
+  parley_client_load_conv(cl, "c1", 5);
+  bring_up();
+  feed_msg("c1", 4, "4", NULL);
+  feed_msg("c1", 5, "5", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 0);
+  feed_msg("c1", 6, "6", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 1);
+}
+
+/* spec: DELIV-4 DELIV-5 DELIV-3 */
+Test(client, out_of_order_is_held_and_shown_in_seq_order)
+{
+  size_t i, start;
+  uint64_t want = 1;
+
+  bring_up();
+  start = nrec;
+  feed_msg("c1", 1, "1", NULL);
+  feed_msg("c1", 3, "3", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, start), 1, "3 waits for 2");
+  expect_header("HISTORY", "after", "1");
+  feed_msg("c1", 2, "2", NULL);
+  for (i = start; i < nrec; i++) {
+    if (recs[i].a.kind != PARLEY_CLIENT_MSG)
+      continue;
+    cr_assert_eq(recs[i].a.msg.seq, want);
+    want++;
+  }
+  cr_assert_eq(want, 4);
+}
+
+/* spec: DELIV-5 HIST-1 DELIV-3 */
+Test(client, gap_is_filled_by_history_before_later_messages)
+{
+  char *req, page_req[80];
+  size_t i, start, msgs = 0, pos_at = 0, last_msg = 0;
+
+  parley_client_load_conv(cl, "c1", 5);
+  parley_client_load_pos(cl, "50");
+  bring_up();
+  start = nrec;
+  feed_msg("c1", 8, "58", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, start), 0);
+  cr_assert_eq(count_of(PARLEY_CLIENT_POS, start), 0,
+               "pos stays behind a message not yet shown");
+  req = expect_sent("HISTORY", "req");
+  seen--;
+  expect_header("HISTORY", "after", "5");
+  seen--;
+  expect_header("HISTORY", "conv", "c1");
+  feed_msg("c1", 9, "59", NULL); /* live, still behind the gap */
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0,
+               "one HISTORY at a time");
+  feed_msg("c1", 6, NULL, req);
+  feed_msg("c1", 7, NULL, req);
+  feed_msg("c1", 8, NULL, req);
+  snprintf(page_req, sizeof page_req, "req: %s", req);
+  feed("PAGE", NULL, "conv: c1", "count: 3", "more: no", page_req, NULL);
+  for (i = start; i < nrec; i++) {
+    if (recs[i].a.kind == PARLEY_CLIENT_MSG) {
+      cr_assert_eq(recs[i].a.msg.seq, 6 + msgs);
+      msgs++;
+      last_msg = i;
+    }
+    if (recs[i].a.kind == PARLEY_CLIENT_POS)
+      pos_at = i;
+  }
+  cr_assert_eq(msgs, 4, "6, 7, 8 and the held 9, each once");
+  cr_assert_gt(pos_at, last_msg, "pos moves after the messages");
+  cr_assert_str_eq(recs[pos_at].a.pos, "59");
+  free(req);
+}
+
+/* spec: DELIV-5 HIST-1 */
+Test(client, history_pages_until_the_gap_is_closed)
+{
+  char *req;
+  char page_req[80];
+
+  bring_up();
+  feed_msg("c1", 250, "250", NULL);
+  req = expect_sent("HISTORY", "req");
+  snprintf(page_req, sizeof page_req, "req: %s", req);
+  for (uint64_t s = 1; s <= 100; s++)
+    feed_msg("c1", s, NULL, req);
+  feed("PAGE", NULL, "conv: c1", "count: 100", "more: yes", "cursor: x",
+       page_req, NULL);
+  free(req);
+  req = expect_sent("HISTORY", "after");
+  cr_assert_str_eq(req, "100");
+  free(req);
+  cr_assert_eq(parley_client_stored_seq(cl, "c1"), 100);
+}
+
+/* spec: SYNC-1 DELIV-3 */
+Test(client, synced_moves_the_pos_when_nothing_is_pending)
+{
+  rec *r;
+
+  bring_up();
+  feed_msg("c1", 1, "7", NULL);
+  r = next_of(PARLEY_CLIENT_POS);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.pos, "7");
+  feed("SYNCED", NULL, "pos: 9", NULL);
+  r = next_of(PARLEY_CLIENT_POS);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.pos, "9");
+  cr_assert_not_null(next_of(PARLEY_CLIENT_EV_SYNCED));
+}
+
+/* spec: RCPT-1 */
+Test(client, delivered_receipts_are_cumulative_and_coalesced)
+{
+  size_t start;
+
+  bring_up();
+  feed("SYNCED", NULL, "pos: 0", NULL);
+  start = nrec;
+  feed_msg("c1", 1, "1", NULL);
+  feed_msg("c1", 2, "2", NULL);
+  feed_msg("c1", 3, "3", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0, "coalesced");
+  fire_timer();
+  expect_header("RECEIPT", "seq", "3");
+  seen--;
+  expect_header("RECEIPT", "kind", "delivered");
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0, "one receipt");
+  parley_client_mark_read(cl, "c1", 2, now);
+  drain();
+  expect_header("RECEIPT", "kind", "read");
+}
+
+/* spec: RCPT-1 RCPT-3 */
+Test(client, status_of_own_messages_follows_receipts_never_backwards)
+{
+  const char *members[] = {"alice", "bob", "carol"};
+  rec *r;
+
+  cr_assert_eq(parley_client_set_members(cl, "g1", members, 3), PARLEY_OK);
+  bring_up();
+  feed("RECEIPT", NULL, "conv: g1", "user: bob", "kind: delivered",
+       "seq: 5", "pos: 1", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_STATUS, 0), 0,
+               "carol does not hold it yet");
+  r = next_of(PARLEY_CLIENT_RECEIPT_STATE);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.receipt.user, "bob");
+  cr_assert_eq(r->a.receipt.seq, 5);
+  feed("RECEIPT", NULL, "conv: g1", "user: carol", "kind: read",
+       "seq: 3", "pos: 2", NULL);
+  r = next_of(PARLEY_CLIENT_EV_STATUS);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.status, PARLEY_STATUS_DELIVERED);
+  cr_assert_eq(r->a.seq, 3, "read implies delivered; min over members");
+  feed("RECEIPT", NULL, "conv: g1", "user: bob", "kind: delivered",
+       "seq: 2", "pos: 3", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_STATUS, seen), 0,
+               "a lower receipt changes nothing");
+  cr_assert_eq(count_of(PARLEY_CLIENT_RECEIPT_STATE, seen), 0);
+  feed("RECEIPT", NULL, "conv: g1", "user: bob", "kind: read", "seq: 4",
+       "pos: 4", NULL);
+  r = next_of(PARLEY_CLIENT_EV_STATUS);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.status, PARLEY_STATUS_READ);
+  cr_assert_eq(r->a.seq, 3);
+}
+
+/* spec: RCPT-1 */
+Test(client, loaded_receipts_set_the_status_without_events)
+{
+  const char *members[] = {"alice", "bob"};
+  parley_receipt rc;
+
+  memset(&rc, 0, sizeof rc);
+  strcpy(rc.conv, "d1");
+  strcpy(rc.user, "bob");
+  rc.kind = PARLEY_RECEIPT_DELIVERED;
+  rc.seq = 10;
+  cr_assert_eq(parley_client_load_receipt(cl, &rc), PARLEY_OK);
+  cr_assert_eq(parley_client_set_members(cl, "d1", members, 2), PARLEY_OK);
+  bring_up();
+  feed("RECEIPT", NULL, "conv: d1", "user: bob", "kind: delivered",
+       "seq: 8", "pos: 1", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_STATUS, 0), 0);
+}
+
+/* spec: HB-2 HB-5 */
+Test(client, heartbeat_pings_when_idle_and_drops_a_silent_session)
+{
+  rec *r;
+  uint64_t t0;
+
+  bring_up();
+  t0 = now;
+  now = t0 + 999;
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0);
+  now = t0 + 1000;
+  parley_client_on_time(cl, now);
+  drain();
+  free(expect_sent("PING", NULL));
+  feed("PONG", NULL, NULL); /* a frame at t0 + 1000 */
+  now = t0 + 2999;
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_CLOSE, 0), 0,
+               "less than two intervals of silence");
+  now = t0 + 3000;
+  parley_client_on_time(cl, now);
+  drain();
+  r = next_of(PARLEY_CLIENT_CLOSE);
+  cr_assert_not_null(r, "two intervals of silence drop the session");
+  r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.err, PARLEY_E_TIMEOUT);
+  cr_assert_not(parley_client_is_ready(cl));
+}
+
+/* spec: HB-2 */
+Test(client, timer_is_armed_for_the_next_ping)
+{
+  size_t i;
+  uint64_t at = 0;
+
+  bring_up();
+  for (i = 0; i < nrec; i++)
+    if (recs[i].a.kind == PARLEY_CLIENT_TIMER)
+      at = recs[i].a.at_ms;
+  cr_assert_eq(at, now + 1000);
+}
+
+/* spec: LIFE-3 */
+Test(client, handshake_timeout_reconnects)
+{
+  rec *r;
+
+  parley_client_start(cl, now);
+  drain();
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  now += 10000;
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CLOSE));
+  r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.err, PARLEY_E_TIMEOUT);
+}
+
+/* spec: HB-5 */
+Test(client, backoff_stays_in_bounds_and_varies)
+{
+  uint64_t rng = 7;
+  uint32_t a, d, lo = UINT32_MAX, hi = 0;
+  int i;
+
+  for (a = 0; a < 40; a++) {
+    uint64_t ceiling = 100ull << (a < 20 ? a : 20);
+    if (ceiling > 5000)
+      ceiling = 5000;
+    for (i = 0; i < 200; i++) {
+      d = parley_client_backoff_ms(&rng, a, 100, 5000);
+      cr_assert_leq(d, ceiling, "attempt %u gave %u", a, d);
+      if (a == 30) {
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+      }
+    }
+  }
+  cr_assert_lt(lo, 1250, "full jitter reaches low delays");
+  cr_assert_gt(hi, 3750, "full jitter reaches high delays");
+}
+
+/* spec: HB-5 */
+Test(client, backoff_comes_from_the_seed)
+{
+  uint64_t s1 = 99, s2 = 99, s3 = 100;
+  int i, same = 0;
+
+  for (i = 0; i < 20; i++) {
+    uint32_t x = parley_client_backoff_ms(&s1, 8, 100, 30000);
+    uint32_t y = parley_client_backoff_ms(&s2, 8, 100, 30000);
+    uint32_t z = parley_client_backoff_ms(&s3, 8, 100, 30000);
+    cr_assert_eq(x, y);
+    same += x == z;
+  }
+  cr_assert_lt(same, 5, "another seed gives other delays");
+}
+
+/* spec: HB-5 */
+Test(client, reconnect_delays_grow_and_reset_after_ready)
+{
+  uint64_t ceiling = 100;
+  int i;
+  rec *r;
+
+  parley_client_start(cl, now);
+  drain();
+  for (i = 0; i < 8; i++) {
+    parley_client_on_disconnected(cl, conn, now);
+    drain();
+    r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+    cr_assert_not_null(r);
+    cr_assert_leq(r->a.delay_ms, ceiling);
+    ceiling = ceiling * 2 > 5000 ? 5000 : ceiling * 2;
+    fire_timer();
+    cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT), "retries forever");
+  }
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  feed("READY", NULL, "user: alice", NULL);
+  parley_client_on_disconnected(cl, conn, now);
+  drain();
+  r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+  cr_assert_not_null(r);
+  cr_assert_leq(r->a.delay_ms, 100, "attempts reset after READY");
+}
+
+/* spec: EXT-4 EXT-1 */
+Test(client, unknown_verbs_and_headers_are_ignored)
+{
+  size_t start;
+
+  bring_up();
+  start = nrec;
+  feed("FROBNICATE", "x", "conv: c1", "seq: 1", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, start), 0);
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_ERROR, start), 0);
+  cr_assert_eq(count_of(PARLEY_CLIENT_CLOSE, start), 0);
+  feed("MSG", "hi", "conv: c1", "seq: 1", "x-color: blue",
+       "future-thing: 7", "from: bob", "pos: 1", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, start), 1);
+  cr_assert(parley_client_is_ready(cl));
+}
+
+/* spec: AUTH-1 AUTH-3 */
+Test(client, auth_failure_waits_for_a_new_token)
+{
+  rec *r;
+  size_t i;
+
+  parley_client_start(cl, now);
+  drain();
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  feed("ERROR", NULL, "code: 424", "reason: auth-failed", "fatal: yes",
+       NULL);
+  r = next_of(PARLEY_CLIENT_EV_NEED_TOKEN);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.err, PARLEY_E_AUTH_FAILED);
+  parley_client_on_disconnected(cl, conn, now);
+  drain();
+  for (i = 0; i < 3; i++) {
+    now += 60000;
+    parley_client_on_time(cl, now);
+    drain();
+  }
+  cr_assert_eq(count_of(PARLEY_CLIENT_CONNECT, seen), 0,
+               "no reconnect without a token");
+  parley_client_set_token(cl, "tok-new", 0, now);
+  drain();
+  fire_timer();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT));
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  free(expect_sent("HELLO", NULL));
+  expect_header("AUTH", "token", "tok-new");
+}
+
+/* spec: ERR-1 */
+Test(client, other_fatal_errors_reconnect)
+{
+  rec *r;
+
+  bring_up();
+  feed("ERROR", NULL, "code: 503", "reason: going-away", "fatal: yes",
+       NULL);
+  cr_assert_not_null(next_of(PARLEY_CLIENT_EV_ERROR));
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CLOSE));
+  r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.err, PARLEY_E_GOING_AWAY);
+  fire_timer();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT));
+}
+
+/* spec: SEND-4 SEND-6 */
+Test(client, a_refused_send_leaves_the_outbox_with_an_event)
+{
+  char *req, line[80];
+  rec *r;
+
+  parley_client_send(cl, "nope", NULL, "x", 1, now, NULL);
+  drain();
+  bring_up();
+  req = expect_sent("SEND", "req");
+  snprintf(line, sizeof line, "req: %s", req);
+  feed("ERROR", NULL, "code: 440", "reason: not-found", line, "fatal: no",
+       NULL);
+  cr_assert_not_null(next_of(PARLEY_CLIENT_OUTBOX_REMOVE));
+  r = next_of(PARLEY_CLIENT_EV_SEND_FAILED);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.err, PARLEY_E_NOT_FOUND);
+  cr_assert_eq(parley_client_outbox_count(cl), 0);
+  free(req);
+}
+
+/* spec: SEND-5 */
+Test(client, rate_limited_send_is_retried_later_with_the_same_temp_id)
+{
+  char *req, *t1, *t2, line[80];
+
+  parley_client_send(cl, "c1", NULL, "x", 1, now, NULL);
+  drain();
+  bring_up();
+  req = expect_sent("SEND", "req");
+  seen--;
+  t1 = expect_sent("SEND", "temp-id");
+  snprintf(line, sizeof line, "req: %s", req);
+  feed("ERROR", NULL, "code: 429", "reason: rate-limited", line, NULL);
+  cr_assert_eq(parley_client_outbox_count(cl), 1);
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0);
+  fire_timer();
+  t2 = expect_sent("SEND", "temp-id");
+  cr_assert_str_eq(t1, t2);
+  free(req);
+  free(t1);
+  free(t2);
+}
+
+/* spec: TYPE-1 */
+Test(client, typing_turns_off_after_its_ttl)
+{
+  rec *r;
+
+  bring_up();
+  feed("TYPING", NULL, "conv: c1", "user: bob", "state: on", "ttl: 500",
+       NULL);
+  r = next_of(PARLEY_CLIENT_EV_TYPING);
+  cr_assert_not_null(r);
+  cr_assert(r->a.on);
+  now += 500;
+  parley_client_on_time(cl, now);
+  drain();
+  r = next_of(PARLEY_CLIENT_EV_TYPING);
+  cr_assert_not_null(r);
+  cr_assert_not(r->a.on);
+  cr_assert_str_eq(r->a.user, "bob");
+}
+
+/* spec: FRAME-5 */
+Test(client, send_rejects_bad_input)
+{
+  cr_assert_eq(parley_client_send(cl, "c 1", NULL, "x", 1, now, NULL),
+               PARLEY_E_BAD_VALUE);
+  cr_assert_eq(parley_client_send(cl, "c1", NULL, "\xff", 1, now, NULL),
+               PARLEY_E_BAD_UTF8);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_OUTBOX_ADD, 0), 0);
+}
+
+/* spec: DELIV-4 */
+Test(client, events_on_an_old_connection_are_ignored)
+{
+  uint64_t old;
+
+  bring_up();
+  old = conn;
+  feed("ERROR", NULL, "code: 500", "reason: internal", "fatal: yes", NULL);
+  parley_client_on_message(cl, old, "MSG\r\nconv: c1\r\nseq: 1\r\n\r\n", 25,
+                           now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 0);
+}
