@@ -1,0 +1,1031 @@
+/* The HTTP API of the reference server (spec section 12), on the same
+ * lws context and port as the WebSocket endpoint; this protocol is first
+ * in the list, so it also sees upgrades that offer no known subprotocol.
+ *
+ * One request goes through: route and method (404 no-such-path, 405), the
+ * bearer token when the route needs one (401), the body rules for a POST
+ * (411 without Content-Length, 413 past 64 KiB, 415 when not JSON), then
+ * the body, then the handler. Handlers that need the store or the core
+ * register the request under an id and return; the answer comes later
+ * through http_api_on_done (store jobs: passwords, member checks) or
+ * http_api_on_reply (the core's PARLEY_ACT_API_REPLY). A request whose
+ * client went away meanwhile is simply no longer registered, and its
+ * answer is dropped. Answers are JSON; errors have the shape of
+ * spec 12.1 (HTTP-2). An answer given before the body was read closes
+ * the connection, since the unread body cannot be told from a next
+ * request. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "host.h"
+#include "log.h"
+#include "parley/token.h"
+
+#define HTTP_CHUNK 16384
+#define HTTP_HEADERS_MAX 1024
+#define HTTP_CURSOR_MAX 512
+#define HTTP_HISTORY_DEFAULT 50
+#define HTTP_HISTORY_MAX 100
+
+typedef enum http_route {
+  ROUTE_NONE = 0,
+  ROUTE_TOKEN,    /* POST /v1/auth/token */
+  ROUTE_CONFIG,   /* GET /v1/config */
+  ROUTE_CONVS,    /* POST /v1/conversations */
+  ROUTE_CONV,     /* GET /v1/conversations/{id} */
+  ROUTE_MESSAGES, /* GET /v1/conversations/{id}/messages */
+  ROUTE_WS        /* GET /v1/ws without an upgrade */
+} http_route;
+
+typedef enum http_method { METHOD_GET, METHOD_POST, METHOD_OTHER } http_method;
+
+struct http_req {
+  http_req *next; /* bucket chain while registered */
+  uint64_t id;
+  struct lws *wsi;
+  bool registered;
+  http_route route;
+  http_method method;
+  char conv[PARLEY_ID_MAX + 1];
+  char user[PARLEY_USER_MAX + 1]; /* the caller, once authenticated */
+
+  char *body;
+  size_t body_len, body_expected;
+  bool reading;
+
+  parley_conv_kind kind; /* create: kept while members are checked */
+  char title[PARLEY_TITLE_MAX + 1];
+  char (*members)[PARLEY_USER_MAX + 1];
+  size_t member_count;
+
+  bool answering;
+  bool close_after;
+  bool headers_done;
+  unsigned status;
+  char *resp;
+  size_t resp_len, resp_off;
+};
+
+/* ---- requests: life cycle and registry -------------------------------- */
+
+static void req_register(host *h, http_req *r)
+{
+  http_req **b = &h->reqs[r->id % HOST_BUCKETS];
+
+  r->next = *b;
+  *b = r;
+  r->registered = true;
+}
+
+static void req_unregister(host *h, http_req *r)
+{
+  if (!r->registered)
+    return;
+  for (http_req **p = &h->reqs[r->id % HOST_BUCKETS]; *p; p = &(*p)->next) {
+    if (*p == r) {
+      *p = r->next;
+      break;
+    }
+  }
+  r->registered = false;
+}
+
+static http_req *req_find(host *h, uint64_t id)
+{
+  for (http_req *r = h->reqs[id % HOST_BUCKETS]; r; r = r->next)
+    if (r->id == id)
+      return r;
+  return NULL;
+}
+
+static void req_free(host *h, http_req *r)
+{
+  if (!r)
+    return;
+  req_unregister(h, r);
+  if (r->body) {
+    sodium_memzero(r->body, r->body_len);
+    free(r->body);
+  }
+  free(r->members);
+  free(r->resp);
+  free(r);
+  h->http_busy--;
+}
+
+/* ---- answers ---------------------------------------------------------- */
+
+/* Queues an answer with `body` (stolen; NULL for none). The request stops
+ * waiting for anything else and is written when the socket is ready. */
+static void answer(host *h, http_req *r, unsigned status, json_t *body)
+{
+  req_unregister(h, r);
+  r->reading = false;
+  r->answering = true;
+  r->status = status;
+  free(r->resp);
+  r->resp = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  r->resp_len = r->resp ? strlen(r->resp) : 0;
+  r->resp_off = 0;
+  json_decref(body);
+  if (body && !r->resp)
+    r->close_after = true; /* out of memory: an empty answer, then close */
+  lws_callback_on_writable(r->wsi);
+}
+
+/* The JSON error object of HTTP-2. */
+static json_t *error_body(int code, const char *reason, const char *message)
+{
+  return json_pack("{s:{s:i,s:s,s:s}}", "error", "code", code, "reason",
+                   reason, "message", message);
+}
+
+static void answer_error(host *h, http_req *r, unsigned status, int code,
+                         const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void answer_error(host *h, http_req *r, unsigned status, int code,
+                         const char *reason, const char *fmt, ...)
+{
+  char msg[256];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  plog_debug(0, "http %u %s: %s", status, reason, msg);
+  answer(h, r, status, error_body(code, reason, msg));
+}
+
+/* An error from the registry (section 13) with its HTTP status. */
+static void answer_parley_error(host *h, http_req *r, parley_err err,
+                                const char *message)
+{
+  unsigned status = 400;
+  const char *reason = parley_err_reason(err);
+
+  if (err == PARLEY_E_NOT_FOUND)
+    status = 404;
+  else if (err == PARLEY_E_AUTH_FAILED || err == PARLEY_E_TOKEN_EXPIRED)
+    status = 401;
+  else if (err == PARLEY_E_GOING_AWAY)
+    status = 503;
+  else if (err == PARLEY_E_INTERNAL || !reason)
+    status = 500;
+  answer(h, r, status,
+         error_body(reason ? (int)err : 500, reason ? reason : "internal",
+                    message ? message : parley_err_message(err)));
+}
+
+/* Writes headers for an answer into buf (after LWS_PRE) and sends them.
+ * Returns 0 or -1. */
+static int write_headers(struct lws *wsi, unsigned status, size_t len,
+                         bool close_after, const char *allow)
+{
+  unsigned char buf[LWS_PRE + HTTP_HEADERS_MAX];
+  unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+
+  if (lws_add_http_common_headers(wsi, status, "application/json", len, &p,
+                                  end))
+    return -1;
+  if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                   (const unsigned char *)"no-store", 8,
+                                   &p, end))
+    return -1;
+  if (allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW,
+                                            (const unsigned char *)allow,
+                                            (int)strlen(allow), &p, end))
+    return -1;
+  if (close_after &&
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                   (const unsigned char *)"close", 5, &p,
+                                   end))
+    return -1;
+  return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+static const char *allowed_method(http_route route)
+{
+  return route == ROUTE_TOKEN || route == ROUTE_CONVS ? "POST" : "GET";
+}
+
+/* Writes the next part of an answer: headers first, then the body in
+ * chunks. Returns 0 to go on, 1 when the answer is complete, -1 on a
+ * write error. */
+static int write_answer(http_req *r)
+{
+  unsigned char buf[LWS_PRE + HTTP_CHUNK];
+  size_t n = r->resp_len - r->resp_off;
+  enum lws_write_protocol kind = LWS_WRITE_HTTP_FINAL;
+
+  if (!r->headers_done) {
+    const char *allow = r->status == 405 ? allowed_method(r->route) : NULL;
+    if (write_headers(r->wsi, r->status, r->resp_len, r->close_after,
+                      allow) != 0)
+      return -1;
+    r->headers_done = true;
+    if (r->resp_len == 0)
+      return 1;
+    lws_callback_on_writable(r->wsi);
+    return 0;
+  }
+  if (n > HTTP_CHUNK) {
+    n = HTTP_CHUNK;
+    kind = LWS_WRITE_HTTP;
+  }
+  memcpy(buf + LWS_PRE, r->resp + r->resp_off, n);
+  if (lws_write(r->wsi, buf + LWS_PRE, n, kind) != (int)n)
+    return -1;
+  r->resp_off += n;
+  if (r->resp_off < r->resp_len) {
+    lws_callback_on_writable(r->wsi);
+    return 0;
+  }
+  return 1;
+}
+
+/* Writes a short answer at once, outside the writable callback (for
+ * rejecting an upgrade). Returns 0 or -1. */
+static int write_now(struct lws *wsi, unsigned status, json_t *body)
+{
+  unsigned char buf[LWS_PRE + 1024];
+  char *text = json_dumps(body, JSON_COMPACT);
+  size_t len = text ? strlen(text) : 0;
+  int rc = -1;
+
+  json_decref(body);
+  if (!text || len > sizeof buf - LWS_PRE)
+    goto done;
+  if (write_headers(wsi, status, len, true, NULL) != 0)
+    goto done;
+  memcpy(buf + LWS_PRE, text, len);
+  if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) == (int)len)
+    rc = 0;
+
+done:
+  free(text);
+  return rc;
+}
+
+/* ---- JSON shapes of spec 12.2 ----------------------------------------- */
+
+static json_t *conv_json(const parley_conv_info *c)
+{
+  json_t *members = json_array();
+
+  for (size_t i = 0; members && i < c->member_count; i++)
+    json_array_append_new(members, json_string(c->members[i]));
+  return json_pack("{s:s,s:s,s:s,s:o,s:I,s:I}", "id", c->id, "kind",
+                   c->kind == PARLEY_CONV_DIRECT ? "direct" : "group",
+                   "title", c->title, "members", members, "last_seq",
+                   (json_int_t)c->last_seq, "created_ms",
+                   (json_int_t)c->created_ms);
+}
+
+static json_t *msg_json(const parley_msg *m)
+{
+  json_t *body = json_stringn(m->body ? m->body : "", m->body_len);
+
+  if (!body) {
+    plog_warn(0, "http: message %s has a body that is not UTF-8",
+              m->msg_id);
+    body = json_string("");
+  }
+  return json_pack("{s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:o}", "msg_id", m->msg_id,
+                   "seq", (json_int_t)m->seq, "from", m->from, "device",
+                   m->device, "temp_id", m->temp_id, "ts_ms",
+                   (json_int_t)m->ts_ms, "content_type", m->content_type,
+                   "body", body);
+}
+
+static json_t *page_json(const parley_api_reply *a)
+{
+  json_t *msgs = json_array(), *page;
+
+  for (size_t i = 0; msgs && i < a->event_count; i++)
+    if (a->events[i].type == PARLEY_EVENT_MSG)
+      json_array_append_new(msgs, msg_json(&a->events[i].msg));
+  page = json_pack("{s:o,s:b}", "messages", msgs, "more", a->more);
+  if (page && a->more && a->cursor)
+    json_object_set_new(page, "cursor", json_string(a->cursor));
+  return page;
+}
+
+static json_t *config_json(const host *h)
+{
+  const parley_server_config *c = &h->cfg;
+  size_t frame = c->limits.frame_size_max ? c->limits.frame_size_max
+                                          : PARLEY_FRAME_SIZE_MAX;
+  size_t headers = c->limits.header_count_max ? c->limits.header_count_max
+                                              : PARLEY_HEADER_COUNT_MAX;
+  size_t line = c->limits.header_line_max ? c->limits.header_line_max
+                                          : PARLEY_HEADER_LINE_MAX;
+
+  return json_pack("{s:[i],s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                   "versions", 1, "subprotocol", HOST_SUBPROTOCOL, "ws_path",
+                   HOST_WS_PATH, "max_frame", (json_int_t)frame,
+                   "max_headers", (json_int_t)headers, "max_header_line",
+                   (json_int_t)line, "heartbeat_min_ms",
+                   (json_int_t)c->heartbeat_min_ms, "heartbeat_max_ms",
+                   (json_int_t)c->heartbeat_max_ms, "dedup_window_ms",
+                   (json_int_t)c->dedup_window_ms, "typing_ttl_ms",
+                   (json_int_t)c->typing_ttl_ms, "token_ttl_ms",
+                   (json_int_t)h->token_ttl_ms);
+}
+
+/* ---- validation helpers ----------------------------------------------- */
+
+static bool user_name_valid(const char *s)
+{
+  size_t n = strlen(s);
+
+  if (n < 1 || n > PARLEY_USER_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) ||
+          s[i] == '_' || s[i] == '.' || s[i] == '-'))
+      return false;
+  return true;
+}
+
+/* An id of spec 2.7: 1 to 64 characters from [A-Za-z0-9_-]. */
+static bool id_valid(const char *s, size_t n)
+{
+  if (n < 1 || n > PARLEY_ID_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-'))
+      return false;
+  return true;
+}
+
+/* Parses a decimal without sign or leading zeros into *out. */
+static bool parse_size(const char *s, size_t max, size_t *out)
+{
+  size_t v = 0, n = strlen(s);
+
+  if (n < 1 || n > 9 || (n > 1 && s[0] == '0'))
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)s[i]))
+      return false;
+    v = v * 10 + (size_t)(s[i] - '0');
+  }
+  if (v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
+/* ---- the caller's token ---------------------------------------------- */
+
+/* Checks `Authorization: Bearer TOKEN` (HTTP-3). Returns true with
+ * r->user set, or answers 401 and returns false. */
+static bool authenticate(host *h, http_req *r)
+{
+  char buf[PARLEY_TOKEN_MAX + 32];
+  int n = lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+  uint64_t expires_ms;
+  const char *token;
+  parley_err err;
+
+  /* An answer now leaves a POST body unread: close after it. */
+  r->close_after = r->method == METHOD_POST;
+  if (n <= 0) {
+    answer_error(h, r, 401, 401, "unauthorized",
+                 "the Authorization header is missing");
+    return false;
+  }
+  if ((size_t)n >= sizeof buf ||
+      lws_hdr_copy(r->wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) <
+          0 ||
+      strncasecmp(buf, "Bearer ", 7) != 0) {
+    answer_error(h, r, 401, 401, "unauthorized",
+                 "the Authorization header must be \"Bearer TOKEN\"");
+    return false;
+  }
+  for (token = buf + 7; *token == ' '; token++)
+    ;
+  err = parley_token_verify(h->cfg.token_public_key, token, strlen(token),
+                            host_now_ms(), r->user, &expires_ms);
+  sodium_memzero(buf, sizeof buf);
+  if (err == PARLEY_OK) {
+    r->close_after = false;
+    return true;
+  }
+  r->user[0] = '\0';
+  if (err == PARLEY_E_TOKEN_EXPIRED)
+    answer_error(h, r, 401, PARLEY_E_TOKEN_EXPIRED, "token-expired",
+                 "the bearer token has expired");
+  else
+    answer_error(h, r, 401, PARLEY_E_AUTH_FAILED, "auth-failed",
+                 "the bearer token is not valid");
+  return false;
+}
+
+/* ---- handlers --------------------------------------------------------- */
+
+/* Reads a JSON object body. Returns it, or NULL after answering 400. */
+static json_t *body_object(host *h, http_req *r)
+{
+  json_error_t jerr;
+  json_t *root = json_loadb(r->body ? r->body : "", r->body_len,
+                            JSON_REJECT_DUPLICATES, &jerr);
+
+  if (!root || !json_is_object(root)) {
+    json_decref(root);
+    answer_error(h, r, 400, 400, "bad-request",
+                 "the body is not a JSON object");
+    return NULL;
+  }
+  return root;
+}
+
+/* POST /v1/auth/token: the password goes to the password thread. */
+static void handle_token(host *h, http_req *r)
+{
+  json_t *root = body_object(h, r);
+  json_t *user, *pw;
+
+  if (!root)
+    return;
+  user = json_object_get(root, "user");
+  pw = json_object_get(root, "password");
+  if (!json_is_string(user) || !json_is_string(pw)) {
+    answer_error(h, r, 400, 400, "bad-request",
+                 "fields \"user\" and \"password\" must be strings");
+  } else if (!user_name_valid(json_string_value(user))) {
+    answer_error(h, r, 401, PARLEY_E_AUTH_FAILED, "auth-failed",
+                 "wrong user or password");
+  } else {
+    snprintf(r->user, sizeof r->user, "%s", json_string_value(user));
+    req_register(h, r);
+    if (store_submit_password(h->st, r->id, r->user,
+                              json_string_value(pw)) != 0)
+      answer_error(h, r, 500, 500, "internal", "the store is not running");
+  }
+  if (json_is_string(pw)) /* wipe the password in the parsed copy */
+    sodium_memzero((char *)json_string_value(pw), json_string_length(pw));
+  json_decref(root);
+}
+
+/* A password check finished: issue the token, or refuse. */
+static void token_checked(host *h, http_req *r, const store_done *d)
+{
+  char token[PARLEY_TOKEN_MAX];
+  uint64_t now = host_now_ms(), expires = now + h->token_ttl_ms;
+
+  if (d->failed) {
+    answer_error(h, r, 500, 500, "internal", "the store failed");
+    return;
+  }
+  if (!d->ok) {
+    plog_info(0, "http: token refused for user=%s", r->user);
+    answer_error(h, r, 401, PARLEY_E_AUTH_FAILED, "auth-failed",
+                 "wrong user or password");
+    return;
+  }
+  if (parley_token_issue(h->token_sk, r->user, now, expires, token,
+                         sizeof token) != PARLEY_OK) {
+    answer_error(h, r, 500, 500, "internal", "cannot issue a token");
+    return;
+  }
+  plog_info(0, "http: token issued for user=%s", r->user);
+  answer(h, r, 200,
+         json_pack("{s:s,s:s,s:I}", "token", token, "user", r->user,
+                   "expires_ms", (json_int_t)expires));
+  sodium_memzero(token, sizeof token);
+}
+
+/* Reads "members" of a create request into r->members. Returns true, or
+ * answers 400 and returns false. */
+static bool take_members(host *h, http_req *r, json_t *members)
+{
+  size_t n = json_array_size(members);
+
+  if (!json_is_array(members) || n == 0 || n >= PARLEY_MEMBERS_MAX) {
+    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                 "\"members\" must be an array of 1 to %d user names",
+                 PARLEY_MEMBERS_MAX - 1);
+    return false;
+  }
+  r->members = calloc(n, sizeof *r->members);
+  if (!r->members) {
+    answer_error(h, r, 500, 500, "internal", "out of memory");
+    return false;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *name = json_string_value(json_array_get(members, i));
+    if (!name || !user_name_valid(name)) {
+      answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                   "\"members\"[%zu] is not a user name", i);
+      return false;
+    }
+    snprintf(r->members[i], sizeof r->members[i], "%s", name);
+  }
+  r->member_count = n;
+  return true;
+}
+
+/* Reads kind and title of a create request. Returns true or answers. */
+static bool take_kind_title(host *h, http_req *r, json_t *root)
+{
+  const char *kind = json_string_value(json_object_get(root, "kind"));
+  json_t *title = json_object_get(root, "title");
+
+  if (kind && strcmp(kind, "direct") == 0) {
+    r->kind = PARLEY_CONV_DIRECT;
+  } else if (kind && strcmp(kind, "group") == 0) {
+    r->kind = PARLEY_CONV_GROUP;
+  } else {
+    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                 "\"kind\" must be \"direct\" or \"group\"");
+    return false;
+  }
+  if (title && (!json_is_string(title) ||
+                json_string_length(title) > PARLEY_TITLE_MAX ||
+                strlen(json_string_value(title)) !=
+                    json_string_length(title))) {
+    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                 "\"title\" must be a string of at most %d octets",
+                 PARLEY_TITLE_MAX);
+    return false;
+  }
+  snprintf(r->title, sizeof r->title, "%s",
+           title ? json_string_value(title) : "");
+  return true;
+}
+
+/* POST /v1/conversations: check the members exist, then ask the core. */
+static void handle_create(host *h, http_req *r)
+{
+  json_t *root = body_object(h, r);
+  const char **names;
+
+  if (!root)
+    return;
+  if (!take_kind_title(h, r, root) ||
+      !take_members(h, r, json_object_get(root, "members"))) {
+    json_decref(root);
+    return;
+  }
+  json_decref(root);
+  names = calloc(r->member_count, sizeof *names);
+  if (!names) {
+    answer_error(h, r, 500, 500, "internal", "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < r->member_count; i++)
+    names[i] = r->members[i];
+  req_register(h, r);
+  if (store_submit_users_exist(h->st, r->id, names, r->member_count) != 0)
+    answer_error(h, r, 500, 500, "internal", "the store is not running");
+  free(names);
+}
+
+/* The members check finished: refuse, or hand the creation to the core. */
+static void members_checked(host *h, http_req *r, const store_done *d)
+{
+  const char *names[PARLEY_MEMBERS_MAX];
+
+  if (d->failed) {
+    answer_error(h, r, 500, 500, "internal", "the store failed");
+    return;
+  }
+  if (!d->ok) {
+    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                 "unknown member \"%s\"", d->missing);
+    return;
+  }
+  for (size_t i = 0; i < r->member_count; i++)
+    names[i] = r->members[i];
+  parley_server_api_create_conv(h->core, r->id, r->user, r->kind, r->title,
+                                names, r->member_count, host_now_ms());
+  host_pump(h);
+}
+
+/* GET /v1/conversations/{id}: answered from the core's memory. */
+static void handle_conv(host *h, http_req *r)
+{
+  parley_conv_info *info = malloc(sizeof *info);
+
+  if (!info) {
+    answer_error(h, r, 500, 500, "internal", "out of memory");
+    return;
+  }
+  if (parley_server_conv_info(h->core, r->user, r->conv, info) == PARLEY_OK)
+    answer(h, r, 200, conv_json(info));
+  else
+    answer_parley_error(h, r, PARLEY_E_NOT_FOUND,
+                        "no such conversation for this user");
+  free(info);
+}
+
+/* The value of URL argument `name` (like "limit=") in buf, or NULL.
+ * buf holds HOST_HEADER_DATA_MAX + 1 octets, as much as lws keeps of a
+ * request's headers, so no argument is too long to be looked at. */
+static const char *url_arg(struct lws *wsi, const char *name, char *buf)
+{
+  return lws_get_urlarg_by_name(wsi, name, buf, HOST_HEADER_DATA_MAX + 1);
+}
+
+/* GET /v1/conversations/{id}/messages?cursor=&limit=: asks the core. */
+static void handle_messages(host *h, http_req *r)
+{
+  char *buf = malloc(HOST_HEADER_DATA_MAX + 1);
+  const char *limit_arg, *cursor_arg;
+  char cursor[HTTP_CURSOR_MAX + 1];
+  size_t limit = HTTP_HISTORY_DEFAULT;
+
+  if (!buf) {
+    answer_error(h, r, 500, 500, "internal", "out of memory");
+    return;
+  }
+  limit_arg = url_arg(r->wsi, "limit=", buf);
+  if (limit_arg && (!parse_size(limit_arg, HTTP_HISTORY_MAX, &limit) ||
+                    limit == 0)) {
+    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                 "\"limit\" must be a number from 1 to %d",
+                 HTTP_HISTORY_MAX);
+    goto done;
+  }
+  cursor_arg = url_arg(r->wsi, "cursor=", buf);
+  if (cursor_arg && strlen(cursor_arg) > HTTP_CURSOR_MAX) {
+    answer_error(h, r, 400, PARLEY_E_BAD_CURSOR, "bad-cursor",
+                 "\"cursor\" is not one this server issued");
+    goto done;
+  }
+  snprintf(cursor, sizeof cursor, "%s", cursor_arg ? cursor_arg : "");
+  req_register(h, r);
+  parley_server_api_history(h->core, r->id, r->user, r->conv,
+                            cursor[0] ? cursor : NULL, limit,
+                            host_now_ms());
+  host_pump(h);
+
+done:
+  free(buf);
+}
+
+void http_api_on_reply(host *h, const parley_api_reply *a)
+{
+  http_req *r = req_find(h, a->api_id);
+
+  if (!r)
+    return; /* the client went away */
+  if (a->err != PARLEY_OK)
+    answer_parley_error(h, r, a->err, NULL);
+  else if (r->route == ROUTE_CONVS && a->conv)
+    answer(h, r, a->created ? 201 : 200, conv_json(a->conv));
+  else if (r->route == ROUTE_MESSAGES)
+    answer(h, r, 200, page_json(a));
+  else
+    answer_error(h, r, 500, 500, "internal", "unexpected answer");
+}
+
+void http_api_on_done(host *h, const store_done *d)
+{
+  http_req *r = req_find(h, d->tag);
+
+  if (!r)
+    return; /* the client went away */
+  if (d->kind == STORE_JOB_PASSWORD)
+    token_checked(h, r, d);
+  else if (d->kind == STORE_JOB_USERS_EXIST)
+    members_checked(h, r, d);
+}
+
+/* ---- routing ---------------------------------------------------------- */
+
+/* Maps a path to a route; fills conv for the conversation routes. */
+static http_route route_of(const char *path, char conv[PARLEY_ID_MAX + 1])
+{
+  static const char prefix[] = "/v1/conversations/";
+  const char *id, *slash;
+
+  if (strcmp(path, "/v1/auth/token") == 0)
+    return ROUTE_TOKEN;
+  if (strcmp(path, "/v1/config") == 0)
+    return ROUTE_CONFIG;
+  if (strcmp(path, "/v1/conversations") == 0)
+    return ROUTE_CONVS;
+  if (strcmp(path, HOST_WS_PATH) == 0)
+    return ROUTE_WS;
+  if (strncmp(path, prefix, sizeof prefix - 1) != 0)
+    return ROUTE_NONE;
+  id = path + sizeof prefix - 1;
+  slash = strchr(id, '/');
+  if (slash && strcmp(slash, "/messages") != 0)
+    return ROUTE_NONE;
+  size_t n = slash ? (size_t)(slash - id) : strlen(id);
+  if (n == 0)
+    return ROUTE_NONE;
+  /* An id that cannot exist is kept empty: not-found, like a missing one. */
+  if (id_valid(id, n)) {
+    memcpy(conv, id, n);
+    conv[n] = '\0';
+  }
+  return slash ? ROUTE_MESSAGES : ROUTE_CONV;
+}
+
+static http_method method_of(struct lws *wsi)
+{
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+    return METHOD_GET;
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+    return METHOD_POST;
+  return METHOD_OTHER;
+}
+
+/* Runs the handler of a request whose body (if any) is complete. */
+static void dispatch(host *h, http_req *r)
+{
+  switch (r->route) {
+  case ROUTE_TOKEN:
+    handle_token(h, r);
+    break;
+  case ROUTE_CONFIG:
+    answer(h, r, 200, config_json(h));
+    break;
+  case ROUTE_CONVS:
+    handle_create(h, r);
+    break;
+  case ROUTE_CONV:
+    handle_conv(h, r);
+    break;
+  case ROUTE_MESSAGES:
+    handle_messages(h, r);
+    break;
+  default:
+    answer_error(h, r, 404, 404, "no-such-path", "no such path");
+  }
+}
+
+/* True when the request's Content-Type is application/json. */
+static bool content_is_json(struct lws *wsi)
+{
+  char ct[128];
+  size_t n;
+
+  if (lws_hdr_copy(wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+    return false;
+  n = strcspn(ct, ";");
+  while (n > 0 && ct[n - 1] == ' ')
+    n--;
+  return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* Reads a Content-Length value: 0 with *out set, -1 when it is not a
+ * number, 1 when it is past HOST_BODY_MAX. */
+static int content_length(const char *s, size_t *out)
+{
+  size_t n = strlen(s);
+
+  if (n == 0 || strspn(s, "0123456789") != n)
+    return -1;
+  while (n > 1 && *s == '0') {
+    s++;
+    n--;
+  }
+  if (n > 9 || !parse_size(s, HOST_BODY_MAX, out))
+    return 1;
+  return 0;
+}
+
+/* Checks the body rules of a POST (HTTP-1) and gets ready to read it.
+ * Returns true when the body is to be read; otherwise it answered. */
+static bool begin_body(host *h, http_req *r)
+{
+  char cl[32];
+  int n = lws_hdr_copy(r->wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+  size_t len = 0;
+  int rc;
+
+  r->close_after = true; /* until the body is read */
+  if (lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) >=
+      (int)sizeof cl) {
+    answer_error(h, r, 413, 413, "too-large", "the body is past %d octets",
+                 HOST_BODY_MAX);
+    return false;
+  }
+  if (n <= 0 ||
+      lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+    answer_error(h, r, 411, 411, "length-required",
+                 "a request body needs a Content-Length header");
+    return false;
+  }
+  if ((rc = content_length(cl, &len)) != 0) {
+    if (rc < 0)
+      answer_error(h, r, 400, 400, "bad-request",
+                   "Content-Length is not a number");
+    else
+      answer_error(h, r, 413, 413, "too-large",
+                   "the body is past %d octets", HOST_BODY_MAX);
+    return false;
+  }
+  if (!content_is_json(r->wsi)) {
+    answer_error(h, r, 415, 415, "unsupported-media-type",
+                 "Content-Type must be application/json");
+    return false;
+  }
+  r->body = malloc(len + 1);
+  if (!r->body) {
+    answer_error(h, r, 500, 500, "internal", "out of memory");
+    return false;
+  }
+  r->body_expected = len;
+  r->reading = true;
+  r->close_after = false;
+  return true;
+}
+
+/* LWS_CALLBACK_HTTP: a request's headers arrived. Returns 0, or -1 to
+ * drop the connection. */
+static int on_request(host *h, struct lws *wsi, http_pss *pss,
+                      const char *path)
+{
+  http_req *r = calloc(1, sizeof *r);
+
+  if (!r)
+    return -1;
+  h->http_busy++;
+  r->wsi = wsi;
+  r->id = ++h->next_api_id;
+  pss->req = r;
+  r->route = route_of(path ? path : "", r->conv);
+  r->method = method_of(wsi);
+  plog_debug(0, "http: %s %s",
+             r->method == METHOD_GET    ? "GET"
+             : r->method == METHOD_POST ? "POST"
+                                        : "other",
+             path ? path : "");
+
+  if (h->draining || h->fatal) {
+    r->close_after = true;
+    answer_error(h, r, 503, PARLEY_E_GOING_AWAY, "going-away",
+                 "the server is shutting down");
+  } else if (r->route == ROUTE_NONE) {
+    r->close_after = r->method == METHOD_POST;
+    answer_error(h, r, 404, 404, "no-such-path", "no such path");
+  } else if ((r->method == METHOD_POST) !=
+             (strcmp(allowed_method(r->route), "POST") == 0) ||
+             r->method == METHOD_OTHER) {
+    r->close_after = r->method != METHOD_GET;
+    answer_error(h, r, 405, 405, "method-not-allowed",
+                 "this path takes %s only", allowed_method(r->route));
+  } else if (r->route == ROUTE_WS) {
+    answer_error(h, r, 400, 400, "bad-request",
+                 "%s is a WebSocket endpoint: upgrade with the "
+                 "subprotocol %s", HOST_WS_PATH, HOST_SUBPROTOCOL);
+  } else if (r->route != ROUTE_TOKEN && r->route != ROUTE_CONFIG &&
+             !authenticate(h, r)) {
+    /* answered 401 */
+  } else if (r->method == METHOD_POST) {
+    if (begin_body(h, r) && r->body_expected == 0)
+      dispatch(h, r);
+  } else {
+    dispatch(h, r);
+  }
+  return 0;
+}
+
+/* LWS_CALLBACK_HTTP_BODY: a piece of the body. */
+static void on_body(host *h, http_req *r, const char *in, size_t len)
+{
+  if (!r->reading)
+    return;
+  if (r->body_len + len > r->body_expected) {
+    r->close_after = true;
+    answer_error(h, r, 413, 413, "too-large",
+                 "the body is longer than its Content-Length");
+    return;
+  }
+  memcpy(r->body + r->body_len, in, len);
+  r->body_len += len;
+}
+
+/* LWS_CALLBACK_HTTP_BODY_COMPLETION. */
+static void on_body_done(host *h, http_req *r)
+{
+  if (!r->reading)
+    return;
+  r->reading = false;
+  r->body[r->body_len] = '\0';
+  dispatch(h, r);
+}
+
+/* LWS_CALLBACK_HTTP_WRITEABLE: writes the answer; when it is complete,
+ * ends the transaction. Returns what the callback returns. */
+static int on_writable(host *h, http_pss *pss)
+{
+  http_req *r = pss->req;
+  int rc;
+
+  if (!r || !r->answering)
+    return 0;
+  rc = write_answer(r);
+  if (rc == 0)
+    return 0;
+  bool close_after = r->close_after || rc < 0;
+  struct lws *wsi = r->wsi;
+  pss->req = NULL;
+  req_free(h, r);
+  if (close_after)
+    return -1;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* True when the comma-separated list offers `want`. */
+static bool list_has(const char *list, const char *want)
+{
+  size_t wlen = strlen(want);
+
+  while (*list) {
+    list += strspn(list, " \t,");
+    size_t n = strcspn(list, ",");
+    size_t t = n;
+    while (t > 0 && (list[t - 1] == ' ' || list[t - 1] == '\t'))
+      t--;
+    if (t == wlen && strncmp(list, want, wlen) == 0)
+      return true;
+    list += n;
+  }
+  return false;
+}
+
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: lets a WebSocket upgrade through
+ * only on /v1/ws with the parley.1 subprotocol (WS-5). Returns 0 to go
+ * on, 1 after answering an error, -1 to hang up. */
+static int confirm_upgrade(host *h, struct lws *wsi, const char *to)
+{
+  char path[256], protos[512];
+
+  if (!to || strcmp(to, "websocket") != 0)
+    return -1;
+  if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0 ||
+      strcmp(path, HOST_WS_PATH) != 0)
+    return write_now(wsi, 404, error_body(404, "no-such-path",
+                                          "WebSocket is served on "
+                                          HOST_WS_PATH)) ? -1 : 1;
+  if (h->draining || h->fatal)
+    return write_now(wsi, 503, error_body(PARLEY_E_GOING_AWAY, "going-away",
+                                          "the server is shutting "
+                                          "down")) ? -1 : 1;
+  if (lws_hdr_copy(wsi, protos, sizeof protos, WSI_TOKEN_PROTOCOL) <= 0 ||
+      !list_has(protos, HOST_SUBPROTOCOL)) {
+    plog_info(0, "http: WebSocket upgrade without the subprotocol %s "
+              "refused", HOST_SUBPROTOCOL);
+    return write_now(wsi, 400, error_body(400, "bad-request",
+                                          "the WebSocket subprotocol "
+                                          HOST_SUBPROTOCOL
+                                          " is required")) ? -1 : 1;
+  }
+  return 0;
+}
+
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                  void *user, void *in, size_t len)
+{
+  host *h = wsi ? lws_context_user(lws_get_context(wsi)) : NULL;
+  http_pss *pss = user;
+
+  if (!h)
+    return 0;
+  switch (reason) {
+  case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+    host_on_wakeup(h);
+    return 0;
+  case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+    return h->draining || h->fatal ? -1 : 0; /* refuse while draining */
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    return confirm_upgrade(h, wsi, in);
+  case LWS_CALLBACK_HTTP:
+    if (!pss || pss->req)
+      return -1;
+    return on_request(h, wsi, pss, in);
+  case LWS_CALLBACK_HTTP_BODY:
+    if (pss && pss->req)
+      on_body(h, pss->req, in, len);
+    return 0;
+  case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    if (pss && pss->req)
+      on_body_done(h, pss->req);
+    return 0;
+  case LWS_CALLBACK_HTTP_WRITEABLE:
+    return pss ? on_writable(h, pss) : 0;
+  case LWS_CALLBACK_CLOSED_HTTP:
+    if (pss && pss->req) {
+      req_free(h, pss->req);
+      pss->req = NULL;
+    }
+    return 0;
+  default:
+    return 0;
+  }
+}

@@ -1,0 +1,538 @@
+/* parley-server: the reference server of spec/parley-1.md.
+ *
+ *   parley-server [--listen HOST:PORT] [--db PATH] [--log-level L]
+ *                 [--log-json] [--heartbeat-min-ms N] [--token-ttl-ms N]
+ *   parley-server adduser NAME [--password-file FILE] [--db PATH]
+ *   parley-server deluser NAME [--db PATH]
+ *   parley-server users [--db PATH]
+ *
+ * Start-up: open the store (migrating it), read or create the server
+ * keys, build the core and load into it what the store holds, then serve
+ * HTTP and WebSocket on one lws context until SIGTERM or SIGINT. Signals
+ * are taken by a dedicated thread (sigwait) that wakes the service loop;
+ * the drain then stops new connections, tells every session going-away
+ * (WebSocket close 1001), lets the pending store requests commit and
+ * exits 0. A store failure is fatal: exit 1. Bad flags: exit 2. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "host.h"
+#include "log.h"
+#include "store.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:7700"
+#define DEFAULT_DB "./parley.db"
+#define DEFAULT_TOKEN_TTL_MS 3600000ull
+#define HEARTBEAT_FLOOR_MS 200
+#define HEARTBEAT_MIN_CAP_MS 15000 /* HB-1 */
+
+typedef struct options {
+  char host[64];
+  int port;
+  bool ipv6;
+  const char *db;
+  parley_log_level log_level;
+  bool log_json;
+  uint32_t heartbeat_min_ms;
+  uint64_t token_ttl_ms;
+  const char *password_file;
+  const char *command; /* NULL: serve */
+  const char *name;
+} options;
+
+static const char usage_text[] =
+    "usage: parley-server [flags]                 serve\n"
+    "       parley-server adduser NAME [flags]    add a user (password on\n"
+    "                                             stdin or --password-file)\n"
+    "       parley-server deluser NAME [flags]    delete a user\n"
+    "       parley-server users [flags]           list users\n"
+    "flags:\n"
+    "  --listen HOST:PORT      address to serve on (default " DEFAULT_LISTEN
+    ")\n"
+    "  --db PATH               SQLite database (default " DEFAULT_DB ")\n"
+    "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+    "  --log-json              log JSON lines instead of text\n"
+    "  --heartbeat-min-ms N    smallest heartbeat interval (200 to 15000)\n"
+    "  --token-ttl-ms N        lifetime of issued tokens (default 3600000)\n"
+    "  --password-file FILE    adduser: read the password from FILE\n"
+    "  --help                  show this text\n";
+
+/* ---- flags ------------------------------------------------------------ */
+
+static int bad_flag(const char *flag, const char *why)
+{
+  fprintf(stderr, "parley-server: %s: %s\n", flag, why);
+  fprintf(stderr, "try parley-server --help\n");
+  return 2;
+}
+
+/* Parses a decimal number in [min, max]. */
+static bool parse_u64(const char *s, uint64_t min, uint64_t max,
+                      uint64_t *out)
+{
+  char *end;
+  unsigned long long v;
+
+  if (!*s || strspn(s, "0123456789") != strlen(s))
+    return false;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno || *end || v < min || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
+/* Parses HOST:PORT, HOST an IPv4 address or a bracketed IPv6 one. */
+static bool parse_listen(const char *s, options *o)
+{
+  const char *colon = strrchr(s, ':');
+  size_t hlen;
+  uint64_t port;
+  char addr[16];
+
+  if (!colon || !parse_u64(colon + 1, 0, 65535, &port))
+    return false;
+  hlen = (size_t)(colon - s);
+  if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
+    s++;
+    hlen -= 2;
+    o->ipv6 = true;
+  }
+  if (hlen == 0 || hlen >= sizeof o->host)
+    return false;
+  memcpy(o->host, s, hlen);
+  o->host[hlen] = '\0';
+  o->port = (int)port;
+  return inet_pton(o->ipv6 ? AF_INET6 : AF_INET, o->host, addr) == 1;
+}
+
+/* Applies one flag. Returns 0, or the exit code for a bad value. */
+static int apply_flag(options *o, int opt, const char *flag, const char *v)
+{
+  uint64_t n;
+
+  switch (opt) {
+  case 'l':
+    return parse_listen(v, o) ? 0
+                              : bad_flag(flag, "expected IPv4:PORT or "
+                                               "[IPv6]:PORT");
+  case 'd':
+    o->db = v;
+    return 0;
+  case 'L':
+    return plog_level_parse(v, &o->log_level)
+               ? 0
+               : bad_flag(flag, "expected debug, info, warn or error");
+  case 'j':
+    o->log_json = true;
+    return 0;
+  case 'h':
+    if (!parse_u64(v, HEARTBEAT_FLOOR_MS, HEARTBEAT_MIN_CAP_MS, &n))
+      return bad_flag(flag, "expected a number from 200 to 15000");
+    o->heartbeat_min_ms = (uint32_t)n;
+    return 0;
+  case 't':
+    if (!parse_u64(v, 1, UINT32_MAX * 1000ull, &n))
+      return bad_flag(flag, "expected a number of milliseconds");
+    o->token_ttl_ms = n;
+    return 0;
+  case 'p':
+    o->password_file = v;
+    return 0;
+  default:
+    return bad_flag(flag, "unknown flag");
+  }
+}
+
+/* Reads argv into o. Returns -1 to go on, or an exit code. */
+static int parse_args(int argc, char **argv, options *o)
+{
+  static const struct option longs[] = {
+      {"listen", required_argument, NULL, 'l'},
+      {"db", required_argument, NULL, 'd'},
+      {"log-level", required_argument, NULL, 'L'},
+      {"log-json", no_argument, NULL, 'j'},
+      {"heartbeat-min-ms", required_argument, NULL, 'h'},
+      {"token-ttl-ms", required_argument, NULL, 't'},
+      {"password-file", required_argument, NULL, 'p'},
+      {"help", no_argument, NULL, '?' + 256},
+      {NULL, 0, NULL, 0}};
+  int opt, rc, idx;
+  char flag[64];
+
+  opterr = 0;
+  while ((idx = -1, opt = getopt_long(argc, argv, ":", longs, &idx)) != -1) {
+    /* The flag's own name: argv[optind - 1] may be its value. */
+    snprintf(flag, sizeof flag, "%s%s", idx >= 0 ? "--" : "",
+             idx >= 0 ? longs[idx].name : argv[optind - 1]);
+    if (opt == '?' + 256) {
+      fputs(usage_text, stdout);
+      return 0;
+    }
+    if (opt == ':')
+      return bad_flag(flag, "needs a value");
+    if (opt == '?')
+      return bad_flag(flag, "unknown flag");
+    if ((rc = apply_flag(o, opt, flag, optarg)) != 0)
+      return rc;
+  }
+  if (optind < argc)
+    o->command = argv[optind++];
+  if (optind < argc)
+    o->name = argv[optind++];
+  if (optind < argc)
+    return bad_flag(argv[optind], "unexpected argument");
+  return -1;
+}
+
+/* ---- user commands ---------------------------------------------------- */
+
+/* Reads the first line of f into buf (without the line end). Returns
+ * its length, or -1 when there is none. */
+static int read_password(FILE *f, char *buf, size_t size)
+{
+  size_t n;
+
+  if (!fgets(buf, (int)size, f))
+    return -1;
+  n = strcspn(buf, "\r\n");
+  buf[n] = '\0';
+  return (int)n;
+}
+
+static int cmd_adduser(store *st, const options *o)
+{
+  char pw[1024], hash[crypto_pwhash_STRBYTES];
+  FILE *f = o->password_file ? fopen(o->password_file, "r") : stdin;
+  int n, rc;
+
+  if (!f) {
+    fprintf(stderr, "parley-server: cannot read %s: %s\n", o->password_file,
+            strerror(errno));
+    return 1;
+  }
+  n = read_password(f, pw, sizeof pw);
+  if (f != stdin)
+    fclose(f);
+  if (n <= 0) {
+    fprintf(stderr, "parley-server: no password given\n");
+    return 1;
+  }
+  rc = crypto_pwhash_str(hash, pw, (unsigned long long)n,
+                         crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                         crypto_pwhash_MEMLIMIT_INTERACTIVE);
+  sodium_memzero(pw, sizeof pw);
+  if (rc != 0) {
+    fprintf(stderr, "parley-server: hashing the password failed\n");
+    return 1;
+  }
+  rc = store_add_user(st, o->name, hash);
+  if (rc == 1)
+    fprintf(stderr, "parley-server: user %s exists\n", o->name);
+  else if (rc == 0)
+    printf("added user %s\n", o->name);
+  return rc == 0 ? 0 : 1;
+}
+
+static void print_user(void *ctx, const char *name)
+{
+  (void)ctx;
+  printf("%s\n", name);
+}
+
+/* Checks a user name: [a-z0-9_.-]{1,32}. */
+static bool user_name_ok(const char *s)
+{
+  size_t n = strlen(s);
+
+  return n >= 1 && n <= PARLEY_USER_MAX &&
+         strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+/* Runs adduser, deluser or users. Returns the exit code. */
+static int run_command(const options *o)
+{
+  char err[256];
+  store *st;
+  int rc;
+  bool named = strcmp(o->command, "users") != 0;
+
+  if (strcmp(o->command, "adduser") != 0 &&
+      strcmp(o->command, "deluser") != 0 && named)
+    return bad_flag(o->command, "unknown command");
+  if (named && (!o->name || !user_name_ok(o->name)))
+    return bad_flag(o->command, "needs a user name of 1 to 32 characters "
+                                "from a-z 0-9 _ . -");
+  if (!named && o->name)
+    return bad_flag(o->name, "unexpected argument");
+  if (!(st = store_open(o->db, err, sizeof err))) {
+    fprintf(stderr, "parley-server: %s\n", err);
+    return 1;
+  }
+  if (strcmp(o->command, "adduser") == 0) {
+    rc = cmd_adduser(st, o);
+  } else if (strcmp(o->command, "deluser") == 0) {
+    rc = store_del_user(st, o->name);
+    if (rc == 1)
+      fprintf(stderr, "parley-server: no user %s\n", o->name);
+    rc = rc == 0 ? 0 : 1;
+  } else {
+    rc = store_each_user(st, print_user, NULL) == 0 ? 0 : 1;
+  }
+  store_close(st);
+  return rc;
+}
+
+/* ---- start-up: core and load ------------------------------------------ */
+
+static int load_conv(void *ctx, const parley_conv_info *c)
+{
+  return parley_server_load_conv(ctx, c) == PARLEY_OK ? 0 : 1;
+}
+
+static int load_receipt(void *ctx, const parley_receipt *r)
+{
+  return parley_server_load_receipt(ctx, r) == PARLEY_OK ? 0 : 1;
+}
+
+static int load_sent(void *ctx, const parley_msg *m)
+{
+  return parley_server_load_sent(ctx, m) == PARLEY_OK ? 0 : 1;
+}
+
+static void load_pos(void *ctx, uint64_t last_pos)
+{
+  parley_server_load_pos(ctx, last_pos);
+}
+
+/* Fills the core's configuration with every value spelled out, so the
+ * values /v1/config reports are the ones the core uses. */
+static void make_config(const options *o, parley_server_config *cfg)
+{
+  memset(cfg, 0, sizeof *cfg);
+  cfg->limits.frame_size_max = PARLEY_FRAME_SIZE_MAX;
+  cfg->limits.header_count_max = PARLEY_HEADER_COUNT_MAX;
+  cfg->limits.header_line_max = PARLEY_HEADER_LINE_MAX;
+  cfg->heartbeat_min_ms = o->heartbeat_min_ms;
+  cfg->heartbeat_max_ms = 120000;
+  cfg->handshake_timeout_ms = 10000;
+  cfg->dedup_window_ms = 24ull * 3600 * 1000;
+  cfg->typing_ttl_ms = 6000;
+  cfg->max_errors = 16;
+  cfg->rate_per_s = 200;
+  cfg->rate_burst = 400;
+  randombytes_buf(&cfg->seed, sizeof cfg->seed);
+}
+
+/* Opens the store, reads the keys, builds and loads the core. Returns 0
+ * or 1 (logged). */
+static int start_core(host *h, const options *o)
+{
+  char err[256];
+  store_loader ld = {0};
+
+  if (!(h->st = store_open(o->db, err, sizeof err))) {
+    plog_error(0, "store: %s", err);
+    return 1;
+  }
+  make_config(o, &h->cfg);
+  if (store_keys(h->st, h->token_sk, h->cfg.token_public_key,
+                 h->cfg.cursor_key) != 0)
+    return 1;
+  if (!(h->core = parley_server_new(&h->cfg))) {
+    plog_error(0, "out of memory creating the core");
+    return 1;
+  }
+  ld.ctx = h->core;
+  ld.conv = load_conv;
+  ld.receipt = load_receipt;
+  ld.sent = load_sent;
+  ld.pos = load_pos;
+  if (store_load(h->st, &ld, host_now_ms() - h->cfg.dedup_window_ms) != 0) {
+    plog_error(0, "store: loading the core failed");
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- the service loop ------------------------------------------------- */
+
+static atomic_int signal_quit;
+
+/* Takes SIGTERM and SIGINT (blocked in every thread) and asks the
+ * service thread to drain. */
+static void *signal_main(void *arg)
+{
+  host *h = arg;
+  sigset_t set;
+  int sig;
+
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  for (;;) {
+    if (sigwait(&set, &sig) != 0)
+      continue;
+    if (atomic_load(&signal_quit))
+      break;
+    plog_info(0, "signal %d: shutting down", sig);
+    atomic_store(&h->stop_requested, 1);
+    lws_cancel_service(h->lws);
+  }
+  return NULL;
+}
+
+static void notify_service(void *ctx)
+{
+  host *h = ctx;
+  lws_cancel_service(h->lws);
+}
+
+static void lws_log(int level, const char *line)
+{
+  size_t n = strcspn(line, "\n");
+  plog(level == LLL_ERR ? PARLEY_LOG_ERROR : PARLEY_LOG_WARN, 0, "lws: %.*s",
+       (int)n, line);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", http_callback, sizeof(http_pss), 0, 0, NULL, 0},
+    {HOST_SUBPROTOCOL, ws_callback, sizeof(ws_pss), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* Creates the lws context listening on o's address only. */
+static struct lws_context *make_context(host *h, const options *o)
+{
+  struct lws_context_creation_info info;
+
+  memset(&info, 0, sizeof info);
+  info.port = o->port;
+  info.iface = o->host;
+  info.protocols = protocols;
+  info.user = h;
+  info.max_http_header_data = HOST_HEADER_DATA_MAX;
+  info.timeout_secs = 10;
+  /* With IPv6 on, lws binds an IPv4 iface to [::] (every interface). */
+  if (!o->ipv6)
+    info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  return lws_create_context(&info);
+}
+
+/* Serves until drained or fatal. Returns the exit code. */
+static int serve(host *h, const options *o)
+{
+  struct lws_vhost *vh;
+  int port;
+
+  lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+  if (!(h->lws = make_context(h, o))) {
+    plog_error(0, "cannot listen on %s:%d", o->host, o->port);
+    return 1;
+  }
+  vh = lws_get_vhost_by_name(h->lws, "default");
+  port = vh ? lws_get_vhost_listen_port(vh) : o->port;
+  if (store_start(h->st, notify_service, h) != 0)
+    return 1;
+  printf("parley-server listening on %s%s%s:%d\n", o->ipv6 ? "[" : "",
+         o->host, o->ipv6 ? "]" : "", port);
+  fflush(stdout);
+  plog_info(0, "listening on %s%s%s:%d db=%s", o->ipv6 ? "[" : "", o->host,
+            o->ipv6 ? "]" : "", port, o->db);
+
+  while (!h->fatal) {
+    if (lws_service(h->lws, 0) < 0)
+      break;
+    if (h->draining && host_drained(h))
+      break;
+    if (h->draining && host_now_ms() >= h->drain_deadline_ms) {
+      plog_warn(0, "drain: gave up waiting after %d ms", HOST_DRAIN_MAX_MS);
+      break;
+    }
+  }
+  return h->fatal ? 1 : 0;
+}
+
+static void log_commit_stats(store *st)
+{
+  store_stats s;
+
+  store_get_stats(st, &s);
+  plog_info(0, "store: %llu commits carried %llu writes; per commit max "
+            "%llu, mean %.2f",
+            (unsigned long long)s.commits, (unsigned long long)s.writes,
+            (unsigned long long)s.max_batch,
+            s.commits ? (double)s.writes / (double)s.commits : 0.0);
+}
+
+/* Runs the server. Returns the exit code. */
+static int run_server(const options *o)
+{
+  host h;
+  pthread_t sig_thread;
+  sigset_t set;
+  int rc;
+
+  memset(&h, 0, sizeof h);
+  h.token_ttl_ms = o->token_ttl_ms;
+  h.queue_max_bytes = HOST_QUEUE_MAX_BYTES;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  rc = start_core(&h, o);
+  if (rc == 0 && pthread_create(&sig_thread, NULL, signal_main, &h) != 0)
+    rc = 1;
+  if (rc == 0) {
+    rc = serve(&h, o);
+    atomic_store(&signal_quit, 1);
+    pthread_kill(sig_thread, SIGTERM);
+    pthread_join(sig_thread, NULL);
+  }
+  if (h.lws) {
+    host_free(&h);
+    lws_context_destroy(h.lws);
+  }
+  store_stop(h.st); /* finishes queued requests first */
+  if (h.st)
+    log_commit_stats(h.st);
+  store_close(h.st);
+  parley_server_free(h.core);
+  sodium_memzero(h.token_sk, sizeof h.token_sk);
+  plog_info(0, "stopped (exit %d)", rc);
+  return rc;
+}
+
+int main(int argc, char **argv)
+{
+  options o;
+  int rc;
+
+  memset(&o, 0, sizeof o);
+  strcpy(o.host, "127.0.0.1");
+  o.port = 7700;
+  o.db = DEFAULT_DB;
+  o.log_level = PARLEY_LOG_INFO;
+  o.heartbeat_min_ms = HEARTBEAT_FLOOR_MS;
+  o.token_ttl_ms = DEFAULT_TOKEN_TTL_MS;
+  if ((rc = parse_args(argc, argv, &o)) >= 0)
+    return rc;
+  plog_setup(o.log_level, o.log_json);
+  if (sodium_init() < 0) {
+    fprintf(stderr, "parley-server: libsodium failed to start\n");
+    return 1;
+  }
+  if (o.command)
+    return run_command(&o);
+  return run_server(&o);
+}

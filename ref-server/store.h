@@ -1,0 +1,136 @@
+/* The reference server's store: SQLite in WAL mode with synchronous=FULL,
+ * run by one writer thread with a FIFO queue (group commit) and one
+ * password thread. Completions come back through store_take_done on the
+ * thread that serves the core, after the `notify` callback said there is
+ * something to take. See store.c for the design. */
+#ifndef PARLEY_SERVER_STORE_H
+#define PARLEY_SERVER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/server.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+typedef struct store store;
+
+typedef enum store_job_kind {
+  STORE_JOB_CORE = 1,        /* a parley_store_req of the core */
+  STORE_JOB_USERS_EXIST = 2, /* do all the named users exist? */
+  STORE_JOB_PASSWORD = 3     /* does the password match the user's hash? */
+} store_job_kind;
+
+/* One finished job. The store allocates it; the taker frees it with
+ * store_done_free. `result.events` points into this record. */
+typedef struct store_done {
+  struct store_done *next;
+  store_job_kind kind;
+  uint64_t tag;   /* the caller's tag (host jobs) */
+  bool ok;        /* CORE: succeeded; USERS_EXIST: all exist;
+                     PASSWORD: the user exists and the password matches */
+  bool failed;    /* host jobs: the store failed (an answer is unknown) */
+  char missing[PARLEY_USER_MAX + 1]; /* USERS_EXIST: first unknown name */
+  parley_store_result result;        /* CORE */
+  parley_event *events;              /* owned; bodies owned too */
+} store_done;
+
+/* Group commit counters. */
+typedef struct store_stats {
+  uint64_t commits;     /* write transactions committed */
+  uint64_t writes;      /* write jobs they carried */
+  uint64_t max_batch;   /* most write jobs in one commit */
+} store_stats;
+
+/* What store_load reports to, one call per stored item. Each returns 0
+ * to go on, non-zero to stop loading with an error. */
+typedef struct store_loader {
+  void *ctx;
+  int (*conv)(void *ctx, const parley_conv_info *conv);
+  int (*receipt)(void *ctx, const parley_receipt *r);
+  int (*sent)(void *ctx, const parley_msg *m);
+  void (*pos)(void *ctx, uint64_t last_pos);
+} store_loader;
+
+/* Opens (creating when missing) the database at `path`, sets WAL and
+ * synchronous=FULL and migrates the schema to STORE_SCHEMA_VERSION.
+ * Returns the store, or NULL with a message in err. No thread runs yet. */
+store *store_open(const char *path, char *err, size_t err_size);
+
+/* Stops the threads when running, after they finish every queued job.
+ * Idempotent; the store takes no jobs afterwards. */
+void store_stop(store *st);
+
+/* Stops the store (store_stop), frees what was never taken and closes
+ * the database. */
+void store_close(store *st);
+
+/* The schema version in the file (PRAGMA user_version). */
+int store_schema_version(store *st);
+
+/* Reads the server keys, creating them on first start: the Ed25519
+ * secret key for tokens (its public half in token_pk) and the cursor
+ * key. Returns 0, or -1 on a store error. Call before store_start. */
+int store_keys(store *st, uint8_t token_sk[64], uint8_t token_pk[32],
+               uint8_t cursor_key[32]);
+
+/* Adds a user with an Argon2id hash string. Returns 0, 1 when the name
+ * is taken, -1 on a store error. */
+int store_add_user(store *st, const char *name, const char *hash);
+/* Deletes a user. Returns 0, 1 when there is no such user, -1 on error. */
+int store_del_user(store *st, const char *name);
+/* Calls fn for each user name in order. Returns 0 or -1 on error. */
+int store_each_user(store *st, void (*fn)(void *ctx, const char *name),
+                    void *ctx);
+
+/* Feeds the loader every conversation, every receipt state, each message
+ * whose ts_ms is at or after since_ms, and the last pos. Returns 0, -1
+ * on a store error, or the loader's non-zero answer. */
+int store_load(store *st, const store_loader *ld, uint64_t since_ms);
+
+/* Starts the threads. `notify` is called from a store thread each time
+ * finished jobs are ready; it must be thread-safe and cheap. Returns 0
+ * or -1. */
+int store_start(store *st, void (*notify)(void *ctx), void *ctx);
+
+/* Core requests gathered before they are queued together. A zeroed
+ * struct is empty. */
+typedef struct store_batch {
+  struct store_job *head, *tail;
+  size_t count;
+} store_batch;
+
+/* Copies a core request (its body and conversation too) into the batch.
+ * Returns 0, or -1 when memory runs out. */
+int store_batch_add(store_batch *b, const parley_store_req *req);
+
+/* Queues the batch and empties it. The requests of one batch are never
+ * split across two takes of the queue, so consecutive appends among them
+ * share one commit. Returns 0, or -1 (the batch discarded) when the
+ * store is not running. */
+int store_batch_submit(store *st, store_batch *b);
+
+/* Frees the requests of a batch that will not be submitted. */
+void store_batch_discard(store_batch *b);
+
+/* Queues a check that every user in names exists. Returns 0 or -1. */
+int store_submit_users_exist(store *st, uint64_t tag,
+                             const char *const *names, size_t count);
+
+/* Queues a password check on the password thread. The password is
+ * copied and wiped after use. Returns 0 or -1. */
+int store_submit_password(store *st, uint64_t tag, const char *user,
+                          const char *password);
+
+/* Takes every finished job, oldest first, as a list; NULL when none.
+ * Core results come in the order their requests were submitted. */
+store_done *store_take_done(store *st);
+void store_done_free(store_done *d);
+
+/* Jobs submitted and not yet taken with store_take_done. */
+size_t store_in_flight(store *st);
+
+void store_get_stats(store *st, store_stats *out);
+
+#endif
