@@ -187,6 +187,10 @@ typedef struct parley_server_config {
   uint8_t token_public_key[32];  /* Ed25519, verifies AUTH tokens */
   uint8_t cursor_key[32];        /* keys the MAC in history cursors */
   uint64_t seed;                 /* seeds ids and anything random */
+  /* Live events held back for one session while it runs SYNC; past it
+   * the held events are dropped and read again from the store, so memory
+   * stays bounded and nothing is lost. 0: 1024. */
+  uint32_t sync_hold_max;
   /* Test-only switches for planted faults; false in every real host. */
   bool fault_ack_before_commit;
   bool fault_skip_dedup;

@@ -1,0 +1,1841 @@
+/* Unit tests for the sans-I/O server core. A fake in-memory store keeps
+ * the requests the core issues and completes them, in issue order, when a
+ * test says so (or at once in "auto" mode); the clock is the test's. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <sodium.h>
+
+#include "parley/server.h"
+#include "parley/token.h"
+
+#define MAX_OUT 4096
+#define MAX_EVENTS 4096
+#define MAX_REQS 1024
+#define MAX_CONVS 32
+
+/* ---- captured output ---- */
+
+typedef struct out_frame {
+  parley_conn_id conn;
+  char *data;
+  size_t len;
+  bool taken;
+} out_frame;
+
+typedef struct stored_req {
+  parley_store_req req;
+  char *body;
+  parley_conv_info conv;
+} stored_req;
+
+typedef struct api_copy {
+  uint64_t api_id;
+  parley_err err;
+  bool has_conv;
+  parley_conv_info conv;
+  bool created;
+  size_t event_count;
+  uint64_t seqs[128];
+  bool more;
+  char cursor[128];
+} api_copy;
+
+/* One parsed frame with its headers copied out. */
+typedef struct tframe {
+  char verb[40];
+  size_t n;
+  char name[40][64];
+  char value[40][1100];
+  char body[70000];
+  size_t body_len;
+} tframe;
+
+typedef struct harness {
+  parley_server *s;
+  parley_server_config cfg;
+  uint64_t now;
+  bool auto_store;
+  out_frame out[MAX_OUT];
+  size_t out_len;
+  struct {
+    parley_conn_id conn;
+    uint16_t code;
+  } closes[256];
+  size_t close_len;
+  stored_req reqs[MAX_REQS];
+  size_t req_len;  /* issued */
+  size_t req_done; /* completed, oldest first */
+  uint64_t timer_at;
+  api_copy api[64];
+  size_t api_len;
+  int fatal;
+  size_t store_count[8]; /* STORE actions per op */
+  /* the fake store */
+  parley_event log[MAX_EVENTS];
+  char *log_bodies[MAX_EVENTS];
+  size_t log_len;
+  parley_conv_info convs[MAX_CONVS];
+  size_t conv_len;
+  bool fail_next;
+} harness;
+
+static uint8_t tok_pk[32];
+static uint8_t tok_sk[64];
+static tframe tf_scratch;
+
+static void pump(harness *h);
+
+/* ---- the fake store ---- */
+
+static const parley_conv_info *store_conv(harness *h, const char *id)
+{
+  for (size_t i = 0; i < h->conv_len; i++)
+    if (strcmp(h->convs[i].id, id) == 0)
+      return &h->convs[i];
+  return NULL;
+}
+
+static bool store_member(harness *h, const char *conv, const char *user)
+{
+  const parley_conv_info *c = store_conv(h, conv);
+  for (size_t i = 0; c && i < c->member_count; i++)
+    if (strcmp(c->members[i], user) == 0)
+      return true;
+  return false;
+}
+
+static void log_append(harness *h, const parley_event *e, const char *body,
+                       size_t len)
+{
+  cr_assert_lt(h->log_len, MAX_EVENTS);
+  h->log[h->log_len] = *e;
+  if (e->type == PARLEY_EVENT_MSG) {
+    char *copy = malloc(len + 1);
+    memcpy(copy, body, len);
+    h->log_bodies[h->log_len] = copy;
+    h->log[h->log_len].msg.body = copy;
+  }
+  h->log_len++;
+}
+
+static uint64_t event_pos(const parley_event *e)
+{
+  return e->type == PARLEY_EVENT_MSG ? e->msg.pos : e->receipt.pos;
+}
+
+static const char *event_conv(const parley_event *e)
+{
+  return e->type == PARLEY_EVENT_MSG ? e->msg.conv : e->receipt.conv;
+}
+
+/* READ_EVENTS over the log. */
+static void read_events(harness *h, const parley_store_req *r,
+                        parley_event *out, size_t *n, bool *more)
+{
+  *n = 0;
+  *more = false;
+  for (size_t i = 0; i < h->log_len; i++) {
+    const parley_event *e = &h->log[i];
+    uint64_t pos = event_pos(e);
+    if (pos <= r->read_events.after_pos || pos > r->read_events.upto_pos ||
+        !store_member(h, event_conv(e), r->read_events.user))
+      continue;
+    if (*n == r->read_events.limit) {
+      *more = true;
+      return;
+    }
+    out[(*n)++] = *e;
+  }
+}
+
+/* READ_HISTORY over the log. */
+static void read_history(harness *h, const parley_store_req *r,
+                         parley_event *out, size_t *n, bool *more)
+{
+  parley_event all[MAX_EVENTS];
+  size_t total = 0;
+  for (size_t i = 0; i < h->log_len; i++) {
+    const parley_event *e = &h->log[i];
+    if (e->type != PARLEY_EVENT_MSG ||
+        strcmp(e->msg.conv, r->read_history.conv) != 0)
+      continue;
+    uint64_t seq = e->msg.seq;
+    if (r->read_history.forward && seq <= r->read_history.after_seq)
+      continue;
+    if (!r->read_history.forward && r->read_history.before_seq != 0 &&
+        seq >= r->read_history.before_seq)
+      continue;
+    all[total++] = *e;
+  }
+  size_t lim = r->read_history.limit;
+  size_t start = 0;
+  if (r->read_history.forward) {
+    *n = total < lim ? total : lim;
+    *more = total > lim;
+  } else {
+    start = total > lim ? total - lim : 0;
+    *n = total - start;
+    *more = start > 0;
+  }
+  memcpy(out, all + start, *n * sizeof *out);
+}
+
+/* Completes up to `count` requests, oldest first. */
+static void store_complete(harness *h, size_t count)
+{
+  static parley_event page[MAX_EVENTS];
+  while (count-- > 0 && h->req_done < h->req_len) {
+    stored_req *sr = &h->reqs[h->req_done++];
+    parley_store_result res = {sr->req.id, true, NULL, 0, false};
+    parley_event e;
+    memset(&e, 0, sizeof e);
+    if (h->fail_next) {
+      res.ok = false;
+      h->fail_next = false;
+    } else if (sr->req.op == PARLEY_STORE_APPEND_MSG) {
+      e.type = PARLEY_EVENT_MSG;
+      e.msg = sr->req.msg;
+      log_append(h, &e, sr->body, sr->req.msg.body_len);
+    } else if (sr->req.op == PARLEY_STORE_APPEND_RECEIPT) {
+      e.type = PARLEY_EVENT_RECEIPT;
+      e.receipt = sr->req.receipt;
+      log_append(h, &e, NULL, 0);
+    } else if (sr->req.op == PARLEY_STORE_CREATE_CONV) {
+      h->convs[h->conv_len++] = sr->conv;
+    } else if (sr->req.op == PARLEY_STORE_READ_EVENTS) {
+      read_events(h, &sr->req, page, &res.event_count, &res.more);
+      res.events = page;
+    } else {
+      read_history(h, &sr->req, page, &res.event_count, &res.more);
+      res.events = page;
+    }
+    parley_server_on_store_done(h->s, &res, h->now);
+    pump(h);
+  }
+}
+
+static size_t store_pending(const harness *h)
+{
+  return h->req_len - h->req_done;
+}
+
+/* ---- driving the core ---- */
+
+static void keep_store(harness *h, const parley_store_req *req)
+{
+  cr_assert_lt(h->req_len, MAX_REQS);
+  stored_req *sr = &h->reqs[h->req_len++];
+  memset(sr, 0, sizeof *sr);
+  sr->req = *req;
+  if (req->op == PARLEY_STORE_APPEND_MSG) {
+    sr->body = malloc(req->msg.body_len + 1);
+    memcpy(sr->body, req->msg.body, req->msg.body_len);
+    sr->req.msg.body = sr->body;
+  }
+  if (req->op == PARLEY_STORE_CREATE_CONV)
+    sr->conv = *req->conv;
+  sr->req.conv = NULL;
+  h->store_count[req->op]++;
+}
+
+static void keep_api(harness *h, const parley_api_reply *r)
+{
+  api_copy *a = &h->api[h->api_len++];
+  memset(a, 0, sizeof *a);
+  a->api_id = r->api_id;
+  a->err = r->err;
+  a->has_conv = r->conv != NULL;
+  if (r->conv)
+    a->conv = *r->conv;
+  a->created = r->created;
+  a->event_count = r->event_count;
+  for (size_t i = 0; i < r->event_count && i < 128; i++)
+    a->seqs[i] = r->events[i].msg.seq;
+  a->more = r->more;
+  if (r->cursor)
+    snprintf(a->cursor, sizeof a->cursor, "%s", r->cursor);
+}
+
+/* Drains every action; checks that no log line carries a token. */
+static void pump(harness *h)
+{
+  parley_action a;
+  bool more_store = false;
+  while (parley_server_next_action(h->s, &a)) {
+    switch (a.kind) {
+    case PARLEY_ACT_SEND:
+      cr_assert_lt(h->out_len, MAX_OUT);
+      h->out[h->out_len].conn = a.conn;
+      h->out[h->out_len].data = malloc(a.len + 1);
+      memcpy(h->out[h->out_len].data, a.data, a.len);
+      h->out[h->out_len].data[a.len] = '\0';
+      h->out[h->out_len].len = a.len;
+      h->out[h->out_len++].taken = false;
+      break;
+    case PARLEY_ACT_CLOSE:
+      h->closes[h->close_len].conn = a.conn;
+      h->closes[h->close_len++].code = a.ws_code;
+      break;
+    case PARLEY_ACT_STORE:
+      keep_store(h, a.store);
+      more_store = true;
+      break;
+    case PARLEY_ACT_TIMER:
+      h->timer_at = a.at_ms;
+      break;
+    case PARLEY_ACT_API_REPLY:
+      keep_api(h, a.api);
+      break;
+    case PARLEY_ACT_LOG:
+      cr_assert_null(strstr(a.data, "pt1."), "token in log: %s", a.data);
+      cr_assert_eq(strlen(a.data), a.len);
+      break;
+    case PARLEY_ACT_FATAL:
+      h->fatal++;
+      break;
+    }
+  }
+  if (h->auto_store && more_store)
+    store_complete(h, SIZE_MAX);
+}
+
+static harness *harness_new_cfg(const parley_server_config *cfg)
+{
+  harness *h = calloc(1, sizeof *h);
+  h->cfg = *cfg;
+  h->now = 1000000;
+  h->auto_store = true;
+  h->s = parley_server_new(&h->cfg);
+  cr_assert_not_null(h->s);
+  return h;
+}
+
+static parley_server_config default_cfg(void)
+{
+  parley_server_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  memcpy(cfg.token_public_key, tok_pk, 32);
+  memset(cfg.cursor_key, 0x5a, 32);
+  cfg.seed = 42;
+  return cfg;
+}
+
+static harness *harness_new(void)
+{
+  parley_server_config cfg = default_cfg();
+  return harness_new_cfg(&cfg);
+}
+
+static void harness_free(harness *h)
+{
+  parley_server_free(h->s);
+  for (size_t i = 0; i < h->out_len; i++)
+    free(h->out[i].data);
+  for (size_t i = 0; i < h->req_len; i++)
+    free(h->reqs[i].body);
+  for (size_t i = 0; i < h->log_len; i++)
+    free(h->log_bodies[i]);
+  free(h);
+}
+
+static void keys_init(void)
+{
+  unsigned char seed[32];
+  cr_assert(sodium_init() >= 0);
+  memset(seed, 3, sizeof seed);
+  crypto_sign_seed_keypair(tok_pk, tok_sk, seed);
+}
+
+TestSuite(server, .init = keys_init);
+
+/* Adds a conversation to the core and the fake store. */
+static void add_conv(harness *h, const char *id, parley_conv_kind kind,
+                     const char *const *members, size_t n)
+{
+  parley_conv_info *c = &h->convs[h->conv_len++];
+  memset(c, 0, sizeof *c);
+  snprintf(c->id, sizeof c->id, "%s", id);
+  c->kind = kind;
+  c->member_count = n;
+  for (size_t i = 0; i < n; i++)
+    snprintf(c->members[i], sizeof c->members[i], "%s", members[i]);
+  cr_assert_eq(parley_server_load_conv(h->s, c), PARLEY_OK);
+}
+
+static void feed(harness *h, parley_conn_id conn, const char *text)
+{
+  parley_server_on_message(h->s, conn, text, strlen(text), false, h->now);
+  pump(h);
+}
+
+static void feedf(harness *h, parley_conn_id conn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Feeds a frame written with \n line ends (turned into CRLF). */
+static void feedf(harness *h, parley_conn_id conn, const char *fmt, ...)
+{
+  static char raw[70000], crlf[140000];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(raw, sizeof raw, fmt, ap);
+  va_end(ap);
+  size_t k = 0;
+  for (size_t i = 0; raw[i]; i++) {
+    if (raw[i] == '\n')
+      crlf[k++] = '\r';
+    crlf[k++] = raw[i];
+  }
+  crlf[k] = '\0';
+  feed(h, conn, crlf);
+}
+
+/* Sends SEND with a body; the frame text is built here. */
+static void send_msg(harness *h, parley_conn_id conn, const char *conv,
+                     const char *temp_id, const char *body, const char *req)
+{
+  char req_line[100] = "";
+  if (req)
+    snprintf(req_line, sizeof req_line, "req: %s\n", req);
+  feedf(h, conn, "SEND\nconv: %s\ntemp-id: %s\n%scontent-length: %zu\n\n%s",
+        conv, temp_id, req_line, strlen(body), body);
+}
+
+static void time_to(harness *h, uint64_t t)
+{
+  h->now = t;
+  parley_server_on_time(h->s, t);
+  pump(h);
+}
+
+/* ---- reading what the core sent ---- */
+
+static void tframe_parse(const char *data, size_t len, tframe *tf)
+{
+  parley_parser p;
+  parley_frame f;
+  parley_parse_error err;
+  parley_parser_init(&p, NULL);
+  cr_assert_eq(parley_parse_message(&p, data, len, &f, &err), PARLEY_OK,
+               "core sent a bad frame: %.*s", (int)len, data);
+  memset(tf, 0, offsetof(tframe, body));
+  snprintf(tf->verb, sizeof tf->verb, "%.*s", (int)f.verb.len, f.verb.ptr);
+  tf->n = f.header_count;
+  for (size_t i = 0; i < f.header_count; i++) {
+    snprintf(tf->name[i], sizeof tf->name[i], "%.*s",
+             (int)f.headers[i].name.len, f.headers[i].name.ptr);
+    snprintf(tf->value[i], sizeof tf->value[i], "%.*s",
+             (int)f.headers[i].value.len, f.headers[i].value.ptr);
+  }
+  memcpy(tf->body, f.body.ptr, f.body.len);
+  tf->body[f.body.len] = '\0';
+  tf->body_len = f.body.len;
+  parley_parser_free(&p);
+}
+
+static const char *hget(const tframe *tf, const char *name)
+{
+  for (size_t i = 0; i < tf->n; i++)
+    if (strcmp(tf->name[i], name) == 0)
+      return tf->value[i];
+  return NULL;
+}
+
+static uint64_t hnum(const tframe *tf, const char *name)
+{
+  const char *v = hget(tf, name);
+  cr_assert_not_null(v, "no header %s in %s", name, tf->verb);
+  return strtoull(v, NULL, 10);
+}
+
+/* The oldest frame sent on conn not yet looked at, or NULL. */
+static out_frame *next_out(harness *h, parley_conn_id conn)
+{
+  for (size_t i = 0; i < h->out_len; i++)
+    if (h->out[i].conn == conn && !h->out[i].taken)
+      return &h->out[i];
+  return NULL;
+}
+
+/* Takes the next frame on conn, checks its verb, returns it parsed (in a
+ * scratch buffer valid until the next call). */
+static tframe *expect(harness *h, parley_conn_id conn, const char *verb)
+{
+  out_frame *o = next_out(h, conn);
+  cr_assert_not_null(o, "conn %llu: expected %s, got nothing",
+                     (unsigned long long)conn, verb);
+  o->taken = true;
+  tframe_parse(o->data, o->len, &tf_scratch);
+  cr_assert_str_eq(tf_scratch.verb, verb, "conn %llu: expected %s: %s",
+                   (unsigned long long)conn, verb, o->data);
+  return &tf_scratch;
+}
+
+/* Expects ERROR with `code`, checks `fatal`, returns the frame. */
+static tframe *expect_error(harness *h, parley_conn_id conn, int code)
+{
+  tframe *tf = expect(h, conn, "ERROR");
+  cr_assert_eq(hnum(tf, "code"), (uint64_t)code, "code %s, want %d",
+               hget(tf, "code"), code);
+  cr_assert_str_eq(hget(tf, "reason"), parley_err_reason((parley_err)code));
+  cr_assert_str_eq(hget(tf, "fatal"),
+                   parley_err_fatal((parley_err)code) ? "yes" : "no");
+  return tf;
+}
+
+static bool closed(const harness *h, parley_conn_id conn, uint16_t *code)
+{
+  for (size_t i = 0; i < h->close_len; i++) {
+    if (h->closes[i].conn == conn) {
+      if (code)
+        *code = h->closes[i].code;
+      return true;
+    }
+  }
+  return false;
+}
+
+static void expect_nothing(harness *h, parley_conn_id conn)
+{
+  out_frame *o = next_out(h, conn);
+  cr_assert_null(o, "conn %llu: unexpected %s", (unsigned long long)conn,
+                 o ? o->data : "");
+}
+
+static void token_for(const char *user, uint64_t expires, char *out)
+{
+  cr_assert_eq(parley_token_issue(tok_sk, user, 0, expires, out,
+                                  PARLEY_TOKEN_MAX + 1),
+               PARLEY_OK);
+}
+
+static void hello(harness *h, parley_conn_id conn, const char *caps)
+{
+  parley_server_on_open(h->s, conn, h->now);
+  pump(h);
+  feedf(h, conn, "HELLO\nversions: 1\ncaps: %s\nheartbeat: 30000\n\n",
+        caps);
+  expect(h, conn, "WELCOME");
+}
+
+static void auth(harness *h, parley_conn_id conn, const char *user,
+                 const char *device, uint64_t expires)
+{
+  char tok[PARLEY_TOKEN_MAX + 1];
+  token_for(user, expires, tok);
+  feedf(h, conn, "AUTH\ntoken: %s\ndevice: %s\n\n", tok, device);
+}
+
+/* Opens a session for user/device with the given caps, READY. */
+static void ready(harness *h, parley_conn_id conn, const char *user,
+                  const char *device, const char *caps)
+{
+  hello(h, conn, caps);
+  auth(h, conn, user, device, h->now + 100000000);
+  expect(h, conn, "READY");
+}
+
+static const char *const ab[] = {"alice", "bob"};
+static const char *const abc[] = {"alice", "bob", "carol"};
+static const char *const bc[] = {"bob", "carol"};
+
+/* ---- life cycle ---- */
+
+/* spec: LIFE-2 EXT-2 HB-1 REQ-1 AUTH-1 */
+Test(server, hello_welcome_auth_ready)
+{
+  harness *h = harness_new();
+  parley_server_on_open(h->s, 1, h->now);
+  pump(h);
+  feed(h, 1, "HELLO\r\nversions: 2,1\r\ncaps: presence,x-magic,receipts\r\n"
+             "heartbeat: 5\r\nreq: r1\r\n\r\n");
+  tframe *tf = expect(h, 1, "WELCOME");
+  cr_assert_str_eq(hget(tf, "version"), "1");
+  cr_assert_str_eq(hget(tf, "caps"), "receipts,presence");
+  cr_assert_eq(hnum(tf, "heartbeat"), 200); /* raised to the minimum */
+  cr_assert_eq(hnum(tf, "max-frame"), 65536);
+  cr_assert_eq(hnum(tf, "max-headers"), 32);
+  cr_assert_eq(hnum(tf, "max-header-line"), 1024);
+  cr_assert_eq(hnum(tf, "dedup-window"), 86400000);
+  cr_assert_eq(hnum(tf, "typing-ttl"), 6000);
+  cr_assert_str_eq(hget(tf, "req"), "r1");
+
+  char tok[PARLEY_TOKEN_MAX + 1];
+  token_for("alice", h->now + 60000, tok);
+  feedf(h, 1, "AUTH\ntoken: %s\ndevice: phone\nreq: r2\n\n", tok);
+  tf = expect(h, 1, "READY");
+  cr_assert_str_eq(hget(tf, "user"), "alice");
+  cr_assert_str_eq(hget(tf, "device"), "phone");
+  cr_assert_eq(hnum(tf, "expires"), h->now + 60000);
+  cr_assert_str_eq(hget(tf, "req"), "r2");
+  cr_assert(!closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: HB-1 EXT-2 */
+Test(server, heartbeat_clamped_high_and_empty_caps)
+{
+  harness *h = harness_new();
+  parley_server_on_open(h->s, 1, h->now);
+  feed(h, 1, "HELLO\r\nversions: 1\r\ncaps: \r\nheartbeat: 99999999999"
+             "\r\n\r\n");
+  tframe *tf = expect(h, 1, "WELCOME");
+  cr_assert_eq(hnum(tf, "heartbeat"), 120000);
+  cr_assert_str_eq(hget(tf, "caps"), "");
+  harness_free(h);
+}
+
+/* spec: LIFE-1 */
+Test(server, first_frame_must_be_hello)
+{
+  harness *h = harness_new();
+  uint16_t code = 0;
+  parley_server_on_open(h->s, 1, h->now);
+  feed(h, 1, "PING\r\nreq: a\r\n\r\n");
+  tframe *tf = expect_error(h, 1, 421);
+  cr_assert_str_eq(hget(tf, "req"), "a");
+  cr_assert(closed(h, 1, &code));
+  cr_assert_eq(code, 1002);
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\n\r\n");
+  expect_nothing(h, 1); /* the session is gone */
+  harness_free(h);
+}
+
+/* spec: LIFE-2 */
+Test(server, unsupported_version_is_fatal)
+{
+  harness *h = harness_new();
+  parley_server_on_open(h->s, 1, h->now);
+  feed(h, 1, "HELLO\r\nversions: 2,3\r\nheartbeat: 1000\r\n\r\n");
+  expect_error(h, 1, 422);
+  cr_assert(closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: LIFE-2 */
+Test(server, hello_missing_and_bad_headers_name_the_header)
+{
+  harness *h = harness_new();
+  parley_server_on_open(h->s, 1, h->now);
+  feed(h, 1, "HELLO\r\nheartbeat: 1000\r\n\r\n");
+  tframe *tf = expect_error(h, 1, 426);
+  cr_assert_not_null(strstr(tf->body, "versions"));
+  feed(h, 1, "HELLO\r\nversions: 1\r\n\r\n");
+  tf = expect_error(h, 1, 426);
+  cr_assert_not_null(strstr(tf->body, "heartbeat"));
+  feed(h, 1, "HELLO\r\nversions: 1,x\r\nheartbeat: 1000\r\n\r\n");
+  tf = expect_error(h, 1, 427);
+  cr_assert_not_null(strstr(tf->body, "versions"));
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: -4\r\n\r\n");
+  tf = expect_error(h, 1, 427);
+  cr_assert_not_null(strstr(tf->body, "heartbeat"));
+  cr_assert(!closed(h, 1, NULL));
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\n\r\n");
+  expect(h, 1, "WELCOME");
+  harness_free(h);
+}
+
+/* spec: AUTH-2 HB-3 */
+Test(server, before_ready_only_hello_auth_ping_bye)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  hello(h, 1, "");
+  send_msg(h, 1, "c1", "t1", "hi", "r9");
+  tframe *tf = expect_error(h, 1, 423);
+  cr_assert_str_eq(hget(tf, "req"), "r9");
+  feed(h, 1, "FROB\r\n\r\n");
+  expect_error(h, 1, 423);
+  feed(h, 1, "PING\r\nnonce: n-1\r\n\r\n");
+  tf = expect(h, 1, "PONG");
+  cr_assert_str_eq(hget(tf, "nonce"), "n-1");
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\n\r\n");
+  expect_error(h, 1, 421);
+  cr_assert(closed(h, 1, NULL));
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 0);
+  harness_free(h);
+}
+
+/* spec: AUTH-1 */
+Test(server, bad_token_and_bad_device)
+{
+  harness *h = harness_new();
+  uint16_t code = 0;
+  hello(h, 1, "");
+  feed(h, 1, "AUTH\r\ntoken: pt1.abc.def\r\n\r\n");
+  tframe *tf = expect_error(h, 1, 426);
+  cr_assert_not_null(strstr(tf->body, "device"));
+  feed(h, 1, "AUTH\r\ntoken: pt1.abc.def\r\ndevice: a b\r\n\r\n");
+  tf = expect_error(h, 1, 427);
+  cr_assert_not_null(strstr(tf->body, "device"));
+  feed(h, 1, "AUTH\r\ntoken: pt1.abc.def\r\ndevice: phone\r\n\r\n");
+  expect_error(h, 1, 424);
+  cr_assert(closed(h, 1, &code));
+  cr_assert_eq(code, 1008);
+
+  hello(h, 2, "");
+  auth(h, 2, "alice", "phone", h->now); /* expires now */
+  expect_error(h, 2, 425);
+  cr_assert(closed(h, 2, NULL));
+  harness_free(h);
+}
+
+/* spec: AUTH-3 */
+Test(server, token_expiry_closes_ready_session)
+{
+  harness *h = harness_new();
+  hello(h, 1, "");
+  auth(h, 1, "alice", "phone", h->now + 5000);
+  expect(h, 1, "READY");
+  uint64_t exp = h->now + 5000;
+  /* keep the heartbeat alive, and check the timer is armed */
+  for (uint64_t t = h->now + 1000; t < exp; t += 1000) {
+    time_to(h, t);
+    feed(h, 1, "PING\r\n\r\n");
+    expect(h, 1, "PONG");
+  }
+  cr_assert_eq(h->timer_at, exp);
+  time_to(h, exp - 1);
+  cr_assert(!closed(h, 1, NULL));
+  time_to(h, exp);
+  expect_error(h, 1, 425);
+  cr_assert(closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: AUTH-3 */
+Test(server, token_refresh_extends_and_must_match)
+{
+  harness *h = harness_new();
+  hello(h, 1, "");
+  auth(h, 1, "alice", "phone", h->now + 5000);
+  expect(h, 1, "READY");
+  uint64_t exp = h->now + 5000;
+  time_to(h, h->now + 4000);
+  auth(h, 1, "alice", "phone", exp + 20000);
+  tframe *tf = expect(h, 1, "READY");
+  cr_assert_eq(hnum(tf, "expires"), exp + 20000);
+  time_to(h, exp + 100);
+  feed(h, 1, "PING\r\n\r\n");
+  expect(h, 1, "PONG");
+  cr_assert(!closed(h, 1, NULL));
+  /* a fresh AUTH for another device is bad-state */
+  auth(h, 1, "alice", "laptop", exp + 30000);
+  expect_error(h, 1, 421);
+  cr_assert(closed(h, 1, NULL));
+  /* and for another user */
+  hello(h, 2, "");
+  auth(h, 2, "alice", "phone", h->now + 50000);
+  expect(h, 2, "READY");
+  auth(h, 2, "bob", "phone", h->now + 50000);
+  expect_error(h, 2, 421);
+  harness_free(h);
+}
+
+/* spec: LIFE-3 */
+Test(server, handshake_timeout)
+{
+  harness *h = harness_new();
+  uint64_t t0 = h->now;
+  parley_server_on_open(h->s, 1, h->now);
+  pump(h);
+  cr_assert_eq(h->timer_at, t0 + 10000);
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: 60000\r\n\r\n");
+  expect(h, 1, "WELCOME");
+  time_to(h, t0 + 9999);
+  expect_nothing(h, 1);
+  time_to(h, t0 + 10000);
+  tframe *tf = expect_error(h, 1, 428);
+  cr_assert_null(hget(tf, "req"));
+  cr_assert(closed(h, 1, NULL));
+  /* a READY session is not subject to it */
+  ready(h, 2, "alice", "phone", "");
+  time_to(h, h->now + 20000);
+  expect_nothing(h, 2);
+  cr_assert(!closed(h, 2, NULL));
+  harness_free(h);
+}
+
+/* spec: HB-4 */
+Test(server, heartbeat_silence_closes)
+{
+  harness *h = harness_new();
+  parley_server_on_open(h->s, 1, h->now);
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\n\r\n");
+  expect(h, 1, "WELCOME");
+  auth(h, 1, "alice", "phone", h->now + 10000000);
+  expect(h, 1, "READY");
+  uint64_t t = h->now;
+  for (int i = 0; i < 5; i++) {
+    t += 1900;
+    time_to(h, t);
+    feed(h, 1, "PING\r\n\r\n");
+    expect(h, 1, "PONG");
+  }
+  /* the host's timer may wake early; the core re-arms it */
+  cr_assert_leq(h->timer_at, t + 2000);
+  time_to(h, t + 1999);
+  cr_assert_eq(h->timer_at, t + 2000);
+  expect_nothing(h, 1);
+  time_to(h, t + 2000);
+  expect_error(h, 1, 428);
+  cr_assert(closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: HB-3 REQ-1 */
+Test(server, ping_pong_and_bye)
+{
+  harness *h = harness_new();
+  uint16_t code = 0;
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "PING\r\nnonce: abc DEF\r\nreq: p1\r\n\r\n");
+  tframe *tf = expect(h, 1, "PONG");
+  cr_assert_str_eq(hget(tf, "nonce"), "abc DEF");
+  cr_assert_str_eq(hget(tf, "req"), "p1");
+  feed(h, 1, "PING\r\n\r\n");
+  tf = expect(h, 1, "PONG");
+  cr_assert_null(hget(tf, "nonce"));
+  feed(h, 1, "BYE\r\nreq: b\r\n\r\n");
+  tf = expect(h, 1, "BYE");
+  cr_assert_str_eq(hget(tf, "req"), "b");
+  cr_assert(closed(h, 1, &code));
+  cr_assert_eq(code, 1000);
+  harness_free(h);
+}
+
+/* spec: WS-3 WS-2 FRAME-1 */
+Test(server, binary_and_malformed_are_not_fatal)
+{
+  harness *h = harness_new();
+  ready(h, 1, "alice", "phone", "");
+  parley_server_on_message(h->s, 1, "\x01\x02", 2, true, h->now);
+  pump(h);
+  expect_error(h, 1, 412);
+  feed(h, 1, "send\r\n\r\n");
+  expect_error(h, 1, 400);
+  feed(h, 1, "PING\r\nNonce: x\r\n\r\n");
+  expect_error(h, 1, 401);
+  feed(h, 1, "PING\r\n");
+  expect_error(h, 1, 409);
+  feed(h, 1, "PING\r\n\r\nPING\r\n\r\n");
+  expect_error(h, 1, 404);
+  feed(h, 1, "PING\r\ncontent-length: 0\r\n\r\nPING\r\n\r\n");
+  expect_error(h, 1, 410);
+  feed(h, 1, "PING\r\nreq: a\r\nreq: b\r\n\r\n");
+  expect_error(h, 1, 411);
+  feed(h, 1, "PING\r\n\r\n");
+  expect(h, 1, "PONG");
+  cr_assert(!closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: WS-4 */
+Test(server, too_many_errors_closes)
+{
+  harness *h = harness_new();
+  ready(h, 1, "alice", "phone", "");
+  for (int i = 0; i < 15; i++) {
+    feed(h, 1, "bad\r\n\r\n");
+    expect_error(h, 1, 400);
+  }
+  cr_assert(!closed(h, 1, NULL));
+  feed(h, 1, "bad\r\n\r\n");
+  expect_error(h, 1, 400);
+  expect_error(h, 1, 413);
+  cr_assert(closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: EXT-3 EXT-1 REQ-1 */
+Test(server, unknown_verb_and_unknown_header)
+{
+  harness *h = harness_new();
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "FROB\r\nreq: q1\r\n\r\n");
+  tframe *tf = expect_error(h, 1, 420);
+  cr_assert_str_eq(hget(tf, "req"), "q1");
+  feed(h, 1, "PING\r\nx-whatever: 1\r\n\r\n");
+  expect(h, 1, "PONG");
+  feed(h, 1, "PING\r\nreq: not valid!\r\n\r\n");
+  tf = expect_error(h, 1, 427);
+  cr_assert_not_null(strstr(tf->body, "req"));
+  cr_assert(!closed(h, 1, NULL));
+  feed(h, 1, "ACK\r\n\r\n");
+  expect_error(h, 1, 421);
+  cr_assert(closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: REQ-1 */
+Test(server, rate_limit_drops_frames)
+{
+  parley_server_config cfg = default_cfg();
+  cfg.rate_per_s = 10;
+  cfg.rate_burst = 5;
+  harness *h = harness_new_cfg(&cfg);
+  ready(h, 1, "alice", "phone", ""); /* HELLO and AUTH took two */
+  for (int i = 0; i < 3; i++) {
+    feed(h, 1, "PING\r\n\r\n");
+    expect(h, 1, "PONG");
+  }
+  feed(h, 1, "PING\r\nreq: late\r\n\r\n");
+  tframe *tf = expect_error(h, 1, 429);
+  cr_assert_str_eq(hget(tf, "req"), "late");
+  expect_nothing(h, 1);
+  cr_assert(!closed(h, 1, NULL));
+  h->now += 100; /* one more frame's worth */
+  feed(h, 1, "PING\r\n\r\n");
+  expect(h, 1, "PONG");
+  feed(h, 1, "PING\r\n\r\n");
+  expect_error(h, 1, 429);
+  harness_free(h);
+}
+
+/* spec: LIFE-1 */
+Test(server, drain_sends_going_away)
+{
+  harness *h = harness_new();
+  uint16_t code = 0;
+  ready(h, 1, "alice", "phone", "");
+  hello(h, 2, "");
+  parley_server_on_open(h->s, 3, h->now);
+  pump(h);
+  parley_server_drain(h->s, h->now);
+  pump(h);
+  for (parley_conn_id c = 1; c <= 3; c++) {
+    expect_error(h, c, 503);
+    cr_assert(closed(h, c, &code));
+    cr_assert_eq(code, 1001);
+  }
+  parley_server_on_open(h->s, 4, h->now);
+  pump(h);
+  expect_error(h, 4, 503);
+  cr_assert(closed(h, 4, NULL));
+  harness_free(h);
+}
+
+/* ---- sending ---- */
+
+/* spec: SEND-1 DUR-1 DELIV-1 */
+Test(server, ack_only_after_durable)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", "r1");
+  cr_assert_eq(store_pending(h), 1);
+  const parley_store_req *r = &h->reqs[0].req;
+  cr_assert_eq(r->op, PARLEY_STORE_APPEND_MSG);
+  cr_assert_eq(r->msg.seq, 1);
+  cr_assert_eq(r->msg.pos, 1);
+  cr_assert_str_eq(r->msg.from, "alice");
+  cr_assert_str_eq(r->msg.device, "phone");
+  cr_assert_str_eq(r->msg.temp_id, "t1");
+  cr_assert_str_eq(r->msg.content_type, "text/plain");
+  cr_assert_eq(r->msg.body_len, 5);
+  expect_nothing(h, 1);
+  expect_nothing(h, 2);
+  h->now += 7;
+  store_complete(h, 1);
+  tframe *tf = expect(h, 1, "ACK");
+  cr_assert_str_eq(hget(tf, "conv"), "c1");
+  cr_assert_str_eq(hget(tf, "temp-id"), "t1");
+  cr_assert_str_eq(hget(tf, "msg-id"), r->msg.msg_id);
+  cr_assert_eq(hnum(tf, "seq"), 1);
+  cr_assert_eq(hnum(tf, "ts"), r->msg.ts_ms);
+  cr_assert_str_eq(hget(tf, "req"), "r1");
+  for (parley_conn_id c = 1; c <= 2; c++) {
+    tf = expect(h, c, "MSG");
+    cr_assert_str_eq(hget(tf, "conv"), "c1");
+    cr_assert_eq(hnum(tf, "seq"), 1);
+    cr_assert_eq(hnum(tf, "pos"), 1);
+    cr_assert_str_eq(hget(tf, "from"), "alice");
+    cr_assert_str_eq(hget(tf, "device"), "phone");
+    cr_assert_str_eq(hget(tf, "temp-id"), "t1");
+    cr_assert_str_eq(hget(tf, "content-type"), "text/plain");
+    cr_assert_null(hget(tf, "req"));
+    cr_assert_str_eq(tf->body, "hello");
+  }
+  harness_free(h);
+}
+
+/* spec: SEND-1 DUR-1 */
+Test(server, store_failure_is_fatal_and_nothing_acked)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  h->fail_next = true;
+  store_complete(h, 1);
+  cr_assert_eq(h->fatal, 1);
+  expect_nothing(h, 1);
+  feed(h, 1, "PING\r\n\r\n");
+  expect_nothing(h, 1); /* the core has stopped */
+  harness_free(h);
+}
+
+/* spec: SEND-1 */
+Test(server, fault_ack_before_commit_plants_the_bug)
+{
+  parley_server_config cfg = default_cfg();
+  cfg.fault_ack_before_commit = true;
+  harness *h = harness_new_cfg(&cfg);
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  expect(h, 1, "ACK"); /* the planted bug: before durable */
+  store_complete(h, 1);
+  expect(h, 1, "MSG");
+  expect_nothing(h, 1);
+  harness_free(h);
+}
+
+/* spec: SEND-3 */
+Test(server, repeat_after_ack_gets_same_ack)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", "a");
+  tframe first = *expect(h, 1, "ACK");
+  expect(h, 1, "MSG");
+  expect(h, 2, "MSG");
+  h->now += 5000;
+  send_msg(h, 1, "c1", "t1", "hello", "b");
+  tframe *tf = expect(h, 1, "ACK");
+  const char *same[] = {"conv", "temp-id", "msg-id", "seq", "ts"};
+  for (size_t i = 0; i < 5; i++)
+    cr_assert_str_eq(hget(tf, same[i]), hget(&first, same[i]));
+  cr_assert_str_eq(hget(tf, "req"), "b");
+  expect_nothing(h, 1);
+  expect_nothing(h, 2);
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 1);
+  harness_free(h);
+}
+
+/* spec: SEND-3 SEND-1 */
+Test(server, repeat_while_in_flight_makes_no_second_message)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", "a");
+  send_msg(h, 1, "c1", "t1", "hello", "b");
+  cr_assert_eq(store_pending(h), 1);
+  expect_nothing(h, 1);
+  store_complete(h, 1);
+  tframe a = *expect(h, 1, "ACK");
+  cr_assert_str_eq(hget(&a, "req"), "a");
+  tframe *b = expect(h, 1, "ACK");
+  cr_assert_str_eq(hget(b, "req"), "b");
+  cr_assert_str_eq(hget(b, "msg-id"), hget(&a, "msg-id"));
+  cr_assert_str_eq(hget(b, "seq"), "1");
+  expect(h, 1, "MSG");
+  expect_nothing(h, 1);
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 1);
+  harness_free(h);
+}
+
+/* spec: SEND-3 */
+Test(server, repeat_from_another_session_of_the_device)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  parley_server_on_close(h->s, 1, h->now); /* lost before the ACK */
+  pump(h);
+  ready(h, 2, "alice", "phone", "");
+  send_msg(h, 2, "c1", "t1", "hello", "again");
+  store_complete(h, 1);
+  tframe *tf = expect(h, 2, "ACK");
+  cr_assert_str_eq(hget(tf, "req"), "again");
+  cr_assert_eq(hnum(tf, "seq"), 1);
+  expect(h, 2, "MSG");
+  expect_nothing(h, 1);
+  /* another device of the same user has its own temp-id scope */
+  ready(h, 3, "alice", "laptop", "");
+  send_msg(h, 3, "c1", "t1", "hello", NULL);
+  cr_assert_eq(store_pending(h), 1);
+  store_complete(h, 1);
+  tf = expect(h, 3, "ACK");
+  cr_assert_eq(hnum(tf, "seq"), 2);
+  harness_free(h);
+}
+
+/* spec: SEND-3 SYNC-2 */
+Test(server, repeat_across_restart)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  tframe first = *expect(h, 1, "ACK");
+
+  /* a new core loaded from what the store holds */
+  parley_server_free(h->s);
+  h->s = parley_server_new(&h->cfg);
+  parley_conv_info c1 = h->convs[0];
+  c1.last_seq = 1;
+  cr_assert_eq(parley_server_load_conv(h->s, &c1), PARLEY_OK);
+  cr_assert_eq(parley_server_load_sent(h->s, &h->log[0].msg), PARLEY_OK);
+  parley_server_load_pos(h->s, 1);
+  size_t appends = h->store_count[PARLEY_STORE_APPEND_MSG];
+
+  ready(h, 5, "alice", "phone", "");
+  send_msg(h, 5, "c1", "t1", "hello", NULL);
+  tframe *tf = expect(h, 5, "ACK");
+  cr_assert_str_eq(hget(tf, "msg-id"), hget(&first, "msg-id"));
+  cr_assert_str_eq(hget(tf, "ts"), hget(&first, "ts"));
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], appends);
+  send_msg(h, 5, "c1", "t2", "next", NULL);
+  tf = expect(h, 5, "ACK");
+  cr_assert_eq(hnum(tf, "seq"), 2);
+  cr_assert_str_neq(hget(tf, "msg-id"), hget(&first, "msg-id"));
+  tf = expect(h, 5, "MSG");
+  cr_assert_eq(hnum(tf, "pos"), 2);
+  harness_free(h);
+}
+
+/* spec: SEND-3 */
+Test(server, dedup_window_expires)
+{
+  parley_server_config cfg = default_cfg();
+  cfg.dedup_window_ms = 60000;
+  harness *h = harness_new_cfg(&cfg);
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  expect(h, 1, "ACK");
+  expect(h, 1, "MSG");
+  h->now += 59999;
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  tframe *tf = expect(h, 1, "ACK");
+  cr_assert_eq(hnum(tf, "seq"), 1);
+  h->now += 1;
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  tf = expect(h, 1, "ACK");
+  cr_assert_eq(hnum(tf, "seq"), 2);
+  harness_free(h);
+}
+
+/* spec: SEND-4 */
+Test(server, temp_id_conflict)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  add_conv(h, "c2", PARLEY_CONV_GROUP, abc, 3);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  expect(h, 1, "ACK");
+  expect(h, 1, "MSG");
+  send_msg(h, 1, "c1", "t1", "hellO", "x");
+  tframe *tf = expect_error(h, 1, 441);
+  cr_assert_str_eq(hget(tf, "req"), "x");
+  send_msg(h, 1, "c2", "t1", "hello", NULL);
+  expect_error(h, 1, 441);
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 1);
+  cr_assert(!closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: SEND-3 */
+Test(server, fault_skip_dedup_plants_the_bug)
+{
+  parley_server_config cfg = default_cfg();
+  cfg.fault_skip_dedup = true;
+  harness *h = harness_new_cfg(&cfg);
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 2);
+  harness_free(h);
+}
+
+/* spec: SEND-2 DELIV-2 DELIV-3 */
+Test(server, seq_gapless_under_interleaved_sends)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_GROUP, abc, 3);
+  add_conv(h, "c2", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  ready(h, 3, "carol", "phone", "");
+  char temp[32];
+  int n = 0;
+  for (int round = 0; round < 20; round++) {
+    for (parley_conn_id c = 1; c <= 3; c++) {
+      snprintf(temp, sizeof temp, "t%d", n++);
+      send_msg(h, c, (round % 3 == 2 && c < 3) ? "c2" : "c1", temp, "x",
+               NULL);
+    }
+    store_complete(h, (size_t)(round % 4)); /* leave some in flight */
+  }
+  store_complete(h, SIZE_MAX);
+  /* every session saw c1 as 1..N and positions ascending */
+  for (parley_conn_id c = 1; c <= 3; c++) {
+    uint64_t want_seq[3] = {1, 1, 1}, last_pos = 0;
+    out_frame *o;
+    while ((o = next_out(h, c)) != NULL) {
+      o->taken = true;
+      tframe_parse(o->data, o->len, &tf_scratch);
+      if (strcmp(tf_scratch.verb, "MSG") != 0)
+        continue;
+      int ci = hget(&tf_scratch, "conv")[1] - '0';
+      cr_assert_eq(hnum(&tf_scratch, "seq"), want_seq[ci]++);
+      uint64_t pos = hnum(&tf_scratch, "pos");
+      cr_assert_gt(pos, last_pos);
+      last_pos = pos;
+    }
+    cr_assert_eq(want_seq[1] - 1 + want_seq[2] - 1, c == 3 ? 48 : 60);
+  }
+  harness_free(h);
+}
+
+/* spec: DELIV-1 */
+Test(server, fanout_reaches_every_device)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "alice", "laptop", "");
+  ready(h, 3, "bob", "phone", "");
+  ready(h, 4, "bob", "tablet", "");
+  ready(h, 5, "carol", "phone", "");
+  hello(h, 6, ""); /* not READY */
+  send_msg(h, 1, "c1", "t1", "hi", NULL);
+  expect(h, 1, "ACK");
+  for (parley_conn_id c = 1; c <= 4; c++) {
+    tframe *tf = expect(h, c, "MSG");
+    cr_assert_str_eq(tf->body, "hi");
+    expect_nothing(h, c);
+  }
+  expect_nothing(h, 5);
+  expect_nothing(h, 6);
+  harness_free(h);
+}
+
+/* spec: SEND-6 */
+Test(server, not_found_identical_for_non_member_and_missing)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, bc, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "x", "r");
+  out_frame *a = next_out(h, 1);
+  cr_assert_not_null(a);
+  a->taken = true;
+  send_msg(h, 1, "c9", "t1", "x", "r");
+  out_frame *b = next_out(h, 1);
+  cr_assert_not_null(b);
+  b->taken = true;
+  cr_assert_eq(a->len, b->len);
+  cr_assert_eq(memcmp(a->data, b->data, a->len), 0);
+  tframe_parse(a->data, a->len, &tf_scratch);
+  cr_assert_eq(hnum(&tf_scratch, "code"), 440);
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 0);
+  harness_free(h);
+}
+
+/* spec: SEND-1 REQ-1 */
+Test(server, send_missing_and_bad_headers)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  feedf(h, 1, "SEND\nconv: c1\nreq: q\ncontent-length: 1\n\nx");
+  tframe *tf = expect_error(h, 1, 426);
+  cr_assert_not_null(strstr(tf->body, "temp-id"));
+  cr_assert_str_eq(hget(tf, "req"), "q");
+  feedf(h, 1, "SEND\ntemp-id: t\ncontent-length: 1\n\nx");
+  tf = expect_error(h, 1, 426);
+  cr_assert_not_null(strstr(tf->body, "conv"));
+  feedf(h, 1, "SEND\nconv: c1\ntemp-id: t.1\ncontent-length: 1\n\nx");
+  tf = expect_error(h, 1, 427);
+  cr_assert_not_null(strstr(tf->body, "temp-id"));
+  cr_assert(!closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* ---- receipts ---- */
+
+/* Sends n messages from conn to conv and drains what they produce. */
+static void send_n(harness *h, parley_conn_id conn, const char *conv, int n)
+{
+  static int counter;
+  char temp[32];
+  for (int i = 0; i < n; i++) {
+    snprintf(temp, sizeof temp, "n%d", counter++);
+    send_msg(h, conn, conv, temp, "m", NULL);
+  }
+}
+
+static void drop_output(harness *h)
+{
+  for (size_t i = 0; i < h->out_len; i++)
+    h->out[i].taken = true;
+}
+
+/* spec: RCPT-1 RCPT-2 RCPT-3 DUR-1 */
+Test(server, receipts_kept_monotone)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  send_n(h, 1, "c1", 5);
+  store_complete(h, SIZE_MAX);
+  drop_output(h);
+
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: delivered\r\nseq: 3\r\n"
+             "req: k1\r\n\r\n");
+  cr_assert_eq(store_pending(h), 1);
+  cr_assert_eq(h->reqs[h->req_done].req.op, PARLEY_STORE_APPEND_RECEIPT);
+  cr_assert_eq(h->reqs[h->req_done].req.receipt.pos, 6);
+  expect_nothing(h, 2);
+  /* lower, still in flight: answered when the higher one is durable */
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: delivered\r\nseq: 2\r\n"
+             "req: k2\r\n\r\n");
+  cr_assert_eq(store_pending(h), 1);
+  expect_nothing(h, 2);
+  store_complete(h, 1);
+  tframe *tf = expect(h, 2, "OK");
+  cr_assert_str_eq(hget(tf, "req"), "k1");
+  tf = expect(h, 2, "OK");
+  cr_assert_str_eq(hget(tf, "req"), "k2");
+  for (parley_conn_id c = 1; c <= 2; c++) {
+    tf = expect(h, c, "RECEIPT");
+    cr_assert_str_eq(hget(tf, "conv"), "c1");
+    cr_assert_str_eq(hget(tf, "user"), "bob");
+    cr_assert_str_eq(hget(tf, "kind"), "delivered");
+    cr_assert_eq(hnum(tf, "seq"), 3);
+    cr_assert_eq(hnum(tf, "pos"), 6);
+    expect_nothing(h, c);
+  }
+  /* at or below what is kept: OK, nothing stored */
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: delivered\r\nseq: 1\r\n\r\n");
+  expect(h, 2, "OK");
+  cr_assert_eq(store_pending(h), 0);
+  /* read raises delivered too */
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 4\r\n\r\n");
+  store_complete(h, 1);
+  expect(h, 2, "OK");
+  tf = expect(h, 1, "RECEIPT");
+  cr_assert_str_eq(hget(tf, "kind"), "read");
+  expect(h, 2, "RECEIPT");
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: delivered\r\nseq: 4\r\n\r\n");
+  cr_assert_eq(store_pending(h), 0);
+  expect(h, 2, "OK");
+  /* above the last seq */
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 6\r\n\r\n");
+  tf = expect_error(h, 2, 427);
+  cr_assert_not_null(strstr(tf->body, "seq"));
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: seen\r\nseq: 1\r\n\r\n");
+  tf = expect_error(h, 2, 427);
+  cr_assert_not_null(strstr(tf->body, "kind"));
+  feed(h, 2, "RECEIPT\r\nconv: c7\r\nkind: read\r\nseq: 1\r\n\r\n");
+  expect_error(h, 2, 440);
+  cr_assert_eq(store_pending(h), 0);
+  harness_free(h);
+}
+
+/* spec: RCPT-1 SYNC-2 */
+Test(server, receipts_loaded_at_start_are_kept)
+{
+  harness *h = harness_new();
+  parley_conv_info c = {0};
+  snprintf(c.id, sizeof c.id, "c1");
+  c.kind = PARLEY_CONV_DIRECT;
+  c.member_count = 2;
+  c.last_seq = 9;
+  snprintf(c.members[0], 33, "alice");
+  snprintf(c.members[1], 33, "bob");
+  cr_assert_eq(parley_server_load_conv(h->s, &c), PARLEY_OK);
+  h->convs[h->conv_len++] = c;
+  parley_receipt r = {5, "c1", "bob", PARLEY_RECEIPT_READ, 7, 0};
+  cr_assert_eq(parley_server_load_receipt(h->s, &r), PARLEY_OK);
+  parley_server_load_pos(h->s, 20);
+  ready(h, 2, "bob", "phone", "");
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: delivered\r\nseq: 7\r\n\r\n");
+  expect(h, 2, "OK");
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_RECEIPT], 0);
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 8\r\n\r\n");
+  expect(h, 2, "OK");
+  tframe *tf = expect(h, 2, "RECEIPT");
+  cr_assert_eq(hnum(tf, "pos"), 21);
+  harness_free(h);
+}
+
+/* ---- resume ---- */
+
+/* Takes every frame on conn and checks they are MSG frames with pos
+ * first..last in order, then SYNCED with `synced`. */
+static void expect_stream(harness *h, parley_conn_id conn, uint64_t first,
+                          uint64_t last, uint64_t synced)
+{
+  for (uint64_t pos = first; pos <= last; pos++) {
+    out_frame *o = next_out(h, conn);
+    cr_assert_not_null(o, "missing pos %llu", (unsigned long long)pos);
+    o->taken = true;
+    tframe_parse(o->data, o->len, &tf_scratch);
+    cr_assert(strcmp(tf_scratch.verb, "MSG") == 0 ||
+                  strcmp(tf_scratch.verb, "RECEIPT") == 0,
+              "got %s", tf_scratch.verb);
+    cr_assert_eq(hnum(&tf_scratch, "pos"), pos);
+  }
+  if (synced != 0) {
+    tframe *tf = expect(h, conn, "SYNCED");
+    cr_assert_eq(hnum(tf, "pos"), synced);
+  }
+}
+
+/* spec: SYNC-1 SYNC-2 DELIV-3 */
+Test(server, sync_replays_events_after_since)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  add_conv(h, "c3", PARLEY_CONV_DIRECT, (const char *const[]){"alice",
+                                                             "carol"}, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 2);
+  send_n(h, 1, "c3", 1); /* pos 3: not bob's */
+  send_n(h, 1, "c1", 1);
+  ready(h, 2, "bob", "phone", "");
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 3\r\n\r\n");
+  drop_output(h);
+
+  ready(h, 3, "bob", "laptop", "");
+  feed(h, 3, "SYNC\r\nsince: 0\r\nreq: s1\r\n\r\n");
+  expect_stream(h, 3, 1, 2, 0);
+  expect_stream(h, 3, 4, 5, 0);
+  tframe *tf = expect(h, 3, "SYNCED");
+  cr_assert_eq(hnum(tf, "pos"), 5);
+  cr_assert_str_eq(hget(tf, "req"), "s1");
+  feed(h, 3, "SYNC\r\nsince: 4\r\n\r\n");
+  tf = expect(h, 3, "RECEIPT");
+  cr_assert_str_eq(hget(tf, "user"), "bob");
+  cr_assert_eq(hnum(tf, "pos"), 5);
+  expect(h, 3, "SYNCED");
+  feed(h, 3, "SYNC\r\n\r\n");
+  tf = expect(h, 3, "SYNCED");
+  cr_assert_eq(hnum(tf, "pos"), 5);
+  feed(h, 3, "SYNC\r\nsince: 6\r\n\r\n");
+  tf = expect_error(h, 3, 427);
+  cr_assert_not_null(strstr(tf->body, "since"));
+  feed(h, 3, "SYNC\r\nsince: 05\r\n\r\n");
+  expect_error(h, 3, 427);
+  feed(h, 3, "SYNC\r\nsince: 5\r\n\r\n");
+  tf = expect(h, 3, "SYNCED");
+  cr_assert_eq(hnum(tf, "pos"), 5);
+  expect_nothing(h, 3);
+  harness_free(h);
+}
+
+/* spec: SYNC-1 DELIV-3 */
+Test(server, sync_holds_back_events_durable_during_a_read)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  send_n(h, 1, "c1", 3);
+  store_complete(h, SIZE_MAX);
+  drop_output(h);
+
+  send_n(h, 1, "c1", 1); /* pos 4, in flight */
+  feed(h, 2, "SYNC\r\nsince: 0\r\n\r\n"); /* reads (0, 3] */
+  cr_assert_eq(h->reqs[h->req_len - 1].req.read_events.upto_pos, 3);
+  send_n(h, 1, "c1", 1); /* pos 5, issued after the read */
+  store_complete(h, 1); /* pos 4 durable while the read runs */
+  expect_nothing(h, 2);
+  store_complete(h, 1); /* the read */
+  expect_stream(h, 2, 1, 4, 4);
+  expect_nothing(h, 2);
+  store_complete(h, 1); /* pos 5: live now */
+  expect_stream(h, 2, 5, 5, 0);
+  expect_nothing(h, 2);
+  feed(h, 2, "SYNC\r\nsince: 5\r\n\r\n");
+  expect_stream(h, 2, 6, 5, 5);
+  harness_free(h);
+}
+
+/* spec: SYNC-1 DELIV-3 */
+Test(server, sync_many_pages_and_hold_overflow)
+{
+  parley_server_config cfg = default_cfg();
+  cfg.sync_hold_max = 2;
+  cfg.rate_burst = 10000;
+  harness *h = harness_new_cfg(&cfg);
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  send_n(h, 1, "c1", 300);
+  store_complete(h, SIZE_MAX);
+  drop_output(h);
+
+  feed(h, 2, "SYNC\r\nsince: 0\r\nreq: big\r\n\r\n");
+  send_n(h, 1, "c1", 5); /* 301..305 */
+  store_complete(h, 1);  /* first page; the second read is issued */
+  send_n(h, 1, "c1", 3); /* 306..308, after the second read */
+  store_complete(h, SIZE_MAX);
+  expect_stream(h, 2, 1, 308, 308);
+  expect_nothing(h, 2);
+  send_n(h, 1, "c1", 1);
+  store_complete(h, SIZE_MAX);
+  expect_stream(h, 2, 309, 309, 0);
+  harness_free(h);
+}
+
+/* spec: SYNC-1 */
+Test(server, second_sync_while_syncing_is_bad_state)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 1);
+  store_complete(h, SIZE_MAX);
+  drop_output(h);
+  feed(h, 1, "SYNC\r\nsince: 0\r\n\r\n");
+  feed(h, 1, "SYNC\r\nsince: 0\r\n\r\n");
+  expect_error(h, 1, 421);
+  cr_assert(closed(h, 1, NULL));
+  store_complete(h, SIZE_MAX); /* the read of a closed session */
+  expect_nothing(h, 1);
+  harness_free(h);
+}
+
+/* ---- history ---- */
+
+/* Reads one HISTORY page on conn: checks the MSG frames carry `req` and
+ * no pos, records their seqs in seen[], returns PAGE's cursor (or ""). */
+static void history_page(harness *h, parley_conn_id conn, const char *extra,
+                         int *seen, size_t want_count, bool want_more,
+                         char *cursor_out)
+{
+  feedf(h, conn, "HISTORY\nconv: c1\nlimit: 3\nreq: hq\n%s\n", extra);
+  for (size_t i = 0; i < want_count; i++) {
+    tframe *tf = expect(h, conn, "MSG");
+    cr_assert_str_eq(hget(tf, "req"), "hq");
+    cr_assert_null(hget(tf, "pos"));
+    seen[hnum(tf, "seq")]++;
+  }
+  tframe *tf = expect(h, conn, "PAGE");
+  cr_assert_str_eq(hget(tf, "conv"), "c1");
+  cr_assert_eq(hnum(tf, "count"), want_count);
+  cr_assert_str_eq(hget(tf, "more"), want_more ? "yes" : "no");
+  cr_assert_str_eq(hget(tf, "req"), "hq");
+  const char *cur = hget(tf, "cursor");
+  cr_assert_eq(cur != NULL, want_more);
+  snprintf(cursor_out, 128, "%s", cur ? cur : "");
+}
+
+/* spec: HIST-1 HIST-2 */
+Test(server, history_pages_back_and_forward)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 7);
+  drop_output(h);
+  int seen[8] = {0};
+  char cur[128], extra[200];
+
+  history_page(h, 1, "", seen, 3, true, cur);
+  cr_assert(seen[5] && seen[6] && seen[7]);
+  snprintf(extra, sizeof extra, "cursor: %s\n", cur);
+  history_page(h, 1, extra, seen, 3, true, cur);
+  snprintf(extra, sizeof extra, "cursor: %s\n", cur);
+  history_page(h, 1, extra, seen, 1, false, cur);
+  for (int i = 1; i <= 7; i++)
+    cr_assert_eq(seen[i], 1, "seq %d seen %d times", i, seen[i]);
+
+  memset(seen, 0, sizeof seen);
+  history_page(h, 1, "after: 0\n", seen, 3, true, cur);
+  cr_assert(seen[1] && seen[2] && seen[3]);
+  snprintf(extra, sizeof extra, "cursor: %s\n", cur);
+  history_page(h, 1, extra, seen, 3, true, cur);
+  snprintf(extra, sizeof extra, "cursor: %s\n", cur);
+  history_page(h, 1, extra, seen, 1, false, cur);
+  for (int i = 1; i <= 7; i++)
+    cr_assert_eq(seen[i], 1, "seq %d seen %d times", i, seen[i]);
+  history_page(h, 1, "after: 7\n", seen, 0, false, cur);
+  harness_free(h);
+}
+
+/* spec: HIST-2 */
+Test(server, history_bad_cursor_and_values)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  add_conv(h, "c2", PARLEY_CONV_DIRECT,
+           (const char *const[]){"alice", "carol"}, 2);
+  add_conv(h, "c3", PARLEY_CONV_DIRECT, bc, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 5);
+  send_n(h, 1, "c2", 5);
+  drop_output(h);
+  int seen[8] = {0};
+  char cur[128];
+  history_page(h, 1, "", seen, 3, true, cur);
+
+  char bad[128];
+  for (size_t i = 0; i < strlen(cur); i++) {
+    snprintf(bad, sizeof bad, "%s", cur);
+    bad[i] = bad[i] == 'A' ? 'B' : 'A';
+    feedf(h, 1, "HISTORY\nconv: c1\ncursor: %s\nreq: z\n\n", bad);
+    tframe *tf = expect_error(h, 1, 442);
+    cr_assert_str_eq(hget(tf, "req"), "z");
+  }
+  feedf(h, 1, "HISTORY\nconv: c2\ncursor: %s\n\n", cur); /* foreign */
+  expect_error(h, 1, 442);
+  feedf(h, 1, "HISTORY\nconv: c1\ncursor: garbage!\n\n");
+  expect_error(h, 1, 442);
+  feedf(h, 1, "HISTORY\nconv: c1\ncursor: %s\nafter: 1\n\n", cur);
+  expect_error(h, 1, 427);
+  feedf(h, 1, "HISTORY\nconv: c1\nlimit: 0\n\n");
+  tframe *tf = expect_error(h, 1, 427);
+  cr_assert_not_null(strstr(tf->body, "limit"));
+  feedf(h, 1, "HISTORY\nconv: c1\nlimit: 101\n\n");
+  expect_error(h, 1, 427);
+  feedf(h, 1, "HISTORY\nconv: c3\n\n");
+  expect_error(h, 1, 440);
+  feedf(h, 1, "HISTORY\nconv: c1\nlimit: 100\n\n");
+  for (int i = 0; i < 5; i++)
+    expect(h, 1, "MSG");
+  tf = expect(h, 1, "PAGE");
+  cr_assert_str_eq(hget(tf, "more"), "no");
+  cr_assert(!closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: HIST-2 HTTP-2 */
+Test(server, api_history_pages)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  add_conv(h, "c2", PARLEY_CONV_DIRECT,
+           (const char *const[]){"alice", "carol"}, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 5);
+  send_n(h, 1, "c2", 2);
+  int seen[8] = {0};
+  char cursor[128] = "";
+  for (int page = 0; page < 3; page++) {
+    parley_server_api_history(h->s, 100 + (uint64_t)page, "bob", "c1",
+                              cursor, 2, h->now);
+    pump(h);
+    api_copy *a = &h->api[h->api_len - 1];
+    cr_assert_eq(a->api_id, 100 + (uint64_t)page);
+    cr_assert_eq(a->err, PARLEY_OK);
+    for (size_t i = 0; i < a->event_count; i++)
+      seen[a->seqs[i]]++;
+    cr_assert_eq(a->more, page < 2);
+    snprintf(cursor, sizeof cursor, "%s", a->cursor);
+  }
+  for (int i = 1; i <= 5; i++)
+    cr_assert_eq(seen[i], 1);
+  parley_server_api_history(h->s, 7, "bob", "c1", NULL, 0, h->now);
+  pump(h);
+  cr_assert_eq(h->api[h->api_len - 1].event_count, 5);
+  parley_server_api_history(h->s, 8, "alice", "c1", NULL, 2, h->now);
+  pump(h);
+  snprintf(cursor, sizeof cursor, "%s", h->api[h->api_len - 1].cursor);
+  parley_server_api_history(h->s, 9, "alice", "c2", cursor, 2, h->now);
+  pump(h);
+  cr_assert_eq(h->api[h->api_len - 1].err, PARLEY_E_BAD_CURSOR);
+  parley_server_api_history(h->s, 10, "bob", "c2", NULL, 2, h->now);
+  pump(h);
+  cr_assert_eq(h->api[h->api_len - 1].err, PARLEY_E_NOT_FOUND);
+  parley_server_api_history(h->s, 11, "bob", "c1", NULL, 101, h->now);
+  pump(h);
+  cr_assert_eq(h->api[h->api_len - 1].err, PARLEY_E_BAD_VALUE);
+  harness_free(h);
+}
+
+/* ---- typing and presence ---- */
+
+/* spec: TYPE-1 */
+Test(server, typing_relayed_to_capable_sessions_only)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_GROUP, abc, 3);
+  ready(h, 1, "alice", "phone", "typing");
+  ready(h, 2, "bob", "phone", "typing,presence");
+  ready(h, 3, "bob", "laptop", "receipts");
+  ready(h, 4, "carol", "phone", "typing");
+  ready(h, 5, "alice", "laptop", "typing");
+  feed(h, 1, "TYPING\r\nconv: c1\r\nstate: on\r\n\r\n");
+  for (parley_conn_id c = 2; c <= 4; c += 2) {
+    tframe *tf = expect(h, c, "TYPING");
+    cr_assert_str_eq(hget(tf, "conv"), "c1");
+    cr_assert_str_eq(hget(tf, "user"), "alice");
+    cr_assert_str_eq(hget(tf, "state"), "on");
+    cr_assert_eq(hnum(tf, "ttl"), 6000);
+  }
+  expect_nothing(h, 1);
+  expect_nothing(h, 3);
+  expect_nothing(h, 5);
+  cr_assert_eq(h->req_len, 0); /* not stored */
+  feed(h, 1, "TYPING\r\nconv: c1\r\nstate: maybe\r\n\r\n");
+  expect_error(h, 1, 427);
+  feed(h, 1, "TYPING\r\nconv: c9\r\nstate: on\r\n\r\n");
+  expect_error(h, 1, 440);
+  feed(h, 1, "TYPING\r\nconv: c1\r\n\r\n");
+  expect_error(h, 1, 426);
+  harness_free(h);
+}
+
+/* spec: PRES-1 */
+Test(server, presence_relay_ttl_and_last_session)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  add_conv(h, "c2", PARLEY_CONV_DIRECT, bc, 2);
+  add_conv(h, "c3", PARLEY_CONV_GROUP, abc, 3);
+  ready(h, 1, "alice", "phone", "presence");
+  ready(h, 2, "bob", "phone", "presence");
+  ready(h, 3, "carol", "phone", "presence");
+  ready(h, 4, "dave", "phone", "presence");
+  ready(h, 5, "carol", "laptop", "");
+  feed(h, 2, "PRESENCE\r\nstatus: online\r\nttl: 5000\r\n\r\n");
+  for (parley_conn_id c = 1; c <= 3; c += 2) {
+    tframe *tf = expect(h, c, "PRESENCE");
+    cr_assert_str_eq(hget(tf, "user"), "bob");
+    cr_assert_str_eq(hget(tf, "status"), "online");
+    cr_assert_eq(hnum(tf, "ttl"), 5000);
+    expect_nothing(h, c); /* once, though two conversations are shared */
+  }
+  expect_nothing(h, 2);
+  expect_nothing(h, 4);
+  expect_nothing(h, 5);
+  uint64_t lapse = h->now + 5000;
+  cr_assert_eq(h->timer_at, lapse);
+  time_to(h, lapse - 1);
+  expect_nothing(h, 1);
+  time_to(h, lapse);
+  tframe *tf = expect(h, 1, "PRESENCE");
+  cr_assert_str_eq(hget(tf, "status"), "offline");
+  expect(h, 3, "PRESENCE");
+
+  feed(h, 2, "PRESENCE\r\nstatus: away\r\n\r\n");
+  tf = expect(h, 1, "PRESENCE");
+  cr_assert_str_eq(hget(tf, "status"), "away");
+  cr_assert_null(hget(tf, "ttl"));
+  expect(h, 3, "PRESENCE");
+  parley_server_on_close(h->s, 2, h->now);
+  pump(h);
+  tf = expect(h, 1, "PRESENCE");
+  cr_assert_str_eq(hget(tf, "status"), "offline");
+  feed(h, 1, "PRESENCE\r\nstatus: busy\r\n\r\n");
+  expect_error(h, 1, 427);
+  feed(h, 1, "PRESENCE\r\nstatus: online\r\nttl: 0\r\n\r\n");
+  expect_error(h, 1, 427);
+  harness_free(h);
+}
+
+/* ---- conversations over the API ---- */
+
+/* spec: HTTP-2 SEND-6 */
+Test(server, create_conv_direct_unique_and_group)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  const char *bob[] = {"bob"};
+  parley_server_api_create_conv(h->s, 1, "alice", PARLEY_CONV_DIRECT, "",
+                                bob, 1, h->now);
+  pump(h);
+  parley_server_api_create_conv(h->s, 2, "bob", PARLEY_CONV_DIRECT, "",
+                                (const char *const[]){"alice"}, 1, h->now);
+  pump(h);
+  cr_assert_eq(h->api_len, 0); /* nothing before durable */
+  cr_assert_eq(store_pending(h), 1);
+  cr_assert_eq(h->reqs[0].req.op, PARLEY_STORE_CREATE_CONV);
+  store_complete(h, 1);
+  cr_assert_eq(h->api_len, 2);
+  cr_assert_eq(h->api[0].api_id, 1);
+  cr_assert(h->api[0].created);
+  cr_assert_eq(h->api[1].api_id, 2);
+  cr_assert(!h->api[1].created);
+  const char *id = h->api[0].conv.id;
+  cr_assert_str_eq(h->api[1].conv.id, id);
+  cr_assert_eq(strlen(id), 17);
+  cr_assert_eq(id[0], 'c');
+  cr_assert_eq(h->api[0].conv.member_count, 2);
+  cr_assert_eq(h->api[0].conv.kind, PARLEY_CONV_DIRECT);
+  parley_server_api_create_conv(h->s, 3, "bob", PARLEY_CONV_DIRECT, "",
+                                (const char *const[]){"alice"}, 1, h->now);
+  pump(h);
+  cr_assert_eq(h->api_len, 3);
+  cr_assert(!h->api[2].created);
+  cr_assert_str_eq(h->api[2].conv.id, id);
+
+  parley_server_api_create_conv(h->s, 4, "alice", PARLEY_CONV_GROUP, "Team",
+                                (const char *const[]){"bob", "carol", "bob"},
+                                3, h->now);
+  pump(h);
+  store_complete(h, 1);
+  api_copy *g = &h->api[3];
+  cr_assert(g->created);
+  cr_assert_str_neq(g->conv.id, id);
+  cr_assert_eq(g->conv.member_count, 3);
+  cr_assert_str_eq(g->conv.title, "Team");
+
+  parley_conv_info info;
+  cr_assert_eq(parley_server_conv_info(h->s, "carol", g->conv.id, &info),
+               PARLEY_OK);
+  cr_assert_eq(info.member_count, 3);
+  cr_assert_eq(info.last_seq, 0);
+  cr_assert_eq(parley_server_conv_info(h->s, "dave", g->conv.id, &info),
+               PARLEY_E_NOT_FOUND);
+  cr_assert_eq(parley_server_conv_info(h->s, "carol", "cnone", &info),
+               PARLEY_E_NOT_FOUND);
+
+  h->auto_store = true;
+  ready(h, 1, "carol", "phone", "");
+  send_msg(h, 1, g->conv.id, "t1", "hi", NULL);
+  expect(h, 1, "ACK");
+  cr_assert_eq(parley_server_conv_info(h->s, "bob", g->conv.id, &info),
+               PARLEY_OK);
+  cr_assert_eq(info.last_seq, 1);
+  harness_free(h);
+}
+
+/* spec: HTTP-2 */
+Test(server, create_conv_bad_requests)
+{
+  harness *h = harness_new();
+  parley_server_api_create_conv(h->s, 1, "alice", PARLEY_CONV_DIRECT, "",
+                                (const char *const[]){"alice"}, 1, h->now);
+  parley_server_api_create_conv(h->s, 2, "alice", PARLEY_CONV_GROUP, "",
+                                (const char *const[]){"Bob"}, 1, h->now);
+  parley_server_api_create_conv(h->s, 3, "alice", PARLEY_CONV_DIRECT, "",
+                                (const char *const[]){"bob", "carol"}, 2,
+                                h->now);
+  parley_server_api_create_conv(h->s, 4, "alice", PARLEY_CONV_GROUP,
+                                "\xff", (const char *const[]){"bob"}, 1,
+                                h->now);
+  pump(h);
+  cr_assert_eq(h->api_len, 4);
+  for (size_t i = 0; i < 4; i++)
+    cr_assert_eq(h->api[i].err, PARLEY_E_BAD_VALUE, "request %zu", i);
+  cr_assert_eq(h->req_len, 0);
+  harness_free(h);
+}
