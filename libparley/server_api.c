@@ -304,7 +304,9 @@ void on_typing(parley_server *s, session *ss, const parley_frame *f,
   blob *b = fb_finish(&fb, NULL, 0, false);
   for (size_t i = 0; i < c->member_count && b != NULL; i++) {
     user *u = c->members[i].u;
-    for (size_t k = 0; k < u->sessions.len && u != ss->user; k++) {
+    if (u == ss->user)
+      continue; /* the other members only */
+    for (size_t k = 0; k < u->sessions.len; k++) {
       session *to = u->sessions.items[k];
       if (to->caps & CAP_TYPING)
         act_send(s, to->conn, b);

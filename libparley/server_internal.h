@@ -332,6 +332,7 @@ void act_log(parley_server *s, parley_conn_id conn, parley_log_level lvl,
              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void act_store(parley_server *s, const parley_store_req *req);
 void act_api(parley_server *s, api_box *box);
+/* Stops the core; `why` must be a string literal. */
 void act_fatal(parley_server *s, const char *why);
 /* Frees actions already handed out; called when an event starts. */
 void act_gc(parley_server *s);

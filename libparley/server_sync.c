@@ -299,8 +299,7 @@ void on_history(parley_server *s, session *ss, const parley_frame *f,
   pending_issue(s, p);
 }
 
-/* The messages of a history result that belong to the page: MSG events
- * of the conversation. Returns how many of res->events to use. */
+/* How many of res->events make the page: at most the limit asked. */
 static size_t history_count(const pending *p, const parley_store_result *res)
 {
   size_t n = res->event_count;

@@ -386,7 +386,11 @@ void act_api(parley_server *s, api_box *box)
 void act_fatal(parley_server *s, const char *why)
 {
   act_log(s, 0, PARLEY_LOG_ERROR, "core stopped: %s", why);
-  act_push(s, PARLEY_ACT_FATAL, 0);
+  act_entry *e = act_push(s, PARLEY_ACT_FATAL, 0);
+  if (e != NULL) {
+    e->act.data = why; /* a string literal: valid for ever */
+    e->act.len = strlen(why);
+  }
   s->failed = true;
 }
 

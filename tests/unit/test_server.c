@@ -295,6 +295,7 @@ static void pump(harness *h)
       cr_assert_eq(strlen(a.data), a.len);
       break;
     case PARLEY_ACT_FATAL:
+      cr_assert_not_null(a.data);
       h->fatal++;
       break;
     }
@@ -1837,5 +1838,67 @@ Test(server, create_conv_bad_requests)
   for (size_t i = 0; i < 4; i++)
     cr_assert_eq(h->api[i].err, PARLEY_E_BAD_VALUE, "request %zu", i);
   cr_assert_eq(h->req_len, 0);
+  harness_free(h);
+}
+
+/* ---- robustness ---- */
+
+/* Checks that every frame the core sent parses, then forgets them. */
+static void out_check_and_clear(harness *h)
+{
+  for (size_t i = 0; i < h->out_len; i++) {
+    tframe_parse(h->out[i].data, h->out[i].len, &tf_scratch);
+    free(h->out[i].data);
+  }
+  h->out_len = 0;
+}
+
+/* spec: WS-2 WS-4 FRAME-2 */
+Test(server, mutated_frames_never_break_the_core)
+{
+  static const char *const templates[] = {
+    "HELLO\r\nversions: 1\r\ncaps: typing,presence\r\nheartbeat: 300\r\n"
+    "\r\n",
+    "SEND\r\nconv: c1\r\ntemp-id: t1\r\ncontent-length: 2\r\n\r\nhi",
+    "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 1\r\n\r\n",
+    "SYNC\r\nsince: 0\r\n\r\n",
+    "HISTORY\r\nconv: c1\r\nlimit: 2\r\nafter: 0\r\n\r\n",
+    "TYPING\r\nconv: c1\r\nstate: on\r\n\r\n",
+    "PRESENCE\r\nstatus: online\r\nttl: 100\r\n\r\n",
+    "PING\r\nnonce: 1\r\nreq: r\r\n\r\n",
+    "BYE\r\n\r\n",
+  };
+  parley_server_config cfg = default_cfg();
+  cfg.rate_burst = 100000;
+  harness *h = harness_new_cfg(&cfg);
+  add_conv(h, "c1", PARLEY_CONV_GROUP, abc, 3);
+  uint32_t rnd = 12345;
+  char buf[512];
+  const char *users[] = {"alice", "bob", "carol"};
+  for (int i = 0; i < 3000; i++) {
+    parley_conn_id c = (parley_conn_id)(i % 5) + 1 + 100 * (uint64_t)(i / 50);
+    if (i % 50 < 5) {
+      ready(h, c, users[i % 3], "dev", "typing,presence,receipts");
+      continue;
+    }
+    rnd = rnd * 1103515245u + 12345u;
+    const char *tpl = templates[(rnd >> 8) % 9];
+    size_t len = strlen(tpl);
+    memcpy(buf, tpl, len);
+    for (int k = 0; k < (int)((rnd >> 20) % 4); k++) {
+      rnd = rnd * 1103515245u + 12345u;
+      buf[(rnd >> 8) % len] = (char)(rnd >> 16);
+    }
+    if ((rnd >> 4) % 7 == 0)
+      len = (rnd >> 12) % len;
+    parley_server_on_message(h->s, c, buf, len, false, h->now);
+    pump(h);
+    h->now += (rnd >> 24) % 50;
+    time_to(h, h->now);
+    if (h->out_len > MAX_OUT / 2)
+      out_check_and_clear(h);
+  }
+  out_check_and_clear(h);
+  cr_assert_eq(h->fatal, 0);
   harness_free(h);
 }
