@@ -23,8 +23,8 @@ void conv_free(conv *c)
 }
 
 /* Registers a conversation from `info` (members must be valid user
- * names, at least one). Returns it, or NULL for a bad description or
- * when memory runs out. */
+ * names, at least one; a repeated name counts once). Returns it, or NULL
+ * for a bad description or when memory runs out. */
 conv *conv_new(parley_server *s, const parley_conv_info *info,
                bool durable)
 {
@@ -36,11 +36,18 @@ conv *conv_new(parley_server *s, const parley_conv_info *info,
   member *ms = calloc(info->member_count, sizeof *ms);
   if (c == NULL || ms == NULL)
     goto fail_alloc;
+  size_t n = 0;
   for (size_t i = 0; i < info->member_count; i++) {
     const char *name = info->members[i];
+    user *u = NULL;
     if (!srv_user_valid(name, strnlen(name, PARLEY_USER_MAX + 1)) ||
-        (ms[i].u = user_get(s, name)) == NULL)
+        (u = user_get(s, name)) == NULL)
       goto fail_alloc;
+    bool repeat = false;
+    for (size_t k = 0; k < n && !repeat; k++)
+      repeat = ms[k].u == u;
+    if (!repeat)
+      ms[n++].u = u;
   }
   memcpy(c->id, info->id, id_len + 1);
   c->kind = info->kind;
@@ -49,7 +56,7 @@ conv *conv_new(parley_server *s, const parley_conv_info *info,
   c->created_ms = info->created_ms;
   c->last_seq = c->durable_seq = info->last_seq;
   c->members = ms;
-  c->member_count = info->member_count;
+  c->member_count = n;
   c->durable = durable;
   if (!pmap_put(&s->convs, c->id, id_len, c))
     goto fail_alloc;
