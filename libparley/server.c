@@ -20,6 +20,23 @@
  * - A session that syncs receives live events only after SYNCED; until
  *   then they are held back in pos order (server_sync.c).
  *
+ * Choices the spec leaves open, made here:
+ * - A fatal error closes with WebSocket code 1002 for protocol errors
+ *   (bad-state, unsupported-version, too-many-errors), 1008 for
+ *   auth-failed, token-expired and timeout, 1011 for internal, 1001 for
+ *   going-away; BYE closes with 1000.
+ * - A verb only servers send (ACK, MSG, ...) from a READY client gets
+ *   bad-state; ERROR from a client is logged and not answered; before
+ *   READY every other verb, unknown ones included, gets auth-required.
+ * - A second SYNC while one runs gets bad-state.
+ * - RECEIPT events reach every READY session of every member (RCPT-3),
+ *   whatever the `receipts` capability; TYPING and PRESENCE only reach
+ *   sessions that negotiated `typing` or `presence`.
+ * - PRESENCE without ttl holds until the user's last READY session
+ *   closes; the relay then carries no ttl.
+ * - Every message, malformed ones included, takes a token from the
+ *   session's bucket; an empty bucket drops the frame with rate-limited.
+ *
  * Files: server.c (life cycle, dispatch, HELLO, AUTH, PING, BYE, timers),
  * server_msg.c (SEND, RECEIPT, store results, fanout), server_sync.c
  * (SYNC, HISTORY, cursors), server_api.c (conversations, TYPING,

@@ -6,6 +6,7 @@
  * durable. A repeat of a temp-id whose append is still in flight waits
  * on the same write, so it never makes a second message. RECEIPT works
  * the same way with the kept maxima of RCPT-1. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,11 +550,13 @@ static void write_durable(parley_server *s, pending *p)
     return;
   }
   uint64_t pos = p->kind == PEND_MSG ? p->req.msg.pos : p->req.receipt.pos;
-  if (pos > s->durable_pos)
-    s->durable_pos = pos;
+  /* Writes are made durable in issue order: positions only grow, and a
+   * conversation's messages become durable as 1, 2, 3, ... */
+  assert(pos > s->durable_pos);
+  s->durable_pos = pos;
   if (p->kind == PEND_MSG) {
-    if (p->req.msg.seq > p->c->durable_seq)
-      p->c->durable_seq = p->req.msg.seq;
+    assert(p->req.msg.seq == p->c->durable_seq + 1);
+    p->c->durable_seq = p->req.msg.seq;
     if (p->d != NULL && p->d->in_flight == p)
       p->d->in_flight = NULL;
   } else {
