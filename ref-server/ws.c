@@ -4,11 +4,11 @@
  * Receiving: lws hands a message over in pieces (fragments, and pieces
  * of large frames). They are put together up to the frame size limit
  * plus one octet; whatever comes past that is dropped, and the message
- * still goes to the core, cut at limit + 1 octets. A message that long
- * cannot hold a frame within the limit, and the frame parser answers it
- * with frame-too-large (406) as it passes the limit, so the core stays
- * the one that speaks errors and the host never buffers more than the
- * limit + 1 octets per session (FRAME-2).
+ * still goes to the core, cut at limit + 1 octets. The core answers a
+ * message past the limit with frame-too-large (406: parley_parse_message
+ * checks the length first), so the answer is the one the whole message
+ * would get, the core stays the one that speaks errors, and the host
+ * never buffers more than limit + 1 octets per session (FRAME-2).
  *
  * Sending: every frame the core sends is copied into a per-session FIFO
  * and written on LWS_CALLBACK_SERVER_WRITEABLE, one frame per callback.

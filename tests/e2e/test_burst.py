@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""A burst: 500 SENDs pipelined on 4 connections. Every one must be
+acknowledged once, with sequence numbers 1 to 500 and no repeat; the
+test then reports from the server's log how many writes each commit
+carried (group commit). How well the store batches depends on timing,
+so the numbers are reported, not asserted.
+
+    test_burst.py PATH/TO/parley-server
+"""
+
+import asyncio
+import collections
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from parley_e2e import (Server, frame, get_token, ready, recv,  # noqa: E402
+                        request, run_tests, stop_clean)
+
+CONNECTIONS = 4
+PER_CONNECTION = 125
+PASSWORDS = {"alice": "a-secret", "bob": "b-secret"}
+
+
+def setup(workdir):
+    server = Server(sys.argv[1], workdir)
+    for name, pw in PASSWORDS.items():
+        server.adduser(name, pw)
+    server.start()
+    token = get_token(server.port, "alice", PASSWORDS["alice"])
+    status, _, conv = request(server.port, "POST", "/v1/conversations",
+                              {"kind": "group", "members": ["bob"]}, token)
+    assert status == 201, conv
+    return {"server": server, "token": token, "conv": conv["id"]}
+
+
+def teardown(ctx):
+    if ctx["server"].proc is not None:
+        stop_clean(ctx["server"])
+
+
+async def one_connection(ctx, n):
+    """Pipelines PER_CONNECTION SENDs from device d<n>, then reads until
+    each has its ACK. Returns {temp_id: (msg_id, seq)}."""
+    ws = await ready(ctx["server"], ctx["token"], device=f"d{n}")
+    temp_ids = [f"burst-{n}-{i}" for i in range(PER_CONNECTION)]
+    for t in temp_ids:
+        await ws.send(frame("SEND", [("conv", ctx["conv"]), ("temp-id", t)],
+                            t))
+    acks = {}
+    while len(acks) < len(temp_ids):
+        verb, hdrs, _ = await recv(ws)
+        if verb == "ACK":
+            assert hdrs["temp-id"] not in acks, hdrs
+            acks[hdrs["temp-id"]] = (hdrs["msg-id"], int(hdrs["seq"]))
+        else:
+            assert verb == "MSG", (verb, hdrs)
+    await ws.close()
+    assert set(acks) == set(temp_ids)
+    return acks
+
+
+# spec: SEND-1 SEND-2 DUR-1
+async def test_burst_of_sends(ctx):
+    results = await asyncio.gather(*(one_connection(ctx, n)
+                                      for n in range(CONNECTIONS)))
+    acks = {}
+    for r in results:
+        acks.update(r)
+    total = CONNECTIONS * PER_CONNECTION
+    assert len(acks) == total
+    assert sorted(seq for _, seq in acks.values()) == list(
+        range(1, total + 1))
+    assert len({msg_id for msg_id, _ in acks.values()}) == total
+
+
+def test_report_commit_batches(ctx):
+    log = stop_clean(ctx["server"])
+    sizes = [int(m) for m in re.findall(r"store: commit carried (\d+) "
+                                        r"writes", log)]
+    summary = re.search(r"store: (\d+) commits carried (\d+) writes; per "
+                        r"commit max (\d+), mean ([0-9.]+)", log)
+    assert summary, "no commit summary in the log"
+    commits, writes = int(summary.group(1)), int(summary.group(2))
+    assert commits == len(sizes) and writes == sum(sizes), summary.group(0)
+    # The conversation and the 500 messages.
+    assert writes == CONNECTIONS * PER_CONNECTION + 1, summary.group(0)
+    histogram = collections.Counter(sizes)
+    print(f"  {summary.group(0)}")
+    print("  writes per commit: " + ", ".join(
+        f"{size}x{count}" for size, count in sorted(histogram.items())))
+
+
+if __name__ == "__main__":
+    run_tests([test_burst_of_sends, test_report_commit_batches], setup,
+              teardown)

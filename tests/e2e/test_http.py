@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""End-to-end tests of parley-server's HTTP API (spec section 12).
+
+    test_http.py PATH/TO/parley-server
+"""
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from parley_e2e import (HANG_S, Server, error_of, frame,  # noqa: E402
+                        get_token, raw_http, ready, recv, request,
+                        run_tests, split_response, stop_clean)
+
+PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "carol": "carol-pw-3",
+             "dave": "dave-pw-4"}
+
+
+def setup(workdir):
+    server = Server(sys.argv[1], workdir,
+                    extra=["--heartbeat-min-ms", "250"])
+    for name, pw in PASSWORDS.items():
+        server.adduser(name, pw)
+    server.start()
+    tokens = {name: get_token(server.port, name, pw)
+              for name, pw in PASSWORDS.items()}
+    return {"server": server, "port": server.port, "tokens": tokens,
+            "workdir": workdir}
+
+
+def teardown(ctx):
+    log = stop_clean(ctx["server"])
+    for secret in list(ctx["tokens"].values()) + list(PASSWORDS.values()):
+        assert secret not in log, "a token or password reached the log"
+
+
+def test_listens_only_on_loopback(ctx):
+    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True,
+                         check=True, timeout=HANG_S).stdout
+    port = ctx["port"]
+    mine = [line.split()[3] for line in out.splitlines()
+            if line.split()[3].endswith(f":{port}")]
+    assert mine == [f"127.0.0.1:{port}"], out
+
+
+def test_config(ctx):
+    status, hdrs, body = request(ctx["port"], "GET", "/v1/config")
+    assert status == 200, body
+    assert hdrs["content-type"] == "application/json"
+    want = {"versions": [1], "subprotocol": "parley.1", "ws_path": "/v1/ws",
+            "max_frame": 65536, "max_headers": 32, "max_header_line": 1024,
+            "heartbeat_min_ms": 250, "heartbeat_max_ms": 120000,
+            "dedup_window_ms": 86400000, "typing_ttl_ms": 6000,
+            "token_ttl_ms": 3600000}
+    assert body == want, body
+
+
+def test_token_issued(ctx):
+    status, _, body = request(ctx["port"], "POST", "/v1/auth/token",
+                              {"user": "alice", "password": "alice-pw-1"})
+    assert status == 200, body
+    assert set(body) == {"token", "user", "expires_ms"}, body
+    assert body["user"] == "alice"
+    parts = body["token"].split(".")
+    assert len(parts) == 3 and parts[0] == "pt1", body["token"]
+    assert body["expires_ms"] > time.time() * 1000
+
+
+# spec: HTTP-2
+def test_token_refusals(ctx):
+    port = ctx["port"]
+    wrong = request(port, "POST", "/v1/auth/token",
+                    {"user": "alice", "password": "nope"})
+    unknown = request(port, "POST", "/v1/auth/token",
+                      {"user": "nobody", "password": "nope"})
+    assert wrong[0] == unknown[0] == 401
+    assert error_of(wrong[2]) == (424, "auth-failed")
+    assert wrong[2] == unknown[2], "the same answer for both"
+    for bad in (b"{not json", b"[1, 2]", json.dumps({"user": "alice"}).encode(),
+                json.dumps({"user": 5, "password": "x"}).encode()):
+        status, _, body = request(port, "POST", "/v1/auth/token", bad)
+        assert status == 400, (bad, body)
+        assert error_of(body) == (400, "bad-request")
+
+
+# spec: HTTP-1 HTTP-2
+def test_body_rules(ctx):
+    port = ctx["port"]
+    base = (b"POST /v1/auth/token HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Type: application/json\r\n")
+    status, _, body = split_response(raw_http(port, base + b"\r\n"))
+    assert status == 411, body
+    assert error_of(json.loads(body)) == (411, "length-required")
+
+    chunked = base + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    status, _, body = split_response(raw_http(port, chunked))
+    assert status == 411, body
+
+    status, _, body = split_response(
+        raw_http(port, base + b"Content-Length: 70000\r\n\r\n"))
+    assert status == 413, body
+    assert error_of(json.loads(body)) == (413, "too-large")
+
+    status, _, body = request(port, "POST", "/v1/auth/token", b"{}",
+                              headers={"Content-Type": "text/plain"})
+    assert status == 415, body
+    assert error_of(body) == (415, "unsupported-media-type")
+
+    # Exactly 65,536 octets is allowed; one more is not.
+    pad = {"user": "alice", "password": "nope", "pad": ""}
+    pad["pad"] = "x" * (65536 - len(json.dumps(pad)))
+    status, _, body = request(port, "POST", "/v1/auth/token",
+                              json.dumps(pad).encode())
+    assert status == 401, body
+    pad["pad"] += "x"
+    status, _, body = request(port, "POST", "/v1/auth/token",
+                              json.dumps(pad).encode())
+    assert status == 413, body
+
+
+# spec: HTTP-2
+def test_paths_and_methods(ctx):
+    port, tok = ctx["port"], ctx["tokens"]["alice"]
+    status, _, body = request(port, "GET", "/v1/nope")
+    assert status == 404 and error_of(body) == (404, "no-such-path"), body
+    status, _, body = request(port, "GET", "/v1/conversations/c1/more", None,
+                              tok)
+    assert status == 404 and error_of(body) == (404, "no-such-path"), body
+    cases = [("GET", "/v1/auth/token", "POST"), ("POST", "/v1/config", "GET"),
+             ("DELETE", "/v1/conversations", "POST"),
+             ("PUT", "/v1/conversations/c1", "GET")]
+    for method, path, allow in cases:
+        body = {} if method in ("POST", "PUT") else None
+        status, hdrs, got = request(port, method, path, body, tok)
+        assert status == 405, (method, path, got)
+        assert error_of(got) == (405, "method-not-allowed")
+        assert hdrs.get("allow") == allow, hdrs
+    status, _, body = request(port, "GET", "/v1/ws")
+    assert status == 400 and error_of(body) == (400, "bad-request"), body
+    assert "parley.1" in body["error"]["message"]
+
+
+# spec: HTTP-3
+def test_bearer_tokens(ctx):
+    port = ctx["port"]
+    path = "/v1/conversations/c1"
+    status, _, body = request(port, "GET", path)
+    assert status == 401 and error_of(body) == (401, "unauthorized"), body
+    status, _, body = request(port, "GET", path,
+                              headers={"Authorization": "Basic YTpi"})
+    assert status == 401 and error_of(body) == (401, "unauthorized"), body
+    status, _, body = request(port, "POST", "/v1/conversations",
+                              {"kind": "group", "members": ["bob"]})
+    assert status == 401, body
+
+    good = ctx["tokens"]["alice"]
+    head, payload, sig = good.split(".")
+    forged = ".".join([head, payload, ("A" if sig[0] != "A" else "B")
+                       + sig[1:]])
+    for bad in (forged, "pt1.x.y", "garbage", good + "x"):
+        status, _, body = request(port, "GET", path, None, bad)
+        assert status == 401, (bad, body)
+        assert error_of(body) == (424, "auth-failed"), body
+
+    # A token this server signed, already expired: from a second server
+    # on the same database (so the same key) issuing 1 ms tokens.
+    short = Server(sys.argv[1], ctx["workdir"], extra=["--token-ttl-ms", "1"])
+    short.start()
+    try:
+        expired = get_token(short.port, "alice", PASSWORDS["alice"])
+    finally:
+        stop_clean(short)
+    status, _, body = request(port, "GET", path, None, expired)
+    assert status == 401, body
+    assert error_of(body) == (425, "token-expired"), body
+
+
+# spec: HTTP-2
+def test_create_conversations(ctx):
+    port, tok = ctx["port"], ctx["tokens"]
+    status, _, conv = request(port, "POST", "/v1/conversations",
+                              {"kind": "direct", "members": ["bob"]},
+                              tok["alice"])
+    assert status == 201, conv
+    assert set(conv) == {"id", "kind", "title", "members", "last_seq",
+                         "created_ms"}, conv
+    assert conv["kind"] == "direct" and conv["last_seq"] == 0
+    assert sorted(conv["members"]) == ["alice", "bob"]
+    ctx["direct"] = conv["id"]
+
+    status, _, again = request(port, "POST", "/v1/conversations",
+                               {"kind": "direct", "members": ["bob"]},
+                               tok["alice"])
+    assert status == 200 and again["id"] == conv["id"], again
+    status, _, other = request(port, "POST", "/v1/conversations",
+                               {"kind": "direct", "members": ["alice"]},
+                               tok["bob"])
+    assert status == 200 and other["id"] == conv["id"], other
+
+    status, _, group = request(port, "POST", "/v1/conversations",
+                               {"kind": "group", "members": ["bob", "carol"],
+                                "title": "Team ✓"}, tok["alice"])
+    assert status == 201, group
+    assert group["title"] == "Team ✓" and group["kind"] == "group"
+    assert sorted(group["members"]) == ["alice", "bob", "carol"]
+    ctx["group"] = group["id"]
+
+    bad = [({"kind": "group", "members": ["bob", "zed"]}, "zed"),
+           ({"kind": "channel", "members": ["bob"]}, "kind"),
+           ({"kind": "group", "members": "bob"}, "members"),
+           ({"kind": "group", "members": [7]}, "members"),
+           ({"kind": "group", "members": ["bob"], "title": 3}, "title")]
+    for body, word in bad:
+        status, _, got = request(port, "POST", "/v1/conversations", body,
+                                 tok["alice"])
+        assert status == 400, (body, got)
+        assert error_of(got) == (427, "bad-value"), got
+        assert word in got["error"]["message"], got
+
+
+# spec: HTTP-2 SEND-6
+def test_get_conversation(ctx):
+    port, tok = ctx["port"], ctx["tokens"]
+    path = "/v1/conversations/" + ctx["direct"]
+    status, _, conv = request(port, "GET", path, None, tok["bob"])
+    assert status == 200 and conv["id"] == ctx["direct"], conv
+    assert sorted(conv["members"]) == ["alice", "bob"]
+    not_member = request(port, "GET", path, None, tok["carol"])
+    missing = request(port, "GET", "/v1/conversations/c-nothing", None,
+                      tok["carol"])
+    assert not_member[0] == missing[0] == 404
+    assert error_of(missing[2]) == (440, "not-found")
+    assert not_member[2] == missing[2], "the same answer in both cases"
+
+
+def history(ctx, user, conv, query=""):
+    return request(ctx["port"], "GET",
+                   f"/v1/conversations/{conv}/messages{query}", None,
+                   ctx["tokens"][user])
+
+
+# spec: HIST-2 HTTP-2
+async def test_history_pages(ctx):
+    conv = ctx["group"]
+    status, _, page = history(ctx, "carol", conv)
+    assert status == 200 and page == {"messages": [], "more": False}, page
+
+    ws = await ready(ctx["server"], ctx["tokens"]["alice"])
+    for i in range(7):
+        await ws.send(frame("SEND", [("conv", conv), ("temp-id", f"h{i}")],
+                            f"msg {i} ✓"))
+        seen = None
+        while seen != "ACK":
+            seen = (await recv(ws))[0]
+    await ws.close()
+
+    got, cursor, pages = [], None, 0
+    while True:
+        query = "?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        status, _, page = history(ctx, "bob", conv, query)
+        assert status == 200, page
+        seqs = [m["seq"] for m in page["messages"]]
+        assert seqs == sorted(seqs) and len(seqs) <= 3, page
+        got = seqs + got
+        pages += 1
+        assert ("cursor" in page) == page["more"], page
+        if not page["more"]:
+            break
+        cursor = page["cursor"]
+    assert got == list(range(1, 8)) and pages == 3, got
+    m = history(ctx, "bob", conv, "?limit=1")[2]["messages"][0]
+    assert m == {"msg_id": m["msg_id"], "seq": 7, "from": "alice",
+                 "device": "phone", "temp_id": "h6", "ts_ms": m["ts_ms"],
+                 "content_type": "text/plain", "body": "msg 6 ✓"}, m
+
+    for query in ("?limit=0", "?limit=101", "?limit=abc", "?limit="):
+        status, _, body = history(ctx, "bob", conv, query)
+        assert status == 400, (query, body)
+        assert error_of(body) == (427, "bad-value"), body
+    status, _, body = history(ctx, "bob", conv, "?cursor=bogus")
+    assert status == 400 and error_of(body) == (442, "bad-cursor"), body
+    status, _, body = history(ctx, "dave", conv)
+    assert status == 404 and error_of(body) == (440, "not-found"), body
+
+
+def test_keep_alive(ctx):
+    conn = http.client.HTTPConnection("127.0.0.1", ctx["port"],
+                                      timeout=HANG_S)
+    for _ in range(3):
+        conn.request("GET", "/v1/config")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        json.loads(resp.read())
+    conn.close()
+
+
+if __name__ == "__main__":
+    run_tests([test_listens_only_on_loopback, test_config, test_token_issued,
+               test_token_refusals, test_body_rules, test_paths_and_methods,
+               test_bearer_tokens, test_create_conversations,
+               test_get_conversation, test_history_pages, test_keep_alive],
+              setup, teardown)
