@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""Checks that spec_lint.py and traceability.py catch what they claim to.
+
+Each test copies the spec and the error header into a temporary tree,
+breaks one thing, and expects the lint to name it. Standard library only.
+"""
+
+import contextlib
+import io
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import parley_frame  # noqa: E402
+import spec_lint  # noqa: E402
+import traceability  # noqa: E402
+
+SPEC = "spec/parley-1.md"
+ERROR_H = "include/parley/error.h"
+
+# Test files for the scanner, written line by line so that this file holds
+# no tag of its own.
+C_TEST = "\n".join([
+    "#include <criterion/criterion.h>",
+    "/* spec: FRAME-1 FRAME-4 */",
+    "Test(frame, rejects_lower_case_verb)",
+    "{",
+    "}",
+    "/* spec: SEND-99 */",
+    "static void helper_check(void)",
+    "{",
+    "}",
+    "",
+])
+PY_TEST = "\n".join([
+    "import unittest",
+    "class TestLife(unittest.TestCase):",
+    "    # spec: LIFE-1",
+    "    def test_first_frame_is_hello(self):",
+    "        pass",
+    "# spec: SEND-3, SEND-4",
+    "@some_decorator",
+    "def test_dedup():",
+    "    pass",
+    "",
+])
+
+
+class Tree:
+    """A temporary copy of what the lint reads."""
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="spec-lint-")
+        for rel in (SPEC, ERROR_H):
+            os.makedirs(os.path.dirname(self.path(rel)), exist_ok=True)
+            shutil.copyfile(os.path.join(ROOT, rel), self.path(rel))
+        os.makedirs(self.path("tests/unit"))
+        self.write("tests/unit/test_x.c", C_TEST)
+        self.write("tests/unit/test_y.py", PY_TEST)
+        self.regenerate()
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    def read(self, rel):
+        with open(self.path(rel), "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+
+    def write(self, rel, text):
+        with open(self.path(rel), "wb") as f:
+            f.write(text.encode("utf-8", "surrogateescape"))
+
+    def replace(self, rel, old, new):
+        text = self.read(rel)
+        if old not in text:
+            raise AssertionError(f"{old!r} not in {rel}")
+        self.write(rel, text.replace(old, new, 1))
+
+    def regenerate(self):
+        with contextlib.redirect_stdout(io.StringIO()):
+            traceability.main(["--write", self.root])
+
+    def lint(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = spec_lint.main([self.root])
+        return rc, out.getvalue()
+
+    def remove(self):
+        shutil.rmtree(self.root)
+
+
+class LintTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tree = Tree()
+
+    def tearDown(self):
+        self.tree.remove()
+
+    def expect_problem(self, words):
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 1, out)
+        self.assertIn(words, out)
+
+    def test_copy_of_the_spec_passes(self):
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 0, out)
+        self.assertIn(", 0 problems", out)
+
+    def test_keyword_outside_a_bracket(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "Typing SHOULD NOT be stored.")
+        self.expect_problem('"SHOULD NOT" outside a requirement bracket')
+
+    def test_keyword_split_over_two_lines(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "Typing MUST\nNOT be stored.")
+        self.expect_problem("outside a requirement bracket")
+
+    def test_keyword_in_boilerplate_and_code_is_allowed(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "Typing is not stored (`MUST` in code).")
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 0, out)
+
+    def test_duplicate_id(self):
+        self.tree.replace(SPEC, "[HB-7: a server MUST count",
+                          "[HB-6: a server MUST count")
+        self.tree.regenerate()
+        self.expect_problem("HB-6 given twice")
+
+    def test_bracket_without_keyword(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "[TYPE-9: typing is not stored.]")
+        self.tree.regenerate()
+        self.expect_problem("TYPE-9 holds no requirement keyword")
+
+    def test_registry_fatal_differs(self):
+        self.tree.replace(ERROR_H, 'X(RATE_LIMITED, 429, "rate-limited", '
+                          'false,', 'X(RATE_LIMITED, 429, "rate-limited", '
+                          'true,')
+        self.expect_problem("(429, 'rate-limited', False)")
+
+    def test_registry_reason_differs(self):
+        self.tree.replace(SPEC, "| 442 | bad-cursor |", "| 442 | bad-cursors |")
+        self.expect_problem("bad-cursors")
+
+    def test_wrong_content_length(self):
+        self.tree.replace(SPEC, "content-length: 13\n\nYes, at noon.",
+                          "content-length: 12\n\nYes, at noon.")
+        self.expect_problem("content-length 12 but the body has 13 octets")
+
+    def test_bad_json(self):
+        self.tree.replace(SPEC, '{"verb": "PING", "headers": [["nonce", '
+                          '"n-1"]], "body": ""}', '{"verb": "PING",')
+        self.expect_problem("example ping: bad JSON")
+
+    def test_json_that_does_not_match_the_frame(self):
+        self.tree.replace(SPEC, '[["nonce", "n-1"]], "body": ""}',
+                          '[["nonce", "n-2"]], "body": ""}')
+        self.expect_problem("example ping: decodes to")
+
+    def test_invalid_example_with_wrong_reason(self):
+        self.tree.replace(SPEC, '{"error": "duplicate-header"}',
+                          '{"error": "bad-header-name"}')
+        self.expect_problem("example duplicate-header: decodes to")
+
+    def test_malformed_info_string(self):
+        self.tree.replace(SPEC, "```parley-frame example=ping\n",
+                          "```parley-frame example=Ping\n")
+        self.expect_problem("malformed info string")
+
+    def test_missing_required_invalid_kind(self):
+        text = self.tree.read(SPEC)
+        start = text.index("```parley-frame example=truncated invalid")
+        end = text.index('{"error": "truncated-frame"}\n```\n', start)
+        end += len('{"error": "truncated-frame"}\n```\n')
+        self.tree.write(SPEC, text[:start] + text[end:])
+        self.expect_problem("no invalid example gets truncated-frame")
+
+    def test_verb_without_example(self):
+        text = self.tree.read(SPEC)
+        for name in ("ok",):
+            start = text.index(f"```parley-frame example={name}\n")
+            end = text.index("```\n", text.index(f"```json example={name}"
+                                                 "\n", start) + 4) + 4
+            text = text[:start] + text[end:]
+        self.tree.write(SPEC, text)
+        self.expect_problem("verb OK has no valid example")
+
+    def test_stale_traceability(self):
+        self.tree.write("tests/unit/test_z.py",
+                        "\n".join(["# spec: PRES-1", "def test_p():",
+                                   "    pass", ""]))
+        self.expect_problem("traceability.md: out of date")
+        self.tree.regenerate()
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 0, out)
+
+
+class TraceabilityTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tree = Tree()
+        self.text = self.tree.read("spec/traceability.md")
+
+    def tearDown(self):
+        self.tree.remove()
+
+    def row(self, rid):
+        for line in self.text.split("\n"):
+            if line.startswith(f"| {rid} |"):
+                return line
+        self.fail(f"no row for {rid}")
+
+    def test_c_test_names(self):
+        self.assertIn("`tests/unit/test_x.c`: frame/rejects_lower_case_verb",
+                      self.row("FRAME-1"))
+        self.assertIn("frame/rejects_lower_case_verb", self.row("FRAME-4"))
+
+    def test_python_test_names(self):
+        self.assertIn("TestLife.test_first_frame_is_hello",
+                      self.row("LIFE-1"))
+        self.assertIn("`tests/unit/test_y.py`: test_dedup", self.row("SEND-4"))
+
+    def test_level_and_section(self):
+        self.assertTrue(self.row("HB-5").startswith("| HB-5 | SHOULD | 4.1 |"))
+        self.assertTrue(self.row("ERR-1").startswith(
+            "| ERR-1 | MUST, MUST NOT | 3 |"))
+
+    def test_untested_and_unknown(self):
+        self.assertIn("not yet tested", self.row("DUR-3"))
+        self.assertIn("- `SEND-99`: `tests/unit/test_x.c`: helper_check",
+                      self.text)
+
+    def test_check_mode_exits_1_when_stale(self):
+        self.tree.write("spec/traceability.md", "stale\n")
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.assertEqual(traceability.main([self.tree.root]), 1)
+        self.tree.regenerate()
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.assertEqual(traceability.main([self.tree.root]), 0)
+
+
+class DecoderTest(unittest.TestCase):
+
+    def reason(self, data):
+        with self.assertRaises(parley_frame.FrameError) as ctx:
+            parley_frame.decode_message(data)
+        return ctx.exception.reason
+
+    def test_valid_frame(self):
+        got = parley_frame.decode_message(
+            b"SEND\r\nconv: c1\r\ncontent-length: 5\r\n\r\nhello")
+        self.assertEqual(got, {"verb": "SEND", "body": "hello", "headers":
+                               [["conv", "c1"], ["content-length", "5"]]})
+
+    def test_limits_are_inclusive(self):
+        parley_frame.decode_message(b"A" * 32 + b"\r\n\r\n")
+        self.assertEqual(self.reason(b"A" * 33 + b"\r\n\r\n"),
+                         "bad-start-line")
+        line = b"x: " + b"a" * 1021
+        parley_frame.decode_message(b"P\r\n" + line + b"\r\n\r\n")
+        self.assertEqual(self.reason(b"P\r\n" + line + b"a\r\n\r\n"),
+                         "header-too-long")
+
+    def test_utf8_faults(self):
+        self.assertEqual(self.reason(b"P\r\nx: \xed\xa0\x80\r\n\r\n"),
+                         "bad-utf8")
+        self.assertEqual(self.reason(
+            b"P\r\ncontent-length: 2\r\n\r\na\xc3"), "bad-utf8")
+        self.assertEqual(self.reason(
+            b"P\r\ncontent-length: 3\r\n\r\na\xc3"), "truncated-frame")
+
+    def test_huge_length_is_too_large(self):
+        self.assertEqual(self.reason(
+            b"P\r\ncontent-length: 18446744073709551616\r\n\r\n"),
+            "frame-too-large")
+
+    def test_example_wire_form(self):
+        wire = parley_frame.example_wire(["SEND", "conv: c1", "", "a", "b"])
+        self.assertEqual(wire, b"SEND\r\nconv: c1\r\n\r\na\r\nb")
+        self.assertEqual(parley_frame.example_wire(["PING", ""]),
+                         b"PING\r\n\r\n")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

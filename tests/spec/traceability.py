@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Writes spec/traceability.md: every requirement id of spec/parley-1.md,
+in spec order, with its level, its section and the tests that check it.
+
+A test says what it checks with a tag on the line right before it:
+a C comment `/* spec: ID ID */` or a Python comment `# spec: ID ID`.
+The files scanned are the C and Python files under tests/.
+
+    traceability.py [--write] [ROOT]
+
+Without --write it compares the file with what it would write now,
+prints a diff and exits 1 when they differ. ROOT defaults to the
+repository holding this script.
+"""
+
+import difflib
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import specdoc  # noqa: E402
+
+OUT_PATH = "spec/traceability.md"
+SCAN_DIR = "tests"
+SCAN_EXT = (".c", ".h", ".py")
+TAG_RE = re.compile(r"^\s*(?:/\*\s*spec:(?P<c>[^*]*)\*/|#\s*spec:(?P<py>.*))"
+                    r"\s*$")
+ID_RE = re.compile(r"^[A-Z][A-Z0-9]*-[0-9]+$")
+
+C_TEST_RES = (
+    re.compile(r"^\s*Test\s*\(\s*(\w+)\s*,\s*(\w+)"),
+    re.compile(r"^\s*ParameterizedTest\s*\([^,]*,\s*(\w+)\s*,\s*(\w+)"),
+    re.compile(r"^\s*Theory\s*\(\s*\(.*?\)\s*,\s*(\w+)\s*,\s*(\w+)"),
+)
+C_FUNC_RE = re.compile(r"^\s*(?:static\s+)?(?:[\w\*]+\s+)+\**(\w+)\s*\(")
+PY_DEF_RE = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)")
+PY_CLASS_RE = re.compile(r"^(\s*)class\s+(\w+)")
+
+
+def default_root():
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.dirname(os.path.dirname(here))
+
+
+def source_files(root):
+    """Relative paths of the files to scan, sorted."""
+    out = []
+    for base, dirs, files in os.walk(os.path.join(root, SCAN_DIR)):
+        dirs[:] = sorted(d for d in dirs
+                         if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(files):
+            if name.endswith(SCAN_EXT):
+                path = os.path.join(base, name)
+                out.append(os.path.relpath(path, root).replace(os.sep, "/"))
+    return sorted(out)
+
+
+def _python_class(lines, k, indent):
+    """The class whose body holds the def at line k, or None."""
+    for j in range(k - 1, -1, -1):
+        stripped = lines[j].strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if len(lines[j]) - len(lines[j].lstrip()) < len(indent):
+            m = PY_CLASS_RE.match(lines[j])
+            return m.group(2) if m else None
+    return None
+
+
+def test_name(path, lines, k):
+    """Names the test that starts after the tag at line k (0-based)."""
+    j = k + 1
+    while j < len(lines):
+        s = lines[j].strip()
+        if s and not s.startswith("@") and not TAG_RE.match(lines[j]):
+            break
+        j += 1
+    if j >= len(lines):
+        return f"line {k + 1}"
+    line = lines[j]
+    if path.endswith(".py"):
+        m = PY_DEF_RE.match(line)
+        if m:
+            cls = _python_class(lines, j, m.group(1)) if m.group(1) else None
+            return f"{cls}.{m.group(2)}" if cls else m.group(2)
+        m = PY_CLASS_RE.match(line)
+        return m.group(2) if m else f"line {k + 1}"
+    for regex in C_TEST_RES:
+        m = regex.match(line)
+        if m:
+            return f"{m.group(1)}/{m.group(2)}"
+    m = C_FUNC_RE.match(line)
+    return m.group(1) if m else f"line {k + 1}"
+
+
+def collect_tags(root):
+    """Returns {id: [(path, test name)]} from every tag under tests/."""
+    tags = {}
+    for path in source_files(root):
+        with open(os.path.join(root, path), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        lines = text.split("\n")
+        for k, line in enumerate(lines):
+            m = TAG_RE.match(line)
+            if not m:
+                continue
+            ids = (m.group("c") if m.group("c") is not None
+                   else m.group("py"))
+            name = test_name(path, lines, k)
+            for rid in re.split(r"[\s,]+", ids.strip()):
+                if rid:
+                    tags.setdefault(rid, []).append((path, name))
+    return tags
+
+
+def _cell(text):
+    return text.replace("|", "\\|")
+
+
+def generate(root):
+    """The text spec/traceability.md should hold now."""
+    reqs, _ = specdoc.requirements(specdoc.read_spec(root))
+    tags = collect_tags(root)
+    known = {r.id for r in reqs}
+    tested = sum(1 for r in reqs if r.id in tags)
+    out = [
+        "# Parley/1 requirement traceability",
+        "",
+        "Generated from `spec/parley-1.md` and the `spec:` tags of the tests",
+        "under `tests/` by `python3 tests/spec/traceability.py --write`;",
+        "do not edit it by hand. `spec_lint` fails when it is out of date.",
+        "",
+        f"{len(reqs)} requirements; {tested} checked by at least one test,"
+        f" {len(reqs) - tested} not yet tested.",
+        "",
+        "| id | level | section | tests |",
+        "|---|---|---|---|",
+    ]
+    for r in reqs:
+        found = sorted(set(tags.get(r.id, [])))
+        cell = "<br>".join(f"`{p}`: {_cell(n)}" for p, n in found)
+        out.append(f"| {r.id} | {r.level} | {r.section} | "
+                   f"{cell or 'not yet tested'} |")
+    unknown = sorted(rid for rid in tags if rid not in known)
+    if unknown:
+        out += ["", "## Tags that name no requirement", ""]
+        for rid in unknown:
+            for p, n in sorted(set(tags[rid])):
+                bad = "" if ID_RE.match(rid) else " (not an id)"
+                out.append(f"- `{_cell(rid)}`{bad}: `{p}`: {_cell(n)}")
+    return "\n".join(out) + "\n"
+
+
+def stale_diff(root):
+    """A unified diff from the file to what it should be; "" if none."""
+    want = generate(root)
+    path = os.path.join(root, OUT_PATH)
+    have = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            have = f.read()
+    if have == want:
+        return ""
+    return "".join(difflib.unified_diff(
+        have.splitlines(True), want.splitlines(True),
+        f"{OUT_PATH} (committed)", f"{OUT_PATH} (generated now)"))
+
+
+def main(argv):
+    args = [a for a in argv if a != "--write"]
+    root = args[0] if args else default_root()
+    if "--write" in argv:
+        with open(os.path.join(root, OUT_PATH), "w", encoding="utf-8") as f:
+            f.write(generate(root))
+        print(f"wrote {OUT_PATH}")
+        return 0
+    diff = stale_diff(root)
+    if diff:
+        sys.stdout.write(diff)
+        print(f"{OUT_PATH} is out of date; run: "
+              "python3 tests/spec/traceability.py --write")
+        return 1
+    print(f"{OUT_PATH} is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
