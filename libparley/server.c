@@ -472,14 +472,19 @@ static bool rate_take(parley_server *s, session *ss)
   return true;
 }
 
-/* Counts a malformed message; the max_errors-th closes the session with
- * too-many-errors (WS-4). Returns false when it closed. */
-static bool count_error(parley_server *s, session *ss)
+/* Answers a malformed or binary message with `err`, or, when it is the
+ * max_errors-th of the session, with too-many-errors alone, which closes
+ * (WS-4). */
+static void malformed(parley_server *s, session *ss, parley_err err,
+                      const parley_parse_error *perr)
 {
-  if (++ss->errors < s->cfg.max_errors)
-    return true;
-  send_error(s, ss, PARLEY_E_TOO_MANY_ERRORS, NULL, NULL);
-  return false;
+  if (++ss->errors >= s->cfg.max_errors)
+    send_error(s, ss, PARLEY_E_TOO_MANY_ERRORS, NULL, NULL);
+  else if (perr == NULL)
+    send_error(s, ss, err, NULL, NULL);
+  else
+    send_error(s, ss, err, NULL, "%s at octet %zu",
+               perr->rule ? perr->rule : "frame", perr->offset);
 }
 
 /* Copies the frame's `req` into *req (empty when absent). Returns false
@@ -523,12 +528,7 @@ static void handle_message(parley_server *s, session *ss, const char *data,
     return;
   }
   if (err != PARLEY_OK) {
-    if (binary)
-      send_error(s, ss, err, NULL, NULL);
-    else
-      send_error(s, ss, err, NULL, "%s at octet %zu",
-                 perr.rule ? perr.rule : "frame", perr.offset);
-    count_error(s, ss);
+    malformed(s, ss, err, binary ? NULL : &perr);
     return;
   }
   if (!req_ok) {
@@ -559,40 +559,32 @@ void parley_server_on_message(parley_server *s, parley_conn_id conn,
 
 /* ---- HELLO (spec section 4) ---- */
 
-/* True when the comma-separated list `v` names major version 1. Sets
- * *ok to false when the list breaks the grammar 1*DIGIT *("," 1*DIGIT)
- * (a space after a comma is tolerated). */
-static bool versions_have_1(parley_str v, bool *ok)
+/* Checks `versions` against version-list = number *("," number) (spec
+ * 2.9). Returns false when it breaks that form; sets *has_1 when it
+ * names major version 1. Unknown versions are ignored (VER-2). */
+static bool versions_parse(parley_str v, bool *has_1)
 {
-  bool found = false;
   size_t i = 0;
-  *ok = true;
-  while (i <= v.len) {
+  *has_1 = false;
+  for (;;) {
     size_t start = i;
     while (i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9')
       i++;
-    if (i == start) {
-      *ok = false;
+    if (i == start || (i - start > 1 && v.ptr[start] == '0'))
       return false;
-    }
     if (i - start == 1 && v.ptr[start] == '1')
-      found = true;
+      *has_1 = true;
     if (i == v.len)
-      break;
-    if (v.ptr[i] != ',') {
-      *ok = false;
+      return true;
+    if (v.ptr[i++] != ',')
       return false;
-    }
-    i++;
-    if (i < v.len && v.ptr[i] == ' ')
-      i++;
   }
-  return found;
 }
 
-/* The capabilities this server knows, from a comma-separated list;
- * unknown ones are ignored (EXT-2). */
-static unsigned caps_parse(const parley_str *v)
+/* Reads `caps` (cap-list of spec 2.9: cap-name *("," cap-name), maybe
+ * empty) into *caps, keeping the capabilities this server knows and
+ * ignoring the others (EXT-2). Returns false when the form is broken. */
+static bool caps_parse(const parley_str *v, unsigned *caps)
 {
   static const struct {
     const char *name;
@@ -600,21 +592,28 @@ static unsigned caps_parse(const parley_str *v)
   } known[] = {{"receipts", CAP_RECEIPTS},
                {"typing", CAP_TYPING},
                {"presence", CAP_PRESENCE}};
-  unsigned caps = 0;
   size_t i = 0;
 
-  while (v != NULL && i < v->len) {
-    while (i < v->len && (v->ptr[i] == ' ' || v->ptr[i] == ','))
-      i++;
+  *caps = 0;
+  if (v == NULL || v->len == 0)
+    return true;
+  for (;;) {
     size_t start = i;
-    while (i < v->len && v->ptr[i] != ',' && v->ptr[i] != ' ')
+    if (i == v->len || v->ptr[i] < 'a' || v->ptr[i] > 'z')
+      return false;
+    while (i < v->len && ((v->ptr[i] >= 'a' && v->ptr[i] <= 'z') ||
+                          (v->ptr[i] >= '0' && v->ptr[i] <= '9') ||
+                          v->ptr[i] == '-'))
       i++;
     parley_str tok = {v->ptr + start, i - start};
     for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
       if (parley_str_eq(tok, known[k].name))
-        caps |= known[k].bit;
+        *caps |= known[k].bit;
+    if (i == v->len)
+      return true;
+    if (v->ptr[i++] != ',')
+      return false;
   }
-  return caps;
 }
 
 static void caps_format(unsigned caps, char *out, size_t cap)
@@ -649,28 +648,33 @@ static void send_welcome(parley_server *s, session *ss, const reqid *req)
   blob_unref(b);
 }
 
-/* HELLO: version choice (LIFE-2), capabilities (EXT-2), heartbeat clamp
- * (section 4.1). */
+/* HELLO: version choice (LIFE-2, VER-1, VER-2), capabilities (EXT-2),
+ * heartbeat clamp (section 4.1). A HELLO refused for a missing header or
+ * a bad value leaves the session in OPEN. */
 static void on_hello(parley_server *s, session *ss, const parley_frame *f,
                      const reqid *req)
 {
   const parley_str *versions = parley_frame_get(f, "versions");
+  unsigned caps = 0;
   uint64_t hb = 0;
-  bool ok = true;
+  bool has_1 = false;
 
   if (versions == NULL) {
     send_error(s, ss, PARLEY_E_MISSING_HEADER, req,
                "missing header: versions");
     return;
   }
-  bool has_1 = versions_have_1(*versions, &ok);
-  if (!ok) {
+  if (!versions_parse(*versions, &has_1)) {
     send_error(s, ss, PARLEY_E_BAD_VALUE, req,
                "bad value in header: versions");
     return;
   }
   if (!hdr_u64(s, ss, f, req, "heartbeat", true, &hb, NULL))
     return;
+  if (!caps_parse(parley_frame_get(f, "caps"), &caps)) {
+    send_error(s, ss, PARLEY_E_BAD_VALUE, req, "bad value in header: caps");
+    return;
+  }
   if (!has_1) {
     send_error(s, ss, PARLEY_E_UNSUPPORTED_VERSION, req, "this server: 1");
     return;
@@ -680,7 +684,7 @@ static void on_hello(parley_server *s, session *ss, const parley_frame *f,
   if (hb > s->cfg.heartbeat_max_ms)
     hb = s->cfg.heartbeat_max_ms;
   ss->heartbeat_ms = (uint32_t)hb;
-  ss->caps = caps_parse(parley_frame_get(f, "caps"));
+  ss->caps = caps;
   ss->state = SESS_NEGOTIATED;
   ss->heartbeat_at = s->now + 2 * hb;
   send_welcome(s, ss, req);
@@ -908,7 +912,20 @@ void parley_server_on_time(parley_server *s, uint64_t now_ms)
   server_leave(s);
 }
 
-/* ---- drain ---- */
+/* ---- drain and stop ---- */
+
+/* Sends the fatal `err` to every session, which closes them all. */
+static void close_all(parley_server *s, parley_err err)
+{
+  pvec all = {NULL, 0, 0};
+  for (size_t i = 0; i < s->sessions.cap; i++)
+    if (pmap_live(&s->sessions, i) &&
+        !pvec_push(&all, s->sessions.slots[i].value))
+      break;
+  for (size_t i = 0; i < all.len; i++)
+    send_error(s, all.items[i], err, NULL, NULL);
+  pvec_free(&all);
+}
 
 void parley_server_drain(parley_server *s, uint64_t now_ms)
 {
@@ -916,13 +933,12 @@ void parley_server_drain(parley_server *s, uint64_t now_ms)
     return;
   s->draining = true;
   act_log(s, 0, PARLEY_LOG_INFO, "draining %zu sessions", s->sessions.live);
-  pvec all = {NULL, 0, 0};
-  for (size_t i = 0; i < s->sessions.cap; i++)
-    if (pmap_live(&s->sessions, i) &&
-        !pvec_push(&all, s->sessions.slots[i].value))
-      break;
-  for (size_t i = 0; i < all.len; i++)
-    send_error(s, all.items[i], PARLEY_E_GOING_AWAY, NULL, NULL);
-  pvec_free(&all);
+  close_all(s, PARLEY_E_GOING_AWAY);
   server_leave(s);
+}
+
+void server_stop(parley_server *s, const char *why)
+{
+  close_all(s, PARLEY_E_INTERNAL);
+  act_fatal(s, why);
 }

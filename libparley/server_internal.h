@@ -133,6 +133,8 @@ typedef struct session {
   /* Resume (spec 8.1). */
   bool syncing;
   bool sync_overflow;
+  bool sync_sent;      /* the answer has sent an event */
+  uint64_t sync_last;  /* the pos of the last event it sent */
   uint64_t sync_cursor;
   uint64_t sync_upto;
   reqid sync_req;
@@ -355,6 +357,9 @@ bool server_enter(parley_server *s, uint64_t now_ms);
 /* Ends an event call: arms the host's timer when the earliest deadline
  * changed. */
 void server_leave(parley_server *s);
+/* The store failed: every session gets internal (fatal) and the core
+ * stops with a FATAL action. `why` must be a string literal. */
+void server_stop(parley_server *s, const char *why);
 
 session *session_find(const parley_server *s, parley_conn_id conn);
 session *session_find_serial(const parley_server *s, parley_conn_id conn,

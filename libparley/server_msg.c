@@ -35,7 +35,7 @@ blob *msg_frame(const parley_msg *m, bool with_pos, const reqid *req)
   fb_req(&fb, req);
   fb_hdr(&fb, "content-type",
          m->content_type[0] ? m->content_type : "text/plain");
-  return fb_finish(&fb, m->body, m->body_len, true);
+  return fb_finish(&fb, m->body, m->body_len, false);
 }
 
 /* The RECEIPT frame of RCPT-3. */
@@ -260,7 +260,8 @@ static dedup *dedup_add(parley_server *s, const char *key, size_t key_len,
   d->key_len = key_len;
   d->c = c;
   crypto_generichash(d->body_hash, sizeof d->body_hash,
-                     (const unsigned char *)m->body, m->body_len, NULL, 0);
+                     (const unsigned char *)m->body, m->body_len,
+                     s->hash_key, sizeof s->hash_key);
   memcpy(d->temp_id, m->temp_id, sizeof d->temp_id);
   memcpy(d->msg_id, m->msg_id, sizeof d->msg_id);
   d->seq = m->seq;
@@ -302,7 +303,7 @@ static void send_repeat(parley_server *s, session *ss, dedup *d,
   unsigned char hash[16];
 
   crypto_generichash(hash, sizeof hash, (const unsigned char *)f->body.ptr,
-                     f->body.len, NULL, 0);
+                     f->body.len, s->hash_key, sizeof s->hash_key);
   if (d->c != c || sodium_memcmp(hash, d->body_hash, sizeof hash) != 0) {
     send_error(s, ss, PARLEY_E_TEMP_ID_CONFLICT, req, NULL);
     return;
@@ -318,6 +319,35 @@ static void send_repeat(parley_server *s, session *ss, dedup *d,
 
 /* ---- SEND ---- */
 
+/* True for an octet RFC 9110 allows in a token. */
+static bool tchar(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* True when s[0..len) starts as a media type, type "/" subtype, followed
+ * by nothing or by parameters after ";" (RFC 9110, section 8.3.1), and
+ * is at most 127 octets. */
+static bool ctype_valid(const char *s, size_t len)
+{
+  size_t i = 0;
+  if (len < 3 || len > PARLEY_CTYPE_MAX)
+    return false;
+  while (i < len && tchar(s[i]))
+    i++;
+  if (i == 0 || i == len || s[i] != '/')
+    return false;
+  size_t sub = ++i;
+  while (i < len && tchar(s[i]))
+    i++;
+  if (i == sub)
+    return false;
+  while (i < len && s[i] == ' ')
+    i++;
+  return i == len || s[i] == ';';
+}
+
 /* Reads the headers of SEND into *m (conv, temp-id, content-type and the
  * body). Returns false after answering an error. */
 static bool send_headers(parley_server *s, session *ss,
@@ -328,7 +358,7 @@ static bool send_headers(parley_server *s, session *ss,
       !hdr_id(s, ss, f, req, "temp-id", m->temp_id))
     return false;
   const parley_str *ct = parley_frame_get(f, "content-type");
-  if (ct != NULL && (ct->len < 1 || ct->len > PARLEY_CTYPE_MAX)) {
+  if (ct != NULL && !ctype_valid(ct->ptr, ct->len)) {
     send_error(s, ss, PARLEY_E_BAD_VALUE, req,
                "bad value in header: content-type");
     return false;
@@ -499,6 +529,10 @@ void on_receipt(parley_server *s, session *ss, const parley_frame *f,
       !receipt_kind(s, ss, f, req, &kind) ||
       !hdr_u64(s, ss, f, req, "seq", true, &seq, NULL))
     return;
+  if (seq == 0) {
+    send_error(s, ss, PARLEY_E_BAD_VALUE, req, "bad value in header: seq");
+    return;
+  }
   conv *c = conv_for_member(s, conv_id, strlen(conv_id), ss->user, &m);
   if (c == NULL) {
     send_error(s, ss, PARLEY_E_NOT_FOUND, req, NULL);
@@ -588,7 +622,7 @@ void store_done(parley_server *s, const parley_store_result *res)
   pending *p = read_take(s, res->id);
   if (p != NULL) {
     if (!res->ok)
-      act_fatal(s, "a store read failed");
+      server_stop(s, "a store read failed");
     else if (p->kind == PEND_SYNC)
       sync_read_done(s, p, res);
     else
@@ -604,7 +638,7 @@ void store_done(parley_server *s, const parley_store_result *res)
     return;
   }
   if (!res->ok) {
-    act_fatal(s, "a store write failed");
+    server_stop(s, "a store write failed");
     return;
   }
   p->done = true;

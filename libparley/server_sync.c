@@ -4,9 +4,10 @@
  * from the store, page by page, where upto is the durable pos when the
  * round starts. Live events that become durable meanwhile have a larger
  * pos; they are held back on the session, in pos order. When the round
- * reaches upto, the held events are sent, then SYNCED with the durable
- * pos, and the session is live: every event is sent once and in pos
- * order (SYNC-1, DELIV-3). When more events arrive during a round than
+ * reaches upto, the held events are sent, then SYNCED with the pos of
+ * the last event sent (the durable pos when none was), and the session
+ * is live: every event is sent once and in pos order (SYNC-1, SYNC-3,
+ * DELIV-3). When more events arrive during a round than
  * the hold limit allows, the held ones are dropped and the next round
  * reads them from the store instead, so a session's memory stays bounded.
  *
@@ -137,11 +138,15 @@ static void sync_round_end(parley_server *s, session *ss)
       return;
     }
   }
-  for (size_t i = 0; i < ss->held_len; i++)
+  for (size_t i = 0; i < ss->held_len; i++) {
     act_send(s, ss->conn, ss->held[i].frame);
+    ss->sync_sent = true;
+    ss->sync_last = ss->held[i].pos;
+  }
   held_clear(ss);
   ss->syncing = false;
-  send_synced(s, ss, s->durable_pos, &ss->sync_req);
+  send_synced(s, ss, ss->sync_sent ? ss->sync_last : s->durable_pos,
+              &ss->sync_req);
 }
 
 /* SYNC (SYNC-1, SYNC-2). */
@@ -151,14 +156,14 @@ void on_sync(parley_server *s, session *ss, const parley_frame *f,
   uint64_t since = 0;
   bool present = false;
 
+  if (ss->syncing) {
+    send_error(s, ss, PARLEY_E_BAD_STATE, req, "a SYNC is running");
+    return;
+  }
   if (!hdr_u64(s, ss, f, req, "since", false, &since, &present))
     return;
   if (present && since > s->durable_pos) {
     send_error(s, ss, PARLEY_E_BAD_VALUE, req, "bad value in header: since");
-    return;
-  }
-  if (ss->syncing) {
-    send_error(s, ss, PARLEY_E_BAD_STATE, req, "a SYNC is running");
     return;
   }
   if (!present) {
@@ -167,6 +172,7 @@ void on_sync(parley_server *s, session *ss, const parley_frame *f,
   }
   ss->syncing = true;
   ss->sync_overflow = false;
+  ss->sync_sent = false;
   ss->sync_cursor = since;
   ss->sync_upto = s->durable_pos;
   ss->sync_req = *req;
@@ -202,6 +208,8 @@ void sync_read_done(parley_server *s, pending *p,
       continue; /* outside the asked range: the store misbehaved */
     sync_send_event(s, ss, e);
     ss->sync_cursor = pos;
+    ss->sync_sent = true;
+    ss->sync_last = pos;
   }
   if (res->more && res->event_count > 0 && ss->sync_cursor < ss->sync_upto) {
     sync_read(s, ss);

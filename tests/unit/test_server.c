@@ -639,6 +639,43 @@ Test(server, hello_missing_and_bad_headers_name_the_header)
   harness_free(h);
 }
 
+/* spec: FRAME-11 VER-2 EXT-2 LIFE-2 */
+Test(server, hello_values_have_their_form)
+{
+  static const char *const bad[] = {
+    "versions: 01\r\nheartbeat: 1000",
+    "versions: 1, 2\r\nheartbeat: 1000",
+    "versions: 1,\r\nheartbeat: 1000",
+    "versions: \r\nheartbeat: 1000",
+    "versions: 1\r\nheartbeat: 010",
+    "versions: 1\r\nheartbeat: 99999999999999999999999",
+    "versions: 1\r\ncaps: Typing\r\nheartbeat: 1000",
+    "versions: 1\r\ncaps: typing,\r\nheartbeat: 1000",
+    "versions: 1\r\ncaps: typing, presence\r\nheartbeat: 1000",
+  };
+  static const char *const named[] = {
+    "versions", "versions", "versions", "versions", "heartbeat",
+    "heartbeat", "caps", "caps", "caps",
+  };
+  harness *h = harness_new();
+  parley_server_on_open(h->s, 1, h->now);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char text[200];
+    snprintf(text, sizeof text, "HELLO\r\n%s\r\n\r\n", bad[i]);
+    feed(h, 1, text);
+    tframe *tf = expect_error(h, 1, 427);
+    cr_assert_not_null(strstr(tf->body, named[i]), "case %zu: %s", i,
+                       tf->body);
+  }
+  cr_assert(!closed(h, 1, NULL)); /* still OPEN */
+  feed(h, 1, "HELLO\r\nversions: 7,10,1\r\ncaps: x-new,typing\r\n"
+             "heartbeat: 1000\r\n\r\n");
+  tframe *tf = expect(h, 1, "WELCOME");
+  cr_assert_str_eq(hget(tf, "version"), "1");
+  cr_assert_str_eq(hget(tf, "caps"), "typing");
+  harness_free(h);
+}
+
 /* spec: AUTH-2 HB-3 */
 Test(server, before_ready_only_hello_auth_ping_bye)
 {
@@ -845,8 +882,8 @@ Test(server, too_many_errors_closes)
   }
   cr_assert(!closed(h, 1, NULL));
   feed(h, 1, "bad\r\n\r\n");
-  expect_error(h, 1, 400);
-  expect_error(h, 1, 413);
+  expect_error(h, 1, 413); /* the 16th gets too-many-errors alone */
+  expect_nothing(h, 1);
   cr_assert(closed(h, 1, NULL));
   harness_free(h);
 }
@@ -977,6 +1014,10 @@ Test(server, store_failure_is_fatal_and_nothing_acked)
   h->fail_next = true;
   store_complete(h, 1);
   cr_assert_eq(h->fatal, 1);
+  uint16_t code = 0;
+  expect_error(h, 1, 500); /* internal, fatal; no ACK */
+  cr_assert(closed(h, 1, &code));
+  cr_assert_eq(code, 1011);
   expect_nothing(h, 1);
   feed(h, 1, "PING\r\n\r\n");
   expect_nothing(h, 1); /* the core has stopped */
@@ -1252,6 +1293,28 @@ Test(server, not_found_identical_for_non_member_and_missing)
   harness_free(h);
 }
 
+/* spec: FRAME-11 HIST-1 */
+Test(server, content_type_and_empty_body)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  feedf(h, 1, "SEND\nconv: c1\ntemp-id: t1\ncontent-type: text\n\n");
+  tframe *tf = expect_error(h, 1, 427);
+  cr_assert_not_null(strstr(tf->body, "content-type"));
+  feedf(h, 1, "SEND\nconv: c1\ntemp-id: t1\ncontent-type: a/b c\n\n");
+  expect_error(h, 1, 427);
+  feedf(h, 1, "SEND\nconv: c1\ntemp-id: t1\n"
+              "content-type: text/markdown; charset=utf-8\n\n");
+  expect(h, 1, "ACK");
+  tf = expect(h, 1, "MSG");
+  cr_assert_str_eq(hget(tf, "content-type"),
+                   "text/markdown; charset=utf-8");
+  cr_assert_null(hget(tf, "content-length")); /* empty body */
+  cr_assert_eq(tf->body_len, 0);
+  harness_free(h);
+}
+
 /* spec: SEND-1 REQ-1 */
 Test(server, send_missing_and_bad_headers)
 {
@@ -1342,6 +1405,8 @@ Test(server, receipts_kept_monotone)
   feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: delivered\r\nseq: 4\r\n\r\n");
   cr_assert_eq(store_pending(h), 0);
   expect(h, 2, "OK");
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 0\r\n\r\n");
+  expect_error(h, 2, 427); /* seq is a number from 1 up */
   /* above the last seq */
   feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 6\r\n\r\n");
   tf = expect_error(h, 2, 427);
@@ -1504,7 +1569,26 @@ Test(server, sync_many_pages_and_hold_overflow)
   harness_free(h);
 }
 
-/* spec: SYNC-1 */
+/* spec: SYNC-3 DELIV-8 */
+Test(server, synced_names_the_last_position_sent)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  add_conv(h, "c3", PARLEY_CONV_DIRECT,
+           (const char *const[]){"alice", "carol"}, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 2);
+  send_n(h, 1, "c3", 2); /* pos 3 and 4 are not bob's */
+  drop_output(h);
+  ready(h, 2, "bob", "phone", "");
+  feed(h, 2, "SYNC\r\nsince: 0\r\n\r\n");
+  expect_stream(h, 2, 1, 2, 2);
+  feed(h, 2, "SYNC\r\nsince: 2\r\n\r\n");
+  expect_stream(h, 2, 3, 2, 4); /* nothing sent: the durable pos */
+  harness_free(h);
+}
+
+/* spec: SYNC-4 */
 Test(server, second_sync_while_syncing_is_bad_state)
 {
   harness *h = harness_new();
@@ -1515,7 +1599,7 @@ Test(server, second_sync_while_syncing_is_bad_state)
   store_complete(h, SIZE_MAX);
   drop_output(h);
   feed(h, 1, "SYNC\r\nsince: 0\r\n\r\n");
-  feed(h, 1, "SYNC\r\nsince: 0\r\n\r\n");
+  feed(h, 1, "SYNC\r\nsince: 99\r\n\r\n"); /* the state comes first */
   expect_error(h, 1, 421);
   cr_assert(closed(h, 1, NULL));
   store_complete(h, SIZE_MAX); /* the read of a closed session */
