@@ -11,6 +11,7 @@ by hand as the spec's examples are.
 """
 
 import asyncio
+import base64
 import http.client
 import json
 import os
@@ -28,13 +29,6 @@ import websockets
 
 HANG_S = 30  # only a guard against hangs, never a pass/fail condition
 SUBPROTOCOL = "parley.1"
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -57,25 +51,25 @@ class Server:
         assert r.returncode == 0, r.stderr
 
     def start(self):
-        """Starts the server and waits for its 'listening on' line."""
-        for _ in range(5):
-            self.port = free_port()
-            self.runs += 1
-            self.log_path = os.path.join(
-                self.workdir, f"server-{self.port}-{self.runs}.log")
-            log = open(self.log_path, "w")
+        """Starts the server on 127.0.0.1 port 0 (the kernel picks a free
+        one) and reads the port from its 'listening on' line."""
+        self.runs += 1
+        self.log_path = os.path.join(self.workdir,
+                                     f"server-{self.runs}.log")
+        with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
-                [self.binary, "--listen", f"127.0.0.1:{self.port}",
-                 "--db", self.db, "--log-level", "debug"] + self.extra,
+                [self.binary, "--listen", "127.0.0.1:0", "--db", self.db,
+                 "--log-level", "debug"] + self.extra,
                 stdout=subprocess.PIPE, stderr=log, text=True)
-            log.close()
-            line = self._read_line()
-            if line and f"listening on 127.0.0.1:{self.port}" in line:
-                return self
-            self.proc.wait(timeout=HANG_S)
-            if "cannot listen" not in self.log():
-                break  # not a port race: fail below
-        raise AssertionError("server did not start:\n" + self.log())
+        line = self._read_line()
+        prefix = "parley-server listening on 127.0.0.1:"
+        if not line.startswith(prefix):
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"server did not start ({line!r}):\n"
+                                 + self.log())
+        self.port = int(line[len(prefix):])
+        return self
 
     def _read_line(self):
         ready, _, _ = select.select([self.proc.stdout], [], [], HANG_S)
@@ -176,6 +170,74 @@ def get_token(port, user, password):
     return body["token"]
 
 
+class RawWebSocket:
+    """A WebSocket client on a plain socket that reads only when asked:
+    the peer that stops reading, which no library client will be."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port),
+                                             timeout=HANG_S)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((
+            f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self._more()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def _more(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed")
+        return chunk
+
+    def send_text(self, text):
+        data = text.encode()
+        mask = os.urandom(4)
+        n = len(data)
+        if n < 126:
+            head = bytes([0x81, 0x80 | n])
+        elif n < 65536:
+            head = bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            head = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.sock.sendall(head + mask + body)
+
+    def recv_text(self):
+        """The next whole server message (unfragmented, unmasked)."""
+        while len(self.buf) < 2:
+            self.buf += self._more()
+        n, off = self.buf[1] & 0x7F, 2
+        if n == 126:
+            n, off = None, 4
+        elif n == 127:
+            n, off = None, 10
+        while len(self.buf) < off:
+            self.buf += self._more()
+        if n is None:
+            n = int.from_bytes(self.buf[2:off], "big")
+        while len(self.buf) < off + n:
+            self.buf += self._more()
+        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return payload.decode()
+
+    def read_until_closed(self):
+        """Reads and drops everything until the server closes."""
+        try:
+            while self.sock.recv(1 << 20):
+                pass
+        except ConnectionResetError:
+            pass
+
+    def close(self):
+        self.sock.close()
+
+
 # ---- frames ---------------------------------------------------------------
 
 def frame(verb, headers=(), body=None):
@@ -269,6 +331,12 @@ async def ready(server, token, device="phone"):
     await ws.send(frame("AUTH", [("token", token), ("device", device)]))
     await expect(ws, "READY", device=device)
     return ws
+
+
+async def ping(ws, nonce="ping"):
+    """PING, and the next frame must be its PONG."""
+    await ws.send(frame("PING", [("nonce", nonce)]))
+    await expect(ws, "PONG", nonce=nonce)
 
 
 # ---- running ---------------------------------------------------------------

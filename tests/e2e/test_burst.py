@@ -15,7 +15,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parley_e2e import (Server, frame, get_token, ready, recv,  # noqa: E402
+from parley_e2e import (RawWebSocket, Server, frame,  # noqa: E402
+                        get_token, parse, ping, ready, recv,
                         request, run_tests, stop_clean)
 
 CONNECTIONS = 4
@@ -32,7 +33,8 @@ def setup(workdir):
     status, _, conv = request(server.port, "POST", "/v1/conversations",
                               {"kind": "group", "members": ["bob"]}, token)
     assert status == 201, conv
-    return {"server": server, "token": token, "conv": conv["id"]}
+    return {"server": server, "token": token, "conv": conv["id"],
+            "writes": 1}
 
 
 def teardown(ctx):
@@ -73,6 +75,46 @@ async def test_burst_of_sends(ctx):
     assert sorted(seq for _, seq in acks.values()) == list(
         range(1, total + 1))
     assert len({msg_id for msg_id, _ in acks.values()}) == total
+    ctx["writes"] += total
+
+
+async def test_slow_reader_is_dropped(ctx):
+    """A peer that asks for far more than it reads is closed once its
+    send queue passes the cap (8 MiB), and the server goes on."""
+    status, _, conv = request(ctx["server"].port, "POST",
+                              "/v1/conversations",
+                              {"kind": "group", "members": ["bob"],
+                               "title": "big"}, ctx["token"])
+    assert status == 201, conv
+    ctx["writes"] += 1
+    ws = await ready(ctx["server"], ctx["token"], device="writer")
+    for i in range(100):
+        await ws.send(frame("SEND", [("conv", conv["id"]),
+                                     ("temp-id", f"big-{i}"),
+                                     ("req", str(i))], "x" * 60000))
+        verb = None
+        while verb != "ACK":
+            verb, _, _ = await recv(ws)
+    ctx["writes"] += 100
+    await ws.close()
+
+    raw = RawWebSocket(ctx["server"].port)
+    raw.send_text(frame("HELLO", [("versions", "1"), ("heartbeat",
+                                                       "60000")]))
+    assert parse(raw.recv_text())[0] == "WELCOME"
+    raw.send_text(frame("AUTH", [("token", ctx["token"]),
+                                 ("device", "slow")]))
+    assert parse(raw.recv_text())[0] == "READY"
+    for i in range(8):  # about 48 MB of history, never read
+        raw.send_text(frame("HISTORY", [("conv", conv["id"]),
+                                        ("limit", "100")]))
+    raw.read_until_closed()
+    raw.close()
+    assert "session dropped user=alice: send queue past its cap" in \
+        ctx["server"].log()
+    ws = await ready(ctx["server"], ctx["token"])
+    await ping(ws)
+    await ws.close()
 
 
 def test_report_commit_batches(ctx):
@@ -84,8 +126,7 @@ def test_report_commit_batches(ctx):
     assert summary, "no commit summary in the log"
     commits, writes = int(summary.group(1)), int(summary.group(2))
     assert commits == len(sizes) and writes == sum(sizes), summary.group(0)
-    # The conversation and the 500 messages.
-    assert writes == CONNECTIONS * PER_CONNECTION + 1, summary.group(0)
+    assert writes == ctx["writes"], (summary.group(0), ctx["writes"])
     histogram = collections.Counter(sizes)
     print(f"  {summary.group(0)}")
     print("  writes per commit: " + ", ".join(
@@ -93,5 +134,5 @@ def test_report_commit_batches(ctx):
 
 
 if __name__ == "__main__":
-    run_tests([test_burst_of_sends, test_report_commit_batches], setup,
-              teardown)
+    run_tests([test_burst_of_sends, test_slow_reader_is_dropped,
+               test_report_commit_batches], setup, teardown)

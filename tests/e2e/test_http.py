@@ -168,15 +168,61 @@ def test_bearer_tokens(ctx):
 
     # A token this server signed, already expired: from a second server
     # on the same database (so the same key) issuing 1 ms tokens.
-    short = Server(sys.argv[1], ctx["workdir"], extra=["--token-ttl-ms", "1"])
+    # It logs JSON lines, which are checked on the way.
+    short = Server(sys.argv[1], ctx["workdir"],
+                   extra=["--token-ttl-ms", "1", "--log-json"])
     short.start()
     try:
         expired = get_token(short.port, "alice", PASSWORDS["alice"])
     finally:
-        stop_clean(short)
+        log = stop_clean(short)
     status, _, body = request(port, "GET", path, None, expired)
     assert status == 401, body
     assert error_of(body) == (425, "token-expired"), body
+    lines = [json.loads(line) for line in log.splitlines()]
+    assert lines and all({"ts", "level", "msg"} <= set(x) for x in lines)
+    assert any("token issued for user=alice" in x["msg"] for x in lines)
+
+
+def run_cli(*args, stdin=""):
+    return subprocess.run([sys.argv[1], *args], input=stdin,
+                          capture_output=True, text=True, timeout=HANG_S)
+
+
+def test_command_line(ctx):
+    db = os.path.join(ctx["workdir"], "cli.db")
+    for args, word in ((["--bogus"], "--bogus"),
+                       (["--heartbeat-min-ms", "100"], "--heartbeat-min-ms"),
+                       (["--heartbeat-min-ms", "15001"],
+                        "--heartbeat-min-ms"),
+                       (["--listen", "localhost:80"], "--listen"),
+                       (["--listen", "127.0.0.1:99999"], "--listen"),
+                       (["--log-level", "loud"], "--log-level"),
+                       (["--token-ttl-ms", "-5"], "--token-ttl-ms"),
+                       (["--db"], "--db"),
+                       (["users", "extra", "--db", db], "extra"),
+                       (["frobnicate", "--db", db], "frobnicate"),
+                       (["adduser", "Not Valid", "--db", db], "adduser")):
+        r = run_cli(*args)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert word in r.stderr, (args, r.stderr)
+    r = run_cli("--help")
+    assert r.returncode == 0 and "usage" in r.stdout, r
+
+    pw_file = os.path.join(ctx["workdir"], "pw.txt")
+    with open(pw_file, "w") as f:
+        f.write("from-a-file\n")
+    assert run_cli("adduser", "erin", "--db", db, "--password-file",
+                   pw_file).returncode == 0
+    assert run_cli("adduser", "frank", "--db", db,
+                   stdin="from-stdin\n").returncode == 0
+    assert run_cli("adduser", "erin", "--db", db,
+                   stdin="again\n").returncode == 1
+    assert run_cli("adduser", "gina", "--db", db, stdin="").returncode == 1
+    assert run_cli("users", "--db", db).stdout.split() == ["erin", "frank"]
+    assert run_cli("deluser", "erin", "--db", db).returncode == 0
+    assert run_cli("deluser", "erin", "--db", db).returncode == 1
+    assert run_cli("users", "--db", db).stdout.split() == ["frank"]
 
 
 # spec: HTTP-2
@@ -302,5 +348,6 @@ if __name__ == "__main__":
     run_tests([test_listens_only_on_loopback, test_config, test_token_issued,
                test_token_refusals, test_body_rules, test_paths_and_methods,
                test_bearer_tokens, test_create_conversations,
-               test_get_conversation, test_history_pages, test_keep_alive],
+               test_get_conversation, test_history_pages, test_keep_alive,
+               test_command_line],
               setup, teardown)
