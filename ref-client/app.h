@@ -1,0 +1,114 @@
+/* What every command of parley-client shares: the options, the local
+ * store, the network layer, the token, HTTP API calls with retries, and
+ * the loop that runs the client core. */
+#ifndef PARLEY_CLIENT_APP_H
+#define PARLEY_CLIENT_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "net.h"
+#include "parley/client.h"
+#include "store.h"
+
+/* Exit codes. */
+#define EXIT_OK 0
+#define EXIT_FAIL 1  /* the server refused, could not be reached, ... */
+#define EXIT_USAGE 2 /* bad command line */
+
+typedef struct app_opts {
+  const char *server;
+  net_url url;
+  const char *user;
+  const char *password_file;
+  const char *device;  /* NULL: the store's own */
+  const char *db;      /* NULL: the default path */
+  uint32_t connect_timeout_ms;
+  uint32_t heartbeat_ms;
+  uint32_t backoff_base_ms;
+  uint32_t backoff_cap_ms;
+  uint32_t send_window;  /* SENDs awaiting ACK at once; 0: the core's */
+  bool verbose;
+} app_opts;
+
+typedef struct app app;
+
+/* What a command plugs into the core loop. Every hook may be NULL. */
+typedef struct app_hooks {
+  void *ud;
+  /* A message was stored; show it. Returns false on a fatal error. */
+  bool (*on_msg)(void *ud, app *a, const parley_msg *m);
+  /* Any application event of the core. */
+  void (*on_event)(void *ud, app *a, const parley_client_action *act);
+  /* After every batch of actions; returns true when the command is done. */
+  bool (*done)(void *ud, app *a);
+} app_hooks;
+
+struct app {
+  app_opts opts;
+  char password[1024];
+  char device[PARLEY_ID_MAX + 1];
+  char db_path[4096];
+  char token[PARLEY_TOKEN_MAX + 1];
+  uint64_t token_expires_ms;
+  store *store;
+  net *net;
+  parley_client *core;
+  const char *job;      /* OUTBOX_ADD rows belong to this send job */
+  app_hooks hooks;
+  bool busy;            /* inside the core pump */
+  bool need_token;
+  bool refresh_token;
+  bool ready;
+  uint64_t unready_since; /* when READY was last lost (or start) */
+  parley_err last_err;
+  int exit_code;
+  bool finished;
+  uint64_t run_deadline_ms; /* 0: none; app_core_run ends there */
+  bool timed_out;           /* it ended because of run_deadline_ms */
+  volatile int *stop_flag;
+};
+
+/* The network layer of the open app, for a signal handler to wake. */
+extern net *volatile app_wake_net;
+
+/* Reads the password, opens the store and the network layer. Returns an
+ * exit code: EXIT_OK, or the failure after printing why. */
+int app_open(app *a, const app_opts *o, volatile int *stop_flag);
+void app_close(app *a);
+
+/* Makes sure a token is at hand (the cached one while it is valid, else
+ * a new one from POST /v1/auth/token); `force` drops the cached one.
+ * Retries an unreachable server until the connect timeout. Returns an
+ * exit code after printing why on failure. */
+int app_token(app *a, bool force);
+
+/* Calls the HTTP API with the token; a 401 gets one new token and one
+ * retry, an unreachable server is retried until the connect timeout.
+ * On EXIT_OK, *status is the HTTP status and *out the JSON body (or
+ * NULL). */
+int app_api(app *a, const char *method, const char *path, json_t *body,
+            int *status, json_t **out);
+
+/* Prints the API error in a reply to standard error. */
+void app_api_error(const char *what, int status, json_t *reply);
+
+/* Creates the core and feeds it the store. Returns an exit code. */
+int app_core_open(app *a);
+/* Runs the core until hooks->done says so, a signal stops it, or the
+ * server stays unreachable past the connect timeout. Returns an exit
+ * code. */
+int app_core_run(app *a, const app_hooks *hooks);
+
+/* Carries out the actions the core has queued (for intents given before
+ * app_core_run, such as parley_client_send). Returns false when a store
+ * write failed (the reason was printed). */
+bool app_core_actions(app *a);
+
+/* Escapes text for one output line (backslash, control characters) into
+ * a malloc'd string. */
+char *app_escape(const char *text, size_t len);
+
+#endif

@@ -1,0 +1,243 @@
+/* `send`: puts messages in the outbox and runs the core until the server
+ * acknowledged all of them (spec section 5).
+ *
+ * The messages one run was given form a job, named by a digest of the
+ * conversation and the texts. The job and all its outbox entries are
+ * written in one transaction before anything is sent, so a run killed at
+ * any instant either left no trace or left the whole job. A later run
+ * given the same job while it is still in the outbox sends nothing new:
+ * it resumes the outbox, whose entries keep their temp-ids, and the
+ * server answers repeated temp-ids with the first ACK (SEND-3). Once a
+ * job is fully acknowledged, the same texts again are a new job. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "log.h"
+
+typedef struct text_list {
+  char **items;
+  size_t *lens;
+  size_t count, cap;
+} text_list;
+
+static bool add_text(text_list *t, const char *s, size_t len)
+{
+  if (t->count == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    char **items = realloc(t->items, cap * sizeof *items);
+    size_t *lens;
+    if (items == NULL)
+      return false;
+    t->items = items;
+    lens = realloc(t->lens, cap * sizeof *lens);
+    if (lens == NULL)
+      return false;
+    t->lens = lens;
+    t->cap = cap;
+  }
+  if ((t->items[t->count] = malloc(len + 1)) == NULL)
+    return false;
+  memcpy(t->items[t->count], s, len);
+  t->items[t->count][len] = '\0';
+  t->lens[t->count++] = len;
+  return true;
+}
+
+static void free_texts(text_list *t)
+{
+  size_t i;
+
+  for (i = 0; i < t->count; i++)
+    free(t->items[i]);
+  free(t->items);
+  free(t->lens);
+}
+
+/* The texts: the words after the options joined by spaces as one
+ * message, or else every non-empty line of standard input. */
+static bool gather(const cli *c, text_list *t)
+{
+  char *line = NULL, *joined;
+  size_t cap = 0, len = 0;
+  ssize_t n;
+  int i;
+  bool ok = true;
+
+  if (c->text_count > 0) {
+    for (i = 0; i < c->text_count; i++)
+      len += strlen(c->texts[i]) + 1;
+    if ((joined = calloc(1, len + 1)) == NULL)
+      return false;
+    for (i = 0; i < c->text_count; i++) {
+      if (i > 0)
+        strcat(joined, " ");
+      strcat(joined, c->texts[i]);
+    }
+    ok = add_text(t, joined, strlen(joined));
+    free(joined);
+    return ok;
+  }
+  while (ok && (n = getline(&line, &cap, stdin)) >= 0) {
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+      n--;
+    if (n > 0)
+      ok = add_text(t, line, (size_t)n);
+  }
+  free(line);
+  return ok;
+}
+
+/* Writes the hex BLAKE2b digest of the conversation and the texts. */
+static void job_digest(const char *conv, const text_list *t, char out[65])
+{
+  crypto_generichash_state st;
+  unsigned char h[32];
+  uint64_t n;
+  size_t i;
+
+  crypto_generichash_init(&st, NULL, 0, sizeof h);
+  crypto_generichash_update(&st, (const unsigned char *)conv,
+                            strlen(conv) + 1);
+  for (i = 0; i < t->count; i++) {
+    n = t->lens[i];
+    crypto_generichash_update(&st, (const unsigned char *)&n, sizeof n);
+    crypto_generichash_update(&st, (const unsigned char *)t->items[i],
+                              t->lens[i]);
+  }
+  crypto_generichash_final(&st, h, sizeof h);
+  sodium_bin2hex(out, 65, h, sizeof h);
+}
+
+/* Puts the job in the outbox in one transaction, unless it is there
+ * already. Returns an exit code. */
+static int enqueue(app *a, const char *conv, const text_list *t,
+                   const char *digest)
+{
+  int state;
+  size_t i;
+  parley_err err;
+
+  if (!store_job_state(a->store, digest, &state))
+    return EXIT_FAIL;
+  if (state == 0) {
+    cli_log_info("resuming the same send from the outbox");
+    return EXIT_OK;
+  }
+  a->job = digest;
+  if (!store_begin(a->store) ||
+      !store_job_start(a->store, digest, net_now_ms()))
+    return EXIT_FAIL;
+  for (i = 0; i < t->count; i++) {
+    err = parley_client_send(a->core, conv, "text/plain", t->items[i],
+                             t->lens[i], net_now_ms(), NULL);
+    if (err != PARLEY_OK) {
+      store_rollback(a->store);
+      fprintf(stderr, "parley-client: message %zu: %s\n", i + 1,
+              parley_err_message(err));
+      return EXIT_USAGE;
+    }
+    if (!app_core_actions(a)) {
+      store_rollback(a->store);
+      return EXIT_FAIL;
+    }
+  }
+  return store_commit(a->store) ? EXIT_OK : EXIT_FAIL;
+}
+
+/* Looks the conversation up, to fail early on a wrong id and to learn
+ * the members the delivered/read status needs. Returns an exit code. */
+static int check_conv(app *a, const char *conv)
+{
+  char path[256];
+  json_t *reply = NULL, *m;
+  const char *names[PARLEY_MEMBERS_MAX];
+  int status = 0, rc;
+  size_t i, n = 0;
+
+  snprintf(path, sizeof path, "/v1/conversations/%s", conv);
+  if ((rc = app_api(a, "GET", path, NULL, &status, &reply)) != EXIT_OK)
+    return rc;
+  if (status != 200) {
+    app_api_error(status == 404 ? "no such conversation (or not a member)"
+                                : "conversation", status, reply);
+    json_decref(reply);
+    return EXIT_FAIL;
+  }
+  json_array_foreach(json_object_get(reply, "members"), i, m)
+    if (json_is_string(m) && n < PARLEY_MEMBERS_MAX)
+      names[n++] = json_string_value(m);
+  if (n > 0 && (!store_members(a->store, conv, names, n) ||
+                parley_client_set_members(a->core, conv, names, n) !=
+                    PARLEY_OK))
+    rc = EXIT_FAIL;
+  json_decref(reply);
+  return rc;
+}
+
+typedef struct send_state {
+  size_t failed;
+} send_state;
+
+static void send_event(void *ud, app *a, const parley_client_action *act)
+{
+  send_state *st = ud;
+
+  (void)a;
+  if (act->kind == PARLEY_CLIENT_EV_STATUS &&
+      act->status == PARLEY_STATUS_SENT)
+    cli_log_info("acknowledged %s as %s seq %llu", act->outbox.temp_id,
+              act->conv, (unsigned long long)act->seq);
+  if (act->kind == PARLEY_CLIENT_EV_SEND_FAILED) {
+    st->failed++;
+    fprintf(stderr, "parley-client: the server refused a message for %s:"
+                    " %s\n", act->outbox.conv,
+            parley_err_reason(act->err) ? parley_err_reason(act->err)
+                                        : "error");
+  }
+}
+
+static bool send_done(void *ud, app *a)
+{
+  (void)ud;
+  return parley_client_outbox_count(a->core) == 0;
+}
+
+int cmd_send(const cli *c, volatile int *stop)
+{
+  app a;
+  text_list t = {0};
+  char digest[65];
+  send_state st = {0};
+  app_hooks hooks = {&st, NULL, send_event, send_done};
+  int rc;
+
+  if (sodium_init() < 0 || !gather(c, &t)) {
+    free_texts(&t);
+    return EXIT_FAIL;
+  }
+  if ((rc = app_open(&a, &c->app, stop)) != EXIT_OK ||
+      (rc = app_core_open(&a)) != EXIT_OK ||
+      (rc = check_conv(&a, c->conv)) != EXIT_OK)
+    goto done_app;
+  job_digest(c->conv, &t, digest);
+  if (t.count > 0 && (rc = enqueue(&a, c->conv, &t, digest)) != EXIT_OK) {
+    if (rc == EXIT_FAIL)
+      fprintf(stderr, "parley-client: local store: %s\n",
+              store_error(a.store));
+    goto done_app;
+  }
+  a.job = NULL;
+  if (parley_client_outbox_count(a.core) > 0)
+    rc = app_core_run(&a, &hooks);
+  if (rc == EXIT_OK && st.failed > 0)
+    rc = EXIT_FAIL;
+
+done_app:
+  app_close(&a);
+  free_texts(&t);
+  return rc;
+}

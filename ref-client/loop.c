@@ -1,0 +1,336 @@
+/* The loop that runs the client core over the network layer and the
+ * local store.
+ *
+ * Network events are queued and fed to the core one at a time; after each
+ * one every action the core queued is carried out, in order, before the
+ * next event: store writes are committed before anything that depends on
+ * them (a POS after its MSGs, a SEND after its OUTBOX_ADD). An event that
+ * libwebsockets raises while an action runs (a connect failing at once)
+ * waits in the queue, so the core is never entered twice. A store write
+ * that fails ends the command: the core would otherwise believe something
+ * is stored that is not. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "app.h"
+#include "log.h"
+
+#define STOP_GRACE_MS 1000
+
+typedef struct queued {
+  struct queued *next;
+  net_event_kind kind;
+  uint64_t id;
+  size_t len;
+  char data[];
+} queued;
+
+static queued *q_head, *q_tail;
+
+static void pump(app *a);
+static void run_actions(app *a);
+
+void app_net_event(void *ud, net_event_kind kind, uint64_t id,
+                   const char *data, size_t len);
+
+void app_net_event(void *ud, net_event_kind kind, uint64_t id,
+                   const char *data, size_t len)
+{
+  app *a = ud;
+  queued *q = malloc(sizeof *q + len + 1);
+
+  if (q == NULL) {
+    cli_log_error("out of memory");
+    a->exit_code = EXIT_FAIL;
+    a->finished = true;
+    return;
+  }
+  q->next = NULL;
+  q->kind = kind;
+  q->id = id;
+  q->len = len;
+  if (len > 0)
+    memcpy(q->data, data, len);
+  q->data[len] = '\0';
+  if (q_tail != NULL)
+    q_tail->next = q;
+  else
+    q_head = q;
+  q_tail = q;
+  if (a->core != NULL)
+    pump(a);
+}
+
+static void broken_store(app *a)
+{
+  cli_log_error("local store %s: %s", a->db_path, store_error(a->store));
+  a->exit_code = EXIT_FAIL;
+  a->finished = true;
+}
+
+/* The connect deadline (and the run deadline) wake the host timer. */
+static void arm_host_timer(app *a, uint64_t now)
+{
+  uint64_t at = a->unready_since + a->opts.connect_timeout_ms;
+
+  if (a->ready)
+    at = 0;
+  if (a->run_deadline_ms != 0 && (at == 0 || a->run_deadline_ms < at))
+    at = a->run_deadline_ms;
+  if (at != 0)
+    net_timer(a->net, NET_TIMER_HOST, at > now ? at - now : 0);
+}
+
+static void on_core_event(app *a, const parley_client_action *act,
+                          uint64_t now)
+{
+  switch (act->kind) {
+  case PARLEY_CLIENT_EV_READY:
+    a->ready = true;
+    arm_host_timer(a, now);
+    cli_log_info("ready as %s on device %s", act->user, a->device);
+    break;
+  case PARLEY_CLIENT_EV_DISCONNECTED:
+    if (a->ready) {
+      a->ready = false;
+      a->unready_since = now;
+      arm_host_timer(a, now);
+    }
+    if (act->err != PARLEY_OK)
+      a->last_err = act->err;
+    cli_log_info("disconnected (%s); next attempt in %u ms",
+              act->err ? parley_err_reason(act->err) : "connection closed",
+              act->delay_ms);
+    break;
+  case PARLEY_CLIENT_EV_NEED_TOKEN:
+    a->need_token = true;
+    break;
+  case PARLEY_CLIENT_EV_TOKEN_EXPIRING:
+    a->refresh_token = true;
+    break;
+  case PARLEY_CLIENT_EV_ERROR:
+    cli_log_warn("server error %d %s%s%.*s", (int)act->err,
+              parley_err_reason(act->err) ? parley_err_reason(act->err) : "",
+              act->len ? ": " : "", (int)act->len, act->data ? act->data : "");
+    break;
+  default:
+    break;
+  }
+  if (a->hooks.on_event != NULL)
+    a->hooks.on_event(a->hooks.ud, a, act);
+}
+
+/* Carries out one action. Returns false when the store failed. */
+static bool run_action(app *a, const parley_client_action *act, uint64_t now)
+{
+  switch (act->kind) {
+  case PARLEY_CLIENT_CONNECT:
+    cli_log_debug("connecting (connection %llu)", (unsigned long long)act->conn);
+    net_ws_connect(a->net, act->conn);
+    return true;
+  case PARLEY_CLIENT_SEND:
+    net_ws_send(a->net, act->conn, act->data, act->len);
+    return true;
+  case PARLEY_CLIENT_CLOSE:
+    net_ws_close(a->net, act->conn);
+    return true;
+  case PARLEY_CLIENT_TIMER:
+    net_timer(a->net, NET_TIMER_CORE, act->at_ms > now ? act->at_ms - now : 0);
+    return true;
+  case PARLEY_CLIENT_OUTBOX_ADD:
+    return store_outbox_add(a->store, &act->outbox, a->job);
+  case PARLEY_CLIENT_OUTBOX_REMOVE:
+    return store_outbox_remove(a->store, act->outbox.temp_id);
+  case PARLEY_CLIENT_MSG:
+    if (!store_msg(a->store, &act->msg))
+      return false;
+    return a->hooks.on_msg == NULL || a->hooks.on_msg(a->hooks.ud, a,
+                                                      &act->msg);
+  case PARLEY_CLIENT_POS:
+    return store_pos(a->store, act->pos);
+  case PARLEY_CLIENT_RECEIPT_STATE:
+    return store_receipt(a->store, &act->receipt);
+  default:
+    on_core_event(a, act, now);
+    return true;
+  }
+}
+
+bool app_core_actions(app *a)
+{
+  run_actions(a);
+  return !a->finished;
+}
+
+/* Drains the core's actions. */
+static void run_actions(app *a)
+{
+  parley_client_action act;
+  uint64_t now = net_now_ms();
+
+  while (!a->finished && parley_client_next_action(a->core, &act)) {
+    if (!run_action(a, &act, now)) {
+      if (store_error(a->store)[0] != '\0')
+        broken_store(a);
+      else
+        a->finished = true; /* the hook failed and said why */
+    }
+  }
+}
+
+static void feed(app *a, const queued *q)
+{
+  uint64_t now = net_now_ms();
+
+  switch (q->kind) {
+  case NET_EV_CONNECTED:
+    parley_client_on_connected(a->core, q->id, now);
+    break;
+  case NET_EV_MESSAGE:
+    parley_client_on_message(a->core, q->id, q->data, q->len, now);
+    break;
+  case NET_EV_DISCONNECTED:
+    parley_client_on_disconnected(a->core, q->id, now);
+    break;
+  case NET_EV_TIMER:
+    if (q->id == NET_TIMER_CORE)
+      parley_client_on_time(a->core, now);
+    break;
+  }
+}
+
+static void pump(app *a)
+{
+  queued *q;
+
+  if (a->busy)
+    return;
+  a->busy = true;
+  while ((q = q_head) != NULL) {
+    q_head = q->next;
+    if (q_head == NULL)
+      q_tail = NULL;
+    if (!a->finished) {
+      feed(a, q);
+      run_actions(a);
+    }
+    free(q);
+  }
+  a->busy = false;
+  if (!a->finished && a->hooks.done != NULL &&
+      a->hooks.done(a->hooks.ud, a))
+    a->finished = true;
+}
+
+int app_core_open(app *a)
+{
+  parley_client_config cfg;
+  uint64_t seed = 0;
+
+  memset(&cfg, 0, sizeof cfg);
+  if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = net_now_ms();
+  cfg.user = a->opts.user;
+  cfg.device = a->device;
+  cfg.heartbeat_ms = a->opts.heartbeat_ms;
+  cfg.backoff_base_ms = a->opts.backoff_base_ms;
+  cfg.backoff_cap_ms = a->opts.backoff_cap_ms;
+  cfg.send_window = a->opts.send_window;
+  cfg.seed = seed;
+  a->core = parley_client_new(&cfg);
+  if (a->core == NULL) {
+    fprintf(stderr, "parley-client: bad --user or --device\n");
+    return EXIT_USAGE;
+  }
+  if (!store_load(a->store, a->core)) {
+    fprintf(stderr, "parley-client: local store %s: %s\n", a->db_path,
+            store_error(a->store));
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
+/* Gets a token for the core (a new one when `force`). */
+static bool hand_token(app *a, bool force)
+{
+  int rc = app_token(a, force);
+
+  if (rc != EXIT_OK) {
+    a->exit_code = rc;
+    a->finished = true;
+    return false;
+  }
+  parley_client_set_token(a->core, a->token, a->token_expires_ms,
+                          net_now_ms());
+  run_actions(a);
+  return true;
+}
+
+/* Says BYE and gives the close a moment to reach the server. */
+static void stop_core(app *a)
+{
+  uint64_t until = net_now_ms() + STOP_GRACE_MS;
+
+  parley_client_stop(a->core, net_now_ms());
+  a->finished = false;
+  a->hooks.done = NULL;
+  run_actions(a);
+  while (net_ws_busy(a->net) && net_now_ms() < until)
+    net_sleep(a->net, 20);
+}
+
+/* One round of the main loop's own work: signals, tokens, deadlines. */
+static void housekeeping(app *a)
+{
+  uint64_t now = net_now_ms();
+
+  if (a->stop_flag != NULL && *a->stop_flag) {
+    a->finished = true;
+    return;
+  }
+  if (a->run_deadline_ms != 0 && now >= a->run_deadline_ms) {
+    a->timed_out = true;
+    a->finished = true;
+    return;
+  }
+  if (a->need_token) {
+    a->need_token = false;
+    cli_log_info("the server refused the token; signing in again");
+    hand_token(a, true);
+  } else if (a->refresh_token) {
+    a->refresh_token = false;
+    hand_token(a, true);
+  }
+  if (!a->finished && !a->ready &&
+      now >= a->unready_since + a->opts.connect_timeout_ms) {
+    fprintf(stderr, "parley-client: cannot reach the server at %s"
+                    " (not connected for %u ms; last error: %s)\n",
+            a->opts.server, a->opts.connect_timeout_ms,
+            a->last_err ? parley_err_reason(a->last_err) : "no answer");
+    a->exit_code = EXIT_FAIL;
+    a->finished = true;
+  }
+}
+
+int app_core_run(app *a, const app_hooks *hooks)
+{
+  a->hooks = *hooks;
+  a->exit_code = EXIT_OK;
+  if (!hand_token(a, false))
+    return a->exit_code;
+  a->unready_since = net_now_ms();
+  arm_host_timer(a, a->unready_since);
+  parley_client_start(a->core, net_now_ms());
+  run_actions(a);
+  pump(a);
+  while (!a->finished) {
+    net_service(a->net);
+    pump(a);
+    if (!a->finished)
+      housekeeping(a);
+  }
+  stop_core(a);
+  return a->exit_code;
+}
