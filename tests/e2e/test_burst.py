@@ -63,8 +63,21 @@ async def one_connection(ctx, n):
     return acks
 
 
+COMMIT_RE = re.compile(r"store: commit carried (\d+) writes")
+
+
+def commit_sizes(log):
+    return [int(m) for m in COMMIT_RE.findall(log)]
+
+
+def histogram(sizes):
+    return ", ".join(f"{size}x{count}" for size, count in
+                     sorted(collections.Counter(sizes).items()))
+
+
 # spec: SEND-1 SEND-2 DUR-1
 async def test_burst_of_sends(ctx):
+    before = len(commit_sizes(ctx["server"].log()))
     results = await asyncio.gather(*(one_connection(ctx, n)
                                       for n in range(CONNECTIONS)))
     acks = {}
@@ -76,6 +89,13 @@ async def test_burst_of_sends(ctx):
         range(1, total + 1))
     assert len({msg_id for msg_id, _ in acks.values()}) == total
     ctx["writes"] += total
+    # Each commit is logged before its appends are reported done, so the
+    # log now holds every commit of the burst.
+    burst = commit_sizes(ctx["server"].log())[before:]
+    assert sum(burst) == total, burst
+    print(f"  burst: {total} SENDs in {len(burst)} commits, max "
+          f"{max(burst)}, mean {total / len(burst):.1f} per commit")
+    print(f"  burst writes per commit: {histogram(burst)}")
 
 
 async def test_slow_reader_is_dropped(ctx):
@@ -119,18 +139,15 @@ async def test_slow_reader_is_dropped(ctx):
 
 def test_report_commit_batches(ctx):
     log = stop_clean(ctx["server"])
-    sizes = [int(m) for m in re.findall(r"store: commit carried (\d+) "
-                                        r"writes", log)]
+    sizes = commit_sizes(log)
     summary = re.search(r"store: (\d+) commits carried (\d+) writes; per "
                         r"commit max (\d+), mean ([0-9.]+)", log)
     assert summary, "no commit summary in the log"
     commits, writes = int(summary.group(1)), int(summary.group(2))
     assert commits == len(sizes) and writes == sum(sizes), summary.group(0)
     assert writes == ctx["writes"], (summary.group(0), ctx["writes"])
-    histogram = collections.Counter(sizes)
-    print(f"  {summary.group(0)}")
-    print("  writes per commit: " + ", ".join(
-        f"{size}x{count}" for size, count in sorted(histogram.items())))
+    print(f"  whole run: {summary.group(0)}")
+    print(f"  whole run writes per commit: {histogram(sizes)}")
 
 
 if __name__ == "__main__":
