@@ -9,6 +9,7 @@ import contextlib
 import io
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -149,7 +150,8 @@ class LintTest(unittest.TestCase):
         self.expect_problem("(429, 'rate-limited', False)")
 
     def test_registry_reason_differs(self):
-        self.tree.replace(SPEC, "| 442 | bad-cursor |", "| 442 | bad-cursors |")
+        self.tree.replace(SPEC, "| 442 | bad-cursor |",
+                          "| 442 | bad-cursors |")
         self.expect_problem("bad-cursors")
 
     def test_wrong_content_length(self):
@@ -247,6 +249,36 @@ class TraceabilityTest(unittest.TestCase):
         self.tree.regenerate()
         with contextlib.redirect_stdout(io.StringIO()):
             self.assertEqual(traceability.main([self.tree.root]), 0)
+
+
+class HeadTest(unittest.TestCase):
+    """--head reads the committed files, not the working tree."""
+
+    def setUp(self):
+        self.tree = Tree()
+        self.git("init", "-q")
+        self.git("add", "-A")
+        self.git("-c", "user.name=t", "-c", "user.email=t@t", "commit",
+                 "-q", "-m", "base")
+
+    def tearDown(self):
+        self.tree.remove()
+
+    def git(self, *args):
+        subprocess.run(("git", "-C", self.tree.root) + args, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def test_uncommitted_tags_are_left_out(self):
+        name = "test_uncommitted_only"
+        self.tree.write("tests/unit/test_z.py",
+                        "\n".join(["# spec: DUR-3", f"def {name}():",
+                                   "    pass", ""]))
+        self.assertIn(name, traceability.generate(self.tree.root))
+        self.assertNotIn(name,
+                         traceability.generate(self.tree.root, head=True))
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.assertEqual(traceability.main(["--head", self.tree.root]),
+                             0)
 
 
 class DecoderTest(unittest.TestCase):

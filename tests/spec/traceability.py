@@ -6,16 +6,19 @@ A test says what it checks with a tag on the line right before it:
 a C comment `/* spec: ID ID */` or a Python comment `# spec: ID ID`.
 The files scanned are the C and Python files under tests/.
 
-    traceability.py [--write] [ROOT]
+    traceability.py [--write] [--head] [ROOT]
 
 Without --write it compares the file with what it would write now,
-prints a diff and exits 1 when they differ. ROOT defaults to the
-repository holding this script.
+prints a diff and exits 1 when they differ. With --head the spec and the
+tests are read from the git commit HEAD instead of the working tree, so
+uncommitted work in a shared tree does not leak into the table. ROOT
+defaults to the repository holding this script.
 """
 
 import difflib
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +44,40 @@ PY_CLASS_RE = re.compile(r"^(\s*)class\s+(\w+)")
 def default_root():
     here = os.path.dirname(os.path.abspath(__file__))
     return os.path.dirname(os.path.dirname(here))
+
+
+class WorkTree:
+    """Reads files from the working tree under `root`."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def files(self):
+        return source_files(self.root)
+
+    def read(self, rel):
+        with open(os.path.join(self.root, rel), "rb") as f:
+            return f.read()
+
+
+class GitHead:
+    """Reads files as committed in HEAD of the repository at `root`."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def _git(self, *args):
+        return subprocess.run(("git", "-C", self.root) + args, check=True,
+                              stdout=subprocess.PIPE).stdout
+
+    def files(self):
+        names = self._git("ls-tree", "-r", "--name-only", "HEAD", "--",
+                          SCAN_DIR).decode("utf-8").split("\n")
+        return sorted(n for n in names
+                      if n.endswith(SCAN_EXT) and "/__pycache__/" not in n)
+
+    def read(self, rel):
+        return self._git("show", f"HEAD:{rel}")
 
 
 def source_files(root):
@@ -94,13 +131,11 @@ def test_name(path, lines, k):
     return m.group(1) if m else f"line {k + 1}"
 
 
-def collect_tags(root):
+def collect_tags(src):
     """Returns {id: [(path, test name)]} from every tag under tests/."""
     tags = {}
-    for path in source_files(root):
-        with open(os.path.join(root, path), "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-        lines = text.split("\n")
+    for path in src.files():
+        lines = src.read(path).decode("utf-8", "replace").split("\n")
         for k, line in enumerate(lines):
             m = TAG_RE.match(line)
             if not m:
@@ -118,10 +153,12 @@ def _cell(text):
     return text.replace("|", "\\|")
 
 
-def generate(root):
+def generate(root, head=False):
     """The text spec/traceability.md should hold now."""
-    reqs, _ = specdoc.requirements(specdoc.read_spec(root))
-    tags = collect_tags(root)
+    src = GitHead(root) if head else WorkTree(root)
+    spec = src.read(specdoc.SPEC_PATH).decode("utf-8", "surrogateescape")
+    reqs, _ = specdoc.requirements(spec)
+    tags = collect_tags(src)
     known = {r.id for r in reqs}
     tested = sum(1 for r in reqs if r.id in tags)
     out = [
@@ -152,9 +189,9 @@ def generate(root):
     return "\n".join(out) + "\n"
 
 
-def stale_diff(root):
+def stale_diff(root, head=False):
     """A unified diff from the file to what it should be; "" if none."""
-    want = generate(root)
+    want = generate(root, head)
     path = os.path.join(root, OUT_PATH)
     have = ""
     if os.path.exists(path):
@@ -168,14 +205,15 @@ def stale_diff(root):
 
 
 def main(argv):
-    args = [a for a in argv if a != "--write"]
+    args = [a for a in argv if a not in ("--write", "--head")]
     root = args[0] if args else default_root()
     if "--write" in argv:
+        text = generate(root, head="--head" in argv)
         with open(os.path.join(root, OUT_PATH), "w", encoding="utf-8") as f:
-            f.write(generate(root))
+            f.write(text)
         print(f"wrote {OUT_PATH}")
         return 0
-    diff = stale_diff(root)
+    diff = stale_diff(root, "--head" in argv)
     if diff:
         sys.stdout.write(diff)
         print(f"{OUT_PATH} is out of date; run: "
