@@ -260,7 +260,8 @@ void parley_server_api_create_conv(parley_server *s, uint64_t api_id,
             (kind == PARLEY_CONV_DIRECT || kind == PARLEY_CONV_GROUP) &&
             title_len <= PARLEY_TITLE_MAX &&
             parley_utf8_valid(title ? title : "", title_len, NULL) &&
-            (member_count == 0 || members != NULL) &&
+            member_count >= 1 && member_count < PARLEY_MEMBERS_MAX &&
+            members != NULL &&
             members_collect(info, name, members, member_count) &&
             (kind != PARLEY_CONV_DIRECT || info->member_count == 2);
   if (!ok) {

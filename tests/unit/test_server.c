@@ -545,7 +545,7 @@ static const char *const bc[] = {"bob", "carol"};
 
 /* ---- life cycle ---- */
 
-/* spec: LIFE-2 EXT-2 HB-1 REQ-1 AUTH-1 */
+/* spec: LIFE-2 VER-1 VER-2 EXT-2 HB-1 REQ-1 AUTH-1 SEC-5 */
 Test(server, hello_welcome_auth_ready)
 {
   harness *h = harness_new();
@@ -589,7 +589,7 @@ Test(server, heartbeat_clamped_high_and_empty_caps)
   harness_free(h);
 }
 
-/* spec: LIFE-1 */
+/* spec: LIFE-1 LIFE-7 ERR-2 ERR-4 */
 Test(server, first_frame_must_be_hello)
 {
   harness *h = harness_new();
@@ -605,7 +605,7 @@ Test(server, first_frame_must_be_hello)
   harness_free(h);
 }
 
-/* spec: LIFE-2 */
+/* spec: LIFE-2 VER-2 */
 Test(server, unsupported_version_is_fatal)
 {
   harness *h = harness_new();
@@ -616,7 +616,7 @@ Test(server, unsupported_version_is_fatal)
   harness_free(h);
 }
 
-/* spec: LIFE-2 */
+/* spec: LIFE-2 FRAME-11 */
 Test(server, hello_missing_and_bad_headers_name_the_header)
 {
   harness *h = harness_new();
@@ -676,7 +676,7 @@ Test(server, hello_values_have_their_form)
   harness_free(h);
 }
 
-/* spec: AUTH-2 HB-3 */
+/* spec: AUTH-2 HB-3 LIFE-4 */
 Test(server, before_ready_only_hello_auth_ping_bye)
 {
   harness *h = harness_new();
@@ -697,7 +697,7 @@ Test(server, before_ready_only_hello_auth_ping_bye)
   harness_free(h);
 }
 
-/* spec: AUTH-1 */
+/* spec: AUTH-1 FRAME-11 LIFE-7 SEC-7 */
 Test(server, bad_token_and_bad_device)
 {
   harness *h = harness_new();
@@ -744,7 +744,7 @@ Test(server, token_expiry_closes_ready_session)
   harness_free(h);
 }
 
-/* spec: AUTH-3 */
+/* spec: AUTH-3 AUTH-4 */
 Test(server, token_refresh_extends_and_must_match)
 {
   harness *h = harness_new();
@@ -797,7 +797,7 @@ Test(server, handshake_timeout)
   harness_free(h);
 }
 
-/* spec: HB-4 */
+/* spec: HB-4 HB-7 */
 Test(server, heartbeat_silence_closes)
 {
   harness *h = harness_new();
@@ -824,7 +824,7 @@ Test(server, heartbeat_silence_closes)
   harness_free(h);
 }
 
-/* spec: HB-3 REQ-1 */
+/* spec: HB-3 REQ-1 LIFE-6 LIFE-7 */
 Test(server, ping_pong_and_bye)
 {
   harness *h = harness_new();
@@ -845,7 +845,7 @@ Test(server, ping_pong_and_bye)
   harness_free(h);
 }
 
-/* spec: WS-3 WS-2 FRAME-1 */
+/* spec: WS-2 WS-3 FRAME-1 FRAME-7 */
 Test(server, binary_and_malformed_are_not_fatal)
 {
   harness *h = harness_new();
@@ -888,7 +888,7 @@ Test(server, too_many_errors_closes)
   harness_free(h);
 }
 
-/* spec: EXT-3 EXT-1 REQ-1 */
+/* spec: EXT-3 EXT-1 REQ-1 REQ-3 LIFE-8 */
 Test(server, unknown_verb_and_unknown_header)
 {
   harness *h = harness_new();
@@ -908,7 +908,7 @@ Test(server, unknown_verb_and_unknown_header)
   harness_free(h);
 }
 
-/* spec: REQ-1 */
+/* spec: RATE-1 REQ-1 */
 Test(server, rate_limit_drops_frames)
 {
   parley_server_config cfg = default_cfg();
@@ -933,7 +933,7 @@ Test(server, rate_limit_drops_frames)
   harness_free(h);
 }
 
-/* spec: LIFE-1 */
+/* spec: LIFE-7 */
 Test(server, drain_sends_going_away)
 {
   harness *h = harness_new();
@@ -958,7 +958,7 @@ Test(server, drain_sends_going_away)
 
 /* ---- sending ---- */
 
-/* spec: SEND-1 DUR-1 DELIV-1 */
+/* spec: SEND-1 DUR-1 DELIV-1 SEC-3 */
 Test(server, ack_only_after_durable)
 {
   harness *h = harness_new();
@@ -1003,7 +1003,7 @@ Test(server, ack_only_after_durable)
   harness_free(h);
 }
 
-/* spec: SEND-1 DUR-1 */
+/* spec: SEND-1 DUR-1 LIFE-7 */
 Test(server, store_failure_is_fatal_and_nothing_acked)
 {
   harness *h = harness_new();
@@ -1065,7 +1065,7 @@ Test(server, repeat_after_ack_gets_same_ack)
   harness_free(h);
 }
 
-/* spec: SEND-3 SEND-1 */
+/* spec: SEND-3 SEND-7 */
 Test(server, repeat_while_in_flight_makes_no_second_message)
 {
   harness *h = harness_new();
@@ -1089,7 +1089,7 @@ Test(server, repeat_while_in_flight_makes_no_second_message)
   harness_free(h);
 }
 
-/* spec: SEND-3 */
+/* spec: SEND-3 SEND-7 */
 Test(server, repeat_from_another_session_of_the_device)
 {
   harness *h = harness_new();
@@ -1207,7 +1207,7 @@ Test(server, fault_skip_dedup_plants_the_bug)
   harness_free(h);
 }
 
-/* spec: SEND-2 DELIV-2 DELIV-3 */
+/* spec: SEND-2 DELIV-2 DELIV-3 DUR-2 */
 Test(server, seq_gapless_under_interleaved_sends)
 {
   harness *h = harness_new();
@@ -1271,7 +1271,7 @@ Test(server, fanout_reaches_every_device)
   harness_free(h);
 }
 
-/* spec: SEND-6 */
+/* spec: SEND-6 SEC-1 */
 Test(server, not_found_identical_for_non_member_and_missing)
 {
   harness *h = harness_new();
@@ -1293,7 +1293,7 @@ Test(server, not_found_identical_for_non_member_and_missing)
   harness_free(h);
 }
 
-/* spec: FRAME-11 HIST-1 */
+/* spec: FRAME-11 SEND-1 */
 Test(server, content_type_and_empty_body)
 {
   harness *h = harness_new();
@@ -1315,7 +1315,7 @@ Test(server, content_type_and_empty_body)
   harness_free(h);
 }
 
-/* spec: SEND-1 REQ-1 */
+/* spec: FRAME-11 REQ-1 */
 Test(server, send_missing_and_bad_headers)
 {
   harness *h = harness_new();
@@ -1354,7 +1354,7 @@ static void drop_output(harness *h)
     h->out[i].taken = true;
 }
 
-/* spec: RCPT-1 RCPT-2 RCPT-3 DUR-1 */
+/* spec: RCPT-1 RCPT-2 RCPT-3 DUR-1 SEC-2 */
 Test(server, receipts_kept_monotone)
 {
   harness *h = harness_new();
@@ -1512,7 +1512,7 @@ Test(server, sync_replays_events_after_since)
   harness_free(h);
 }
 
-/* spec: SYNC-1 DELIV-3 */
+/* spec: SYNC-1 SYNC-3 DELIV-3 */
 Test(server, sync_holds_back_events_durable_during_a_read)
 {
   harness *h = harness_new();
@@ -1541,7 +1541,7 @@ Test(server, sync_holds_back_events_durable_during_a_read)
   harness_free(h);
 }
 
-/* spec: SYNC-1 DELIV-3 */
+/* spec: SYNC-1 SYNC-3 DELIV-3 */
 Test(server, sync_many_pages_and_hold_overflow)
 {
   parley_server_config cfg = default_cfg();
@@ -1665,7 +1665,7 @@ Test(server, history_pages_back_and_forward)
   harness_free(h);
 }
 
-/* spec: HIST-2 */
+/* spec: HIST-2 HIST-3 SEC-2 */
 Test(server, history_bad_cursor_and_values)
 {
   harness *h = harness_new();
@@ -1711,7 +1711,7 @@ Test(server, history_bad_cursor_and_values)
   harness_free(h);
 }
 
-/* spec: HIST-2 HTTP-2 */
+/* spec: HIST-2 HTTP-9 */
 Test(server, api_history_pages)
 {
   harness *h = harness_new();
@@ -1757,7 +1757,7 @@ Test(server, api_history_pages)
 
 /* ---- typing and presence ---- */
 
-/* spec: TYPE-1 */
+/* spec: TYPE-2 EXT-6 */
 Test(server, typing_relayed_to_capable_sessions_only)
 {
   harness *h = harness_new();
@@ -1788,7 +1788,7 @@ Test(server, typing_relayed_to_capable_sessions_only)
   harness_free(h);
 }
 
-/* spec: PRES-1 */
+/* spec: PRES-1 PRES-3 EXT-6 */
 Test(server, presence_relay_ttl_and_last_session)
 {
   harness *h = harness_new();
@@ -1838,7 +1838,7 @@ Test(server, presence_relay_ttl_and_last_session)
 
 /* ---- conversations over the API ---- */
 
-/* spec: HTTP-2 SEND-6 */
+/* spec: HTTP-8 DUR-3 SEND-6 */
 Test(server, create_conv_direct_unique_and_group)
 {
   harness *h = harness_new();
@@ -1903,7 +1903,7 @@ Test(server, create_conv_direct_unique_and_group)
   harness_free(h);
 }
 
-/* spec: HTTP-2 */
+/* spec: HTTP-8 */
 Test(server, create_conv_bad_requests)
 {
   harness *h = harness_new();
@@ -1917,11 +1917,27 @@ Test(server, create_conv_bad_requests)
   parley_server_api_create_conv(h->s, 4, "alice", PARLEY_CONV_GROUP,
                                 "\xff", (const char *const[]){"bob"}, 1,
                                 h->now);
+  parley_server_api_create_conv(h->s, 5, "alice", PARLEY_CONV_GROUP, "",
+                                NULL, 0, h->now);
+  static char names[256][8];
+  const char *many[256];
+  for (int i = 0; i < 256; i++) {
+    snprintf(names[i], sizeof names[i], "u%d", i);
+    many[i] = names[i];
+  }
+  parley_server_api_create_conv(h->s, 6, "alice", PARLEY_CONV_GROUP, "",
+                                many, 256, h->now);
   pump(h);
-  cr_assert_eq(h->api_len, 4);
-  for (size_t i = 0; i < 4; i++)
+  cr_assert_eq(h->api_len, 6);
+  for (size_t i = 0; i < 6; i++)
     cr_assert_eq(h->api[i].err, PARLEY_E_BAD_VALUE, "request %zu", i);
   cr_assert_eq(h->req_len, 0);
+  /* 255 names and the caller make the largest group */
+  parley_server_api_create_conv(h->s, 7, "alice", PARLEY_CONV_GROUP, "",
+                                many, 255, h->now);
+  pump(h);
+  cr_assert_eq(h->api[6].err, PARLEY_OK);
+  cr_assert_eq(h->api[6].conv.member_count, 256);
   harness_free(h);
 }
 
@@ -1937,7 +1953,7 @@ static void out_check_and_clear(harness *h)
   h->out_len = 0;
 }
 
-/* spec: WS-2 WS-4 FRAME-2 */
+/* spec: WS-2 WS-4 FRAME-7 */
 Test(server, mutated_frames_never_break_the_core)
 {
   static const char *const templates[] = {

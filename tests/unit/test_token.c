@@ -75,7 +75,7 @@ Test(token, payload_is_the_documented_text)
   cr_assert_null(strchr(tok, '='));
 }
 
-/* spec: AUTH-1 HTTP-3 */
+/* spec: AUTH-1 HTTP-3 SEC-7 */
 Test(token, expiry_boundary)
 {
   char tok[PARLEY_TOKEN_MAX + 1];
@@ -103,7 +103,7 @@ Test(token, wrong_key_fails)
                PARLEY_OK);
 }
 
-/* spec: HTTP-3 */
+/* spec: HTTP-3 SEC-7 */
 Test(token, forged_payload_fails)
 {
   char tok[PARLEY_TOKEN_MAX + 1];
@@ -156,7 +156,7 @@ Test(token, truncated_tokens_fail)
   }
 }
 
-/* spec: HTTP-3 */
+/* spec: HTTP-3 SEC-7 */
 Test(token, garbage_fails)
 {
   const char *bad[] = {
