@@ -240,6 +240,7 @@ bool host_drained(host *h)
 
 void host_free(host *h)
 {
+  h->destroying = true;
   lws_sul_cancel(&h->sul);
   lws_sul_cancel(&h->drain_sul);
   store_batch_discard(&h->batch);

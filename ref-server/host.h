@@ -81,7 +81,10 @@ void host_on_wakeup(host *h);
 /* True once a drain has nothing left to wait for. */
 bool host_drained(host *h);
 
-/* Frees the host's own allocations (not the core, store or context). */
+/* Frees the host's own allocations (not the core, store or context) and
+ * marks the host as going away, so the closes lws reports while its
+ * context is destroyed no longer reach the core. Call it right before
+ * lws_context_destroy. */
 void host_free(host *h);
 
 /* ws.c: the WebSocket protocol callback, and the actions aimed at

@@ -449,8 +449,10 @@ static int serve(host *h, const options *o)
             o->ipv6 ? "]" : "", port, o->db);
 
   while (!h->fatal) {
-    if (lws_service(h->lws, 0) < 0)
-      break;
+    if (lws_service(h->lws, 0) < 0) {
+      plog_error(0, "lws: the service loop failed");
+      return 1;
+    }
     if (h->draining && host_drained(h))
       break;
     if (h->draining && host_now_ms() >= h->drain_deadline_ms) {
@@ -499,13 +501,16 @@ static int run_server(const options *o)
     pthread_kill(sig_thread, SIGTERM);
     pthread_join(sig_thread, NULL);
   }
+  /* The store stops first: its threads wake the service loop through
+   * the context, which must outlive them. Requests still queued are
+   * committed; their answers are no longer delivered. */
+  store_stop(h.st);
+  if (h.st)
+    log_commit_stats(h.st);
   if (h.lws) {
     host_free(&h);
     lws_context_destroy(h.lws);
   }
-  store_stop(h.st); /* finishes queued requests first */
-  if (h.st)
-    log_commit_stats(h.st);
   store_close(h.st);
   parley_server_free(h.core);
   sodium_memzero(h.token_sk, sizeof h.token_sk);

@@ -6,13 +6,18 @@ and the positions.
     test_restart.py PATH/TO/parley-server
 """
 
+import asyncio
 import os
 import signal
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parley_e2e import (Server, expect, frame, get_token,  # noqa: E402
-                        ready, recv, request, run_tests, stop_clean)
+from parley_e2e import (HANG_S, Server, expect, frame,  # noqa: E402
+                        get_token, ready, recv, request, run_tests,
+                        stop_clean)
+
+import websockets  # noqa: E402
 
 PASSWORDS = {"alice": "a-secret", "bob": "b-secret"}
 
@@ -152,6 +157,44 @@ async def test_kill_in_the_middle_of_a_burst(ctx):
     await ws.close()
 
 
+# spec: DUR-1
+async def test_store_failure_is_fatal(ctx):
+    """A commit that cannot happen (another process holds the database's
+    write lock past the busy timeout) stops the server with exit code 1,
+    and the SEND it carried is never acknowledged."""
+    server = ctx["server"]
+    conv = new_group(ctx)
+    ws = await ready(server, ctx["tokens"]["alice"])
+    lock = sqlite3.connect(server.db, timeout=HANG_S, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        await ws.send(frame("SEND", [("conv", conv), ("temp-id", "doomed")],
+                            "never acknowledged"))
+        try:
+            while True:
+                verb, hdrs, _ = await recv(ws)
+                assert verb != "ACK", hdrs
+        except websockets.ConnectionClosed:
+            pass
+        rc = await asyncio.get_running_loop().run_in_executor(
+            None, server.proc.wait)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    server.proc.stdout.close()
+    server.proc = None
+    assert rc == 1, (rc, server.log()[-3000:])
+    assert "fatal" in server.log()
+
+    server.start()
+    assert all_history(ctx, conv) == []
+    ws = await ready(server, ctx["tokens"]["alice"])
+    acks = await send_and_collect(ws, conv, ["doomed"])
+    assert acks["doomed"]["seq"] == "1", acks
+    await ws.close()
+
+
 if __name__ == "__main__":
     run_tests([test_acknowledged_messages_survive_sigkill,
-               test_kill_in_the_middle_of_a_burst], setup, teardown)
+               test_kill_in_the_middle_of_a_burst,
+               test_store_failure_is_fatal], setup, teardown)
