@@ -759,14 +759,15 @@ static int write_job(store *st, const store_job *j)
 static bool commit_writes(store *st, store_job *first, size_t count)
 {
   store_job *j = first;
-  bool ok = exec_sql(st->db, "BEGIN IMMEDIATE;") == 0;
+  bool began = exec_sql(st->db, "BEGIN IMMEDIATE;") == 0, ok = began;
 
   for (size_t i = 0; ok && i < count; i++, j = j->next)
     ok = write_job(st, j) == 0;
   if (ok)
     ok = exec_sql(st->db, "COMMIT;") == 0;
   if (!ok) {
-    exec_sql(st->db, "ROLLBACK;");
+    if (began && !sqlite3_get_autocommit(st->db))
+      exec_sql(st->db, "ROLLBACK;");
     plog_error(0, "store: a commit of %zu writes failed", count);
     return false;
   }

@@ -414,6 +414,20 @@ async def test_receipts(ctx):
     await bob.close()
 
 
+# spec: HB-4 HB-1
+async def test_heartbeat_timeout(ctx):
+    """The server's timer fires: a READY session that stays silent for
+    two intervals (200 ms, the lowest a server may choose) is closed."""
+    ws = await connect(ctx["server"])
+    welcome = await hello(ws, heartbeat=1)
+    assert welcome["heartbeat"] == "200", welcome
+    await ws.send(frame("AUTH", [("token", ctx["tokens"]["bob"]),
+                                 ("device", "quiet")]))
+    await expect(ws, "READY")
+    await expect_error(ws, 428, "timeout", fatal="yes")
+    await expect_closed(ws)
+
+
 async def test_bye(ctx):
     ws = await ready(ctx["server"], ctx["tokens"]["alice"])
     await ws.send(frame("BYE"))
@@ -470,6 +484,7 @@ if __name__ == "__main__":
                test_fragments_and_utf8,
                test_one_frame_per_message,
                test_unknown_verb_binary_and_too_large, test_sync,
-               test_history, test_receipts, test_bye, test_too_many_errors,
+               test_history, test_receipts, test_heartbeat_timeout,
+               test_bye, test_too_many_errors,
                test_still_serving_after_abuse, test_sigterm_drains],
               setup, teardown)
