@@ -9,10 +9,11 @@ broken ones, and a drain on SIGTERM.
 import asyncio
 import os
 import signal
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parley_e2e import (Server, connect, error_of, expect,  # noqa: E402
+from parley_e2e import (HANG_S, Server, connect, expect,  # noqa: E402
                         expect_closed, expect_error, frame, get_token, hello,
                         raw_http, ready, recv, request, run_tests,
                         split_response, stop_clean)
@@ -78,8 +79,8 @@ def test_upgrade_needs_the_subprotocol(ctx):
 def raw_http_head(port, octets):
     """The response head of an upgrade that succeeds (the connection then
     stays open, so read only up to the blank line)."""
-    import socket
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+    with socket.create_connection(("127.0.0.1", port),
+                                  timeout=HANG_S) as s:
         s.sendall(octets)
         out = b""
         while b"\r\n\r\n" not in out:
