@@ -7,6 +7,7 @@
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -333,6 +334,32 @@ async def test_history_pages(ctx):
     assert status == 404 and error_of(body) == (440, "not-found"), body
 
 
+def test_client_leaves_before_the_answer(ctx):
+    """Requests whose client hangs up while the answer is being worked
+    out (a password check, a member check, a history read): the answers
+    are dropped and the server goes on."""
+    port = ctx["port"]
+    bodies = [("/v1/auth/token", None,
+               b'{"user": "alice", "password": "alice-pw-1"}'),
+              ("/v1/conversations", ctx["tokens"]["alice"],
+               b'{"kind": "group", "members": ["bob", "carol"]}')]
+    for path, token, body in bodies * 5:
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        octets = (f"POST {path} HTTP/1.1\r\nHost: t\r\n{auth}"
+                  "Content-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(octets)
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall((f"GET /v1/conversations/{ctx['group']}/messages "
+                       f"HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                       f"{ctx['tokens']['bob']}\r\n\r\n").encode())
+    get_token(port, "carol", PASSWORDS["carol"])
+    status, _, _ = request(port, "GET", "/v1/config")
+    assert status == 200
+
+
 def test_keep_alive(ctx):
     conn = http.client.HTTPConnection("127.0.0.1", ctx["port"],
                                       timeout=HANG_S)
@@ -348,6 +375,7 @@ if __name__ == "__main__":
     run_tests([test_listens_only_on_loopback, test_config, test_token_issued,
                test_token_refusals, test_body_rules, test_paths_and_methods,
                test_bearer_tokens, test_create_conversations,
-               test_get_conversation, test_history_pages, test_keep_alive,
+               test_get_conversation, test_history_pages,
+               test_client_leaves_before_the_answer, test_keep_alive,
                test_command_line],
               setup, teardown)
