@@ -30,7 +30,6 @@
 
 #define HTTP_CHUNK 16384
 #define HTTP_HEADERS_MAX 1024
-#define HTTP_CURSOR_MAX 512
 #define HTTP_HISTORY_DEFAULT 50
 #define HTTP_HISTORY_MAX 100
 
@@ -64,6 +63,7 @@ struct http_req {
   char title[PARLEY_TITLE_MAX + 1];
   char (*members)[PARLEY_USER_MAX + 1];
   size_t member_count;
+  char *cursor; /* history: the cursor argument, NULL when none */
 
   bool answering;
   bool close_after;
@@ -115,6 +115,7 @@ static void req_free(host *h, http_req *r)
     free(r->body);
   }
   free(r->members);
+  free(r->cursor);
   free(r->resp);
   free(r);
   h->http_busy--;
@@ -175,6 +176,8 @@ static void answer_parley_error(host *h, http_req *r, parley_err err,
     status = 404;
   else if (err == PARLEY_E_AUTH_FAILED || err == PARLEY_E_TOKEN_EXPIRED)
     status = 401;
+  else if (err == PARLEY_E_RATE_LIMITED)
+    status = 429;
   else if (err == PARLEY_E_GOING_AWAY)
     status = 503;
   else if (err == PARLEY_E_INTERNAL || !reason)
@@ -198,6 +201,12 @@ static int write_headers(struct lws *wsi, unsigned status, size_t len,
   if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                    (const unsigned char *)"no-store", 8,
                                    &p, end))
+    return -1;
+  /* HTTP-6: every 401 names the scheme. */
+  if (status == 401 &&
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                   (const unsigned char *)"Bearer", 6, &p,
+                                   end))
     return -1;
   if (allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW,
                                             (const unsigned char *)allow,
@@ -437,12 +446,12 @@ static json_t *body_object(host *h, http_req *r)
 {
   json_error_t jerr;
   json_t *root = json_loadb(r->body ? r->body : "", r->body_len,
-                            JSON_REJECT_DUPLICATES, &jerr);
+                            JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 
   if (!root || !json_is_object(root)) {
     json_decref(root);
     answer_error(h, r, 400, 400, "bad-request",
-                 "the body is not a JSON object");
+                 "the body is not a valid JSON object");
     return NULL;
   }
   return root;
@@ -461,11 +470,14 @@ static void handle_token(host *h, http_req *r)
   if (!json_is_string(user) || !json_is_string(pw)) {
     answer_error(h, r, 400, 400, "bad-request",
                  "fields \"user\" and \"password\" must be strings");
-  } else if (!user_name_valid(json_string_value(user))) {
-    answer_error(h, r, 401, PARLEY_E_AUTH_FAILED, "auth-failed",
-                 "wrong user or password");
   } else {
-    snprintf(r->user, sizeof r->user, "%s", json_string_value(user));
+    /* A name that cannot exist (or a password with a NUL in it) is
+     * checked as the empty name, which is never found: the same answer
+     * after the same work (HTTP-10). */
+    const char *name = json_string_value(user);
+    bool plain = strlen(json_string_value(pw)) == json_string_length(pw);
+    snprintf(r->user, sizeof r->user, "%s",
+             plain && user_name_valid(name) ? name : "");
     req_register(h, r);
     if (store_submit_password(h->st, r->id, r->user,
                               json_string_value(pw)) != 0)
@@ -487,7 +499,8 @@ static void token_checked(host *h, http_req *r, const store_done *d)
     return;
   }
   if (!d->ok) {
-    plog_info(0, "http: token refused for user=%s", r->user);
+    plog_info(0, "http: token refused for user=%s",
+              r->user[0] ? r->user : "(not a user name)");
     answer_error(h, r, 401, PARLEY_E_AUTH_FAILED, "auth-failed",
                  "wrong user or password");
     return;
@@ -522,8 +535,10 @@ static bool take_members(host *h, http_req *r, json_t *members)
     return false;
   }
   for (size_t i = 0; i < n; i++) {
-    const char *name = json_string_value(json_array_get(members, i));
-    if (!name || !user_name_valid(name)) {
+    json_t *item = json_array_get(members, i);
+    const char *name = json_string_value(item);
+    if (!name || strlen(name) != json_string_length(item) ||
+        !user_name_valid(name)) {
       answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
                    "\"members\"[%zu] is not a user name", i);
       return false;
@@ -636,37 +651,36 @@ static const char *url_arg(struct lws *wsi, const char *name, char *buf)
   return lws_get_urlarg_by_name(wsi, name, buf, HOST_HEADER_DATA_MAX + 1);
 }
 
-/* GET /v1/conversations/{id}/messages?cursor=&limit=: asks the core. */
+/* GET /v1/conversations/{id}/messages?cursor=&limit=: asks the core.
+ * An empty or absent argument takes its default. The cursor goes to the
+ * core unchecked, since membership is checked before the cursor
+ * (HTTP-9); the request keeps a copy for as long as it lives. */
 static void handle_messages(host *h, http_req *r)
 {
   char *buf = malloc(HOST_HEADER_DATA_MAX + 1);
-  const char *limit_arg, *cursor_arg;
-  char cursor[HTTP_CURSOR_MAX + 1];
+  const char *arg;
   size_t limit = HTTP_HISTORY_DEFAULT;
 
   if (!buf) {
     answer_error(h, r, 500, 500, "internal", "out of memory");
     return;
   }
-  limit_arg = url_arg(r->wsi, "limit=", buf);
-  if (limit_arg && (!parse_size(limit_arg, HTTP_HISTORY_MAX, &limit) ||
-                    limit == 0)) {
+  arg = url_arg(r->wsi, "limit=", buf);
+  if (arg && *arg &&
+      (!parse_size(arg, HTTP_HISTORY_MAX, &limit) || limit == 0)) {
     answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
                  "\"limit\" must be a number from 1 to %d",
                  HTTP_HISTORY_MAX);
     goto done;
   }
-  cursor_arg = url_arg(r->wsi, "cursor=", buf);
-  if (cursor_arg && strlen(cursor_arg) > HTTP_CURSOR_MAX) {
-    answer_error(h, r, 400, PARLEY_E_BAD_CURSOR, "bad-cursor",
-                 "\"cursor\" is not one this server issued");
+  arg = url_arg(r->wsi, "cursor=", buf);
+  if (arg && *arg && !(r->cursor = strdup(arg))) {
+    answer_error(h, r, 500, 500, "internal", "out of memory");
     goto done;
   }
-  snprintf(cursor, sizeof cursor, "%s", cursor_arg ? cursor_arg : "");
   req_register(h, r);
-  parley_server_api_history(h->core, r->id, r->user, r->conv,
-                            cursor[0] ? cursor : NULL, limit,
-                            host_now_ms());
+  parley_server_api_history(h->core, r->id, r->user, r->conv, r->cursor,
+                            limit, host_now_ms());
   host_pump(h);
 
 done:

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -532,6 +533,9 @@ int main(int argc, char **argv)
   o.token_ttl_ms = DEFAULT_TOKEN_TTL_MS;
   if ((rc = parse_args(argc, argv, &o)) >= 0)
     return rc;
+  /* The database holds the token signing key and password hashes: files
+   * this process creates are for its own user only (SEC-8). */
+  umask(077);
   plog_setup(o.log_level, o.log_json);
   if (sodium_init() < 0) {
     fprintf(stderr, "parley-server: libsodium failed to start\n");

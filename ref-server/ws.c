@@ -135,6 +135,8 @@ static void conn_kill(ws_conn *c, const char *why)
   queue_free(c);
   c->killed = true;
   c->close_queued = true;
+  /* SEC-15: status 1008, sent if the socket still takes it. */
+  lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
   lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 

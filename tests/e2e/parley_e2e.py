@@ -122,7 +122,8 @@ def request(port, method, path, body=None, token=None, headers=None):
         parsed = json.loads(raw)
     except ValueError:
         parsed = raw.decode("utf-8", "replace")
-    return resp.status, dict(resp.getheaders()), parsed
+    hdrs = {k.lower(): v for k, v in resp.getheaders()}
+    return resp.status, hdrs, parsed
 
 
 def raw_http(port, octets):
@@ -227,12 +228,17 @@ class RawWebSocket:
         return payload.decode()
 
     def read_until_closed(self):
-        """Reads and drops everything until the server closes."""
+        """Reads until the server closes; returns the last octets read."""
+        tail = b""
         try:
-            while self.sock.recv(1 << 20):
-                pass
+            while True:
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    break
+                tail = (tail + chunk)[-64:]
         except ConnectionResetError:
             pass
+        return tail
 
     def close(self):
         self.sock.close()

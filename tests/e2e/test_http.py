@@ -71,24 +71,29 @@ def test_token_issued(ctx):
     assert body["expires_ms"] > time.time() * 1000
 
 
-# spec: HTTP-2
+# spec: HTTP-2 HTTP-5 HTTP-6 HTTP-10
 def test_token_refusals(ctx):
     port = ctx["port"]
     wrong = request(port, "POST", "/v1/auth/token",
                     {"user": "alice", "password": "nope"})
-    unknown = request(port, "POST", "/v1/auth/token",
-                      {"user": "nobody", "password": "nope"})
-    assert wrong[0] == unknown[0] == 401
-    assert error_of(wrong[2]) == (424, "auth-failed")
-    assert wrong[2] == unknown[2], "the same answer for both"
+    assert wrong[0] == 401 and error_of(wrong[2]) == (424, "auth-failed")
+    assert wrong[1].get("www-authenticate") == "Bearer", wrong[1]
+    for user, pw in (("nobody", "nope"), ("Not A Name", "nope"),
+                     ("alice" + "x" * 40, "nope"), ("alice", "x\u0000y")):
+        other = request(port, "POST", "/v1/auth/token",
+                        {"user": user, "password": pw})
+        assert other[0] == 401, other
+        assert other[2] == wrong[2], "the same answer for every refusal"
+        assert other[1].get("www-authenticate") == "Bearer", other[1]
     for bad in (b"{not json", b"[1, 2]", b'{"user": "alice"}',
-                b'{"user": 5, "password": "x"}'):
+                b'{"user": 5, "password": "x"}',
+                b'{"user": "alice", "user": "bob", "password": "x"}'):
         status, _, body = request(port, "POST", "/v1/auth/token", bad)
         assert status == 400, (bad, body)
         assert error_of(body) == (400, "bad-request")
 
 
-# spec: HTTP-1 HTTP-2
+# spec: HTTP-1 HTTP-2 HTTP-4
 def test_body_rules(ctx):
     port = ctx["port"]
     base = (b"POST /v1/auth/token HTTP/1.1\r\nHost: t\r\n"
@@ -110,6 +115,15 @@ def test_body_rules(ctx):
                               headers={"Content-Type": "text/plain"})
     assert status == 415, body
     assert error_of(body) == (415, "unsupported-media-type")
+    status, _, body = split_response(raw_http(
+        port, b"POST /v1/auth/token HTTP/1.1\r\nHost: t\r\n"
+              b"Content-Length: 2\r\n\r\n{}"))
+    assert status == 415, body
+    status, _, body = request(
+        port, "POST", "/v1/auth/token",
+        b'{"user": "alice", "password": "nope"}',
+        headers={"Content-Type": "Application/JSON; charset=utf-8"})
+    assert status == 401, body
 
     # Exactly 65,536 octets is allowed; one more is not.
     pad = {"user": "alice", "password": "nope", "pad": ""}
@@ -123,7 +137,7 @@ def test_body_rules(ctx):
     assert status == 413, body
 
 
-# spec: HTTP-2
+# spec: HTTP-2 HTTP-7 WS-5
 def test_paths_and_methods(ctx):
     port, tok = ctx["port"], ctx["tokens"]["alice"]
     status, _, body = request(port, "GET", "/v1/nope")
@@ -145,12 +159,13 @@ def test_paths_and_methods(ctx):
     assert "parley.1" in body["error"]["message"]
 
 
-# spec: HTTP-3
+# spec: HTTP-3 HTTP-6 SEC-7
 def test_bearer_tokens(ctx):
     port = ctx["port"]
     path = "/v1/conversations/c1"
-    status, _, body = request(port, "GET", path)
+    status, hdrs, body = request(port, "GET", path)
     assert status == 401 and error_of(body) == (401, "unauthorized"), body
+    assert hdrs.get("www-authenticate") == "Bearer", hdrs
     status, _, body = request(port, "GET", path,
                               headers={"Authorization": "Basic YTpi"})
     assert status == 401 and error_of(body) == (401, "unauthorized"), body
@@ -162,10 +177,12 @@ def test_bearer_tokens(ctx):
     head, payload, sig = good.split(".")
     forged = ".".join([head, payload, ("A" if sig[0] != "A" else "B")
                        + sig[1:]])
-    for bad in (forged, "pt1.x.y", "garbage", good + "x"):
-        status, _, body = request(port, "GET", path, None, bad)
+    for bad in (forged, "pt1.x.y", "garbage", good + "x",
+                "pt2" + good[3:]):
+        status, hdrs, body = request(port, "GET", path, None, bad)
         assert status == 401, (bad, body)
         assert error_of(body) == (424, "auth-failed"), body
+        assert hdrs.get("www-authenticate") == "Bearer", hdrs
 
     # A token this server signed, already expired: from a second server
     # on the same database (so the same key) issuing 1 ms tokens.
@@ -226,7 +243,7 @@ def test_command_line(ctx):
     assert run_cli("users", "--db", db).stdout.split() == ["frank"]
 
 
-# spec: HTTP-2
+# spec: HTTP-2 HTTP-5 HTTP-8 DUR-3
 def test_create_conversations(ctx):
     port, tok = ctx["port"], ctx["tokens"]
     status, _, conv = request(port, "POST", "/v1/conversations",
@@ -256,7 +273,20 @@ def test_create_conversations(ctx):
     assert sorted(group["members"]) == ["alice", "bob", "carol"]
     ctx["group"] = group["id"]
 
+    status, _, listed = request(port, "POST", "/v1/conversations",
+                                {"kind": "group", "x-future": 1,
+                                 "members": ["alice", "bob", "bob"]},
+                                tok["alice"])
+    assert status == 201, listed
+    assert sorted(listed["members"]) == ["alice", "bob"], listed
+
+    many = [f"user{i}" for i in range(256)]
     bad = [({"kind": "group", "members": ["bob", "zed"]}, "zed"),
+           ({"kind": "direct", "members": ["bob", "carol"]}, ""),
+           ({"kind": "group", "members": []}, "members"),
+           ({"kind": "group", "members": many}, "members"),
+           ({"kind": "group", "members": ["bob"], "title": "t" * 201}, ""),
+           ({"kind": "group", "members": ["bob\u0000x"]}, "members"),
            ({"kind": "channel", "members": ["bob"]}, "kind"),
            ({"kind": "group", "members": "bob"}, "members"),
            ({"kind": "group", "members": [7]}, "members"),
@@ -269,7 +299,7 @@ def test_create_conversations(ctx):
         assert word in got["error"]["message"], got
 
 
-# spec: HTTP-2 SEND-6
+# spec: HTTP-2 SEC-1
 def test_get_conversation(ctx):
     port, tok = ctx["port"], ctx["tokens"]
     path = "/v1/conversations/" + ctx["direct"]
@@ -282,6 +312,7 @@ def test_get_conversation(ctx):
     assert not_member[0] == missing[0] == 404
     assert error_of(missing[2]) == (440, "not-found")
     assert not_member[2] == missing[2], "the same answer in both cases"
+    assert not_member[1] == missing[1], (not_member[1], missing[1])
 
 
 def history(ctx, user, conv, query=""):
@@ -290,7 +321,7 @@ def history(ctx, user, conv, query=""):
                    ctx["tokens"][user])
 
 
-# spec: HIST-2 HTTP-2
+# spec: HIST-2 HTTP-2 HTTP-9 SEC-2
 async def test_history_pages(ctx):
     conv = ctx["group"]
     status, _, page = history(ctx, "carol", conv)
@@ -324,14 +355,20 @@ async def test_history_pages(ctx):
                  "device": "phone", "temp_id": "h6", "ts_ms": m["ts_ms"],
                  "content_type": "text/plain", "body": "msg 6 ✓"}, m
 
-    for query in ("?limit=0", "?limit=101", "?limit=abc", "?limit="):
+    status, _, page = history(ctx, "bob", conv, "?limit=&cursor=")
+    assert status == 200 and len(page["messages"]) == 7, page
+    for query in ("?limit=0", "?limit=101", "?limit=abc", "?limit=-1"):
         status, _, body = history(ctx, "bob", conv, query)
         assert status == 400, (query, body)
         assert error_of(body) == (427, "bad-value"), body
-    status, _, body = history(ctx, "bob", conv, "?cursor=bogus")
-    assert status == 400 and error_of(body) == (442, "bad-cursor"), body
-    status, _, body = history(ctx, "dave", conv)
-    assert status == 404 and error_of(body) == (440, "not-found"), body
+    for cursor in ("bogus", "A" * 300):
+        status, _, body = history(ctx, "bob", conv, f"?cursor={cursor}")
+        assert status == 400 and error_of(body) == (442, "bad-cursor"), body
+    # Membership comes first: a non-member learns nothing from a cursor.
+    for query in ("", "?cursor=bogus", "?cursor=" + "A" * 300,
+                  f"?limit=1&cursor={cursor or 'x'}"):
+        status, _, body = history(ctx, "dave", conv, query)
+        assert status == 404 and error_of(body) == (440, "not-found"), body
 
 
 def test_client_leaves_before_the_answer(ctx):
@@ -360,6 +397,20 @@ def test_client_leaves_before_the_answer(ctx):
     assert status == 200
 
 
+# spec: SEC-5
+def test_no_secrets_in_log(ctx):
+    log = ctx["server"].log()
+    assert "token issued for user=alice" in log
+    for secret in list(ctx["tokens"].values()) + list(PASSWORDS.values()):
+        assert secret not in log, "a token or password reached the log"
+    assert "$argon2id$" not in log
+
+
+def test_db_is_private(ctx):
+    mode = os.stat(ctx["server"].db).st_mode & 0o777
+    assert mode == 0o600, oct(mode)
+
+
 def test_keep_alive(ctx):
     conn = http.client.HTTPConnection("127.0.0.1", ctx["port"],
                                       timeout=HANG_S)
@@ -377,5 +428,6 @@ if __name__ == "__main__":
                test_bearer_tokens, test_create_conversations,
                test_get_conversation, test_history_pages,
                test_client_leaves_before_the_answer, test_keep_alive,
-               test_command_line],
+               test_command_line, test_db_is_private,
+               test_no_secrets_in_log],
               setup, teardown)

@@ -116,15 +116,15 @@ async def test_unsupported_version(ctx):
     await ws.send(frame("HELLO", [("versions", "7,9"), ("heartbeat",
                                                          "30000")]))
     await expect_error(ws, 422, "unsupported-version", fatal="yes")
-    await expect_closed(ws)
+    await expect_closed(ws, code=1002)
 
 
-# spec: LIFE-1
+# spec: LIFE-1 LIFE-7
 async def test_first_frame_must_be_hello(ctx):
     ws = await connect(ctx["server"])
     await ws.send(frame("PING", [("nonce", "early")]))
     await expect_error(ws, 421, "bad-state", fatal="yes")
-    await expect_closed(ws)
+    await expect_closed(ws, code=1002)
 
 
 # spec: AUTH-2 HB-3
@@ -139,7 +139,7 @@ async def test_before_ready(ctx):
     await ws.close()
 
 
-# spec: AUTH-1
+# spec: AUTH-1 LIFE-7
 async def test_wrong_and_expired_tokens(ctx):
     token = ctx["tokens"]["alice"]
     head, payload, sig = token.split(".")
@@ -149,7 +149,7 @@ async def test_wrong_and_expired_tokens(ctx):
     await hello(ws)
     await ws.send(frame("AUTH", [("token", forged), ("device", "phone")]))
     await expect_error(ws, 424, "auth-failed", fatal="yes")
-    await expect_closed(ws)
+    await expect_closed(ws, code=1008)
 
     # A token this server signed that has expired: from a second server
     # on the same database (the same key) that issues 1 ms tokens.
@@ -163,7 +163,7 @@ async def test_wrong_and_expired_tokens(ctx):
     await hello(ws)
     await ws.send(frame("AUTH", [("token", expired), ("device", "phone")]))
     await expect_error(ws, 425, "token-expired", fatal="yes")
-    await expect_closed(ws)
+    await expect_closed(ws, code=1008)
 
 
 # spec: HB-3 REQ-1
@@ -266,7 +266,7 @@ async def test_malformed_frames(ctx):
     await ws.close()
 
 
-# spec: FRAME-5
+# spec: FRAME-5 WS-8
 async def test_fragments_and_utf8(ctx):
     """Messages in several WebSocket fragments are put together, a code
     point split between fragments included; invalid UTF-8 inside a text
@@ -302,6 +302,8 @@ async def test_one_frame_per_message(ctx):
     await expect_error(ws, 410, "extra-data")
     await ws.send(frame("PING", [("nonce", "a")]) + "trailing")
     await expect_error(ws, 404, "length-required")
+    await ws.send("")
+    await expect_error(ws, 409, "truncated-frame")
 
     # None of those frames was acted on: the temp-ids are still free.
     for temp_id in ("split-1", "double-1", "double-2"):
@@ -314,7 +316,7 @@ async def test_one_frame_per_message(ctx):
     await ws.close()
 
 
-# spec: EXT-3 WS-3 FRAME-2
+# spec: EXT-3 WS-3 FRAME-2 WS-7
 async def test_unknown_verb_binary_and_too_large(ctx):
     ws = await ready(ctx["server"], ctx["tokens"]["alice"])
     await ws.send(frame("TELEPORT", [("to", "mars"), ("req", "u1")]))
@@ -325,18 +327,27 @@ async def test_unknown_verb_binary_and_too_large(ctx):
                 "x" * 70000)
     await ws.send(big)
     await expect_error(ws, 406, "frame-too-large")
-    # Messages the server cuts at the limit + 1 octet while reading: the
-    # answer is still the one for the whole message.
+    # A message longer than the limit is refused for its length, whatever
+    # else is wrong with it (WS-7): here a frame within the limit followed
+    # by more octets than the limit, and a bad start line.
     head = f"SEND\r\nconv: {ctx['conv']}\r\ntemp-id: cut\r\n"
     await ws.send(head + "content-length: 65530\r\n\r\n" + "x" * 65530)
     await expect_error(ws, 406, "frame-too-large")
-    # A frame within the limit followed by more octets than the limit: the
-    # spec leaves open whether the message's length (406) or the octets
-    # after the frame (410) are named; either way nothing is acted on.
     await ws.send(head + "content-length: 60000\r\n\r\n" + "x" * 90000)
-    _, hdrs, _ = await recv(ws)
-    assert (hdrs.get("code"), hdrs.get("reason"), hdrs.get("fatal")) in (
-        ("406", "frame-too-large", "no"), ("410", "extra-data", "no")), hdrs
+    await expect_error(ws, 406, "frame-too-large")
+    await ws.send("send\r\n" + "x" * 70000)
+    await expect_error(ws, 406, "frame-too-large")
+    # A message exactly at the limit is within it; one octet more is not.
+    for total, ok in ((65536, True), (65537, False)):
+        head = f"PING\r\nnonce: at-{total}\r\n"
+        size = total - len(head) - len("content-length: NNNNN\r\n\r\n")
+        text = head + f"content-length: {size}\r\n\r\n" + "y" * size
+        assert len(text.encode()) == total
+        await ws.send(text)
+        if ok:
+            await expect(ws, "PONG", nonce=f"at-{total}")
+        else:
+            await expect_error(ws, 406, "frame-too-large")
     await ping_pong(ws)
     await ws.close()
 
@@ -415,7 +426,7 @@ async def test_receipts(ctx):
     await bob.close()
 
 
-# spec: HB-4 HB-1
+# spec: HB-4 HB-1 LIFE-7
 async def test_heartbeat_timeout(ctx):
     """The server's timer fires: a READY session that stays silent for
     two intervals (200 ms, the lowest a server may choose) is closed."""
@@ -426,14 +437,15 @@ async def test_heartbeat_timeout(ctx):
                                  ("device", "quiet")]))
     await expect(ws, "READY")
     await expect_error(ws, 428, "timeout", fatal="yes")
-    await expect_closed(ws)
+    await expect_closed(ws, code=1008)
 
 
+# spec: LIFE-6 LIFE-7
 async def test_bye(ctx):
     ws = await ready(ctx["server"], ctx["tokens"]["alice"])
     await ws.send(frame("BYE"))
     await expect(ws, "BYE")
-    await expect_closed(ws)
+    await expect_closed(ws, code=1000)
 
 
 # spec: WS-4
@@ -446,7 +458,7 @@ async def test_too_many_errors(ctx):
         got = await recv(ws)
         assert got[0] == "ERROR", got
     assert got[1]["code"] == "413" and got[1]["fatal"] == "yes", got
-    await expect_closed(ws)
+    await expect_closed(ws, code=1002)
 
 
 async def test_still_serving_after_abuse(ctx):
@@ -459,6 +471,7 @@ async def test_still_serving_after_abuse(ctx):
     assert "session open" in log and "session closed user=alice" in log
 
 
+# spec: LIFE-7 SEC-5
 async def test_sigterm_drains(ctx):
     server = ctx["server"]
     ws = await ready(server, ctx["tokens"]["alice"])
