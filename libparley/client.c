@@ -110,6 +110,8 @@ static void release_drained(parley_client *c)
 {
   size_t i;
 
+  if (c->item_head == 0)
+    return;
   for (i = 0; i < c->item_head; i++)
     free(c->items[i].owned);
   memmove(c->items, c->items + c->item_head,
@@ -240,8 +242,8 @@ parley_err parley_client_load_pos(parley_client *c, const char *pos)
 {
   size_t n = strlen(pos);
 
-  if (n > PARLEY_POS_MAX || !parley_utf8_valid(pos, n, NULL))
-    return PARLEY_E_BAD_VALUE;
+  if (n > PARLEY_POS_MAX || !cl_valid_id(pos))
+    return PARLEY_E_BAD_VALUE; /* a pos has the form of an id */
   memcpy(c->pos, pos, n + 1);
   return PARLEY_OK;
 }
@@ -384,7 +386,8 @@ static void reset_session(parley_client *c)
   c->cap_receipts = false;
   c->sync_req = 0;
   c->receipt_at = 0;
-  c->send_retry_at = 0;
+  c->hold_until = 0;
+  c->hold_attempt = 0;
   c->max_frame = PARLEY_FRAME_SIZE_MAX;
 }
 
@@ -405,6 +408,20 @@ void cl_drop_session(parley_client *c, parley_err why, uint64_t now_ms)
   reset_session(c);
   if (live)
     schedule_reconnect(c, why, now_ms);
+}
+
+/* ERROR rate-limited (or another refusal worth a retry): SEND and
+ * RECEIPT frames wait for a delay drawn as for a reconnect (section 4.4),
+ * growing with each hold until an ACK comes. */
+void cl_hold_frames(parley_client *c, uint64_t now_ms)
+{
+  uint32_t delay = parley_client_backoff_ms(&c->rng, c->hold_attempt,
+                                            c->cfg.backoff_base_ms,
+                                            c->cfg.backoff_cap_ms);
+
+  if (c->hold_attempt < 31)
+    c->hold_attempt++;
+  c->hold_until = now_ms + delay + 1;
 }
 
 /* Asks the host for a token and waits. */
@@ -442,11 +459,15 @@ static uint64_t next_deadline(const parley_client *c)
   if (c->state == CL_READY && c->heartbeat_ms != 0) {
     CONSIDER_(c->last_sent_ms + c->heartbeat_ms);
     CONSIDER_(c->last_recv_ms + 2ull * c->heartbeat_ms);
+    if (c->ping_for_recv_ms != c->last_recv_ms)
+      CONSIDER_(c->last_recv_ms + c->heartbeat_ms);
   }
   if (c->state == CL_READY) {
     CONSIDER_(c->receipt_at);
-    CONSIDER_(c->send_retry_at);
+    CONSIDER_(c->hold_until);
   }
+  if (c->state == CL_STOPPING)
+    CONSIDER_(c->stop_deadline);
   for (i = 0; i < c->typing_count; i++)
     CONSIDER_(c->typing[i].expires_ms);
   if (c->token_expires_ms != 0 && !c->token_warned &&
@@ -522,20 +543,13 @@ void parley_client_start(parley_client *c, uint64_t now_ms)
   finish_call(c, now_ms);
 }
 
-void parley_client_stop(parley_client *c, uint64_t now_ms)
+/* Closes the current connection for good. */
+static void stopped(parley_client *c)
 {
-  parley_buf b = {0};
   cl_item *it;
 
-  release_drained(c);
-  if (c->state == CL_HANDSHAKE || c->state == CL_READY) {
-    if (parley_frame_begin(&b, "BYE") == PARLEY_OK &&
-        parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
-      cl_send_frame(c, &b);
-    parley_buf_free(&b);
-  }
   if (c->state == CL_CONNECTING || c->state == CL_HANDSHAKE ||
-      c->state == CL_READY) {
+      c->state == CL_READY || c->state == CL_STOPPING) {
     it = cl_push(c, PARLEY_CLIENT_CLOSE);
     if (it != NULL)
       it->a.conn = c->conn;
@@ -543,9 +557,32 @@ void parley_client_stop(parley_client *c, uint64_t now_ms)
   c->conn++;
   reset_session(c);
   c->state = CL_STOPPED;
+}
+
+void parley_client_stop(parley_client *c, uint64_t now_ms)
+{
+  parley_buf b = {0};
+
+  release_drained(c);
   c->typing_count = 0;
   c->token_expires_ms = 0;
+  if (c->state == CL_HANDSHAKE || c->state == CL_READY) {
+    /* LIFE-6: say BYE, close once the server answered it (or soon). */
+    if (parley_frame_begin(&b, "BYE") == PARLEY_OK &&
+        parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
+      cl_send_frame(c, &b);
+    parley_buf_free(&b);
+    c->state = CL_STOPPING;
+    c->stop_deadline = now_ms + c->cfg.handshake_timeout_ms / 4 + 1;
+  } else if (c->state != CL_STOPPING) {
+    stopped(c);
+  }
   finish_call(c, now_ms);
+}
+
+void cl_stopping_bye(parley_client *c)
+{
+  stopped(c);
 }
 
 void parley_client_on_connected(parley_client *c, uint64_t conn,
@@ -569,8 +606,8 @@ void parley_client_on_message(parley_client *c, uint64_t conn,
   parley_err err;
 
   release_drained(c);
-  if (conn != c->conn ||
-      (c->state != CL_HANDSHAKE && c->state != CL_READY))
+  if (conn != c->conn || (c->state != CL_HANDSHAKE &&
+                          c->state != CL_READY && c->state != CL_STOPPING))
     return;
   c->last_recv_ms = now_ms;
   parley_parser_init(&p, NULL);
@@ -595,12 +632,17 @@ void parley_client_on_disconnected(parley_client *c, uint64_t conn,
     c->conn++; /* the transport is gone: no CLOSE needed */
     reset_session(c);
     schedule_reconnect(c, PARLEY_OK, now_ms);
+  } else if (c->state == CL_STOPPING) {
+    c->conn++;
+    reset_session(c);
+    c->state = CL_STOPPED;
   }
   finish_call(c, now_ms);
 }
 
-/* Typing indicators past their ttl turn off (TYPE-1). */
-static void expire_typing(parley_client *c, uint64_t now_ms)
+/* Typing past its ttl turns off (TYPE-1), a relayed presence past its
+ * ttl turns offline (PRES-2). */
+static void expire_states(parley_client *c, uint64_t now_ms)
 {
   size_t i = 0;
   cl_item *it;
@@ -611,20 +653,29 @@ static void expire_typing(parley_client *c, uint64_t now_ms)
       i++;
       continue;
     }
-    it = cl_push(c, PARLEY_CLIENT_EV_TYPING);
-    if (it != NULL) {
-      snprintf(it->a.conv, sizeof it->a.conv, "%s", c->convs[t->conv]->id);
-      snprintf(it->a.user, sizeof it->a.user, "%s", t->user);
+    if (t->conv == CL_NO_CONV) {
+      it = cl_push(c, PARLEY_CLIENT_EV_PRESENCE);
+      if (it != NULL)
+        strcpy(it->a.presence, "offline");
+    } else {
+      it = cl_push(c, PARLEY_CLIENT_EV_TYPING);
+      if (it != NULL)
+        snprintf(it->a.conv, sizeof it->a.conv, "%s",
+                 c->convs[t->conv]->id);
     }
+    if (it != NULL)
+      snprintf(it->a.user, sizeof it->a.user, "%s", t->user);
     c->typing[i] = c->typing[--c->typing_count];
   }
 }
 
-/* Heartbeat: a PING when idle for one interval, a drop when silent for
- * two (HB-2, HB-5). Returns false when the session was dropped. */
+/* Heartbeat: a PING when nothing was sent for one interval (HB-2) or
+ * nothing arrived for one (HB-6), a drop when nothing arrived for two
+ * (HB-5). Returns false when the session was dropped. */
 static bool heartbeat(parley_client *c, uint64_t now_ms)
 {
   parley_buf b = {0};
+  bool silent;
 
   if (c->state != CL_READY || c->heartbeat_ms == 0)
     return true;
@@ -632,7 +683,10 @@ static bool heartbeat(parley_client *c, uint64_t now_ms)
     cl_drop_session(c, PARLEY_E_TIMEOUT, now_ms);
     return false;
   }
-  if (now_ms >= c->last_sent_ms + c->heartbeat_ms) {
+  silent = now_ms >= c->last_recv_ms + c->heartbeat_ms &&
+           c->ping_for_recv_ms != c->last_recv_ms;
+  if (silent || now_ms >= c->last_sent_ms + c->heartbeat_ms) {
+    c->ping_for_recv_ms = c->last_recv_ms;
     if (parley_frame_begin(&b, "PING") == PARLEY_OK &&
         parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
       cl_send_frame(c, &b);
@@ -651,15 +705,18 @@ void parley_client_on_time(parley_client *c, uint64_t now_ms)
   else if ((c->state == CL_CONNECTING || c->state == CL_HANDSHAKE) &&
            now_ms >= c->handshake_deadline)
     cl_drop_session(c, PARLEY_E_TIMEOUT, now_ms);
+  else if (c->state == CL_STOPPING && now_ms >= c->stop_deadline)
+    stopped(c);
   else if (heartbeat(c, now_ms) && c->state == CL_READY) {
+    if (c->hold_until != 0 && now_ms >= c->hold_until) {
+      c->hold_until = 0;
+      cl_outbox_send_due(c, now_ms);
+      cl_flush_receipts(c, now_ms);
+    }
     if (c->receipt_at != 0 && now_ms >= c->receipt_at)
       cl_flush_receipts(c, now_ms);
-    if (c->send_retry_at != 0 && now_ms >= c->send_retry_at) {
-      c->send_retry_at = 0;
-      cl_outbox_send_due(c, now_ms);
-    }
   }
-  expire_typing(c, now_ms);
+  expire_states(c, now_ms);
   if (c->token_expires_ms != 0 && !c->token_warned &&
       now_ms + c->cfg.token_margin_ms >= c->token_expires_ms) {
     c->token_warned = true;
@@ -758,6 +815,8 @@ parley_err parley_client_send(parley_client *c, const char *conv,
   const char *ct = content_type ? content_type : "text/plain";
 
   memset(&e, 0, sizeof e);
+  if (body == NULL)
+    body = "";
   if (!cl_valid_id(conv) || strlen(ct) == 0 || strlen(ct) > PARLEY_CTYPE_MAX)
     return PARLEY_E_BAD_VALUE;
   if (!parley_utf8_valid(body, body_len, NULL))
@@ -779,7 +838,8 @@ parley_err parley_client_send(parley_client *c, const char *conv,
       if (it->owned == NULL) {
         c->oom = true;
       } else {
-        memcpy(it->owned, body, body_len);
+        if (body_len > 0)
+          memcpy(it->owned, body, body_len);
         it->a.outbox = e;
         it->a.outbox.body = it->owned;
       }

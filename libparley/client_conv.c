@@ -203,9 +203,13 @@ void cl_flush_receipts(parley_client *c, uint64_t now_ms)
   size_t i;
 
   (void)now_ms;
-  c->receipt_at = 0;
   if (c->state != CL_READY || !c->cap_receipts)
     return;
+  if (c->hold_until != 0) {
+    c->receipt_at = c->hold_until;
+    return;
+  }
+  c->receipt_at = 0;
   for (i = 0; i < c->conv_count; i++) {
     cl_conv *cv = c->convs[i];
     const cl_rcpt *mine = rcpt_find(cv, c->user);

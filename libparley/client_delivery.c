@@ -67,11 +67,25 @@ void cl_pending_advance(parley_client *c)
     c->pending_count -= c->pending_head;
     c->pending_head = 0;
   }
-  if (last[0] == '\0' || strcmp(last, c->pos) == 0)
-    return;
+  if (last[0] == '\0')
+    return; /* DELIV-7: positions are never compared, only kept */
   memcpy(c->pos, last, sizeof last);
   if ((it = cl_push(c, PARLEY_CLIENT_POS)) != NULL)
     memcpy(it->a.pos, last, sizeof last);
+}
+
+/* SYNCED: the position held from now on (DELIV-8). Messages seen before
+ * it that still wait behind a gap keep the position back until they are
+ * handed over. */
+void cl_pending_synced(parley_client *c, const char *pos)
+{
+  size_t i;
+
+  for (i = 0; i < c->conv_count; i++)
+    if (c->convs[i]->max_seen > c->convs[i]->stored_seq)
+      cl_pending_push(c, pos, i, c->convs[i]->max_seen);
+  cl_pending_push(c, pos, CL_NO_CONV, 0);
+  cl_pending_advance(c);
 }
 
 void cl_delivery_reset(parley_client *c)
@@ -111,6 +125,8 @@ static void drain_held(parley_client *c, cl_conv *cv, uint64_t now_ms)
     else
       free(h->body);
   }
+  if (n == 0)
+    return;
   memmove(cv->held, cv->held + n, (cv->held_count - n) * sizeof *cv->held);
   cv->held_count -= n;
   c->held_total -= n;
@@ -202,8 +218,9 @@ void cl_on_msg(parley_client *c, const parley_frame *f, uint64_t now_ms)
   }
   if ((cv = cl_conv_get(c, m.conv, &idx)) == NULL)
     return;
-  if (cl_hdr_copy(f, "pos", pos, sizeof pos) && pos[0] != '\0')
-    cl_pending_push(c, pos, idx, m.seq);
+  if (c->synced && cl_hdr_copy(f, "pos", pos, sizeof pos) &&
+      pos[0] != '\0')
+    cl_pending_push(c, pos, idx, m.seq); /* DELIV-8 */
   if (m.seq > cv->max_seen)
     cv->max_seen = m.seq;
   if (m.seq > cv->stored_seq) {

@@ -18,6 +18,7 @@ typedef enum cl_state {
   CL_HANDSHAKE,      /* HELLO and AUTH sent, waiting for READY */
   CL_READY,          /* READY; SYNC sent */
   CL_NEED_TOKEN,     /* token refused or missing; waiting for set_token */
+  CL_STOPPING,       /* BYE sent; waiting for the server's BYE */
   CL_STOPPED         /* stopped by the host; nothing more */
 } cl_state;
 
@@ -72,6 +73,8 @@ typedef struct cl_pending {
   uint64_t seq;
 } cl_pending;
 
+/* A relayed state that lapses: typing (conv set) or presence (conv is
+ * CL_NO_CONV). */
 typedef struct cl_typing {
   size_t conv;
   char user[PARLEY_USER_MAX + 1];
@@ -101,14 +104,18 @@ struct parley_client {
   uint64_t handshake_deadline;
   uint64_t last_sent_ms;
   uint64_t last_recv_ms;
+  uint64_t ping_for_recv_ms; /* last_recv_ms when a silence PING went out */
+  uint64_t stop_deadline;
   uint32_t heartbeat_ms;  /* negotiated; 0 before WELCOME */
   uint32_t typing_ttl_ms;
+  uint64_t dedup_window_ms;
   size_t max_frame;
   bool synced;
   bool cap_receipts;      /* WELCOME listed `receipts` */
   uint64_t sync_req;
   uint64_t receipt_at;    /* 0: no receipt flush due */
-  uint64_t send_retry_at; /* 0: no paused SEND */
+  uint64_t hold_until;    /* 0, or SEND and RECEIPT wait until then */
+  uint32_t hold_attempt;  /* holds since the last ACK, for its backoff */
   uint64_t req_seq;
   uint64_t armed_at;      /* the last TIMER emitted; 0 none */
 
@@ -129,7 +136,7 @@ struct parley_client {
   size_t pending_cap;
   size_t held_total;
 
-  cl_typing *typing;
+  cl_typing *typing;      /* typing and presence states that lapse */
   size_t typing_count;
   size_t typing_cap;
 
@@ -147,6 +154,8 @@ uint64_t cl_next_req(parley_client *c, char *out, size_t cap, char tag);
 void cl_drop_session(parley_client *c, parley_err why, uint64_t now_ms);
 void cl_need_token(parley_client *c, parley_err why, uint64_t now_ms);
 void cl_send_sync(parley_client *c);
+void cl_hold_frames(parley_client *c, uint64_t now_ms);
+void cl_stopping_bye(parley_client *c);
 void cl_event_error(parley_client *c, parley_err err, bool fatal,
                     const char *text, size_t len);
 bool cl_grow(void **arr, size_t *cap, size_t need, size_t elem);
@@ -170,6 +179,7 @@ void cl_on_page(parley_client *c, const parley_frame *f, uint64_t now_ms);
 void cl_pending_push(parley_client *c, const char *pos, size_t conv,
                      uint64_t seq);
 void cl_pending_advance(parley_client *c);
+void cl_pending_synced(parley_client *c, const char *pos);
 void cl_delivery_reset(parley_client *c);
 
 /* client_outbox.c: the outbox and SEND. */

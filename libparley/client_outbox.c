@@ -14,8 +14,6 @@
 
 #include "client_internal.h"
 
-#define RATE_PAUSE_MS 1000
-
 parley_err parley_client_load_outbox(parley_client *c,
                                      const parley_outbox_entry *e)
 {
@@ -123,27 +121,39 @@ static parley_err build_send(parley_client *c, const cl_out *o,
   return err;
 }
 
+/* SEND-9: past the dedup window the server may have forgotten the
+ * temp-id, so a repeat could make a second message. The outbox keeps
+ * when the user sent a message, not when it first went out, so this
+ * errs on the side of reporting a failure. */
+static bool too_old(const parley_client *c, const cl_out *o, uint64_t now_ms)
+{
+  uint64_t window = c->dedup_window_ms ? c->dedup_window_ms : 86400000u;
+
+  return o->e.created_ms != 0 && now_ms >= o->e.created_ms &&
+         now_ms - o->e.created_ms >= window;
+}
+
 /* Sends outbox entries not in flight, in order, while the window has
- * room. Does nothing outside READY or while sending is paused. */
+ * room. Does nothing outside READY or while frames are held. */
 void cl_outbox_send_due(parley_client *c, uint64_t now_ms)
 {
   size_t i = 0;
   char req[24];
 
-  (void)now_ms;
-  if (c->state != CL_READY || c->send_retry_at != 0)
+  if (c->state != CL_READY || c->hold_until != 0)
     return;
   while (i < c->outbox_count && c->in_flight < c->cfg.send_window) {
     cl_out *o = &c->outbox[i];
     parley_buf b = {0};
     uint64_t n;
-    parley_err err;
+    parley_err err = PARLEY_E_TIMEOUT;
     if (o->in_flight) {
       i++;
       continue;
     }
     n = cl_next_req(c, req, sizeof req, 's');
-    err = build_send(c, o, req, &b);
+    if (!too_old(c, o, now_ms))
+      err = build_send(c, o, req, &b);
     if (err == PARLEY_OK) {
       cl_send_frame(c, &b);
       o->in_flight = true;
@@ -174,6 +184,7 @@ void cl_on_ack(parley_client *c, const parley_frame *f, uint64_t now_ms)
       break;
   if (i == c->outbox_count)
     return;
+  c->hold_attempt = 0;
   it = remove_entry(c, i, PARLEY_CLIENT_EV_STATUS);
   if (it != NULL) {
     it->a.status = PARLEY_STATUS_SENT;
@@ -211,7 +222,8 @@ bool cl_outbox_on_error(parley_client *c, uint64_t req, parley_err err,
     c->outbox[i].in_flight = false;
     c->outbox[i].req = 0;
     c->in_flight--;
-    c->send_retry_at = now_ms + RATE_PAUSE_MS;
+    if (c->hold_until == 0)
+      cl_hold_frames(c, now_ms);
     return true;
   }
   it = remove_entry(c, i, PARLEY_CLIENT_EV_SEND_FAILED);

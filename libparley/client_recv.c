@@ -19,7 +19,8 @@ bool cl_hdr_copy(const parley_frame *f, const char *name, char *dst,
 
   if (v == NULL || v->len >= cap || memchr(v->ptr, '\0', v->len) != NULL)
     return false;
-  memcpy(dst, v->ptr, v->len);
+  if (v->len > 0)
+    memcpy(dst, v->ptr, v->len);
   dst[v->len] = '\0';
   return true;
 }
@@ -87,6 +88,8 @@ static void on_welcome(parley_client *c, const parley_frame *f)
     c->max_frame = (size_t)v;
   if (cl_hdr_u64(f, "typing-ttl", &v) && v <= 3600000)
     c->typing_ttl_ms = (uint32_t)v;
+  if (cl_hdr_u64(f, "dedup-window", &v) && v >= 1)
+    c->dedup_window_ms = v;
   cl_hdr_copy(f, "caps", caps, sizeof caps);
   c->cap_receipts = list_has(caps, "receipts");
 }
@@ -134,8 +137,7 @@ static void on_synced(parley_client *c, const parley_frame *f,
   char pos[PARLEY_POS_MAX + 1];
 
   if (cl_hdr_copy(f, "pos", pos, sizeof pos) && pos[0] != '\0')
-    cl_pending_push(c, pos, CL_NO_CONV, 0);
-  cl_pending_advance(c);
+    cl_pending_synced(c, pos);
   c->synced = true;
   cl_push(c, PARLEY_CLIENT_EV_SYNCED);
   cl_flush_receipts(c, now_ms);
@@ -166,10 +168,37 @@ static void on_receipt(parley_client *c, const parley_frame *f)
     return;
   if (cl_receipt_apply(c, cv, user, kind, seq, true))
     cl_status_update(c, cv, true);
-  if (cl_hdr_copy(f, "pos", pos, sizeof pos) && pos[0] != '\0') {
-    cl_pending_push(c, pos, CL_NO_CONV, 0);
+  if (c->synced && cl_hdr_copy(f, "pos", pos, sizeof pos) &&
+      pos[0] != '\0') {
+    cl_pending_push(c, pos, CL_NO_CONV, 0); /* DELIV-8 */
     cl_pending_advance(c);
   }
+}
+
+/* Keeps (on) or forgets (off) the lapsing state of `user` in `conv`
+ * (CL_NO_CONV for presence), lapsing at expires_ms. */
+static void lapse_set(parley_client *c, size_t conv, const char *user,
+                      bool on, uint64_t expires_ms)
+{
+  size_t i;
+
+  for (i = 0; i < c->typing_count; i++)
+    if (c->typing[i].conv == conv && strcmp(c->typing[i].user, user) == 0)
+      break;
+  if (!on) {
+    if (i < c->typing_count)
+      c->typing[i] = c->typing[--c->typing_count];
+    return;
+  }
+  if (i == c->typing_count) {
+    if (!cl_grow((void **)&c->typing, &c->typing_cap, i + 1,
+                 sizeof *c->typing))
+      return; /* it will not lapse by itself: a newer frame ends it */
+    c->typing_count++;
+    c->typing[i].conv = conv;
+    snprintf(c->typing[i].user, sizeof c->typing[i].user, "%s", user);
+  }
+  c->typing[i].expires_ms = expires_ms;
 }
 
 static void on_typing(parley_client *c, const parley_frame *f,
@@ -178,7 +207,7 @@ static void on_typing(parley_client *c, const parley_frame *f,
   char conv[PARLEY_ID_MAX + 1], user[PARLEY_USER_MAX + 1];
   uint64_t ttl = c->typing_ttl_ms ? c->typing_ttl_ms : 6000;
   bool on = hdr_is(f, "state", "on");
-  size_t i, idx;
+  size_t idx;
   cl_item *it;
 
   if (!cl_hdr_copy(f, "conv", conv, sizeof conv) ||
@@ -186,21 +215,7 @@ static void on_typing(parley_client *c, const parley_frame *f,
       cl_conv_get(c, conv, &idx) == NULL)
     return;
   cl_hdr_u64(f, "ttl", &ttl);
-  for (i = 0; i < c->typing_count; i++)
-    if (c->typing[i].conv == idx && strcmp(c->typing[i].user, user) == 0)
-      break;
-  if (i == c->typing_count && on) {
-    if (!cl_grow((void **)&c->typing, &c->typing_cap, i + 1,
-                 sizeof *c->typing))
-      return;
-    c->typing_count++;
-    c->typing[i].conv = idx;
-    snprintf(c->typing[i].user, sizeof c->typing[i].user, "%s", user);
-  }
-  if (on)
-    c->typing[i].expires_ms = now_ms + (ttl ? ttl : 1);
-  else if (i < c->typing_count)
-    c->typing[i] = c->typing[--c->typing_count];
+  lapse_set(c, idx, user, on, now_ms + (ttl ? ttl : 1));
   if ((it = cl_push(c, PARLEY_CLIENT_EV_TYPING)) != NULL) {
     memcpy(it->a.conv, conv, sizeof conv);
     memcpy(it->a.user, user, sizeof user);
@@ -209,15 +224,25 @@ static void on_typing(parley_client *c, const parley_frame *f,
   }
 }
 
-static void on_presence(parley_client *c, const parley_frame *f)
+/* A relayed status; one with a ttl turns offline when it lapses. */
+static void on_presence(parley_client *c, const parley_frame *f,
+                        uint64_t now_ms)
 {
-  cl_item *it = cl_push(c, PARLEY_CLIENT_EV_PRESENCE);
+  char user[PARLEY_USER_MAX + 1], status[16];
+  uint64_t ttl = 0;
+  bool lapses;
+  cl_item *it;
 
-  if (it == NULL)
+  if (!cl_hdr_copy(f, "user", user, sizeof user) ||
+      !cl_hdr_copy(f, "status", status, sizeof status))
     return;
-  cl_hdr_copy(f, "user", it->a.user, sizeof it->a.user);
-  cl_hdr_copy(f, "status", it->a.presence, sizeof it->a.presence);
-  cl_hdr_u64(f, "ttl", &it->a.ttl_ms);
+  lapses = cl_hdr_u64(f, "ttl", &ttl) && strcmp(status, "offline") != 0;
+  lapse_set(c, CL_NO_CONV, user, lapses, now_ms + (ttl ? ttl : 1));
+  if ((it = cl_push(c, PARLEY_CLIENT_EV_PRESENCE)) != NULL) {
+    memcpy(it->a.user, user, sizeof user);
+    memcpy(it->a.presence, status, sizeof status);
+    it->a.ttl_ms = ttl;
+  }
 }
 
 /* Routes an ERROR to the request that caused it (by its req tag), tells
@@ -251,7 +276,14 @@ static void on_error(parley_client *c, const parley_frame *f,
     cl_drop_session(c, err, now_ms);
     return;
   }
-  if (req[0] == 's' && n != 0) {
+  if (err == PARLEY_E_RATE_LIMITED)
+    cl_hold_frames(c, now_ms);
+  if (req[0] == 'r' && n != 0) {
+    for (i = 0; i < c->conv_count; i++)
+      c->convs[i]->delivered_sent = c->convs[i]->read_sent = 0;
+    if (c->receipt_at == 0)
+      c->receipt_at = now_ms + c->cfg.receipt_delay_ms;
+  } else if (req[0] == 's' && n != 0) {
     cl_outbox_on_error(c, n, err, now_ms);
   } else if (req[0] == 'h' && n != 0) {
     for (i = 0; i < c->conv_count; i++)
@@ -263,11 +295,16 @@ static void on_error(parley_client *c, const parley_frame *f,
   }
 }
 
-/* Replies to the server's BYE and reconnects later. */
+/* Replies to the server's BYE and reconnects later; or, when the client
+ * said BYE first, just closes (LIFE-6). */
 static void on_bye(parley_client *c, uint64_t now_ms)
 {
   parley_buf b = {0};
 
+  if (c->state == CL_STOPPING) {
+    cl_stopping_bye(c);
+    return;
+  }
   if (parley_frame_begin(&b, "BYE") == PARLEY_OK &&
       parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
     cl_send_frame(c, &b);
@@ -282,6 +319,11 @@ void cl_on_frame(parley_client *c, const parley_frame *f, uint64_t now_ms)
   parley_str v = f->verb;
   bool ready = c->state == CL_READY;
 
+  if (c->state == CL_STOPPING) {
+    if (parley_str_eq(v, "BYE"))
+      on_bye(c, now_ms);
+    return; /* nothing else matters once BYE was said */
+  }
   if (parley_str_eq(v, "WELCOME"))
     on_welcome(c, f);
   else if (parley_str_eq(v, "READY"))
@@ -305,6 +347,6 @@ void cl_on_frame(parley_client *c, const parley_frame *f, uint64_t now_ms)
   else if (parley_str_eq(v, "TYPING"))
     on_typing(c, f, now_ms);
   else if (parley_str_eq(v, "PRESENCE"))
-    on_presence(c, f);
+    on_presence(c, f, now_ms);
   /* PONG, OK and verbs this client does not know: nothing to do. */
 }

@@ -59,6 +59,7 @@ struct app {
   const char *job;      /* OUTBOX_ADD rows belong to this send job */
   app_hooks hooks;
   bool busy;            /* inside the core pump */
+  bool txn;             /* a store transaction of the action batch */
   bool need_token;
   bool refresh_token;
   bool ready;

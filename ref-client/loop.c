@@ -122,9 +122,42 @@ static void on_core_event(app *a, const parley_client_action *act,
     a->hooks.on_event(a->hooks.ud, a, act);
 }
 
+/* Store writes of one batch of actions share a transaction (DELIV-6: a
+ * pos is stored with the events it follows); it is committed before
+ * anything goes out on the network, so what is sent is always stored
+ * first (an OUTBOX_ADD before its SEND). */
+static bool txn_open(app *a)
+{
+  if (a->txn)
+    return true;
+  a->txn = store_begin(a->store);
+  return a->txn;
+}
+
+static bool txn_close(app *a)
+{
+  if (!a->txn)
+    return true;
+  a->txn = false;
+  return store_commit(a->store);
+}
+
+static bool is_store_write(parley_client_action_kind kind)
+{
+  return kind == PARLEY_CLIENT_OUTBOX_ADD ||
+         kind == PARLEY_CLIENT_OUTBOX_REMOVE || kind == PARLEY_CLIENT_MSG ||
+         kind == PARLEY_CLIENT_POS || kind == PARLEY_CLIENT_RECEIPT_STATE;
+}
+
 /* Carries out one action. Returns false when the store failed. */
 static bool run_action(app *a, const parley_client_action *act, uint64_t now)
 {
+  if (is_store_write(act->kind) ? !txn_open(a)
+                                : (act->kind == PARLEY_CLIENT_CONNECT ||
+                                   act->kind == PARLEY_CLIENT_SEND ||
+                                   act->kind == PARLEY_CLIENT_CLOSE) &&
+                                      !txn_close(a))
+    return false;
   switch (act->kind) {
   case PARLEY_CLIENT_CONNECT:
     cli_log_debug("connecting (connection %llu)", (unsigned long long)act->conn);
@@ -177,6 +210,13 @@ static void run_actions(app *a)
       else
         a->finished = true; /* the hook failed and said why */
     }
+  }
+  if (a->finished) {
+    if (a->txn)
+      store_rollback(a->store);
+    a->txn = false;
+  } else if (!txn_close(a)) {
+    broken_store(a);
   }
 }
 

@@ -177,10 +177,27 @@ static int ws_writeable(wsconn *w, struct lws *wsi)
   return 0;
 }
 
+/* True when the upgrade answer selected `parley.1`. */
+static bool subprotocol_selected(struct lws *wsi)
+{
+  char got[64];
+
+  if (lws_hdr_copy(wsi, got, sizeof got, WSI_TOKEN_PROTOCOL) <= 0)
+    return false;
+  return strcmp(got, SUBPROTOCOL) == 0;
+}
+
 static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
                  wsconn *w, void *in, size_t len)
 {
   switch (reason) {
+  case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
+    if (subprotocol_selected(wsi))
+      return 0;
+    /* CLI-1: not a Parley endpoint; close without sending a frame. */
+    cli_log_warn("the server did not select the subprotocol %s",
+                 SUBPROTOCOL);
+    return -1;
   case LWS_CALLBACK_CLIENT_ESTABLISHED:
     if (!w->reported)
       w->net->fn(w->net->ud, NET_EV_CONNECTED, w->id, NULL, 0);

@@ -21,6 +21,7 @@
 
 struct store {
   sqlite3 *db;
+  int depth; /* nesting of store_begin; the outermost one is real */
   char err[256];
 };
 
@@ -104,19 +105,37 @@ static bool exec(store *s, const char *sql)
   return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK || fail(s);
 }
 
+/* Transactions nest: only the outermost begin and commit reach SQLite,
+ * so a write that is one transaction on its own joins the caller's when
+ * there is one. A rollback undoes the whole outermost transaction. */
 bool store_begin(store *s)
 {
-  return exec(s, "BEGIN IMMEDIATE");
+  if (s->depth++ > 0)
+    return true;
+  if (exec(s, "BEGIN IMMEDIATE"))
+    return true;
+  s->depth = 0;
+  return false;
 }
 
 bool store_commit(store *s)
 {
+  if (s->depth == 0 || --s->depth > 0)
+    return true;
   return exec(s, "COMMIT");
 }
 
 void store_rollback(store *s)
 {
+  if (s->depth == 0)
+    return;
+  s->depth = 0;
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+bool store_in_txn(const store *s)
+{
+  return s->depth > 0;
 }
 
 /* Prepares sql, binding the texts in `args` (NULL binds NULL) to ?1..?n.

@@ -21,9 +21,11 @@ store *store_open(const char *path, char *err, size_t err_size);
 void store_close(store *s);
 const char *store_error(store *s);
 
+/* Transactions nest; only the outermost pair reaches SQLite. */
 bool store_begin(store *s);
 bool store_commit(store *s);
 void store_rollback(store *s);
+bool store_in_txn(const store *s);
 
 /* meta: small named values. store_meta_get returns false (and leaves
  * out empty) when the key is absent or on failure. */

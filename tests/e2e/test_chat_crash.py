@@ -1,25 +1,38 @@
 #!/usr/bin/env python3
-"""End to end: 200 messages from alice to bob through crashes.
+"""End-to-end tests of parley-client against the real parley-server.
 
-The real parley-server runs on 127.0.0.1 on a free port, with its database
-in a fresh temporary directory. alice's `parley-client send` gets 200
-lines on standard input; bob's `parley-client listen --output FILE` writes
-what it shows. The kills depend on progress, never on sleeps: when bob has
-shown about 50 messages the server is killed with SIGKILL and restarted on
-the same database and port; at about 90 bob's listen is killed with
-SIGKILL and restarted on the same local store; at about 120 the server is
-killed and restarted once more.
+chat_crash: parley-server runs on 127.0.0.1 on a free port, with its
+database in a fresh temporary directory. alice's `parley-client send`
+gets 200 lines on standard input; bob's `parley-client listen --output
+FILE` writes what it shows. The kills depend on progress, never on
+sleeps: when bob has shown about 50 messages the server is killed with
+SIGKILL and restarted on the same database and port; at about 90 bob's
+listen is killed with SIGKILL and restarted on the same local store; at
+about 120 the server is killed and restarted once more. Then bob's file
+must hold all 200 messages, each once and in sequence order, alice's
+send must have exited 0 (every message acknowledged), and the server's
+database must hold exactly 200 messages: none lost, none stored twice
+although alice re-sent her outbox after each crash.
 
-Then bob's file must hold all 200 messages, each once and in sequence
-order, alice's send must have exited 0 (every message acknowledged), and
-the server's database must hold exactly 200 messages: no message lost and
-none stored twice although alice re-sent her outbox after each crash.
+send_resume: alice's send is killed with SIGKILL in the middle and run
+again with the same input and local store; it resumes its outbox and the
+server ends with exactly 200 messages.
 
-Every wait polls a condition; HANG_S only bounds how long a broken run can
-hold the test up and is never a pass/fail criterion.
+subprotocol: against a stand-in server that upgrades the WebSocket
+without selecting `parley.1`, the client closes without sending a frame.
+
+cli: the message for an unreachable server, and exit status 2 naming a
+bad flag.
+
+Run one with --test NAME. Every wait polls a condition; HANG_S only bounds
+how long a broken run can hold a test up and is never a pass/fail
+criterion.
 """
 
 import argparse
+import base64
+import hashlib
+import json
 import os
 import select
 import shutil
@@ -29,6 +42,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HANG_S = 120
@@ -44,12 +58,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for(cond, what, timeout=HANG_S):
-    """Polls cond() until it is true; fails the test after timeout."""
+def wait_for(cond, what, must_run=(), timeout=HANG_S):
+    """Polls cond() until it is true; fails the test after timeout, or as
+    soon as a process in must_run has exited with a failure."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
             return
+        for p in must_run:
+            rc = p.poll()
+            assert rc is None or rc == 0, \
+                f"{p.label} exited {rc} while waiting for {what}"
         time.sleep(POLL_S)
     raise AssertionError(f"gave up waiting for {what}")
 
@@ -146,6 +165,7 @@ class Client:
         p = subprocess.Popen(self.argv(*cmd), stdin=stdin,
                              stdout=subprocess.DEVNULL, stderr=log)
         log.close()
+        p.label = f"{self.user}'s {cmd[0]}"
         STARTED.append(p)
         return p
 
@@ -209,7 +229,8 @@ def test_chat_survives_crashes(server_bin, client_bin, workdir):
     send.stdin.close()
 
     for at, victim in ((50, "server"), (90, "bob"), (120, "server")):
-        wait_for(lambda: count_lines(out) >= at, f"bob to show {at}")
+        wait_for(lambda: count_lines(out) >= at, f"bob to show {at}",
+                 (listen, send))
         print(f"at {count_lines(out)} shown: kill {victim}"
               f" (alice still sending: {send.poll() is None})")
         if victim == "server":
@@ -219,11 +240,12 @@ def test_chat_survives_crashes(server_bin, client_bin, workdir):
             kill_proc(listen)
             listen = bob.popen("listen", "--conv", conv, "--output", out)
 
-    wait_for(lambda: send.poll() is not None, "alice's send to finish")
+    wait_for(lambda: send.poll() is not None, "alice's send to finish",
+             (listen,))
     assert send.returncode == 0, "send did not get every message acknowledged"
-    wait_for(lambda: count_lines(out) >= N, f"bob to show {N}")
+    wait_for(lambda: count_lines(out) >= N, f"bob to show {N}", (listen,))
     listen.terminate()
-    listen.wait(timeout=HANG_S)
+    assert listen.wait(timeout=HANG_S) == 0, "listen did not stop cleanly"
     server.stop()
 
     shown = read_output(out, conv)
@@ -234,36 +256,228 @@ def test_chat_survives_crashes(server_bin, client_bin, workdir):
     assert (total, distinct) == (N, N), f"server stored {total} ({distinct})"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--server-bin", required=True)
-    ap.add_argument("--client-bin", required=True)
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the temporary directory")
-    args = ap.parse_args()
-    workdir = tempfile.mkdtemp(prefix="parley-chat-crash-")
+# spec: SEND-3 SEND-5 SEND-8
+def test_send_killed_and_restarted(server_bin, client_bin, workdir):
+    """A send killed in the middle and run again with the same local store
+    and the same input resumes its outbox: no message is made twice."""
+    server = Server(server_bin, workdir)
+    alice = Client(client_bin, workdir, server, "alice")
+    bob = Client(client_bin, workdir, server, "bob")
+    server.adduser("alice", alice.pwfile)
+    server.adduser("bob", bob.pwfile)
+    server.start()
+    r = subprocess.run(alice.argv("create", "--with", "bob"),
+                       capture_output=True, text=True, timeout=HANG_S)
+    assert r.returncode == 0, r.stderr
+    conv = r.stdout.strip()
+    out = os.path.join(workdir, "bob.out")
+    listen = bob.popen("listen", "--conv", conv, "--output", out)
+    texts = [f"resumed {i:03d}" for i in range(1, N + 1)]
+    data = "".join(t + "\n" for t in texts).encode()
+
+    send = alice.popen("send", "--conv", conv, "--send-window", "1",
+                       stdin=subprocess.PIPE)
+    send.stdin.write(data)
+    send.stdin.close()
+    wait_for(lambda: count_lines(out) >= 60, "bob to show 60",
+             (listen, send))
+    print(f"at {count_lines(out)} shown: kill alice's send"
+          f" (still sending: {send.poll() is None})")
+    kill_proc(send)
+    again = alice.popen("send", "--conv", conv, stdin=subprocess.PIPE)
+    again.stdin.write(data)
+    again.stdin.close()
+    wait_for(lambda: again.poll() is not None, "the second send",
+             (listen,))
+    assert again.returncode == 0, "the resumed send failed"
+    wait_for(lambda: count_lines(out) >= N, f"bob to show {N}", (listen,))
+    listen.terminate()
+    assert listen.wait(timeout=HANG_S) == 0, "listen did not stop cleanly"
+    server.stop()
+    shown = read_output(out, conv)
+    assert [s for s, _ in shown] == list(range(1, N + 1)), "seqs shown"
+    assert sorted(t for _, t in shown) == texts, "texts differ from sent"
+    assert count_stored_messages(server.db) == (N, N), "stored twice"
+
+
+class MockServer:
+    """Answers the HTTP API the client needs before it connects, and
+    upgrades /v1/ws without selecting a subprotocol; records the opcodes
+    of the WebSocket frames the client sends after that."""
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.upgrades = 0
+        self.opcodes = []
+        self.closed = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,),
+                             daemon=True).start()
+
+    def _answer(self, conn, status, body):
+        data = json.dumps(body).encode()
+        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/"
+                     f"json\r\nContent-Length: {len(data)}\r\nConnection:"
+                     f" close\r\n\r\n".encode() + data)
+
+    def _handle(self, conn):
+        with conn:
+            req = b""
+            while b"\r\n\r\n" not in req:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                req += chunk
+            head = req.split(b"\r\n\r\n")[0].decode()
+            line = head.split("\r\n")[0]
+            headers = {h.split(":")[0].lower(): h.split(":", 1)[1].strip()
+                       for h in head.split("\r\n")[1:] if ":" in h}
+            if line.startswith("POST /v1/auth/token"):
+                self._answer(conn, 200, {"token": "pt1.mock", "user": "alice",
+                                         "expires_ms": 2 ** 52})
+            elif " /v1/ws " in line:
+                self._upgrade(conn, headers)
+            else:
+                self._answer(conn, 200, {"id": "c1", "kind": "direct",
+                                         "members": ["alice", "bob"]})
+
+    def _upgrade(self, conn, headers):
+        key = headers.get("sec-websocket-key", "")
+        accept = base64.b64encode(hashlib.sha1(
+            (key + self.GUID).encode()).digest()).decode()
+        self.upgrades += 1
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade:"
+                      " websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+        data = b""
+        while True:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        while len(data) >= 2:  # client frames: masked, short here
+            self.opcodes.append(data[0] & 0x0F)
+            n = data[1] & 0x7F
+            ext = {126: 2, 127: 8}.get(n, 0)
+            if ext:
+                n = int.from_bytes(data[2:2 + ext], "big")
+            data = data[2 + ext + 4 + n:]
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+
+# spec: CLI-1
+def test_refuses_a_websocket_without_the_subprotocol(server_bin, client_bin,
+                                                     workdir):
+    mock = MockServer()
+    pw = os.path.join(workdir, "pw")
+    with open(pw, "w") as f:
+        f.write("secret\n")
+    try:
+        r = subprocess.run(
+            [client_bin, "--server", f"http://127.0.0.1:{mock.port}",
+             "--user", "alice", "--password-file", pw, "--db",
+             os.path.join(workdir, "a.db"), "--backoff-base-ms", "20",
+             "--backoff-cap-ms", "100", "--connect-timeout-ms", "1500",
+             "send", "--conv", "c1", "hello"],
+            capture_output=True, text=True, timeout=HANG_S)
+    finally:
+        mock.close()
+    assert mock.upgrades >= 1, "the client never tried the WebSocket"
+    assert 1 not in mock.opcodes, "the client sent a text frame"
+    assert r.returncode == 1, f"exit {r.returncode}: {r.stderr}"
+    assert "subprotocol" in r.stderr, r.stderr
+
+
+def test_unreachable_server_and_bad_flags(server_bin, client_bin, workdir):
+    """Command-line behaviour: a clear message naming the server after
+    --connect-timeout-ms, and exit status 2 naming a bad flag."""
+    pw = os.path.join(workdir, "pw")
+    with open(pw, "w") as f:
+        f.write("secret\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    base = [client_bin, "--server", url, "--user", "alice",
+            "--password-file", pw, "--db", os.path.join(workdir, "a.db")]
+    r = subprocess.run(base + ["--connect-timeout-ms", "700", "listen"],
+                       capture_output=True, text=True, timeout=HANG_S)
+    assert r.returncode == 1, r.stderr
+    assert "cannot reach the server at " + url in r.stderr, r.stderr
+    for bad, named in ((["listen", "--frobnicate"], "--frobnicate"),
+                       (["listen", "--count", "many"], "--count"),
+                       (["send", "--output", "f"], "--output"),
+                       (["send"], "--conv"),
+                       (["history", "--conv"], "--conv")):
+        r = subprocess.run(base + bad, capture_output=True, text=True,
+                           timeout=HANG_S)
+        assert r.returncode == 2, f"{bad}: exit {r.returncode}"
+        assert named in r.stderr, f"{bad}: {r.stderr}"
+    r = subprocess.run([client_bin, "--help"], capture_output=True,
+                       text=True, timeout=HANG_S)
+    assert r.returncode == 0 and "standard output" in r.stdout
+
+
+TESTS = {
+    "chat_crash": test_chat_survives_crashes,
+    "send_resume": test_send_killed_and_restarted,
+    "subprotocol": test_refuses_a_websocket_without_the_subprotocol,
+    "cli": test_unreachable_server_and_bad_flags,
+}
+
+
+def run_one(name, args):
+    workdir = tempfile.mkdtemp(prefix=f"parley-client-{name}-")
     ok = False
     try:
-        test_chat_survives_crashes(args.server_bin, args.client_bin, workdir)
+        TESTS[name](args.server_bin, args.client_bin, workdir)
         ok = True
-        print("PASS test_chat_survives_crashes")
+        print(f"PASS {name}")
     except AssertionError as e:
-        print(f"FAIL test_chat_survives_crashes: {e}")
-        for name in sorted(os.listdir(workdir)):
-            if name.endswith(".log"):
-                with open(os.path.join(workdir, name), errors="replace") as f:
+        print(f"FAIL {name}: {e}")
+        for fname in sorted(os.listdir(workdir)):
+            if fname.endswith(".log"):
+                with open(os.path.join(workdir, fname),
+                          errors="replace") as f:
                     tail = f.read()[-3000:]
-                print(f"--- {name} ---\n{tail}")
+                print(f"--- {fname} ---\n{tail}")
     finally:
         for p in STARTED:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        STARTED.clear()
         if ok and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"files kept in {workdir}")
-    return 0 if ok else 1
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server-bin", required=True)
+    ap.add_argument("--client-bin", required=True)
+    ap.add_argument("--test", action="append", choices=sorted(TESTS),
+                    help="run only this test (may be repeated)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directories")
+    args = ap.parse_args()
+    names = args.test or list(TESTS)
+    results = [run_one(name, args) for name in names]
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

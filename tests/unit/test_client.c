@@ -463,6 +463,8 @@ Test(client, gap_is_filled_by_history_before_later_messages)
   parley_client_load_conv(cl, "c1", 5);
   parley_client_load_pos(cl, "50");
   bring_up();
+  feed("SYNCED", NULL, "pos: 57", NULL);
+  expect_header("RECEIPT", "seq", "5"); /* what the store held */
   start = nrec;
   feed_msg("c1", 8, "58", NULL);
   cr_assert_eq(count_of(PARLEY_CLIENT_MSG, start), 0);
@@ -517,21 +519,53 @@ Test(client, history_pages_until_the_gap_is_closed)
   cr_assert_eq(parley_client_stored_seq(cl, "c1"), 100);
 }
 
-/* spec: SYNC-1 DELIV-3 */
-Test(client, synced_moves_the_pos_when_nothing_is_pending)
+/* spec: DELIV-8 SYNC-1 DELIV-3 */
+Test(client, positions_are_taken_from_synced_on)
 {
   rec *r;
 
   bring_up();
-  feed_msg("c1", 1, "7", NULL);
-  r = next_of(PARLEY_CLIENT_POS);
-  cr_assert_not_null(r);
-  cr_assert_str_eq(r->a.pos, "7");
+  feed_msg("c1", 1, "7", NULL); /* live, before the SYNC answer ends */
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 1, "shown at once");
+  cr_assert_eq(count_of(PARLEY_CLIENT_POS, 0), 0,
+               "a pos before SYNCED is not taken");
+  feed("RECEIPT", NULL, "conv: c1", "user: bob", "kind: read", "seq: 1",
+       "pos: 8", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_POS, 0), 0);
   feed("SYNCED", NULL, "pos: 9", NULL);
   r = next_of(PARLEY_CLIENT_POS);
   cr_assert_not_null(r);
   cr_assert_str_eq(r->a.pos, "9");
   cr_assert_not_null(next_of(PARLEY_CLIENT_EV_SYNCED));
+  feed_msg("c1", 2, "10", NULL);
+  r = next_of(PARLEY_CLIENT_POS);
+  cr_assert_not_null(r, "after SYNCED each event's pos is taken");
+  cr_assert_str_eq(r->a.pos, "10");
+}
+
+/* spec: DELIV-8 DELIV-6 DELIV-5 */
+Test(client, synced_waits_for_a_message_held_before_it)
+{
+  char *req, line[80];
+  rec *r;
+
+  parley_client_load_conv(cl, "c1", 2);
+  bring_up();
+  feed_msg("c1", 5, "70", NULL); /* live, past a gap, before SYNCED */
+  req = expect_sent("HISTORY", "req");
+  feed("SYNCED", NULL, "pos: 71", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_POS, 0), 0,
+               "the held message keeps the pos back");
+  feed_msg("c1", 3, NULL, req);
+  feed_msg("c1", 4, NULL, req);
+  feed_msg("c1", 5, NULL, req);
+  snprintf(line, sizeof line, "req: %s", req);
+  feed("PAGE", NULL, "conv: c1", "count: 3", "more: no", line, NULL);
+  r = next_of(PARLEY_CLIENT_POS);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.pos, "71");
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 3);
+  free(req);
 }
 
 /* spec: RCPT-1 */
@@ -899,4 +933,104 @@ Test(client, events_on_an_old_connection_are_ignored)
                            now);
   drain();
   cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 0);
+}
+
+/* spec: HB-6 */
+Test(client, pings_when_the_server_is_silent_for_an_interval)
+{
+  uint64_t t0;
+
+  bring_up();
+  t0 = now;
+  now = t0 + 600;
+  parley_client_typing(cl, "c1", true, now); /* something sent: no PING */
+  drain();
+  free(expect_sent("TYPING", NULL));
+  now = t0 + 1000;
+  parley_client_on_time(cl, now);
+  drain();
+  free(expect_sent("PING", NULL));
+  now = t0 + 1500;
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0,
+               "one PING per silent interval");
+}
+
+/* spec: PRES-2 */
+Test(client, relayed_presence_lapses_to_offline)
+{
+  rec *r;
+
+  bring_up();
+  feed("PRESENCE", NULL, "user: bob", "status: online", "ttl: 300", NULL);
+  r = next_of(PARLEY_CLIENT_EV_PRESENCE);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.presence, "online");
+  now += 299;
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_PRESENCE, seen), 0);
+  now += 1;
+  parley_client_on_time(cl, now);
+  drain();
+  r = next_of(PARLEY_CLIENT_EV_PRESENCE);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.presence, "offline");
+  cr_assert_str_eq(r->a.user, "bob");
+}
+
+/* spec: LIFE-6 */
+Test(client, stop_says_bye_and_closes_after_the_answer)
+{
+  bring_up();
+  parley_client_stop(cl, now);
+  drain();
+  free(expect_sent("BYE", NULL));
+  cr_assert_eq(count_of(PARLEY_CLIENT_CLOSE, 0), 0, "waits for BYE");
+  feed_msg("c1", 1, "1", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 0);
+  feed("BYE", NULL, NULL);
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CLOSE));
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0,
+               "no BYE in answer to the answer");
+  parley_client_on_disconnected(cl, conn, now);
+  drain();
+  now += 100000;
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_CONNECT, 0), 1, "no reconnect");
+}
+
+/* spec: LIFE-6 */
+Test(client, answers_a_server_bye)
+{
+  bring_up();
+  feed("BYE", NULL, NULL);
+  free(expect_sent("BYE", NULL));
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CLOSE));
+}
+
+/* spec: SEND-9 */
+Test(client, outbox_entry_past_the_dedup_window_is_not_resent)
+{
+  parley_outbox_entry e;
+  rec *r;
+
+  memset(&e, 0, sizeof e);
+  strcpy(e.conv, "c1");
+  strcpy(e.temp_id, "t-old");
+  e.body = "old";
+  e.body_len = 3;
+  now = 200000000;
+  e.created_ms = now - 86400000;
+  cr_assert_eq(parley_client_load_outbox(cl, &e), PARLEY_OK);
+  bring_up();
+  for (size_t i = seen; i < nrec; i++)
+    cr_assert_neq(recs[i].a.kind, PARLEY_CLIENT_SEND, "sent: %s",
+                  recs[i].data);
+  r = next_of(PARLEY_CLIENT_EV_SEND_FAILED);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.outbox.temp_id, "t-old");
+  cr_assert_eq(parley_client_outbox_count(cl), 0);
 }
