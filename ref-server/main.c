@@ -346,6 +346,7 @@ static int start_core(host *h, const options *o)
     return 1;
   }
   make_config(o, &h->cfg);
+  store_set_dedup_window(h->st, h->cfg.dedup_window_ms);
   if (store_keys(h->st, h->token_sk, h->cfg.token_public_key,
                  h->cfg.cursor_key) != 0)
     return 1;

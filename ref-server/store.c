@@ -18,7 +18,17 @@
  * Schema: versioned with PRAGMA user_version and the migration list
  * below; each migration runs in its own transaction. Events (messages and
  * receipts) share one table keyed by pos, so a user's stream of events
- * reads in pos order with one query. */
+ * reads in pos order with one query.
+ *
+ * The temp-id index is unique per dedup window, not forever: a message
+ * row carries dedup_epoch = ts_ms / window, and (from_user, device,
+ * temp_id, dedup_epoch) is unique. The core remembers temp-ids for the
+ * window only (SEND-3 asks no more), so a device that reuses a temp-id
+ * later, or retries a message more than a window after it was stored,
+ * makes a new message; two rows with one temp-id are then more than a
+ * window apart, hence in different epochs, and the index lets them be.
+ * A repeat inside one epoch can only come from a dedup failure in the
+ * core, and the index refuses it (the commit fails, which is fatal). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +82,8 @@ enum {
   "content_type, body, receipt_kind, ts_ms"
 
 static const char *const stmt_sql[STMT_COUNT] = {
-    "INSERT INTO events (" EVENT_COLUMNS ") "
-    "VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)",
+    "INSERT INTO events (" EVENT_COLUMNS ", dedup_epoch) "
+    "VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11)",
     "INSERT INTO events (pos, type, conv, seq, from_user, receipt_kind, "
     "ts_ms) VALUES (?1, 2, ?2, ?3, ?4, ?5, ?6)",
     "INSERT INTO receipts (conv, user, kind, seq, pos, ts_ms) "
@@ -117,9 +127,10 @@ static const char *const migrations[] = {
     "  from_user TEXT NOT NULL,"   /* sender, or the receipt's user */
     "  device TEXT, temp_id TEXT, msg_id TEXT, content_type TEXT,"
     "  body BLOB, receipt_kind INTEGER,"
-    "  ts_ms INTEGER NOT NULL);"
+    "  ts_ms INTEGER NOT NULL,"
+    "  dedup_epoch INTEGER);"      /* messages: ts_ms / dedup window */
     "CREATE UNIQUE INDEX events_temp_id ON events (from_user, device,"
-    "  temp_id) WHERE type = 1;"
+    "  temp_id, dedup_epoch) WHERE type = 1;"
     "CREATE UNIQUE INDEX events_conv_seq ON events (conv, seq)"
     "  WHERE type = 1;"
     "CREATE INDEX events_ts ON events (ts_ms) WHERE type = 1;"
@@ -150,6 +161,7 @@ struct store {
   void *notify_ctx;
   store_stats stats;
   char *dummy_hash; /* password thread: verified for unknown users */
+  uint64_t dedup_window_ms;
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -241,6 +253,11 @@ static sqlite3 *open_db(const char *path, char *err, size_t err_size)
   return db;
 }
 
+void store_set_dedup_window(store *st, uint64_t window_ms)
+{
+  st->dedup_window_ms = window_ms ? window_ms : STORE_DEDUP_WINDOW_MS;
+}
+
 int store_schema_version(store *st)
 {
   sqlite3_stmt *s = NULL;
@@ -310,6 +327,7 @@ store *store_open(const char *path, char *err, size_t err_size)
       goto undo_stmts;
     }
   }
+  st->dedup_window_ms = STORE_DEDUP_WINDOW_MS;
   pthread_mutex_init(&st->mu, NULL);
   pthread_cond_init(&st->writer_cv, NULL);
   pthread_cond_init(&st->pw_cv, NULL);
@@ -695,6 +713,7 @@ static int write_msg(store *st, const parley_msg *m)
   sqlite3_bind_blob(s, 9, m->body ? m->body : "", (int)m->body_len,
                     SQLITE_STATIC);
   bind_u64(s, 10, m->ts_ms);
+  bind_u64(s, 11, m->ts_ms / st->dedup_window_ms);
   return step_done(st->db, s);
 }
 

@@ -13,6 +13,7 @@
 #include "parley/server.h"
 
 #define STORE_SCHEMA_VERSION 1
+#define STORE_DEDUP_WINDOW_MS (24ull * 3600 * 1000)
 
 typedef struct store store;
 
@@ -65,6 +66,10 @@ void store_stop(store *st);
 /* Stops the store (store_stop), frees what was never taken and closes
  * the database. */
 void store_close(store *st);
+
+/* Sets the dedup window (0: STORE_DEDUP_WINDOW_MS) that scopes the
+ * temp-id index; it must be at least the core's. Call before store_start. */
+void store_set_dedup_window(store *st, uint64_t window_ms);
 
 /* The schema version in the file (PRAGMA user_version). */
 int store_schema_version(store *st);

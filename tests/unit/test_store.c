@@ -324,6 +324,8 @@ Test(store, reload_after_reopen_gives_back_what_was_committed)
   free(c);
 }
 
+#define WINDOW 10000 /* a short dedup window for the test */
+
 /* spec: SEND-3 SEND-2 */
 Test(store, dedup_index_refuses_a_second_message_for_one_temp_id)
 {
@@ -332,25 +334,30 @@ Test(store, dedup_index_refuses_a_second_message_for_one_temp_id)
   store *st = open_store();
   loaded l;
 
+  store_set_dedup_window(st, WINDOW);
   cr_assert_eq(store_start(st, notify, NULL), 0);
   reqs[0] = conv_req(1, c);
   reqs[1] = msg_req(2, 1, "c1", 1, "phone", "t1", 1000);
   reqs[2] = msg_req(3, 2, "c1", 2, "laptop", "t1", 1000);
   cr_assert_eq(run_batch(st, reqs, 3), 3, "temp-ids are per device");
 
-  /* The same device and temp-id again: the whole commit fails. */
+  /* The same device and temp-id again in the same window: the whole
+   * commit fails. */
   reqs[0] = msg_req(4, 3, "c1", 3, "phone", "t9", 1000);
-  reqs[1] = msg_req(5, 4, "c1", 4, "phone", "t1", 1000);
+  reqs[1] = msg_req(5, 4, "c1", 4, "phone", "t1", 1500);
   cr_assert_eq(run_batch(st, reqs, 2), 0);
   /* A repeated seq in one conversation fails as well. */
   reqs[0] = msg_req(6, 3, "c1", 2, "phone", "t3", 1000);
   cr_assert_eq(run_batch(st, reqs, 1), 0);
+  /* More than a window later the temp-id may name a new message. */
+  reqs[0] = msg_req(7, 3, "c1", 3, "phone", "t1", 1000 + WINDOW + 1);
+  cr_assert_eq(run_batch(st, reqs, 1), 1);
   store_close(st);
 
   st = open_store();
   load(st, 0, &l);
-  cr_assert_eq(l.sent, 2, "nothing of the failed commits is stored");
-  cr_assert_eq(l.last_pos, 2);
+  cr_assert_eq(l.sent, 3, "nothing of the failed commits is stored");
+  cr_assert_eq(l.last_pos, 3);
   store_close(st);
   free(c);
 }
