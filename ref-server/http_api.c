@@ -885,7 +885,7 @@ static int on_request(host *h, struct lws *wsi, http_pss *pss,
     answer_error(h, r, 503, PARLEY_E_GOING_AWAY, "going-away",
                  "the server is shutting down");
   } else if (r->route == ROUTE_NONE) {
-    r->close_after = r->method == METHOD_POST;
+    r->close_after = r->method != METHOD_GET; /* a body may follow */
     answer_error(h, r, 404, 404, "no-such-path", "no such path");
   } else if ((r->method == METHOD_POST) !=
              (strcmp(allowed_method(r->route), "POST") == 0) ||
