@@ -439,6 +439,7 @@ void cl_need_token(parley_client *c, parley_err why, uint64_t now_ms)
   reset_session(c);
   c->state = CL_NEED_TOKEN;
   c->token[0] = '\0';
+  c->token_refresh_at = 0;
   it = cl_push(c, PARLEY_CLIENT_EV_NEED_TOKEN);
   if (it != NULL)
     it->a.err = why;
@@ -470,9 +471,8 @@ static uint64_t next_deadline(const parley_client *c)
     CONSIDER_(c->stop_deadline);
   for (i = 0; i < c->typing_count; i++)
     CONSIDER_(c->typing[i].expires_ms);
-  if (c->token_expires_ms != 0 && !c->token_warned &&
-      c->token_expires_ms > c->cfg.token_margin_ms)
-    CONSIDER_(c->token_expires_ms - c->cfg.token_margin_ms);
+  if (!c->token_warned)
+    CONSIDER_(c->token_refresh_at);
 #undef CONSIDER_
   return t;
 }
@@ -515,6 +515,15 @@ parley_err parley_client_set_token(parley_client *c, const char *token,
   memcpy(c->token, token, n + 1);
   c->token_expires_ms = expires_ms;
   c->token_warned = false;
+  c->token_refresh_at = 0;
+  if (expires_ms > now_ms) {
+    /* CLI-4: refresh ahead of expiry by the margin, or by half the
+     * token's remaining life when that is shorter. */
+    uint64_t lead = (expires_ms - now_ms) / 2;
+    if (lead > c->cfg.token_margin_ms)
+      lead = c->cfg.token_margin_ms;
+    c->token_refresh_at = expires_ms - lead;
+  }
   if (c->state == CL_NEED_TOKEN) {
     schedule_reconnect(c, PARLEY_E_AUTH_FAILED, now_ms);
   } else if (c->state == CL_READY) {
@@ -566,6 +575,7 @@ void parley_client_stop(parley_client *c, uint64_t now_ms)
   release_drained(c);
   c->typing_count = 0;
   c->token_expires_ms = 0;
+  c->token_refresh_at = 0;
   if (c->state == CL_HANDSHAKE || c->state == CL_READY) {
     /* LIFE-6: say BYE, close once the server answered it (or soon). */
     if (parley_frame_begin(&b, "BYE") == PARLEY_OK &&
@@ -717,8 +727,8 @@ void parley_client_on_time(parley_client *c, uint64_t now_ms)
       cl_flush_receipts(c, now_ms);
   }
   expire_states(c, now_ms);
-  if (c->token_expires_ms != 0 && !c->token_warned &&
-      now_ms + c->cfg.token_margin_ms >= c->token_expires_ms) {
+  if (c->token_refresh_at != 0 && !c->token_warned &&
+      now_ms >= c->token_refresh_at) {
     c->token_warned = true;
     cl_push(c, PARLEY_CLIENT_EV_TOKEN_EXPIRING);
   }

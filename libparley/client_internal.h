@@ -94,6 +94,7 @@ struct parley_client {
   char caps[256];
   char token[PARLEY_TOKEN_MAX + 1];
   uint64_t token_expires_ms;
+  uint64_t token_refresh_at; /* when EV_TOKEN_EXPIRING is due; 0 none */
   bool token_warned;
   uint64_t rng;
 

@@ -119,9 +119,6 @@ static int bind_store(app *a)
 
 net *volatile app_wake_net;
 
-void app_net_event(void *ud, net_event_kind kind, uint64_t id,
-                   const char *data, size_t len);
-
 int app_open(app *a, const app_opts *o, volatile int *stop_flag)
 {
   char err[512];
@@ -154,14 +151,17 @@ int app_open(app *a, const app_opts *o, volatile int *stop_flag)
 
 void app_close(app *a)
 {
+  parley_client *core = a->core;
+
   app_wake_net = NULL;
-  parley_client_free(a->core);
+  a->core = NULL; /* events raised while the network closes only queue */
   net_free(a->net);
-  store_close(a->store);
-  memset(a->password, 0, sizeof a->password);
-  a->core = NULL;
   a->net = NULL;
+  app_queue_clear();
+  parley_client_free(core);
+  store_close(a->store);
   a->store = NULL;
+  memset(a->password, 0, sizeof a->password);
 }
 
 /* One HTTP call, retried while the server cannot be reached, until the

@@ -62,6 +62,7 @@ struct app {
   bool txn;             /* a store transaction of the action batch */
   bool need_token;
   bool refresh_token;
+  bool host_due;        /* the host timer fired */
   bool ready;
   uint64_t unready_since; /* when READY was last lost (or start) */
   parley_err last_err;
@@ -107,6 +108,13 @@ int app_core_run(app *a, const app_hooks *hooks);
  * app_core_run, such as parley_client_send). Returns false when a store
  * write failed (the reason was printed). */
 bool app_core_actions(app *a);
+
+/* The handler app_open gives the network layer (loop.c). */
+void app_net_event(void *ud, net_event_kind kind, uint64_t id,
+                   const char *data, size_t len);
+
+/* Drops network events still queued for the core. */
+void app_queue_clear(void);
 
 /* Escapes text for one output line (backslash, control characters) into
  * a malloc'd string. */

@@ -32,9 +32,8 @@ static queued *q_head, *q_tail;
 static void pump(app *a);
 static void run_actions(app *a);
 
-void app_net_event(void *ud, net_event_kind kind, uint64_t id,
-                   const char *data, size_t len);
-
+/* The network layer's handler: queues the event and feeds the core when
+ * it is not already being fed. */
 void app_net_event(void *ud, net_event_kind kind, uint64_t id,
                    const char *data, size_t len)
 {
@@ -61,6 +60,17 @@ void app_net_event(void *ud, net_event_kind kind, uint64_t id,
   q_tail = q;
   if (a->core != NULL)
     pump(a);
+}
+
+void app_queue_clear(void)
+{
+  queued *q;
+
+  while ((q = q_head) != NULL) {
+    q_head = q->next;
+    free(q);
+  }
+  q_tail = NULL;
 }
 
 static void broken_store(app *a)
@@ -108,6 +118,7 @@ static void on_core_event(app *a, const parley_client_action *act,
     a->need_token = true;
     break;
   case PARLEY_CLIENT_EV_TOKEN_EXPIRING:
+    cli_log_info("the token expires soon; getting a new one");
     a->refresh_token = true;
     break;
   case PARLEY_CLIENT_EV_ERROR:
@@ -160,7 +171,8 @@ static bool run_action(app *a, const parley_client_action *act, uint64_t now)
     return false;
   switch (act->kind) {
   case PARLEY_CLIENT_CONNECT:
-    cli_log_debug("connecting (connection %llu)", (unsigned long long)act->conn);
+    cli_log_debug("connecting (connection %llu)",
+                  (unsigned long long)act->conn);
     net_ws_connect(a->net, act->conn);
     return true;
   case PARLEY_CLIENT_SEND:
@@ -170,6 +182,7 @@ static bool run_action(app *a, const parley_client_action *act, uint64_t now)
     net_ws_close(a->net, act->conn);
     return true;
   case PARLEY_CLIENT_TIMER:
+    cli_log_debug("timer in %lld ms", (long long)(act->at_ms - now));
     net_timer(a->net, NET_TIMER_CORE, act->at_ms > now ? act->at_ms - now : 0);
     return true;
   case PARLEY_CLIENT_OUTBOX_ADD:
@@ -237,8 +250,17 @@ static void feed(app *a, const queued *q)
   case NET_EV_TIMER:
     if (q->id == NET_TIMER_CORE)
       parley_client_on_time(a->core, now);
+    else
+      a->host_due = true; /* a deadline for housekeeping */
     break;
   }
+}
+
+/* lws_service may go on waiting after it ran callbacks; when the main
+ * loop has work (a token to get, a deadline, the end), it is woken. */
+static void wake_main(app *a)
+{
+  net_wake(a->net);
 }
 
 static void pump(app *a)
@@ -262,6 +284,8 @@ static void pump(app *a)
   if (!a->finished && a->hooks.done != NULL &&
       a->hooks.done(a->hooks.ud, a))
     a->finished = true;
+  if (a->finished || a->need_token || a->refresh_token || a->host_due)
+    wake_main(a);
 }
 
 int app_core_open(app *a)
@@ -326,6 +350,7 @@ static void housekeeping(app *a)
 {
   uint64_t now = net_now_ms();
 
+  a->host_due = false;
   if (a->stop_flag != NULL && *a->stop_flag) {
     a->finished = true;
     return;

@@ -1034,3 +1034,34 @@ Test(client, outbox_entry_past_the_dedup_window_is_not_resent)
   cr_assert_str_eq(r->a.outbox.temp_id, "t-old");
   cr_assert_eq(parley_client_outbox_count(cl), 0);
 }
+
+/* spec: CLI-4 AUTH-4 */
+Test(client, token_is_refreshed_before_it_expires)
+{
+  rec *r;
+  uint64_t t0;
+
+  t0 = now;
+  parley_client_set_token(cl, "tok-short", t0 + 10000, t0);
+  drain();
+  bring_up();
+  now = t0 + 4999;
+  feed("PONG", NULL, NULL); /* keeps the session alive */
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_TOKEN_EXPIRING, 0), 0);
+  now = t0 + 5000;
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_EV_TOKEN_EXPIRING),
+                     "half the remaining life when under the margin");
+  parley_client_set_token(cl, "tok-fresh", t0 + 3600000, now);
+  drain();
+  expect_header("AUTH", "token", "tok-fresh");
+  feed("READY", NULL, "user: alice", "device: dev1", NULL);
+  cr_assert(parley_client_is_ready(cl));
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0,
+               "a refresh READY starts no new SYNC");
+  r = next_of(PARLEY_CLIENT_EV_TOKEN_EXPIRING);
+  cr_assert_null(r);
+}
