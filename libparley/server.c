@@ -627,6 +627,15 @@ static void caps_format(unsigned caps, char *out, size_t cap)
            (caps & CAP_PRESENCE) ? "presence" : "");
 }
 
+/* The frame size limit less room for a MSG's headers; never above
+ * PARLEY_BODY_MAX. */
+size_t server_body_max(const parley_server *s)
+{
+  size_t frame_max = s->cfg.limits.frame_size_max;
+  size_t room = PARLEY_FRAME_SIZE_MAX - PARLEY_BODY_MAX;
+  return frame_max > room ? frame_max - room : 0;
+}
+
 static void send_welcome(parley_server *s, session *ss, const reqid *req)
 {
   char caps[64];
@@ -640,6 +649,7 @@ static void send_welcome(parley_server *s, session *ss, const reqid *req)
   fb_u64(&fb, "max-frame", s->cfg.limits.frame_size_max);
   fb_u64(&fb, "max-headers", s->cfg.limits.header_count_max);
   fb_u64(&fb, "max-header-line", s->cfg.limits.header_line_max);
+  fb_u64(&fb, "max-body", server_body_max(s));
   fb_u64(&fb, "dedup-window", s->cfg.dedup_window_ms);
   fb_u64(&fb, "typing-ttl", s->cfg.typing_ttl_ms);
   fb_req(&fb, req);

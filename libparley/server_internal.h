@@ -362,6 +362,8 @@ void server_leave(parley_server *s);
 void server_stop(parley_server *s, const char *why);
 
 session *session_find(const parley_server *s, parley_conn_id conn);
+/* The largest SEND body this server takes (WELCOME max-body, SEND-7). */
+size_t server_body_max(const parley_server *s);
 session *session_find_serial(const parley_server *s, parley_conn_id conn,
                              uint64_t serial);
 /* Sends ERROR; a fatal one also closes and frees the session. The body,

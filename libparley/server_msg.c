@@ -453,6 +453,11 @@ void on_send(parley_server *s, session *ss, const parley_frame *f,
     send_repeat(s, ss, d, c, f, req);
     return;
   }
+  if (m.body_len > server_body_max(s)) {
+    send_error(s, ss, PARLEY_E_FRAME_TOO_LARGE, req,
+               "the body is past max-body");
+    return;
+  }
   blob *frame = send_assign(s, c, &m);
   if (frame == NULL) {
     send_error(s, ss, PARLEY_E_FRAME_TOO_LARGE, req,

@@ -15,6 +15,9 @@
 #define PARLEY_HEADER_COUNT_MAX 32
 #define PARLEY_HEADER_LINE_MAX 1024
 #define PARLEY_VERB_MAX 32
+/* The largest body a SEND may carry (spec SEND-7): the frame size limit
+ * less room for the headers of the MSG that delivers it. */
+#define PARLEY_BODY_MAX (PARLEY_FRAME_SIZE_MAX - 1024)
 
 /* A view of bytes owned by someone else. Not NUL-terminated. */
 typedef struct parley_str {

@@ -54,6 +54,7 @@ def test_config(ctx):
     assert hdrs["content-type"] == "application/json"
     want = {"versions": [1], "subprotocol": "parley.1", "ws_path": "/v1/ws",
             "max_frame": 65536, "max_headers": 32, "max_header_line": 1024,
+            "max_body": 64512,
             "heartbeat_min_ms": 250, "heartbeat_max_ms": 120000,
             "dedup_window_ms": 86400000, "typing_ttl_ms": 6000,
             "token_ttl_ms": 3600000}

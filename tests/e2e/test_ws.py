@@ -99,7 +99,7 @@ async def test_handshake(ctx):
                                   ("req", "h1")]))
     welcome = await expect(ws, "WELCOME", version=1, req="h1",
                            caps="receipts", max_frame=65536, max_headers=32,
-                           max_header_line=1024)
+                           max_header_line=1024, max_body=64512)
     assert int(welcome["heartbeat"]) >= 200, welcome
     assert int(welcome["dedup-window"]) >= 86400000, welcome
     await ws.send(frame("AUTH", [("token", ctx["tokens"]["alice"]),

@@ -560,6 +560,7 @@ Test(server, hello_welcome_auth_ready)
   cr_assert_eq(hnum(tf, "max-frame"), 65536);
   cr_assert_eq(hnum(tf, "max-headers"), 32);
   cr_assert_eq(hnum(tf, "max-header-line"), 1024);
+  cr_assert_eq(hnum(tf, "max-body"), 64512);
   cr_assert_eq(hnum(tf, "dedup-window"), 86400000);
   cr_assert_eq(hnum(tf, "typing-ttl"), 6000);
   cr_assert_str_eq(hget(tf, "req"), "r1");
@@ -999,6 +1000,33 @@ Test(server, ack_only_after_durable)
     cr_assert_str_eq(hget(tf, "content-type"), "text/plain");
     cr_assert_null(hget(tf, "req"));
     cr_assert_str_eq(tf->body, "hello");
+  }
+  harness_free(h);
+}
+
+/* spec: SEND-10 FRAME-3 */
+Test(server, send_body_limit_is_max_body)
+{
+  static char body[PARLEY_BODY_MAX + 2];
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  memset(body, 'x', PARLEY_BODY_MAX + 1);
+  send_msg(h, 1, "c1", "t-over", body, "r1");
+  tframe *tf = expect_error(h, 1, 406);
+  cr_assert_str_eq(hget(tf, "req"), "r1");
+  expect_nothing(h, 2);
+  body[PARLEY_BODY_MAX] = '\0';
+  send_msg(h, 1, "c1", "t-at", body, "r2");
+  tf = expect(h, 1, "ACK");
+  cr_assert_eq(hnum(tf, "seq"), 1, "the refused SEND took no seq");
+  for (parley_conn_id c = 1; c <= 2; c++) {
+    out_frame *o = next_out(h, c);
+    cr_assert_not_null(o);
+    cr_assert_leq(o->len, PARLEY_FRAME_SIZE_MAX);
+    tf = expect(h, c, "MSG");
+    cr_assert_eq(strlen(tf->body), PARLEY_BODY_MAX);
   }
   harness_free(h);
 }
