@@ -10,7 +10,9 @@
  *
  *   auth-failed / token-expired, or no token  --> NEED_TOKEN
  *   set_token in NEED_TOKEN                   --> BACKOFF
- *   stop, from anywhere                       --> STOPPED
+ *   stop in HANDSHAKE or READY                --> STOPPING (BYE sent)
+ *   the server's BYE, a close, or a deadline  --> STOPPED
+ *   stop, from anywhere else                  --> STOPPED
  *
  * On entering HANDSHAKE the core sends HELLO and AUTH pipelined (the spec
  * lets AUTH follow HELLO without waiting for WELCOME). On READY it sends

@@ -19,14 +19,19 @@
  *   order per conversation: repeats are dropped by (conv, seq) (DELIV-4),
  *   and a message past a gap is held until HISTORY fills the gap
  *   (DELIV-5);
- * - PARLEY_CLIENT_POS comes only after every event up to that pos was
- *   handed to the host, so resuming from a stored pos loses nothing;
- * - heartbeat: a PING whenever nothing was sent for one interval (HB-2),
- *   and a session silent for two intervals is dropped (HB-5);
+ * - PARLEY_CLIENT_POS comes only from the session's first SYNCED on
+ *   (DELIV-8) and only after every event up to that pos was handed to
+ *   the host, so resuming from a stored pos loses nothing;
+ * - heartbeat: a PING when nothing was sent for one interval (HB-2) or
+ *   nothing arrived for one (HB-6); a session silent for two intervals
+ *   is dropped (HB-5);
  * - reconnect after a random delay in [0, min(cap, base * 2^attempt)]
- *   ("full jitter"); the attempt counter resets on READY.
+ *   ("full jitter", CLI-2); the attempt counter resets on READY;
+ * - EV_TOKEN_EXPIRING ahead of the token's expiry (CLI-4); a token the
+ *   server refuses stops reconnecting until the host sets a new one.
  *
- * The host applies store actions in the order it drains them. */
+ * The host applies store actions in the order it drains them, and
+ * should commit the writes of one drained batch together (DELIV-6). */
 #ifndef PARLEY_CLIENT_H
 #define PARLEY_CLIENT_H
 
