@@ -219,6 +219,7 @@ parley_client *parley_client_new(const parley_client_config *cfg)
     c->cfg.history_limit = 100;
   c->rng = cfg->seed;
   c->max_frame = PARLEY_FRAME_SIZE_MAX;
+  c->max_body = CL_BODY_MAX;
   return c;
 }
 
@@ -391,6 +392,7 @@ static void reset_session(parley_client *c)
   c->hold_until = 0;
   c->hold_attempt = 0;
   c->max_frame = PARLEY_FRAME_SIZE_MAX;
+  c->max_body = CL_BODY_MAX;
 }
 
 /* Ends the current session: CLOSE it (when it is open or opening) and
@@ -833,8 +835,8 @@ parley_err parley_client_send(parley_client *c, const char *conv,
     return PARLEY_E_BAD_VALUE;
   if (!parley_utf8_valid(body, body_len, NULL))
     return PARLEY_E_BAD_UTF8;
-  if (body_len > PARLEY_FRAME_SIZE_MAX - 512)
-    return PARLEY_E_FRAME_TOO_LARGE;
+  if (body_len > CL_BODY_MAX)
+    return PARLEY_E_FRAME_TOO_LARGE; /* SEND-10 */
   release_drained(c);
   new_temp_id(c, e.temp_id);
   snprintf(e.conv, sizeof e.conv, "%s", conv);

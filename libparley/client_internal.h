@@ -10,6 +10,8 @@
 #include "parley/frame.h"
 
 #define CL_NO_CONV ((size_t)-1)
+/* The largest SEND body when WELCOME states none (SEND-10). */
+#define CL_BODY_MAX (PARLEY_FRAME_SIZE_MAX - 1024)
 
 typedef enum cl_state {
   CL_IDLE = 0,       /* not started */
@@ -111,6 +113,7 @@ struct parley_client {
   uint32_t typing_ttl_ms;
   uint64_t dedup_window_ms;
   size_t max_frame;
+  size_t max_body;        /* WELCOME's max-body (SEND-10) */
   bool synced;
   bool cap_receipts;      /* WELCOME listed `receipts` */
   uint64_t sync_req;

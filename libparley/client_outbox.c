@@ -114,6 +114,8 @@ static parley_err build_send(parley_client *c, const cl_out *o,
     err = parley_frame_header_str(b, "req", req);
   if (err == PARLEY_OK)
     err = parley_frame_header_str(b, "content-type", o->e.content_type);
+  if (err == PARLEY_OK && o->e.body_len > c->max_body)
+    err = PARLEY_E_FRAME_TOO_LARGE; /* SEND-10 */
   if (err == PARLEY_OK)
     err = parley_frame_end(b, o->body, o->e.body_len, false);
   if (err == PARLEY_OK && b->len > c->max_frame)

@@ -86,6 +86,8 @@ static void on_welcome(parley_client *c, const parley_frame *f)
   if (cl_hdr_u64(f, "max-frame", &v) && v >= 1024 &&
       v <= PARLEY_FRAME_SIZE_MAX)
     c->max_frame = (size_t)v;
+  if (cl_hdr_u64(f, "max-body", &v) && v <= CL_BODY_MAX)
+    c->max_body = (size_t)v;
   if (cl_hdr_u64(f, "typing-ttl", &v) && v <= 3600000)
     c->typing_ttl_ms = (uint32_t)v;
   if (cl_hdr_u64(f, "dedup-window", &v) && v >= 1)

@@ -1065,3 +1065,30 @@ Test(client, token_is_refreshed_before_it_expires)
   r = next_of(PARLEY_CLIENT_EV_TOKEN_EXPIRING);
   cr_assert_null(r);
 }
+
+/* spec: SEND-10 FRAME-3 */
+Test(client, bodies_past_max_body_are_never_sent)
+{
+  static char big[70000];
+  rec *r;
+
+  memset(big, 'x', sizeof big);
+  cr_assert_eq(parley_client_send(cl, "c1", NULL, big, 64513, now, NULL),
+               PARLEY_E_FRAME_TOO_LARGE);
+  cr_assert_eq(parley_client_send(cl, "c1", NULL, big, 2000, now, NULL),
+               PARLEY_OK);
+  drain();
+  parley_client_start(cl, now);
+  drain();
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  feed("WELCOME", NULL, "version: 1", "heartbeat: 1000", "max-body: 1000",
+       NULL);
+  feed("READY", NULL, "user: alice", NULL);
+  r = next_of(PARLEY_CLIENT_EV_SEND_FAILED);
+  cr_assert_not_null(r, "a body past the stated max-body is refused");
+  cr_assert_eq(r->a.err, PARLEY_E_FRAME_TOO_LARGE);
+  for (size_t i = 0; i < nrec; i++)
+    cr_assert(recs[i].a.kind != PARLEY_CLIENT_SEND ||
+              strncmp(recs[i].data, "SEND", 4) != 0);
+}
