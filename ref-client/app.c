@@ -190,7 +190,7 @@ static int http_retry(app *a, const char *method, const char *path,
                                      a->opts.backoff_cap_ms);
     if (now + delay > start + a->opts.connect_timeout_ms)
       delay = (uint32_t)(start + a->opts.connect_timeout_ms - now);
-    cli_log_info("server unreachable; retrying in %u ms", delay);
+    plog_info(0, "server unreachable; retrying in %u ms", delay);
     net_sleep(a->net, delay);
   }
 }

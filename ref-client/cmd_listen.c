@@ -123,7 +123,7 @@ static int open_output(listen_state *ls, app *a)
   if (!store_output_len(a->store, ls->target, &ls->out_len))
     return EXIT_FAIL;
   if ((uint64_t)sb.st_size < ls->out_len) {
-    cli_log_warn("--output %s is shorter than this store recorded; lines"
+    plog_warn(0, "--output %s is shorter than this store recorded; lines"
               " removed from it are not shown again", path);
     ls->out_len = (uint64_t)sb.st_size;
   }

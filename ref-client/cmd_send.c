@@ -124,7 +124,7 @@ static int enqueue(app *a, const char *conv, const text_list *t,
   if (!store_job_state(a->store, digest, &state))
     return EXIT_FAIL;
   if (state == 0) {
-    cli_log_info("resuming the same send from the outbox");
+    plog_info(0, "resuming the same send from the outbox");
     return EXIT_OK;
   }
   a->job = digest;
@@ -189,7 +189,7 @@ static void send_event(void *ud, app *a, const parley_client_action *act)
   (void)a;
   if (act->kind == PARLEY_CLIENT_EV_STATUS &&
       act->status == PARLEY_STATUS_SENT)
-    cli_log_info("acknowledged %s as %s seq %llu", act->outbox.temp_id,
+    plog_info(0, "acknowledged %s as %s seq %llu", act->outbox.temp_id,
               act->conv, (unsigned long long)act->seq);
   if (act->kind == PARLEY_CLIENT_EV_SEND_FAILED) {
     st->failed++;

@@ -41,7 +41,7 @@ void app_net_event(void *ud, net_event_kind kind, uint64_t id,
   queued *q = malloc(sizeof *q + len + 1);
 
   if (q == NULL) {
-    cli_log_error("out of memory");
+    plog_error(0, "out of memory");
     a->exit_code = EXIT_FAIL;
     a->finished = true;
     return;
@@ -75,7 +75,7 @@ void app_queue_clear(void)
 
 static void broken_store(app *a)
 {
-  cli_log_error("local store %s: %s", a->db_path, store_error(a->store));
+  plog_error(0, "local store %s: %s", a->db_path, store_error(a->store));
   a->exit_code = EXIT_FAIL;
   a->finished = true;
 }
@@ -100,7 +100,7 @@ static void on_core_event(app *a, const parley_client_action *act,
   case PARLEY_CLIENT_EV_READY:
     a->ready = true;
     arm_host_timer(a, now);
-    cli_log_info("ready as %s on device %s", act->user, a->device);
+    plog_info(0, "ready as %s on device %s", act->user, a->device);
     break;
   case PARLEY_CLIENT_EV_DISCONNECTED:
     if (a->ready) {
@@ -110,7 +110,7 @@ static void on_core_event(app *a, const parley_client_action *act,
     }
     if (act->err != PARLEY_OK)
       a->last_err = act->err;
-    cli_log_info("disconnected (%s); next attempt in %u ms",
+    plog_info(0, "disconnected (%s); next attempt in %u ms",
               act->err ? parley_err_reason(act->err) : "connection closed",
               act->delay_ms);
     break;
@@ -118,11 +118,11 @@ static void on_core_event(app *a, const parley_client_action *act,
     a->need_token = true;
     break;
   case PARLEY_CLIENT_EV_TOKEN_EXPIRING:
-    cli_log_info("the token expires soon; getting a new one");
+    plog_info(0, "the token expires soon; getting a new one");
     a->refresh_token = true;
     break;
   case PARLEY_CLIENT_EV_ERROR:
-    cli_log_warn("server error %d %s%s%.*s", (int)act->err,
+    plog_warn(0, "server error %d %s%s%.*s", (int)act->err,
               parley_err_reason(act->err) ? parley_err_reason(act->err) : "",
               act->len ? ": " : "", (int)act->len, act->data ? act->data : "");
     break;
@@ -171,7 +171,7 @@ static bool run_action(app *a, const parley_client_action *act, uint64_t now)
     return false;
   switch (act->kind) {
   case PARLEY_CLIENT_CONNECT:
-    cli_log_debug("connecting (connection %llu)",
+    plog_debug(0, "connecting (connection %llu)",
                   (unsigned long long)act->conn);
     net_ws_connect(a->net, act->conn);
     return true;
@@ -182,7 +182,7 @@ static bool run_action(app *a, const parley_client_action *act, uint64_t now)
     net_ws_close(a->net, act->conn);
     return true;
   case PARLEY_CLIENT_TIMER:
-    cli_log_debug("timer in %lld ms", (long long)(act->at_ms - now));
+    plog_debug(0, "timer in %lld ms", (long long)(act->at_ms - now));
     net_timer(a->net, NET_TIMER_CORE, act->at_ms > now ? act->at_ms - now : 0);
     return true;
   case PARLEY_CLIENT_OUTBOX_ADD:
@@ -362,7 +362,7 @@ static void housekeeping(app *a)
   }
   if (a->need_token) {
     a->need_token = false;
-    cli_log_info("the server refused the token; signing in again");
+    plog_info(0, "the server refused the token; signing in again");
     hand_token(a, true);
   } else if (a->refresh_token) {
     a->refresh_token = false;

@@ -290,7 +290,7 @@ int main(int argc, char **argv)
     free(c.texts);
     return rc;
   }
-  cli_log_setup(c.app.verbose ? PARLEY_LOG_DEBUG : PARLEY_LOG_WARN);
+  plog_setup(c.app.verbose ? PARLEY_LOG_DEBUG : PARLEY_LOG_WARN, false);
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);

@@ -195,7 +195,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
     if (subprotocol_selected(wsi))
       return 0;
     /* CLI-1: not a Parley endpoint; close without sending a frame. */
-    cli_log_warn("the server did not select the subprotocol %s",
+    plog_warn(0, "the server did not select the subprotocol %s",
                  SUBPROTOCOL);
     return -1;
   case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -209,16 +209,16 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_CLIENT_WRITEABLE:
     return ws_writeable(w, wsi);
   case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-    cli_log_debug("connection %llu failed: %s", (unsigned long long)w->id,
+    plog_debug(0, "connection %llu failed: %s", (unsigned long long)w->id,
                in ? (const char *)in : "(no reason)");
     ws_report_gone(w);
     return 0;
   case LWS_CALLBACK_CLIENT_CLOSED:
-    cli_log_debug("connection %llu closed", (unsigned long long)w->id);
+    plog_debug(0, "connection %llu closed", (unsigned long long)w->id);
     ws_report_gone(w);
     return 0;
   case LWS_CALLBACK_WSI_DESTROY:
-    cli_log_debug("connection %llu released", (unsigned long long)w->id);
+    plog_debug(0, "connection %llu released", (unsigned long long)w->id);
     ws_report_gone(w);
     w->dead = true;
     w->wsi = NULL;
@@ -317,7 +317,7 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason,
     r->done = true;
     return 0;
   case LWS_CALLBACK_WSI_DESTROY:
-    cli_log_debug("http request released");
+    plog_debug(0, "http request released");
     if (!r->done)
       r->failed = r->status == 0;
     r->done = r->dead = true;
@@ -365,7 +365,7 @@ static void lws_log_to_clog(int level, const char *line)
   while (n > 0 && (copy[n - 1] == '\n' || copy[n - 1] == '\r'))
     n--;
   copy[n] = '\0';
-  cli_log(level == LLL_ERR ? PARLEY_LOG_WARN : PARLEY_LOG_DEBUG, "lws: %s",
+  plog(level == LLL_ERR ? PARLEY_LOG_WARN : PARLEY_LOG_DEBUG, 0, "lws: %s",
        copy);
 }
 

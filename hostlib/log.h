@@ -1,9 +1,9 @@
-/* The reference server's leveled logger: one line per call on standard
- * error, as text or as JSON, with the connection id when the line has
- * one. Safe to call from any thread. Callers never pass tokens or
- * passwords. */
-#ifndef PARLEY_SERVER_LOG_H
-#define PARLEY_SERVER_LOG_H
+/* The leveled logger every Parley program uses (server, client): one line
+ * per call on standard error, as text or as JSON, with the connection id
+ * when the line has one. Safe to call from any thread. Callers never pass
+ * tokens or passwords. */
+#ifndef PARLEY_HOST_LOG_H
+#define PARLEY_HOST_LOG_H
 
 #include <stdbool.h>
 #include <stdint.h>

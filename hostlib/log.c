@@ -1,7 +1,8 @@
-/* Leveled logger of the reference server.
+/* The leveled logger of the Parley programs.
  *
  * Every line is built whole in a local buffer and written with one call,
- * so lines from the lws service thread and the store threads never mix.
+ * so lines from several threads (the server's lws service thread and its
+ * store threads) never mix.
  * Text lines read `TIME LEVEL conn=ID text`; JSON lines are objects with
  * "ts", "level", "conn" (when there is one) and "msg". Bytes that could
  * break a line (control characters, invalid UTF-8) are escaped as \xNN
