@@ -131,9 +131,8 @@ static parley_err value_check(const char *s, size_t len, size_t *at)
   return ctl < len ? PARLEY_E_BAD_HEADER_VALUE : PARLEY_OK;
 }
 
-/* Reads a content-length value: `"0" / %x31-39 *DIGIT` within 64 bits.
- * Returns false for anything else. */
-static bool length_value(const char *s, size_t len, uint64_t *out)
+/* See frame.h: the number form of spec section 2.9, within 64 bits. */
+bool parley_parse_u64(const char *s, size_t len, uint64_t *out)
 {
   uint64_t n = 0;
 
@@ -258,7 +257,7 @@ static parley_err header_check(const parley_buf *b, const char *name,
     return e;
   if (name_len == CONTENT_LENGTH_LEN &&
       memcmp(name, CONTENT_LENGTH, CONTENT_LENGTH_LEN) == 0 &&
-      !length_value(value, value_len, &n))
+      !parley_parse_u64(value, value_len, &n))
     return PARLEY_E_BAD_LENGTH;
   if (!frame_fits(b, name_len + 2 + value_len + 2))
     return PARLEY_E_FRAME_TOO_LARGE;
@@ -321,7 +320,7 @@ parley_err parley_frame_end(parley_buf *b, const char *body, size_t body_len,
 
   assert(body != NULL || body_len == 0);
   if (s.found) {
-    if (!length_value(s.value, s.value_len, &given) || given != body_len)
+    if (!parley_parse_u64(s.value, s.value_len, &given) || given != body_len)
       return PARLEY_E_BAD_LENGTH;
   } else if (body_len > 0 || force_length) {
     e = parley_frame_header_u64(b, CONTENT_LENGTH, body_len);

@@ -369,7 +369,7 @@ bool hdr_u64(parley_server *s, session *ss, const parley_frame *f,
                name);
     return false;
   }
-  if (v != NULL && !srv_parse_u64(v->ptr, v->len, out)) {
+  if (v != NULL && !parley_parse_u64(v->ptr, v->len, out)) {
     send_error(s, ss, PARLEY_E_BAD_VALUE, req, "bad value in header: %s",
                name);
     return false;

@@ -320,7 +320,6 @@ blob *fb_finish(fbuild *fb, const char *body, size_t body_len, bool force);
 bool srv_id_valid(const char *s, size_t len);   /* [A-Za-z0-9_-]{1,64} */
 bool srv_user_valid(const char *s, size_t len); /* [a-z0-9_.-]{1,32} */
 /* Decimal without leading zeros, at most UINT64_MAX. */
-bool srv_parse_u64(const char *s, size_t len, uint64_t *out);
 uint64_t srv_rand(parley_server *s);
 void srv_copy(char *dst, size_t cap, const char *src, size_t len);
 

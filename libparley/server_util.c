@@ -265,24 +265,6 @@ bool srv_user_valid(const char *s, size_t len)
   return true;
 }
 
-bool srv_parse_u64(const char *s, size_t len, uint64_t *out)
-{
-  uint64_t v = 0;
-
-  if (len < 1 || len > 20 || (len > 1 && s[0] == '0'))
-    return false;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return false;
-    uint64_t d = (uint64_t)(s[i] - '0');
-    if (v > (UINT64_MAX - d) / 10)
-      return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
-}
-
 /* splitmix64: a small seeded generator; ids need uniqueness, which the
  * callers check, not secrecy. */
 uint64_t srv_rand(parley_server *s)

@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "parley/frame.h"
 #include "parley/token.h"
 
 #define TOKEN_PREFIX "pt1."
@@ -43,26 +44,6 @@ static bool user_valid(const char *s, size_t len)
   for (size_t i = 0; i < len; i++)
     if (!user_char(s[i]))
       return false;
-  return true;
-}
-
-/* Parses s[0..len) as a decimal uint64 without leading zeros. Returns
- * false for anything else, an overflow included. */
-static bool parse_u64(const char *s, size_t len, uint64_t *out)
-{
-  uint64_t v = 0;
-
-  if (len < 1 || len > 20 || (len > 1 && s[0] == '0'))
-    return false;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return false;
-    uint64_t d = (uint64_t)(s[i] - '0');
-    if (v > (UINT64_MAX - d) / 10)
-      return false;
-    v = v * 10 + d;
-  }
-  *out = v;
   return true;
 }
 
@@ -150,8 +131,8 @@ static bool payload_parse(const char *p, size_t len, char *user_out,
   if (bar2 == NULL || !user_valid(p, user_len))
     return false;
   size_t issued_len = (size_t)(bar2 - rest);
-  if (!parse_u64(rest, issued_len, issued) ||
-      !parse_u64(bar2 + 1, rest_len - issued_len - 1, expires))
+  if (!parley_parse_u64(rest, issued_len, issued) ||
+      !parley_parse_u64(bar2 + 1, rest_len - issued_len - 1, expires))
     return false;
   if (*issued > *expires)
     return false;

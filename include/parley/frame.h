@@ -117,6 +117,11 @@ parley_err parley_parse_message(parley_parser *p, const char *data,
 /* The value of header `name` (NUL-terminated, lower case), or NULL. */
 const parley_str *parley_frame_get(const parley_frame *f, const char *name);
 
+/* Reads a number as spec section 2.9 writes them (`"0" / %x31-39 *DIGIT`)
+ * within 64 bits. Returns false for anything else, an overflow included;
+ * *out is set only on success. */
+bool parley_parse_u64(const char *s, size_t len, uint64_t *out);
+
 /* True when `s` equals the NUL-terminated `lit`. */
 bool parley_str_eq(parley_str s, const char *lit);
 
