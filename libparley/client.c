@@ -20,6 +20,11 @@
  * READY does not come within the handshake timeout, when nothing arrived
  * for two heartbeat intervals (HB-5), or on a fatal ERROR. Every drop
  * picks a reconnect delay uniformly in [0, min(cap, base * 2^attempt)].
+ * A frame that breaks the grammar is not acted on, and the session is
+ * closed with WebSocket status 1002 (FRAME-8, FRAME-9); so is one whose
+ * WELCOME names a version other than 1 (VER-3). After a rate-limited,
+ * requests wait a backoff-drawn time, then the refused ones go again
+ * (RATE-2).
  *
  * Invariants: actions come out in the order they were queued, and a queued
  * action's pointers stay valid until the next call into the core; only one
@@ -313,32 +318,41 @@ parley_err parley_client_set_members(parley_client *c, const char *conv,
   return PARLEY_OK;
 }
 
+/* Sends AUTH with the token held; sets the oom flag when it cannot. */
+static void send_auth(parley_client *c)
+{
+  parley_buf b = {0};
+  char req[24];
+
+  cl_next_req(c, req, sizeof req, 'a');
+  if (parley_frame_begin(&b, "AUTH") == PARLEY_OK &&
+      parley_frame_header_str(&b, "token", c->token) == PARLEY_OK &&
+      parley_frame_header_str(&b, "device", c->device) == PARLEY_OK &&
+      parley_frame_header_str(&b, "req", req) == PARLEY_OK &&
+      parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
+    cl_send_frame(c, &b);
+  else
+    c->oom = true;
+  parley_buf_free(&b);
+}
+
 /* Sends HELLO and AUTH (pipelined) on the fresh connection. */
 static void send_handshake(parley_client *c)
 {
   parley_buf b = {0};
-  char req[24];
-  bool ok;
 
-  ok = parley_frame_begin(&b, "HELLO") == PARLEY_OK &&
-       parley_frame_header_str(&b, "versions", "1") == PARLEY_OK &&
-       parley_frame_header_str(&b, "caps", c->caps) == PARLEY_OK &&
-       parley_frame_header_u64(&b, "heartbeat", c->cfg.heartbeat_ms) ==
-           PARLEY_OK &&
-       parley_frame_end(&b, NULL, 0, false) == PARLEY_OK;
-  if (ok)
+  if (parley_frame_begin(&b, "HELLO") == PARLEY_OK &&
+      parley_frame_header_str(&b, "versions", "1") == PARLEY_OK &&
+      parley_frame_header_str(&b, "caps", c->caps) == PARLEY_OK &&
+      parley_frame_header_u64(&b, "heartbeat", c->cfg.heartbeat_ms) ==
+          PARLEY_OK &&
+      parley_frame_end(&b, NULL, 0, false) == PARLEY_OK) {
     cl_send_frame(c, &b);
-  cl_next_req(c, req, sizeof req, 'a');
-  ok = ok && parley_frame_begin(&b, "AUTH") == PARLEY_OK &&
-       parley_frame_header_str(&b, "token", c->token) == PARLEY_OK &&
-       parley_frame_header_str(&b, "device", c->device) == PARLEY_OK &&
-       parley_frame_header_str(&b, "req", req) == PARLEY_OK &&
-       parley_frame_end(&b, NULL, 0, false) == PARLEY_OK;
-  if (ok)
-    cl_send_frame(c, &b);
-  parley_buf_free(&b);
-  if (!ok)
+    send_auth(c);
+  } else {
     c->oom = true;
+  }
+  parley_buf_free(&b);
 }
 
 /* Issues a CONNECT for a new connection id. */
@@ -391,27 +405,44 @@ static void reset_session(parley_client *c)
   c->receipt_at = 0;
   c->hold_until = 0;
   c->hold_attempt = 0;
+  c->sync_retry = false;
+  c->auth_retry = false;
   c->max_frame = PARLEY_FRAME_SIZE_MAX;
   c->max_body = CL_BODY_MAX;
 }
 
-/* Ends the current session: CLOSE it (when it is open or opening) and
- * schedule a reconnect, unless the core waits for a token or stopped. */
-void cl_drop_session(parley_client *c, parley_err why, uint64_t now_ms)
+/* Queues a CLOSE of the current connection with WebSocket status
+ * `ws_code`. */
+static void push_close(parley_client *c, uint16_t ws_code)
+{
+  cl_item *it = cl_push(c, PARLEY_CLIENT_CLOSE);
+
+  if (it != NULL) {
+    it->a.conn = c->conn;
+    it->a.ws_code = ws_code;
+  }
+}
+
+/* Ends the current session: CLOSE it with `ws_code` (when it is open or
+ * opening) and schedule a reconnect, unless the core waits for a token
+ * or stopped. */
+void cl_fail_session(parley_client *c, parley_err why, uint16_t ws_code,
+                     uint64_t now_ms)
 {
   bool live = c->state == CL_CONNECTING || c->state == CL_HANDSHAKE ||
               c->state == CL_READY;
-  cl_item *it;
 
-  if (live) {
-    it = cl_push(c, PARLEY_CLIENT_CLOSE);
-    if (it != NULL)
-      it->a.conn = c->conn;
-  }
+  if (live)
+    push_close(c, ws_code);
   c->conn++; /* anything still arriving on the old one is ignored */
   reset_session(c);
   if (live)
     schedule_reconnect(c, why, now_ms);
+}
+
+void cl_drop_session(parley_client *c, parley_err why, uint64_t now_ms)
+{
+  cl_fail_session(c, why, CL_WS_NORMAL, now_ms);
 }
 
 /* ERROR rate-limited (or another refusal worth a retry): SEND and
@@ -435,9 +466,7 @@ void cl_need_token(parley_client *c, parley_err why, uint64_t now_ms)
 
   if (c->state == CL_CONNECTING || c->state == CL_HANDSHAKE ||
       c->state == CL_READY) {
-    it = cl_push(c, PARLEY_CLIENT_CLOSE);
-    if (it != NULL)
-      it->a.conn = c->conn;
+    push_close(c, CL_WS_NORMAL);
     c->conn++;
   }
   reset_session(c);
@@ -509,8 +538,6 @@ static void finish_call(parley_client *c, uint64_t now_ms)
 parley_err parley_client_set_token(parley_client *c, const char *token,
                                    uint64_t expires_ms, uint64_t now_ms)
 {
-  parley_buf b = {0};
-  char req[24];
   size_t n = strlen(token);
 
   if (n == 0 || n > PARLEY_TOKEN_MAX)
@@ -531,14 +558,9 @@ parley_err parley_client_set_token(parley_client *c, const char *token,
   if (c->state == CL_NEED_TOKEN) {
     schedule_reconnect(c, PARLEY_E_AUTH_FAILED, now_ms);
   } else if (c->state == CL_READY) {
-    cl_next_req(c, req, sizeof req, 'a');
-    if (parley_frame_begin(&b, "AUTH") == PARLEY_OK &&
-        parley_frame_header_str(&b, "token", c->token) == PARLEY_OK &&
-        parley_frame_header_str(&b, "device", c->device) == PARLEY_OK &&
-        parley_frame_header_str(&b, "req", req) == PARLEY_OK &&
-        parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
-      cl_send_frame(c, &b);
-    parley_buf_free(&b);
+    c->auth_retry = c->hold_until != 0; /* held: it goes after the hold */
+    if (!c->auth_retry)
+      send_auth(c);
   }
   finish_call(c, now_ms);
   return PARLEY_OK;
@@ -559,14 +581,9 @@ void parley_client_start(parley_client *c, uint64_t now_ms)
 /* Closes the current connection for good. */
 static void stopped(parley_client *c)
 {
-  cl_item *it;
-
   if (c->state == CL_CONNECTING || c->state == CL_HANDSHAKE ||
-      c->state == CL_READY || c->state == CL_STOPPING) {
-    it = cl_push(c, PARLEY_CLIENT_CLOSE);
-    if (it != NULL)
-      it->a.conn = c->conn;
-  }
+      c->state == CL_READY || c->state == CL_STOPPING)
+    push_close(c, CL_WS_NORMAL);
   c->conn++;
   reset_session(c);
   c->state = CL_STOPPED;
@@ -626,11 +643,18 @@ void parley_client_on_message(parley_client *c, uint64_t conn,
   c->last_recv_ms = now_ms;
   parley_parser_init(&p, NULL);
   err = parley_parse_message(&p, data, len, &f, &perr);
-  if (err == PARLEY_OK)
+  if (err == PARLEY_OK) {
     cl_on_frame(c, &f, now_ms);
-  else
+  } else {
+    /* FRAME-8: act on none of it; FRAME-9: a server that sends
+     * malformed frames cannot be relied on, so close and reconnect. */
     cl_event_error(c, err, false, perr.rule, perr.rule ? strlen(perr.rule)
                                                        : 0);
+    if (c->state == CL_STOPPING)
+      stopped(c);
+    else
+      cl_fail_session(c, err, CL_WS_PROTOCOL_ERROR, now_ms);
+  }
   parley_parser_free(&p);
   finish_call(c, now_ms);
 }
@@ -710,6 +734,25 @@ static bool heartbeat(parley_client *c, uint64_t now_ms)
   return true;
 }
 
+/* The wait after a rate-limited is over (RATE-2): the refused requests
+ * and those held since go out again, in the order a session first sends
+ * them (AUTH, SYNC, the outbox, HISTORY, receipts). */
+static void end_hold(parley_client *c, uint64_t now_ms)
+{
+  c->hold_until = 0;
+  if (c->auth_retry) {
+    c->auth_retry = false;
+    send_auth(c);
+  }
+  if (c->sync_retry) {
+    c->sync_retry = false;
+    cl_send_sync(c);
+  }
+  cl_outbox_send_due(c, now_ms);
+  cl_history_resume(c);
+  cl_flush_receipts(c, now_ms);
+}
+
 void parley_client_on_time(parley_client *c, uint64_t now_ms)
 {
   release_drained(c);
@@ -722,11 +765,8 @@ void parley_client_on_time(parley_client *c, uint64_t now_ms)
   else if (c->state == CL_STOPPING && now_ms >= c->stop_deadline)
     stopped(c);
   else if (heartbeat(c, now_ms) && c->state == CL_READY) {
-    if (c->hold_until != 0 && now_ms >= c->hold_until) {
-      c->hold_until = 0;
-      cl_outbox_send_due(c, now_ms);
-      cl_flush_receipts(c, now_ms);
-    }
+    if (c->hold_until != 0 && now_ms >= c->hold_until)
+      end_hold(c, now_ms);
     if (c->receipt_at != 0 && now_ms >= c->receipt_at)
       cl_flush_receipts(c, now_ms);
   }
@@ -760,26 +800,46 @@ parley_err parley_client_mark_read(parley_client *c, const char *conv,
   return PARLEY_OK;
 }
 
-parley_err parley_client_typing(parley_client *c, const char *conv, bool on,
-                                uint64_t now_ms)
+/* Sends TYPING `on` or `off` for cv and notes what was sent. Returns
+ * PARLEY_OK or PARLEY_E_INTERNAL when memory runs out. */
+static parley_err send_typing(parley_client *c, cl_conv *cv, bool on,
+                              uint64_t now_ms)
 {
   parley_buf b = {0};
   parley_err err = PARLEY_OK;
 
+  if (parley_frame_begin(&b, "TYPING") != PARLEY_OK ||
+      parley_frame_header_str(&b, "conv", cv->id) != PARLEY_OK ||
+      parley_frame_header_str(&b, "state", on ? "on" : "off") != PARLEY_OK ||
+      parley_frame_end(&b, NULL, 0, false) != PARLEY_OK)
+    err = PARLEY_E_INTERNAL;
+  else
+    cl_send_frame(c, &b);
+  parley_buf_free(&b);
+  cv->typing_on = on && err == PARLEY_OK;
+  cv->typing_sent_ms = now_ms;
+  return err;
+}
+
+/* TYPE-3: `on` goes out when typing starts and again once half the
+ * typing-ttl has passed since the last `on`, however often the user
+ * types; `off` goes out once, when typing stops. */
+parley_err parley_client_typing(parley_client *c, const char *conv, bool on,
+                                uint64_t now_ms)
+{
+  uint64_t ttl = c->typing_ttl_ms ? c->typing_ttl_ms : 6000;
+  parley_err err = PARLEY_OK;
+  cl_conv *cv;
+
   if (!cl_valid_id(conv))
     return PARLEY_E_BAD_VALUE;
   release_drained(c);
-  if (c->state == CL_READY) {
-    if (parley_frame_begin(&b, "TYPING") != PARLEY_OK ||
-        parley_frame_header_str(&b, "conv", conv) != PARLEY_OK ||
-        parley_frame_header_str(&b, "state", on ? "on" : "off") !=
-            PARLEY_OK ||
-        parley_frame_end(&b, NULL, 0, false) != PARLEY_OK)
-      err = PARLEY_E_INTERNAL;
-    else
-      cl_send_frame(c, &b);
-    parley_buf_free(&b);
-  }
+  cv = c->state == CL_READY ? cl_conv_get(c, conv, NULL) : NULL;
+  if (cv != NULL && on &&
+      (!cv->typing_on || now_ms >= cv->typing_sent_ms + ttl / 2))
+    err = send_typing(c, cv, true, now_ms);
+  else if (cv != NULL && !on && cv->typing_on)
+    err = send_typing(c, cv, false, now_ms);
   finish_call(c, now_ms);
   return err;
 }
@@ -806,6 +866,17 @@ parley_err parley_client_presence(parley_client *c, const char *status,
   }
   finish_call(c, now_ms);
   return err;
+}
+
+/* The user sent a message in conv: a typing state shown to the others
+ * ends with it (TYPE-3). */
+static void typing_ends_with_send(parley_client *c, const char *conv,
+                                  uint64_t now_ms)
+{
+  cl_conv *cv = cl_conv_find(c, conv, NULL);
+
+  if (cv != NULL && cv->typing_on && c->state == CL_READY)
+    send_typing(c, cv, false, now_ms);
 }
 
 /* Writes a fresh temp-id: "t" and 32 hex digits from the seeded
@@ -860,6 +931,7 @@ parley_err parley_client_send(parley_client *c, const char *conv,
     }
     if (temp_id_out != NULL)
       memcpy(temp_id_out, e.temp_id, sizeof e.temp_id);
+    typing_ends_with_send(c, conv, now_ms);
     if (c->state == CL_READY)
       cl_outbox_send_due(c, now_ms);
   }

@@ -78,6 +78,8 @@ void cl_conv_reset_session(parley_client *c, cl_conv *cv)
   cv->history_after = 0;
   cv->delivered_sent = 0;
   cv->read_sent = 0;
+  cv->typing_on = false;
+  cv->typing_sent_ms = 0;
 }
 
 static cl_rcpt *rcpt_find(const cl_conv *cv, const char *user)

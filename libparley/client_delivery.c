@@ -158,14 +158,15 @@ static void hold(parley_client *c, cl_conv *cv, const parley_msg *m,
 }
 
 /* Asks for the messages after stored_seq, unless a HISTORY for this
- * conversation is in flight already. */
+ * conversation is in flight already or requests are held after a
+ * rate-limited (cl_history_resume asks once the hold is over). */
 static void request_history(parley_client *c, cl_conv *cv)
 {
   parley_buf b = {0};
   char req[24];
   uint64_t n;
 
-  if (cv->history_req != 0)
+  if (cv->history_req != 0 || c->hold_until != 0)
     return;
   n = cl_next_req(c, req, sizeof req, 'h');
   if (parley_frame_begin(&b, "HISTORY") == PARLEY_OK &&
@@ -182,6 +183,17 @@ static void request_history(parley_client *c, cl_conv *cv)
     c->oom = true;
   }
   parley_buf_free(&b);
+}
+
+/* Asks again for every gap that has no HISTORY in flight: after a hold
+ * (RATE-2), the requests that were refused or held go out now. */
+void cl_history_resume(parley_client *c)
+{
+  size_t i;
+
+  for (i = 0; i < c->conv_count; i++)
+    if (c->convs[i]->max_seen > c->convs[i]->stored_seq)
+      request_history(c, c->convs[i]);
 }
 
 /* Fills *m from a MSG frame (body not included). Returns false when conv

@@ -12,6 +12,9 @@
 #define CL_NO_CONV ((size_t)-1)
 /* The largest SEND body when WELCOME states none (SEND-10). */
 #define CL_BODY_MAX (PARLEY_FRAME_SIZE_MAX - 1024)
+/* WebSocket close statuses the core asks for (RFC 6455, 7.4.1). */
+#define CL_WS_NORMAL 1000
+#define CL_WS_PROTOCOL_ERROR 1002
 
 typedef enum cl_state {
   CL_IDLE = 0,       /* not started */
@@ -56,6 +59,8 @@ typedef struct cl_conv {
   uint64_t read_wanted;      /* what the user has read */
   uint64_t status_delivered; /* my messages delivered up to this seq */
   uint64_t status_read;      /* my messages read up to this seq */
+  bool typing_on;            /* TYPING on sent in this session, no off */
+  uint64_t typing_sent_ms;   /* when the last TYPING went out */
 } cl_conv;
 
 /* An outbox entry; body owned. */
@@ -120,6 +125,8 @@ struct parley_client {
   uint64_t receipt_at;    /* 0: no receipt flush due */
   uint64_t hold_until;    /* 0, or SEND and RECEIPT wait until then */
   uint32_t hold_attempt;  /* holds since the last ACK, for its backoff */
+  bool sync_retry;        /* a rate-limited SYNC goes again after hold */
+  bool auth_retry;        /* a rate-limited AUTH goes again after hold */
   uint64_t req_seq;
   uint64_t armed_at;      /* the last TIMER emitted; 0 none */
 
@@ -156,6 +163,8 @@ cl_item *cl_push(parley_client *c, parley_client_action_kind kind);
 void cl_send_frame(parley_client *c, parley_buf *b);
 uint64_t cl_next_req(parley_client *c, char *out, size_t cap, char tag);
 void cl_drop_session(parley_client *c, parley_err why, uint64_t now_ms);
+void cl_fail_session(parley_client *c, parley_err why, uint16_t ws_code,
+                     uint64_t now_ms);
 void cl_need_token(parley_client *c, parley_err why, uint64_t now_ms);
 void cl_send_sync(parley_client *c);
 void cl_hold_frames(parley_client *c, uint64_t now_ms);
@@ -185,6 +194,7 @@ void cl_pending_push(parley_client *c, const char *pos, size_t conv,
 void cl_pending_advance(parley_client *c);
 void cl_pending_synced(parley_client *c, const char *pos);
 void cl_delivery_reset(parley_client *c);
+void cl_history_resume(parley_client *c);
 
 /* client_outbox.c: the outbox and SEND. */
 void cl_outbox_send_due(parley_client *c, uint64_t now_ms);

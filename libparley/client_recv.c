@@ -74,11 +74,23 @@ static bool list_has(const char *list, const char *item)
   return false;
 }
 
-static void on_welcome(parley_client *c, const parley_frame *f)
+/* WELCOME: the version the server chose, its heartbeat and limits. A
+ * version the client did not list in HELLO (it lists only 1) ends the
+ * session (VER-3). */
+static void on_welcome(parley_client *c, const parley_frame *f,
+                       uint64_t now_ms)
 {
+  static const char unlisted[] = "WELCOME names a version not offered";
   uint64_t v;
   char caps[256] = "";
 
+  if (!hdr_is(f, "version", "1")) {
+    cl_event_error(c, PARLEY_E_UNSUPPORTED_VERSION, true, unlisted,
+                   sizeof unlisted - 1);
+    cl_fail_session(c, PARLEY_E_UNSUPPORTED_VERSION, CL_WS_PROTOCOL_ERROR,
+                    now_ms);
+    return;
+  }
   if (cl_hdr_u64(f, "heartbeat", &v) && v >= 1 && v <= 3600000)
     c->heartbeat_ms = (uint32_t)v;
   else
@@ -247,8 +259,33 @@ static void on_presence(parley_client *c, const parley_frame *f,
   }
 }
 
+/* An ERROR that answers a SYNC (n == sync_req) or an AUTH: a pos this
+ * server never issued starts over from 0; a rate-limited one is sent
+ * again when the hold ends (RATE-2); any other failure (a code this
+ * client does not know included, ERR-3) leaves the session without a
+ * way forward, so it is dropped and the next one tries again. */
+static void on_session_request_error(parley_client *c, char tag,
+                                     parley_err err, uint64_t now_ms)
+{
+  bool limited = err == PARLEY_E_RATE_LIMITED;
+
+  if (tag == 'y' && err == PARLEY_E_BAD_VALUE) {
+    c->pos[0] = '\0';
+    cl_send_sync(c);
+  } else if (limited && c->state == CL_READY) {
+    if (tag == 'y')
+      c->sync_retry = true;
+    else
+      c->auth_retry = true;
+  } else if (tag == 'y' || c->state != CL_READY) {
+    cl_drop_session(c, err, now_ms);
+  }
+}
+
 /* Routes an ERROR to the request that caused it (by its req tag), tells
- * the application, and ends the session when the error is fatal. */
+ * the application, and ends the session when the error is fatal. The
+ * body is shown, never read (ERR-5); a code this client does not know
+ * fails the request its req names like any other (ERR-3). */
 static void on_error(parley_client *c, const parley_frame *f,
                      uint64_t now_ms)
 {
@@ -291,9 +328,8 @@ static void on_error(parley_client *c, const parley_frame *f,
     for (i = 0; i < c->conv_count; i++)
       if (c->convs[i]->history_req == n)
         c->convs[i]->history_req = 0;
-  } else if (req[0] == 'y' && n == c->sync_req && err == PARLEY_E_BAD_VALUE) {
-    c->pos[0] = '\0'; /* a pos this server never issued: start over */
-    cl_send_sync(c);
+  } else if ((req[0] == 'y' && n == c->sync_req) || req[0] == 'a') {
+    on_session_request_error(c, req[0], err, now_ms);
   }
 }
 
@@ -327,7 +363,7 @@ void cl_on_frame(parley_client *c, const parley_frame *f, uint64_t now_ms)
     return; /* nothing else matters once BYE was said */
   }
   if (parley_str_eq(v, "WELCOME"))
-    on_welcome(c, f);
+    on_welcome(c, f, now_ms);
   else if (parley_str_eq(v, "READY"))
     on_ready(c, f, now_ms);
   else if (parley_str_eq(v, "ERROR"))

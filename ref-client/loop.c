@@ -179,7 +179,7 @@ static bool run_action(app *a, const parley_client_action *act, uint64_t now)
     net_ws_send(a->net, act->conn, act->data, act->len);
     return true;
   case PARLEY_CLIENT_CLOSE:
-    net_ws_close(a->net, act->conn);
+    net_ws_close(a->net, act->conn, act->ws_code);
     return true;
   case PARLEY_CLIENT_TIMER:
     plog_debug(0, "timer in %lld ms", (long long)(act->at_ms - now));

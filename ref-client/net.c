@@ -39,6 +39,7 @@ typedef struct wsconn {
   struct lws *wsi;
   outmsg *head, *tail;
   bool closing;
+  uint16_t close_code; /* the status of the close asked for */
   bool reported; /* NET_EV_DISCONNECTED was sent */
   bool dead;     /* libwebsockets destroyed the connection */
   char *rx;
@@ -160,7 +161,7 @@ static int ws_writeable(wsconn *w, struct lws *wsi)
   if (m == NULL) {
     if (!w->closing)
       return 0;
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+    lws_close_reason(wsi, (enum lws_close_status)w->close_code, NULL, 0);
     return -1;
   }
   w->head = m->next;
@@ -514,13 +515,14 @@ void net_ws_send(net *n, uint64_t id, const char *data, size_t len)
   lws_callback_on_writable(w->wsi);
 }
 
-void net_ws_close(net *n, uint64_t id)
+void net_ws_close(net *n, uint64_t id, uint16_t code)
 {
   wsconn *w = find_conn(n, id);
 
   if (w == NULL || w->wsi == NULL)
     return;
   w->closing = true;
+  w->close_code = code ? code : LWS_CLOSE_STATUS_NORMAL;
   lws_callback_on_writable(w->wsi);
   /* A connection not yet open (or a peer not reading) is killed after a
    * short grace. */

@@ -58,8 +58,9 @@ void net_wake(net *n);
 void net_ws_connect(net *n, uint64_t id);
 /* Queues one text message on `id`; dropped when `id` is gone. */
 void net_ws_send(net *n, uint64_t id, const char *data, size_t len);
-/* Closes `id` after what was queued on it. */
-void net_ws_close(net *n, uint64_t id);
+/* Closes `id` with WebSocket status `code` (0: 1000) after what was
+ * queued on it. */
+void net_ws_close(net *n, uint64_t id, uint16_t code);
 /* True while any WebSocket is still open or opening. */
 bool net_ws_busy(const net *n);
 

@@ -67,7 +67,8 @@ typedef enum parley_client_action_kind {
   /* Connection. */
   PARLEY_CLIENT_CONNECT = 1, /* open a WebSocket, named `conn` from now on */
   PARLEY_CLIENT_SEND,        /* send `data` as one text message on `conn` */
-  PARLEY_CLIENT_CLOSE,       /* flush what was sent on `conn`, then close */
+  PARLEY_CLIENT_CLOSE,       /* flush what was sent on `conn`, then close
+                                with WebSocket status `ws_code` */
   PARLEY_CLIENT_TIMER,       /* call on_time at or after `at_ms`; replaces
                                 any earlier TIMER */
   /* Local store writes, in order. */
@@ -101,6 +102,8 @@ typedef enum parley_client_action_kind {
 typedef struct parley_client_action {
   parley_client_action_kind kind;
   uint64_t conn;          /* CONNECT, SEND, CLOSE */
+  uint16_t ws_code;       /* CLOSE: 1000, or 1002 when the server broke
+                             the protocol (FRAME-9, VER-3) */
   const char *data;       /* SEND: frame octets; EV_ERROR: text */
   size_t len;
   uint64_t at_ms;         /* TIMER */
@@ -194,7 +197,11 @@ parley_err parley_client_send(parley_client *c, const char *conv,
 /* The user has read `conv` up to `seq` (capped at what was shown). */
 parley_err parley_client_mark_read(parley_client *c, const char *conv,
                                    uint64_t seq, uint64_t now_ms);
-/* Typing on or off; dropped when not READY. */
+/* The user is typing in `conv` (call with on for every keystroke, or as
+ * often as the host likes) or stopped. The core sends `on` when typing
+ * starts and again each half typing-ttl while it goes on, `off` once when
+ * it stops, and `off` by itself when the user sends a message in `conv`
+ * (TYPE-3). Dropped when not READY. */
 parley_err parley_client_typing(parley_client *c, const char *conv, bool on,
                                 uint64_t now_ms);
 /* "online" or "away"; ttl_ms 0 leaves it out. Dropped when not READY. */

@@ -1092,3 +1092,636 @@ Test(client, bodies_past_max_body_are_never_sent)
     cr_assert(recs[i].a.kind != PARLEY_CLIENT_SEND ||
               strncmp(recs[i].data, "SEND", 4) != 0);
 }
+
+/* Feeds raw octets as one message on the current connection. */
+static void feed_raw(const char *data, size_t len)
+{
+  parley_client_on_message(cl, conn, data, len, now);
+  drain();
+}
+
+/* The value of header `name` in a recorded SEND frame, or NULL. */
+static char *sent_header(const rec *r, const char *name)
+{
+  parley_parser p;
+  parley_frame f;
+  const parley_str *v;
+  char *out = NULL;
+
+  parse_sent(r, &p, &f);
+  if ((v = parley_frame_get(&f, name)) != NULL)
+    out = dup_n(v->ptr, v->len);
+  parley_parser_free(&p);
+  return out;
+}
+
+/* spec: VER-3 */
+Test(client, welcome_naming_a_version_not_offered_closes)
+{
+  static const char *const bad[] = {"version: 2", "version: 01", NULL};
+  rec *r;
+  size_t i, start;
+
+  parley_client_send(cl, "c1", NULL, "x", 1, now, NULL);
+  drain();
+  parley_client_start(cl, now);
+  drain();
+  for (i = 0; i < 3; i++) {
+    cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT));
+    parley_client_on_connected(cl, conn, now);
+    drain();
+    expect_header("HELLO", "versions", "1");
+    free(expect_sent("AUTH", NULL));
+    start = nrec;
+    if (bad[i] != NULL)
+      feed("WELCOME", NULL, bad[i], "heartbeat: 1000", NULL);
+    else
+      feed("WELCOME", NULL, "heartbeat: 1000", NULL); /* no version */
+    r = next_of(PARLEY_CLIENT_CLOSE);
+    cr_assert_not_null(r, "WELCOME %s must close", bad[i]);
+    cr_assert_eq(r->a.conn, conn);
+    cr_assert_eq(r->a.ws_code, 1002);
+    r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->a.err, PARLEY_E_UNSUPPORTED_VERSION);
+    feed("READY", NULL, "user: alice", "device: dev1", NULL);
+    cr_assert_not(parley_client_is_ready(cl));
+    cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0,
+                 "nothing more is said on that session");
+    fire_timer();
+  }
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  free(expect_sent("HELLO", NULL));
+  free(expect_sent("AUTH", NULL));
+  feed("WELCOME", NULL, "version: 1", "heartbeat: 1000", NULL);
+  feed("READY", NULL, "user: alice", "device: dev1", NULL);
+  cr_assert(parley_client_is_ready(cl));
+  free(expect_sent("SYNC", NULL));
+  free(expect_sent("SEND", NULL));
+}
+
+/* spec: FRAME-8 FRAME-9 */
+Test(client, malformed_server_frames_are_not_acted_on)
+{
+  static const char *const bad[] = {
+    /* duplicate header */
+    "MSG\r\nconv: c1\r\nconv: c2\r\nseq: 1\r\nfrom: bob\r\npos: 7\r\n"
+    "content-length: 2\r\n\r\nhi",
+    /* an overlong UTF-8 form in the body */
+    "MSG\r\nconv: c1\r\nseq: 1\r\nfrom: bob\r\npos: 7\r\n"
+    "content-length: 3\r\n\r\na\xc0\xaf",
+    /* the message ends inside the body */
+    "MSG\r\nconv: c1\r\nseq: 1\r\nfrom: bob\r\npos: 7\r\n"
+    "content-length: 9\r\n\r\nhi",
+    /* octets after a frame without content-length */
+    "SYNCED\r\npos: 7\r\n\r\nxx",
+    /* a header name with an upper-case letter */
+    "ERROR\r\ncode: 424\r\nreason: auth-failed\r\nFatal: yes\r\n\r\n",
+    /* a lower-case verb */
+    "ack\r\nconv: c1\r\ntemp-id: TID\r\nmsg-id: m1\r\nseq: 1\r\n\r\n",
+  };
+  char buf[512], *tid;
+  size_t i, start;
+  rec *r;
+
+  parley_client_send(cl, "c1", NULL, "x", 1, now, NULL);
+  drain();
+  bring_up();
+  tid = expect_sent("SEND", "temp-id");
+  feed("SYNCED", NULL, "pos: 5", NULL);
+  for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *t = strstr(bad[i], "TID");
+    size_t n;
+    if (t != NULL)
+      n = (size_t)snprintf(buf, sizeof buf, "%.*s%s%s", (int)(t - bad[i]),
+                           bad[i], tid, t + 3);
+    else
+      n = (size_t)snprintf(buf, sizeof buf, "%s", bad[i]);
+    start = nrec;
+    feed_raw(buf, n);
+    cr_assert_eq(count_of(PARLEY_CLIENT_MSG, start), 0, "frame %zu", i);
+    cr_assert_eq(count_of(PARLEY_CLIENT_POS, start), 0, "frame %zu", i);
+    cr_assert_eq(count_of(PARLEY_CLIENT_EV_NEED_TOKEN, start), 0);
+    cr_assert_eq(count_of(PARLEY_CLIENT_OUTBOX_REMOVE, start), 0);
+    cr_assert_eq(count_of(PARLEY_CLIENT_EV_STATUS, start), 0);
+    cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0);
+    cr_assert_eq(count_of(PARLEY_CLIENT_EV_ERROR, start), 1);
+    /* FRAME-9: the session is closed with 1002 and tried again. */
+    seen = start;
+    r = next_of(PARLEY_CLIENT_CLOSE);
+    cr_assert_not_null(r, "frame %zu: no close", i);
+    cr_assert_eq(r->a.ws_code, 1002);
+    cr_assert_not_null(next_of(PARLEY_CLIENT_EV_DISCONNECTED));
+    cr_assert_not(parley_client_is_ready(cl));
+    reconnect();
+    expect_header("SEND", "temp-id", tid);
+  }
+  cr_assert_eq(parley_client_outbox_count(cl), 1);
+  cr_assert_eq(count_of(PARLEY_CLIENT_MSG, 0), 0);
+  free(tid);
+}
+
+/* spec: FRAME-9 */
+Test(client, malformed_frame_while_stopping_just_closes)
+{
+  bring_up();
+  parley_client_stop(cl, now);
+  drain();
+  free(expect_sent("BYE", NULL));
+  feed_raw("BYE\r\n\r\nextra", 12);
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CLOSE));
+  now += 100000;
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_CONNECT, 0), 1, "no reconnect");
+}
+
+/* spec: ERR-3 */
+Test(client, unknown_error_codes_fail_the_request_they_name)
+{
+  char *req, line[80];
+  rec *r;
+
+  parley_client_send(cl, "c1", NULL, "one", 3, now, NULL);
+  drain();
+  bring_up();
+  req = expect_sent("SEND", "req");
+  snprintf(line, sizeof line, "req: %s", req);
+  free(req);
+  /* A code and reason this client does not know, not fatal. */
+  feed("ERROR", NULL, "code: 477", "reason: brand-new-refusal", line,
+       "fatal: no", NULL);
+  r = next_of(PARLEY_CLIENT_EV_SEND_FAILED);
+  cr_assert_not_null(r, "the SEND it names failed");
+  cr_assert_eq((int)r->a.err, 477);
+  cr_assert_eq(parley_client_outbox_count(cl), 0);
+  cr_assert(parley_client_is_ready(cl), "not fatal: the session goes on");
+  cr_assert_eq(count_of(PARLEY_CLIENT_CLOSE, 0), 0);
+
+  /* The same without fatal at all: read as fatal: no. */
+  parley_client_send(cl, "c1", NULL, "two", 3, now, NULL);
+  drain();
+  req = expect_sent("SEND", "req");
+  snprintf(line, sizeof line, "req: %s", req);
+  free(req);
+  feed("ERROR", NULL, "code: 950", "reason: private-thing", line, NULL);
+  cr_assert_not_null(next_of(PARLEY_CLIENT_EV_SEND_FAILED));
+  cr_assert(parley_client_is_ready(cl));
+
+  /* An unknown code that says fatal: yes ends the session. */
+  parley_client_send(cl, "c1", NULL, "three", 5, now, NULL);
+  drain();
+  free(expect_sent("SEND", NULL));
+  feed("ERROR", NULL, "code: 599", "reason: meltdown", "fatal: yes", NULL);
+  r = next_of(PARLEY_CLIENT_CLOSE);
+  cr_assert_not_null(r, "fatal: yes ends the session");
+  r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+  cr_assert_not_null(r);
+  cr_assert_eq((int)r->a.err, 599);
+  cr_assert_not(parley_client_is_ready(cl));
+  cr_assert_eq(parley_client_outbox_count(cl), 1, "kept for the next try");
+  reconnect();
+  free(expect_sent("SEND", NULL));
+}
+
+/* spec: ERR-3 */
+Test(client, an_unknown_error_failing_the_sync_starts_a_new_session)
+{
+  char *req, line[80];
+
+  parley_client_start(cl, now);
+  drain();
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  free(expect_sent("HELLO", NULL));
+  free(expect_sent("AUTH", NULL));
+  feed("WELCOME", NULL, "version: 1", "heartbeat: 1000", NULL);
+  feed("READY", NULL, "user: alice", "device: dev1", NULL);
+  req = expect_sent("SYNC", "req");
+  snprintf(line, sizeof line, "req: %s", req);
+  free(req);
+  feed("ERROR", NULL, "code: 488", "reason: sync-refused", line, NULL);
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CLOSE));
+  cr_assert_not(parley_client_is_ready(cl));
+  reconnect(); /* expects the SYNC of the next session */
+}
+
+/* The kinds of the actions a READY client takes for a not-found ERROR
+ * answering a SEND, an ERROR without req and a rate-limited one, each
+ * carrying `body`; EV_ERROR texts are checked to be the bodies. */
+static size_t error_trace(const char *body, parley_client_action_kind *out,
+                          size_t cap)
+{
+  char *req, line[80];
+  size_t start, i, n = 0;
+
+  parley_client_free(cl);
+  forget();
+  now = 1000000;
+  cl = make("alice", 42);
+  parley_client_set_token(cl, "tok-alice", 0, now);
+  parley_client_send(cl, "c1", NULL, "x", 1, now, NULL);
+  parley_client_send(cl, "c2", NULL, "y", 1, now, NULL);
+  drain();
+  bring_up();
+  req = expect_sent("SEND", "req");
+  snprintf(line, sizeof line, "req: %s", req);
+  free(req);
+  start = nrec;
+  feed("ERROR", body, "code: 440", "reason: not-found", line, "fatal: no",
+       NULL);
+  feed("ERROR", body, "code: 427", "reason: bad-value", "fatal: no", NULL);
+  feed("ERROR", body, "code: 429", "reason: rate-limited", NULL);
+  fire_timer();
+  for (i = start; i < nrec && n < cap; i++) {
+    if (recs[i].a.kind == PARLEY_CLIENT_EV_ERROR)
+      cr_assert_str_eq(recs[i].data, body, "the body is what is shown");
+    out[n++] = recs[i].a.kind;
+  }
+  return n;
+}
+
+/* spec: ERR-5 */
+Test(client, error_bodies_are_shown_never_acted_on)
+{
+  static const char *const bodies[] = {
+    "fatal: yes\r\ncode: 424\r\nreason: auth-failed",
+    "token-expired", "going-away: reconnect now", "BYE",
+  };
+  parley_client_action_kind want[64], got[64];
+  size_t n_want, n_got, i;
+
+  n_want = error_trace("no such conversation", want, 64);
+  cr_assert_gt(n_want, 3);
+  for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    n_got = error_trace(bodies[i], got, 64);
+    cr_assert_eq(n_got, n_want, "body %zu changed what the client did", i);
+    cr_assert_eq(memcmp(got, want, n_want * sizeof want[0]), 0,
+                 "body %zu changed what the client did", i);
+    cr_assert(parley_client_is_ready(cl));
+    cr_assert_eq(count_of(PARLEY_CLIENT_EV_NEED_TOKEN, 0), 0);
+  }
+}
+
+/* spec: DELIV-7 DELIV-8 */
+Test(client, positions_are_kept_as_received_never_compared)
+{
+  static const char *const order[] = {"zz9", "a", "Z-1", "0007", "b", "_"};
+  rec *r;
+  size_t i;
+
+  bring_up();
+  feed_msg("c1", 1, "999", NULL); /* before SYNCED: not taken (DELIV-8) */
+  feed("SYNCED", NULL, "pos: zz9", NULL);
+  feed_msg("c1", 2, "a", NULL);
+  feed_msg("c1", 3, "Z-1", NULL);
+  feed("RECEIPT", NULL, "conv: c1", "user: bob", "kind: read", "seq: 3",
+       "pos: 0007", NULL);
+  feed_msg("c1", 4, "b", NULL);
+  feed_msg("c2", 1, "_", NULL);
+  for (i = 0; i < sizeof order / sizeof order[0]; i++) {
+    r = next_of(PARLEY_CLIENT_POS);
+    cr_assert_not_null(r, "no POS for %s", order[i]);
+    cr_assert_str_eq(r->a.pos, order[i]);
+  }
+  cr_assert_null(next_of(PARLEY_CLIENT_POS));
+  reconnect();
+  r = NULL;
+  for (i = 0; i < nrec; i++)
+    if (recs[i].a.kind == PARLEY_CLIENT_SEND &&
+        strncmp(recs[i].data, "SYNC\r\n", 6) == 0)
+      r = &recs[i];
+  {
+    char *since = sent_header(r, "since");
+    cr_assert_str_eq(since, "_", "resumes from the last pos received");
+    free(since);
+  }
+}
+
+/* spec: REQ-2 */
+Test(client, every_request_gets_a_req_of_its_own)
+{
+  char *reqs[256];
+  size_t nreq = 0, i, j;
+  int k;
+
+  for (k = 0; k < 5; k++)
+    parley_client_send(cl, "c1", NULL, "m", 1, now, NULL);
+  drain();
+  bring_up();
+  feed_msg("c2", 3, "9", NULL); /* a gap: HISTORY */
+  feed_msg("c1", 1, "10", NULL);
+  parley_client_mark_read(cl, "c1", 1, now);
+  parley_client_set_token(cl, "tok-2", now + 3600000, now);
+  drain();
+  feed("BYE", NULL, NULL); /* the server ends the session: resend all */
+  for (k = 0; k < 4 && count_of(PARLEY_CLIENT_CONNECT, seen) == 0; k++)
+    fire_timer();
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  feed("WELCOME", NULL, "version: 1", "heartbeat: 1000", NULL);
+  feed("READY", NULL, "user: alice", "device: dev1", NULL);
+  for (i = 0; i < nrec; i++) {
+    if (recs[i].a.kind != PARLEY_CLIENT_SEND)
+      continue;
+    char *req = sent_header(&recs[i], "req");
+    if (req == NULL)
+      continue;
+    cr_assert_lt(nreq, 256);
+    for (j = 0; j < nreq; j++)
+      cr_assert_str_neq(reqs[j], req, "req %s used twice", req);
+    reqs[nreq++] = req;
+  }
+  cr_assert_geq(nreq, 15, "SENDs twice, HISTORY, RECEIPT, AUTHs, SYNCs");
+  for (j = 0; j < nreq; j++)
+    free(reqs[j]);
+}
+
+/* spec: CLI-2 HB-5 */
+Test(client, each_new_attempt_waits_a_full_jitter_delay)
+{
+  uint64_t rng = 42; /* the seed of setup(): nothing else drew from it */
+  uint64_t ceiling = 100;
+  uint32_t want;
+  size_t start;
+  int i;
+  rec *r;
+
+  bring_up();
+  for (i = 0; i < 9; i++) {
+    want = parley_client_backoff_ms(&rng, (uint32_t)i, 100, 5000);
+    cr_assert_leq(want, ceiling, "attempt %d", i);
+    parley_client_on_disconnected(cl, conn, now);
+    drain();
+    r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->a.delay_ms, want, "attempt %d", i);
+    start = nrec;
+    if (want > 0) {
+      parley_client_on_time(cl, now + want - 1);
+      drain();
+      cr_assert_eq(count_of(PARLEY_CLIENT_CONNECT, start), 0,
+                   "attempt %d came before its wait", i);
+    }
+    now += want;
+    parley_client_on_time(cl, now);
+    drain();
+    cr_assert_eq(count_of(PARLEY_CLIENT_CONNECT, start), 1);
+    seen = nrec;
+    ceiling = ceiling * 2 > 5000 ? 5000 : ceiling * 2;
+  }
+}
+
+/* spec: RCPT-4 */
+Test(client, receipts_cover_only_what_was_stored_and_shown)
+{
+  size_t i, last_msg = 0;
+  rec *r;
+
+  bring_up();
+  feed("SYNCED", NULL, "pos: 1", NULL);
+  feed_msg("c1", 1, "2", NULL);
+  feed_msg("c1", 2, "3", NULL);
+  feed_msg("c1", 5, "6", NULL); /* held behind a gap: not shown */
+  parley_client_mark_read(cl, "c1", 5, now);
+  drain();
+  for (i = 0; i < nrec; i++) {
+    if (recs[i].a.kind == PARLEY_CLIENT_MSG)
+      last_msg = i;
+    if (recs[i].a.kind != PARLEY_CLIENT_SEND ||
+        strncmp(recs[i].data, "RECEIPT\r\n", 9) != 0)
+      continue;
+    char *seq = sent_header(&recs[i], "seq");
+    cr_assert_str_eq(seq, "2", "a receipt past what was shown");
+    cr_assert_gt(i, last_msg, "a receipt before its message was stored");
+    free(seq);
+  }
+  /* The gap is filled: delivered follows the store, read the user. */
+  feed_msg("c1", 3, NULL, "h-99");
+  feed_msg("c1", 4, NULL, "h-99");
+  r = NULL;
+  for (i = 0; i < 3 && r == NULL; i++) {
+    fire_timer();
+    for (size_t k = seen; k < nrec; k++)
+      if (recs[k].a.kind == PARLEY_CLIENT_SEND &&
+          strncmp(recs[k].data, "RECEIPT\r\n", 9) == 0)
+        r = &recs[k];
+  }
+  cr_assert_not_null(r, "a delivered receipt once 3 to 5 are stored");
+  {
+    char *kind = sent_header(r, "kind"), *seq = sent_header(r, "seq");
+    cr_assert_str_eq(kind, "delivered");
+    cr_assert_str_eq(seq, "5");
+    free(kind);
+    free(seq);
+  }
+}
+
+/* spec: TYPE-3 */
+Test(client, typing_on_repeats_each_half_ttl_and_ends_with_off)
+{
+  uint64_t t0;
+  size_t start;
+
+  bring_up();
+  feed("WELCOME", NULL, "version: 1", "heartbeat: 1000", "typing-ttl: 4000",
+       NULL);
+  t0 = now;
+  parley_client_typing(cl, "c1", true, now);
+  drain();
+  expect_header("TYPING", "state", "on");
+  start = nrec;
+  for (now = t0 + 100; now < t0 + 2000; now += 100) {
+    parley_client_typing(cl, "c1", true, now);
+    drain();
+  }
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0,
+               "no repeat before half the ttl");
+  now = t0 + 2000;
+  parley_client_typing(cl, "c1", true, now);
+  drain();
+  expect_header("TYPING", "state", "on");
+  parley_client_typing(cl, "c1", false, now);
+  drain();
+  expect_header("TYPING", "state", "off");
+  start = nrec;
+  parley_client_typing(cl, "c1", false, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0, "off once");
+  parley_client_typing(cl, "c1", true, now + 1);
+  parley_client_typing(cl, "c2", true, now + 1);
+  drain();
+  expect_header("TYPING", "state", "on");
+  expect_header("TYPING", "conv", "c2");
+  parley_client_send(cl, "c1", NULL, "done", 4, now + 2, NULL);
+  drain();
+  expect_header("TYPING", "state", "off");
+  seen--;
+  expect_header("TYPING", "conv", "c1");
+  free(expect_sent("SEND", NULL));
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0,
+               "c2 still typing: no off for it");
+}
+
+/* spec: RATE-2 */
+Test(client, rate_limited_holds_frames_then_sends_the_refused_again)
+{
+  char *req, *t1, *t2, line[80];
+  size_t start;
+  rec *timer = NULL;
+
+  parley_client_send(cl, "c1", NULL, "first", 5, now, NULL);
+  drain();
+  bring_up();
+  req = expect_sent("SEND", "req");
+  seen--;
+  t1 = expect_sent("SEND", "temp-id");
+  snprintf(line, sizeof line, "req: %s", req);
+  free(req);
+  start = nrec;
+  feed("ERROR", NULL, "code: 429", "reason: rate-limited", line, NULL);
+  parley_client_send(cl, "c1", NULL, "second", 6, now, NULL);
+  drain();
+  feed_msg("c2", 4, "8", NULL); /* a gap, whose HISTORY waits too */
+  parley_client_mark_read(cl, "c1", 0, now);
+  parley_client_on_time(cl, now);
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0,
+               "further requests are held");
+  for (size_t i = start; i < nrec; i++)
+    if (recs[i].a.kind == PARLEY_CLIENT_TIMER)
+      timer = &recs[i];
+  cr_assert_not_null(timer);
+  cr_assert_leq(timer->a.at_ms, now + 101, "a wait drawn as for backoff");
+  fire_timer();
+  t2 = expect_sent("SEND", "temp-id");
+  cr_assert_str_eq(t1, t2, "the refused SEND goes first, the same");
+  expect_header("SEND", "conv", "c1");
+  free(t1);
+  free(t2);
+  expect_header("HISTORY", "conv", "c2");
+}
+
+/* spec: RATE-2 */
+Test(client, rate_limited_sync_and_auth_are_sent_again)
+{
+  char *req, *since, line[80];
+
+  cr_assert_eq(parley_client_load_pos(cl, "p7"), PARLEY_OK);
+  bring_up();
+  seen--;
+  req = expect_sent("SYNC", "req");
+  snprintf(line, sizeof line, "req: %s", req);
+  free(req);
+  feed("ERROR", NULL, "code: 429", "reason: rate-limited", line, NULL);
+  cr_assert(parley_client_is_ready(cl));
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, seen), 0);
+  fire_timer();
+  since = expect_sent("SYNC", "since");
+  cr_assert_str_eq(since, "p7");
+  free(since);
+
+  /* A token refresh refused with rate-limited goes again after a wait. */
+  feed("SYNCED", NULL, "pos: p8", NULL);
+  parley_client_set_token(cl, "tok-next", now + 3600000, now);
+  drain();
+  req = expect_sent("AUTH", "req");
+  snprintf(line, sizeof line, "req: %s", req);
+  free(req);
+  feed("ERROR", NULL, "code: 429", "reason: rate-limited", line, NULL);
+  cr_assert(parley_client_is_ready(cl));
+  fire_timer();
+  expect_header("AUTH", "token", "tok-next");
+}
+
+/* spec: RATE-2 */
+Test(client, rate_limited_auth_in_the_handshake_tries_again_later)
+{
+  rec *r;
+
+  parley_client_start(cl, now);
+  drain();
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  free(expect_sent("HELLO", NULL));
+  free(expect_sent("AUTH", NULL));
+  feed("WELCOME", NULL, "version: 1", "heartbeat: 1000", NULL);
+  feed("ERROR", NULL, "code: 429", "reason: rate-limited", "req: a-1",
+       NULL);
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CLOSE));
+  r = next_of(PARLEY_CLIENT_EV_DISCONNECTED);
+  cr_assert_not_null(r);
+  cr_assert_leq(r->a.delay_ms, 100);
+  fire_timer();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT));
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  free(expect_sent("HELLO", NULL));
+  expect_header("AUTH", "token", "tok-alice");
+}
+
+/* spec: EXT-5 EXT-1 */
+Test(client, headers_defined_for_other_verbs_are_ignored)
+{
+  size_t start;
+  rec *r;
+
+  parley_client_send(cl, "c1", NULL, "x", 1, now, NULL);
+  drain();
+  bring_up();
+  free(expect_sent("SEND", NULL));
+  feed("SYNCED", NULL, "pos: 3", "seq: 99", "temp-id: bogus",
+       "status: away", NULL);
+  r = next_of(PARLEY_CLIENT_POS);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.pos, "3");
+  start = nrec;
+  feed("PONG", NULL, "seq: 7", "user: bob", "conv: c1", "pos: 44", NULL);
+  feed("OK", NULL, "kind: read", "seq: 9", "pos: 45", NULL);
+  cr_assert_eq(nrec, start, "PONG and OK carry nothing to act on");
+  parley_client_on_time(cl, now); /* nothing due */
+  drain();
+  cr_assert_eq(count_of(PARLEY_CLIENT_POS, start), 0);
+  seen = start;
+  feed("MSG", "hi", "conv: c1", "seq: 1", "from: bob", "pos: 4",
+       "fatal: yes", "token: pt1.x", "versions: 9", "since: 0", NULL);
+  r = next_of(PARLEY_CLIENT_MSG);
+  cr_assert_not_null(r, "MSG handled although it carries odd headers");
+  cr_assert_str_eq(r->body, "hi");
+  r = next_of(PARLEY_CLIENT_POS);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->a.pos, "4");
+  cr_assert(parley_client_is_ready(cl));
+  cr_assert_eq(count_of(PARLEY_CLIENT_CLOSE, 0), 0);
+}
+
+/* spec: SEC-18 */
+Test(client, bodies_with_nul_are_handled_by_length)
+{
+  static const char msg[] =
+      "MSG\r\nconv: c1\r\nseq: 1\r\nfrom: bob\r\npos: 2\r\n"
+      "content-length: 5\r\n\r\na\0b\0c";
+  rec *r;
+  char *cl_hdr;
+
+  bring_up();
+  feed_raw(msg, sizeof msg - 1);
+  r = next_of(PARLEY_CLIENT_MSG);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.msg.body_len, 5);
+  cr_assert_eq(memcmp(r->body, "a\0b\0c", 5), 0);
+  cr_assert_eq(parley_client_send(cl, "c1", NULL, "x\0y", 3, now, NULL),
+               PARLEY_OK);
+  drain();
+  r = next_of(PARLEY_CLIENT_OUTBOX_ADD);
+  cr_assert_not_null(r);
+  cr_assert_eq(r->a.outbox.body_len, 3);
+  cr_assert_eq(memcmp(r->body, "x\0y", 3), 0);
+  r = next_of(PARLEY_CLIENT_SEND);
+  cr_assert_not_null(r);
+  cl_hdr = sent_header(r, "content-length");
+  cr_assert_str_eq(cl_hdr, "3");
+  free(cl_hdr);
+  cr_assert_eq(memcmp(r->data + r->a.len - 3, "x\0y", 3), 0);
+}
