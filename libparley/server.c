@@ -36,6 +36,9 @@
  *   closes; the relay then carries no ttl.
  * - Every message, malformed ones included, takes a token from the
  *   session's bucket; an empty bucket drops the frame with rate-limited.
+ * - A user holds at most max_sessions_per_user READY sessions (SEC-14);
+ *   an AUTH past that gets rate-limited and the session stays
+ *   NEGOTIATED, so the client may try again later.
  *
  * Files: server.c (life cycle, dispatch, HELLO, AUTH, PING, BYE, timers),
  * server_msg.c (SEND, RECEIPT, store results, fanout), server_sync.c
@@ -97,6 +100,8 @@ static void config_normalize(parley_server_config *c)
     c->rate_burst = SRV_RATE_BURST;
   if (c->sync_hold_max == 0)
     c->sync_hold_max = SRV_SYNC_HOLD_MAX;
+  if (c->max_sessions_per_user == 0)
+    c->max_sessions_per_user = SRV_SESSIONS_PER_USER;
 }
 
 parley_server *parley_server_new(const parley_server_config *cfg)
@@ -735,6 +740,14 @@ static bool become_ready(parley_server *s, session *ss, const char *name,
   return true;
 }
 
+/* True when user `name` holds as many READY sessions as a user may
+ * (SEC-14). */
+static bool user_sessions_full(const parley_server *s, const char *name)
+{
+  const user *u = pmap_get(&s->users, name, strlen(name));
+  return u != NULL && u->sessions.len >= s->cfg.max_sessions_per_user;
+}
+
 /* AUTH (AUTH-1) and its refresh in READY (AUTH-3). */
 static void on_auth(parley_server *s, session *ss, const parley_frame *f,
                     const reqid *req)
@@ -764,6 +777,12 @@ static void on_auth(parley_server *s, session *ss, const parley_frame *f,
                  "a fresh AUTH must name the same user and device");
       return;
     }
+  } else if (user_sessions_full(s, name)) {
+    act_log(s, ss->conn, PARLEY_LOG_INFO, "auth refused: user %s holds "
+            "%u sessions", name, (unsigned)s->cfg.max_sessions_per_user);
+    send_error(s, ss, PARLEY_E_RATE_LIMITED, req,
+               "too many sessions for this user");
+    return;
   } else if (!become_ready(s, ss, name, device)) {
     return;
   }

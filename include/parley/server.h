@@ -191,6 +191,10 @@ typedef struct parley_server_config {
    * the held events are dropped and read again from the store, so memory
    * stays bounded and nothing is lost. 0: 1024. */
   uint32_t sync_hold_max;
+  /* READY sessions one user may hold at once; an AUTH that would pass
+   * it gets rate-limited and the session stays unauthenticated (SEC-14).
+   * 0: 64. */
+  uint32_t max_sessions_per_user;
   /* Test-only switches for planted faults; false in every real host. */
   bool fault_ack_before_commit;
   bool fault_skip_dedup;

@@ -2030,3 +2030,288 @@ Test(server, mutated_frames_never_break_the_core)
   cr_assert_eq(h->fatal, 0);
   harness_free(h);
 }
+
+/* Feeds `len` octets as one text message (they may hold NUL). */
+static void feed_n(harness *h, parley_conn_id conn, const char *data,
+                   size_t len)
+{
+  parley_server_on_message(h->s, conn, data, len, false, h->now);
+  pump(h);
+}
+
+/* spec: EXT-5 EXT-1 SEC-3 */
+Test(server, headers_defined_for_other_verbs_are_ignored)
+{
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  parley_server_on_open(h->s, 1, h->now);
+  pump(h);
+  feedf(h, 1, "HELLO\nversions: 1\nheartbeat: 30000\nseq: x\nconv: !?\n"
+              "token: junk\nfatal: maybe\nstate: sideways\n\n");
+  expect(h, 1, "WELCOME");
+  char tok[PARLEY_TOKEN_MAX + 1];
+  token_for("alice", h->now + 100000000, tok);
+  feedf(h, 1, "AUTH\ntoken: %s\ndevice: phone\nseq: -1\nversions: x\n"
+              "limit: 1000\n\n", tok);
+  expect(h, 1, "READY");
+  feedf(h, 1, "PING\nnonce: n1\nseq: seven\nconv: ???\nkind: odd\n"
+              "since: ~\nttl: -5\n\n");
+  cr_assert_str_eq(hget(expect(h, 1, "PONG"), "nonce"), "n1");
+  feedf(h, 1, "SEND\nconv: c1\ntemp-id: t1\nseq: 99\nfrom: mallory\n"
+              "device: other\nts: 5\npos: 12\nmsg-id: evil\nuser: mallory\n"
+              "since: x\nreq: s1\ncontent-length: 2\n\nhi");
+  tframe *tf = expect(h, 1, "ACK");
+  cr_assert_eq(hnum(tf, "seq"), 1, "seq is the server's");
+  cr_assert_str_neq(hget(tf, "msg-id"), "evil");
+  cr_assert_neq(hnum(tf, "ts"), 5);
+  tf = expect(h, 1, "MSG");
+  cr_assert_str_eq(hget(tf, "from"), "alice");
+  cr_assert_str_eq(hget(tf, "device"), "phone");
+  cr_assert_str_eq(tf->body, "hi");
+  feedf(h, 1, "RECEIPT\nconv: c1\nkind: read\nseq: 1\ntemp-id: !!\n"
+              "state: maybe\nstatus: gone\nreq: r1\n\n");
+  expect(h, 1, "OK");
+  expect(h, 1, "RECEIPT");
+  feedf(h, 1, "HISTORY\nconv: c1\nsince: bogus\nseq: x\nstatus: y\n"
+              "req: h1\n\n");
+  expect(h, 1, "MSG");
+  tf = expect(h, 1, "PAGE");
+  cr_assert_eq(hnum(tf, "count"), 1);
+  feedf(h, 1, "SYNC\nsince: 0\nlimit: 0\nconv: nope\nafter: z\nreq: y1\n\n");
+  expect(h, 1, "MSG");
+  expect(h, 1, "RECEIPT");
+  expect(h, 1, "SYNCED");
+  feedf(h, 1, "BYE\nseq: 1\nconv: x\n\n");
+  expect(h, 1, "BYE");
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 1);
+  harness_free(h);
+}
+
+/* spec: LIFE-5 */
+Test(server, pipelined_frames_are_handled_in_order)
+{
+  harness *h = harness_new();
+  h->auto_store = false;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  char tok[PARLEY_TOKEN_MAX + 1], burst[4096];
+  token_for("alice", h->now + 100000000, tok);
+  parley_server_on_open(h->s, 1, h->now);
+  pump(h);
+  /* One burst, no waiting for any answer. */
+  snprintf(burst, sizeof burst,
+           "HELLO\nversions: 1\nheartbeat: 30000\nreq: h\n\n|"
+           "AUTH\ntoken: %s\ndevice: phone\nreq: a\n\n|"
+           "PING\nnonce: p1\n\n|"
+           "SEND\nconv: c1\ntemp-id: t1\nreq: s1\ncontent-length: 1\n\n1|"
+           "PING\nnonce: p2\n\n|"
+           "SEND\nconv: c1\ntemp-id: t2\nreq: s2\ncontent-length: 1\n\n2|"
+           "SEND\nconv: c1\ntemp-id: t3\nreq: s3\ncontent-length: 1\n\n3|"
+           "HISTORY\nconv: c1\nreq: q\n\n|"
+           "PING\nnonce: p3\n\n", tok);
+  for (char *part = strtok(burst, "|"); part; part = strtok(NULL, "|"))
+    feedf(h, 1, "%s", part);
+  cr_assert_str_eq(hget(expect(h, 1, "WELCOME"), "req"), "h");
+  cr_assert_str_eq(hget(expect(h, 1, "READY"), "req"), "a");
+  cr_assert_str_eq(hget(expect(h, 1, "PONG"), "nonce"), "p1");
+  cr_assert_str_eq(hget(expect(h, 1, "PONG"), "nonce"), "p2");
+  cr_assert_str_eq(hget(expect(h, 1, "PONG"), "nonce"), "p3");
+  expect_nothing(h, 1);
+  /* The store requests were issued in frame order: appends of t1, t2,
+   * t3 (seq 1, 2, 3), then the history read. */
+  cr_assert_eq(store_pending(h), 4);
+  for (size_t i = 0; i < 3; i++) {
+    cr_assert_eq(h->reqs[h->req_done + i].req.op, PARLEY_STORE_APPEND_MSG);
+    cr_assert_eq(h->reqs[h->req_done + i].req.msg.seq, i + 1);
+  }
+  cr_assert_eq(h->reqs[h->req_done + 3].req.op, PARLEY_STORE_READ_HISTORY);
+  store_complete(h, SIZE_MAX);
+  const char *want[][2] = {{"ACK", "s1"}, {"ACK", "s2"}, {"ACK", "s3"},
+                           {"PAGE", "q"}};
+  size_t k = 0;
+  uint64_t seq = 0;
+  for (out_frame *o = next_out(h, 1); o; o = next_out(h, 1)) {
+    o->taken = true;
+    tframe_parse(o->data, o->len, &tf_scratch);
+    if (strcmp(tf_scratch.verb, "MSG") == 0)
+      continue; /* live copies and the history page */
+    cr_assert_lt(k, 4, "unexpected %s", tf_scratch.verb);
+    cr_assert_str_eq(tf_scratch.verb, want[k][0]);
+    cr_assert_str_eq(hget(&tf_scratch, "req"), want[k][1]);
+    if (k < 3) {
+      cr_assert_eq(hnum(&tf_scratch, "seq"), ++seq);
+      cr_assert_eq(hget(&tf_scratch, "temp-id")[1] - '0', (int)seq);
+    } else {
+      cr_assert_eq(hnum(&tf_scratch, "count"), 3, "HISTORY after SENDs");
+    }
+    k++;
+  }
+  cr_assert_eq(k, 4);
+  harness_free(h);
+}
+
+/* Writes a PING whose body makes the frame `body` + its head long into
+ * buf; returns the frame's length. */
+static size_t ping_of(char *buf, size_t cap, size_t body)
+{
+  size_t head = (size_t)snprintf(buf, cap, "PING\r\ncontent-length: "
+                                 "%zu\r\n\r\n", body);
+  cr_assert_lt(head + body, cap);
+  memset(buf + head, 'b', body);
+  return head + body;
+}
+
+/* spec: LIM-1 FRAME-2 */
+Test(server, stated_limits_never_pass_the_table)
+{
+  static const struct {
+    size_t frame, headers, line;
+    uint64_t want_frame, want_headers, want_line;
+  } cases[] = {
+    {1u << 20, 100, 8192, 65536, 32, 1024},
+    {65537, 33, 1025, 65536, 32, 1024},
+    {8192, 16, 512, 8192, 16, 512},
+    {0, 0, 0, 65536, 32, 1024},
+  };
+  static char big[70000];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    parley_server_config cfg = default_cfg();
+    cfg.limits.frame_size_max = cases[i].frame;
+    cfg.limits.header_count_max = cases[i].headers;
+    cfg.limits.header_line_max = cases[i].line;
+    harness *h = harness_new_cfg(&cfg);
+    parley_server_on_open(h->s, 1, h->now);
+    pump(h);
+    feedf(h, 1, "HELLO\nversions: 1\nheartbeat: 30000\n\n");
+    tframe *tf = expect(h, 1, "WELCOME");
+    cr_assert_eq(hnum(tf, "max-frame"), cases[i].want_frame, "case %zu", i);
+    cr_assert_eq(hnum(tf, "max-headers"), cases[i].want_headers);
+    cr_assert_eq(hnum(tf, "max-header-line"), cases[i].want_line);
+    cr_assert_eq(hnum(tf, "max-body"), cases[i].want_frame - 1024);
+    /* The stated frame limit is the one enforced: a frame at it is
+     * taken, one octet past it is refused. */
+    for (size_t extra = 0; extra < 2; extra++) {
+      size_t n = (size_t)cases[i].want_frame + extra, k = n, len = 0;
+      while (k > 0 && (len = ping_of(big, sizeof big, k)) != n)
+        k -= len > n ? len - n : 1;
+      cr_assert_eq(len, n);
+      feed_n(h, 1, big, n);
+      if (extra == 0)
+        expect(h, 1, "PONG");
+      else
+        expect_error(h, 1, 406);
+    }
+    harness_free(h);
+  }
+}
+
+/* spec: SEC-18 */
+Test(server, bodies_with_nul_are_kept_by_length)
+{
+  static const char send[] =
+      "SEND\r\nconv: c1\r\ntemp-id: t1\r\nreq: s1\r\n"
+      "content-length: 7\r\n\r\na\0b\0\0c\0";
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "laptop", "");
+  feed_n(h, 1, send, sizeof send - 1);
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 1);
+  cr_assert_eq(h->reqs[0].req.msg.body_len, 7);
+  cr_assert_eq(memcmp(h->reqs[0].body, "a\0b\0\0c\0", 7), 0);
+  expect(h, 1, "ACK");
+  tframe *tf = expect(h, 2, "MSG");
+  cr_assert_eq(tf->body_len, 7);
+  cr_assert_eq(memcmp(tf->body, "a\0b\0\0c\0", 7), 0);
+  feedf(h, 2, "HISTORY\nconv: c1\nreq: q\n\n");
+  tf = expect(h, 2, "MSG");
+  cr_assert_eq(tf->body_len, 7);
+  cr_assert_eq(memcmp(tf->body, "a\0b\0\0c\0", 7), 0);
+  /* A repeat with the same octets is the same message (SEND-3), one
+   * that differs after a NUL is another body (SEND-4). */
+  feed_n(h, 1, send, sizeof send - 1);
+  expect(h, 1, "MSG");
+  tf = expect(h, 1, "ACK");
+  cr_assert_eq(hnum(tf, "seq"), 1);
+  char other[sizeof send];
+  memcpy(other, send, sizeof send);
+  other[sizeof send - 2] = 'z';
+  feed_n(h, 1, other, sizeof send - 1);
+  expect_error(h, 1, 441);
+  harness_free(h);
+}
+
+/* Everything a harness saw, flattened for comparing two runs. */
+static void trace_of(harness *h, char *out, size_t cap)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < h->out_len && n < cap; i++)
+    n += (size_t)snprintf(out + n, cap - n, "%llu:%s|",
+                          (unsigned long long)h->out[i].conn,
+                          h->out[i].data);
+  for (size_t op = 0; op < 8 && n < cap; op++)
+    n += (size_t)snprintf(out + n, cap - n, "store%zu=%zu|", op,
+                          h->store_count[op]);
+  for (size_t i = 0; i < h->api_len && n < cap; i++)
+    n += (size_t)snprintf(out + n, cap - n, "api%d|", (int)h->api[i].err);
+  n += (size_t)snprintf(out + n, cap - n, "closes=%zu timer=%llu",
+                        h->close_len, (unsigned long long)h->timer_at);
+}
+
+/* Runs every request about conversation `conv` for alice, who is not in
+ * c1 (bob and carol are), and writes what the core did. */
+static void probe_conv(const char *conv, char *out, size_t cap)
+{
+  harness *h = harness_new();
+  parley_conv_info info;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, bc, 2);
+  ready(h, 1, "alice", "phone", "typing");
+  send_msg(h, 1, conv, "t1", "x", "r1");
+  feedf(h, 1, "RECEIPT\nconv: %s\nkind: read\nseq: 1\nreq: r2\n\n", conv);
+  feedf(h, 1, "HISTORY\nconv: %s\nlimit: 5\nreq: r3\n\n", conv);
+  feedf(h, 1, "HISTORY\nconv: %s\ncursor: hc1.x.y\nreq: r4\n\n", conv);
+  feedf(h, 1, "TYPING\nconv: %s\nstate: on\nreq: r5\n\n", conv);
+  parley_server_api_history(h->s, 7, "alice", conv, NULL, 10, h->now);
+  pump(h);
+  parley_server_api_history(h->s, 8, "alice", conv, "hc1.x.y", 10, h->now);
+  pump(h);
+  cr_assert_eq(parley_server_conv_info(h->s, "alice", conv, &info),
+               PARLEY_E_NOT_FOUND);
+  trace_of(h, out, cap);
+  harness_free(h);
+}
+
+/* spec: SEC-12 SEC-1 SEC-2 */
+Test(server, non_member_and_missing_conversation_take_the_same_path)
+{
+  static char missing[65536], foreign[65536];
+  probe_conv("c9", missing, sizeof missing);
+  probe_conv("c1", foreign, sizeof foreign);
+  cr_assert_str_eq(missing, foreign);
+  cr_assert_not_null(strstr(missing, "store4=0|store5=0|"),
+                     "no store read for either: %s", missing);
+}
+
+/* spec: SEC-14 */
+Test(server, sessions_per_user_are_capped)
+{
+  parley_server_config cfg = default_cfg();
+  cfg.max_sessions_per_user = 2;
+  harness *h = harness_new_cfg(&cfg);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "alice", "laptop", "");
+  ready(h, 3, "bob", "phone", ""); /* another user is not counted */
+  hello(h, 4, "");
+  auth(h, 4, "alice", "tablet", h->now + 100000000);
+  expect_error(h, 4, 429);
+  cr_assert_not(closed(h, 4, NULL), "not fatal: the session stays");
+  feedf(h, 4, "SYNC\nreq: y\n\n");
+  expect_error(h, 4, 423); /* still not READY */
+  /* A refresh on a READY session is not a new session. */
+  auth(h, 1, "alice", "phone", h->now + 200000000);
+  expect(h, 1, "READY");
+  parley_server_on_close(h->s, 2, h->now);
+  pump(h);
+  auth(h, 4, "alice", "tablet", h->now + 100000000);
+  expect(h, 4, "READY");
+  harness_free(h);
+}
