@@ -12,6 +12,7 @@
 
 #include <libwebsockets.h>
 
+#include "limiter.h"
 #include "parley/server.h"
 #include "store.h"
 
@@ -43,6 +44,9 @@ typedef struct host {
   uint8_t token_sk[64];
   uint64_t token_ttl_ms;
   size_t queue_max_bytes;
+  limiter *token_by_address; /* POST /v1/auth/token per client address */
+  limiter *token_by_user;    /* ... and per user name (SEC-13) */
+  uint32_t max_sessions_per_address; /* SEC-14; 0: no limit */
 
   uint64_t next_conn_id;
   uint64_t next_api_id;
@@ -93,6 +97,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
                 void *user, void *in, size_t len);
 void ws_send(host *h, parley_conn_id conn, const char *data, size_t len);
 void ws_close(host *h, parley_conn_id conn, uint16_t ws_code);
+/* The WebSocket sessions open from client address `peer`. */
+size_t ws_sessions_from(const host *h, const char *peer);
 
 /* http_api.c: the HTTP protocol callback (first in the protocol list) and
  * the answers that come back asynchronously. */

@@ -69,6 +69,7 @@ struct http_req {
   bool close_after;
   bool headers_done;
   unsigned status;
+  unsigned retry_after_s; /* a 429's Retry-After; 0: none */
   char *resp;
   size_t resp_len, resp_off;
 };
@@ -187,13 +188,16 @@ static void answer_parley_error(host *h, http_req *r, parley_err err,
                     message ? message : parley_err_message(err)));
 }
 
-/* Writes headers for an answer into buf (after LWS_PRE) and sends them.
- * Returns 0 or -1. */
+/* Writes headers for an answer into buf (after LWS_PRE) and sends them;
+ * `allow` (a 405's Allow) and `retry_after_s` (a 429's Retry-After) are
+ * left out when NULL or 0. Returns 0 or -1. */
 static int write_headers(struct lws *wsi, unsigned status, size_t len,
-                         bool close_after, const char *allow)
+                         bool close_after, const char *allow,
+                         unsigned retry_after_s)
 {
   unsigned char buf[LWS_PRE + HTTP_HEADERS_MAX];
   unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+  char retry[16];
 
   if (lws_add_http_common_headers(wsi, status, "application/json", len, &p,
                                   end))
@@ -211,6 +215,12 @@ static int write_headers(struct lws *wsi, unsigned status, size_t len,
   if (allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW,
                                             (const unsigned char *)allow,
                                             (int)strlen(allow), &p, end))
+    return -1;
+  snprintf(retry, sizeof retry, "%u", retry_after_s);
+  if (retry_after_s &&
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+                                   (const unsigned char *)retry,
+                                   (int)strlen(retry), &p, end))
     return -1;
   if (close_after &&
       lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
@@ -237,7 +247,7 @@ static int write_answer(http_req *r)
   if (!r->headers_done) {
     const char *allow = r->status == 405 ? allowed_method(r->route) : NULL;
     if (write_headers(r->wsi, r->status, r->resp_len, r->close_after,
-                      allow) != 0)
+                      allow, r->retry_after_s) != 0)
       return -1;
     r->headers_done = true;
     if (r->resp_len == 0)
@@ -272,7 +282,7 @@ static int write_now(struct lws *wsi, unsigned status, json_t *body)
   json_decref(body);
   if (!text || len > sizeof buf - LWS_PRE)
     goto done;
-  if (write_headers(wsi, status, len, true, NULL) != 0)
+  if (write_headers(wsi, status, len, true, NULL, 0) != 0)
     goto done;
   memcpy(buf + LWS_PRE, text, len);
   if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) == (int)len)
@@ -458,6 +468,32 @@ static json_t *body_object(host *h, http_req *r)
   return root;
 }
 
+/* SEC-13: takes a token from the bucket of the caller's address and,
+ * when `name` is not empty, from the one of that user name. Returns true,
+ * or answers 429 with Retry-After and returns false. It runs before the
+ * password is hashed, so a refused request costs no Argon2id. */
+static bool token_rate_ok(host *h, http_req *r, const char *name)
+{
+  char key[LIMITER_KEY_MAX + 1], peer[64] = "";
+  uint64_t now = host_now_ms(), wait;
+
+  lws_get_peer_simple(r->wsi, peer, sizeof peer);
+  snprintf(key, sizeof key, "a:%s", peer);
+  wait = limiter_take(h->token_by_address, key, now);
+  if (wait == 0 && name[0] != '\0') {
+    snprintf(key, sizeof key, "u:%s", name);
+    wait = limiter_take(h->token_by_user, key, now);
+  }
+  if (wait == 0)
+    return true;
+  r->retry_after_s = (unsigned)((wait + 999) / 1000);
+  plog_info(0, "http: token request refused by the rate limit user=%s",
+            name[0] ? name : "-");
+  answer_error(h, r, 429, PARLEY_E_RATE_LIMITED, "rate-limited",
+               "too many token requests; retry in %u s", r->retry_after_s);
+  return false;
+}
+
 /* POST /v1/auth/token: the password goes to the password thread. */
 static void handle_token(host *h, http_req *r)
 {
@@ -479,10 +515,13 @@ static void handle_token(host *h, http_req *r)
     bool plain = strlen(json_string_value(pw)) == json_string_length(pw);
     snprintf(r->user, sizeof r->user, "%s",
              plain && user_name_valid(name) ? name : "");
-    req_register(h, r);
-    if (store_submit_password(h->st, r->id, r->user,
-                              json_string_value(pw)) != 0)
-      answer_error(h, r, 500, 500, "internal", "the store is not running");
+    if (token_rate_ok(h, r, r->user)) {
+      req_register(h, r);
+      if (store_submit_password(h->st, r->id, r->user,
+                                json_string_value(pw)) != 0)
+        answer_error(h, r, 500, 500, "internal",
+                     "the store is not running");
+    }
   }
   if (json_is_string(pw)) /* wipe the password in the parsed copy */
     sodium_memzero((char *)json_string_value(pw), json_string_length(pw));
@@ -974,9 +1013,25 @@ static bool list_has(const char *list, const char *want)
   return false;
 }
 
+/* SEC-14: true when the caller's address may open one more session. */
+static bool sessions_left(const host *h, struct lws *wsi)
+{
+  char peer[64] = "";
+
+  if (h->max_sessions_per_address == 0)
+    return true;
+  lws_get_peer_simple(wsi, peer, sizeof peer);
+  if (ws_sessions_from(h, peer) < h->max_sessions_per_address)
+    return true;
+  plog_info(0, "http: WebSocket upgrade from %s refused: %u sessions open",
+            peer, (unsigned)h->max_sessions_per_address);
+  return false;
+}
+
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: lets a WebSocket upgrade through
- * only on /v1/ws with the parley.1 subprotocol (WS-5). Returns 0 to go
- * on, 1 after answering an error, -1 to hang up. */
+ * only on /v1/ws with the parley.1 subprotocol (WS-5), and only while
+ * the caller's address holds fewer sessions than it may (SEC-14).
+ * Returns 0 to go on, 1 after answering an error, -1 to hang up. */
 static int confirm_upgrade(host *h, struct lws *wsi, const char *to)
 {
   char path[256], protos[512];
@@ -1001,6 +1056,11 @@ static int confirm_upgrade(host *h, struct lws *wsi, const char *to)
                                           HOST_SUBPROTOCOL
                                           " is required")) ? -1 : 1;
   }
+  if (!sessions_left(h, wsi))
+    return write_now(wsi, 429, error_body(PARLEY_E_RATE_LIMITED,
+                                          "rate-limited",
+                                          "too many sessions from this "
+                                          "address")) ? -1 : 1;
   return 0;
 }
 

@@ -2,6 +2,9 @@
  *
  *   parley-server [--listen HOST:PORT] [--db PATH] [--log-level L]
  *                 [--log-json] [--heartbeat-min-ms N] [--token-ttl-ms N]
+ *                 [--token-rate-address N] [--token-rate-user N]
+ *                 [--max-sessions-address N] [--max-sessions-user N]
+ *                 [--allow-plaintext]
  *   parley-server adduser NAME [--password-file FILE] [--db PATH]
  *   parley-server deluser NAME [--db PATH]
  *   parley-server users [--db PATH]
@@ -12,7 +15,11 @@
  * are taken by a dedicated thread (sigwait) that wakes the service loop;
  * the drain then stops new connections, tells every session going-away
  * (WebSocket close 1001), lets the pending store requests commit and
- * exits 0. A store failure is fatal: exit 1. Bad flags: exit 2. */
+ * exits 0. A store failure is fatal: exit 1. Bad flags: exit 2.
+ *
+ * The server has no TLS of its own: it serves plain HTTP and WebSocket
+ * on loopback, and on any other address only with --allow-plaintext,
+ * for a deployment that puts TLS in front of it (SEC-16). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +39,12 @@
 #define DEFAULT_LISTEN "127.0.0.1:7700"
 #define DEFAULT_DB "./parley.db"
 #define DEFAULT_TOKEN_TTL_MS 3600000ull
+#define TOKEN_TTL_MAX_MS 86400000ull /* SEC-9: at most 24 hours */
+#define DEFAULT_TOKEN_RATE_ADDRESS 60u /* token requests a minute */
+#define DEFAULT_TOKEN_RATE_USER 20u
+#define DEFAULT_SESSIONS_ADDRESS 256u
+#define DEFAULT_SESSIONS_USER 64u
+#define LIMITER_SLOTS 4096
 #define HEARTBEAT_FLOOR_MS 200
 #define HEARTBEAT_MIN_CAP_MS 15000 /* HB-1 */
 
@@ -44,6 +57,11 @@ typedef struct options {
   bool log_json;
   uint32_t heartbeat_min_ms;
   uint64_t token_ttl_ms;
+  uint32_t token_rate_address;
+  uint32_t token_rate_user;
+  uint32_t max_sessions_address;
+  uint32_t max_sessions_user;
+  bool allow_plaintext;
   const char *password_file;
   const char *command; /* NULL: serve */
   const char *name;
@@ -62,7 +80,17 @@ static const char usage_text[] =
     "  --log-level LEVEL       debug, info, warn or error (default info)\n"
     "  --log-json              log JSON lines instead of text\n"
     "  --heartbeat-min-ms N    smallest heartbeat interval (200 to 15000)\n"
-    "  --token-ttl-ms N        lifetime of issued tokens (default 3600000)\n"
+    "  --token-ttl-ms N        lifetime of issued tokens, at most 86400000\n"
+    "                          (default 3600000)\n"
+    "  --token-rate-address N  token requests a minute from one client\n"
+    "                          address, in bursts of N (default 60; 0: no\n"
+    "                          limit)\n"
+    "  --token-rate-user N     the same for one user name (default 20)\n"
+    "  --max-sessions-address N  WebSocket sessions open from one client\n"
+    "                          address (default 256; 0: no limit)\n"
+    "  --max-sessions-user N   READY sessions of one user (default 64)\n"
+    "  --allow-plaintext       serve on an address other than loopback\n"
+    "                          without TLS (put TLS in front of it)\n"
     "  --password-file FILE    adduser: read the password from FILE\n"
     "  --help                  show this text\n";
 
@@ -116,6 +144,40 @@ static bool parse_listen(const char *s, options *o)
   return inet_pton(o->ipv6 ? AF_INET6 : AF_INET, o->host, addr) == 1;
 }
 
+/* True when o's listen address is a loopback one (127.0.0.0/8, ::1). */
+static bool listen_is_loopback(const options *o)
+{
+  struct in6_addr a6;
+  struct in_addr a4;
+
+  if (o->ipv6)
+    return inet_pton(AF_INET6, o->host, &a6) == 1 &&
+           IN6_IS_ADDR_LOOPBACK(&a6);
+  return inet_pton(AF_INET, o->host, &a4) == 1 &&
+         (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* Applies one of the limit flags (a number, 0 for no limit). Returns 0,
+ * or the exit code for a bad value. */
+static int apply_limit(options *o, int opt, const char *flag, const char *v)
+{
+  uint64_t n;
+
+  if (!parse_u64(v, 0, 1000000, &n))
+    return bad_flag(flag, "expected a number from 0 to 1000000");
+  if (opt == 'A')
+    o->token_rate_address = (uint32_t)n;
+  else if (opt == 'U')
+    o->token_rate_user = (uint32_t)n;
+  else if (opt == 'M')
+    o->max_sessions_address = (uint32_t)n;
+  else if (n == 0)
+    o->max_sessions_user = UINT32_MAX;
+  else
+    o->max_sessions_user = (uint32_t)n;
+  return 0;
+}
+
 /* Applies one flag. Returns 0, or the exit code for a bad value. */
 static int apply_flag(options *o, int opt, const char *flag, const char *v)
 {
@@ -142,9 +204,18 @@ static int apply_flag(options *o, int opt, const char *flag, const char *v)
     o->heartbeat_min_ms = (uint32_t)n;
     return 0;
   case 't':
-    if (!parse_u64(v, 1, UINT32_MAX * 1000ull, &n))
-      return bad_flag(flag, "expected a number of milliseconds");
+    if (!parse_u64(v, 1, TOKEN_TTL_MAX_MS, &n))
+      return bad_flag(flag, "expected a number of milliseconds from 1 to "
+                            "86400000 (24 hours)");
     o->token_ttl_ms = n;
+    return 0;
+  case 'A':
+  case 'U':
+  case 'M':
+  case 'S':
+    return apply_limit(o, opt, flag, v);
+  case 'P':
+    o->allow_plaintext = true;
     return 0;
   case 'p':
     o->password_file = v;
@@ -164,6 +235,11 @@ static int parse_args(int argc, char **argv, options *o)
       {"log-json", no_argument, NULL, 'j'},
       {"heartbeat-min-ms", required_argument, NULL, 'h'},
       {"token-ttl-ms", required_argument, NULL, 't'},
+      {"token-rate-address", required_argument, NULL, 'A'},
+      {"token-rate-user", required_argument, NULL, 'U'},
+      {"max-sessions-address", required_argument, NULL, 'M'},
+      {"max-sessions-user", required_argument, NULL, 'S'},
+      {"allow-plaintext", no_argument, NULL, 'P'},
       {"password-file", required_argument, NULL, 'p'},
       {"help", no_argument, NULL, '?' + 256},
       {NULL, 0, NULL, 0}};
@@ -331,6 +407,7 @@ static void make_config(const options *o, parley_server_config *cfg)
   cfg->max_errors = 16;
   cfg->rate_per_s = 200;
   cfg->rate_burst = 400;
+  cfg->max_sessions_per_user = o->max_sessions_user;
   randombytes_buf(&cfg->seed, sizeof cfg->seed);
 }
 
@@ -488,6 +565,15 @@ static int run_server(const options *o)
   memset(&h, 0, sizeof h);
   h.token_ttl_ms = o->token_ttl_ms;
   h.queue_max_bytes = HOST_QUEUE_MAX_BYTES;
+  h.max_sessions_per_address = o->max_sessions_address;
+  h.token_by_address = limiter_new(o->token_rate_address, LIMITER_SLOTS);
+  h.token_by_user = limiter_new(o->token_rate_user, LIMITER_SLOTS);
+  if (!h.token_by_address || !h.token_by_user) {
+    plog_error(0, "out of memory creating the rate limits");
+    limiter_free(h.token_by_address);
+    limiter_free(h.token_by_user);
+    return 1;
+  }
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
@@ -515,6 +601,8 @@ static int run_server(const options *o)
   }
   store_close(h.st);
   parley_server_free(h.core);
+  limiter_free(h.token_by_address);
+  limiter_free(h.token_by_user);
   sodium_memzero(h.token_sk, sizeof h.token_sk);
   plog_info(0, "stopped (exit %d)", rc);
   return rc;
@@ -532,8 +620,17 @@ int main(int argc, char **argv)
   o.log_level = PARLEY_LOG_INFO;
   o.heartbeat_min_ms = HEARTBEAT_FLOOR_MS;
   o.token_ttl_ms = DEFAULT_TOKEN_TTL_MS;
+  o.token_rate_address = DEFAULT_TOKEN_RATE_ADDRESS;
+  o.token_rate_user = DEFAULT_TOKEN_RATE_USER;
+  o.max_sessions_address = DEFAULT_SESSIONS_ADDRESS;
+  o.max_sessions_user = DEFAULT_SESSIONS_USER;
   if ((rc = parse_args(argc, argv, &o)) >= 0)
     return rc;
+  if (!o.command && !o.allow_plaintext && !listen_is_loopback(&o))
+    return bad_flag("--listen", "this server has no TLS: serve on a "
+                                "loopback address, or give "
+                                "--allow-plaintext and put TLS in front "
+                                "of it");
   /* The database holds the token signing key and password hashes: files
    * this process creates are for its own user only (SEC-8). */
   umask(077);

@@ -55,6 +55,16 @@ static ws_conn *conn_find(host *h, uint64_t id)
   return NULL;
 }
 
+size_t ws_sessions_from(const host *h, const char *peer)
+{
+  size_t n = 0;
+
+  for (size_t b = 0; b < HOST_BUCKETS; b++)
+    for (const ws_conn *c = h->conns[b]; c; c = c->next)
+      n += strcmp(c->peer, peer) == 0;
+  return n;
+}
+
 static void conn_insert(host *h, ws_conn *c)
 {
   ws_conn **b = &h->conns[c->id % HOST_BUCKETS];
