@@ -1,15 +1,34 @@
 /* Set-up shared by the commands: password, local store, device id,
  * network layer, token and HTTP API calls (spec section 12).
  *
- * An unreachable server is retried with the same full-jitter backoff the
- * core uses, until --connect-timeout-ms has passed since the first try;
- * then the command stops with a message naming the server. */
+ * The local store holds the bearer token and the messages, so it is
+ * private to its user (0600, see store.c) and used by one process at a
+ * time: app_open takes an exclusive lock on PATH.lock for the life of
+ * the process, and a second parley-client on the same store stops at
+ * once. A store created by a run that never signed in is removed again
+ * by app_close, lock file included, so a mistyped password or server
+ * leaves nothing behind.
+ *
+ * The cached token is used only by the password it was got with: the
+ * store keeps an Argon2id hash of that password (crypto_pwhash_str,
+ * interactive limits), and a password that does not match it signs in
+ * again, which a wrong password fails.
+ *
+ * An unreachable server is reported at once (warn) and retried with the
+ * same full-jitter backoff the core uses, until --connect-timeout-ms has
+ * passed since the first try (0: for ever); then the command stops with
+ * a message naming the server and the last error. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
 
 #include "app.h"
 #include "log.h"
@@ -81,6 +100,21 @@ static int pick_db_path(app *a)
   return EXIT_OK;
 }
 
+/* True when the stored server URL names the server of this run: both
+ * are compared in their one spelling (net_url_format), so a trailing
+ * slash, an upper-case host or a default port written out differ in
+ * nothing. */
+static bool same_server(const app *a, const char *stored)
+{
+  net_url url;
+  char norm[sizeof a->server];
+
+  if (!net_url_parse(stored, &url))
+    return strcmp(stored, a->server) == 0;
+  net_url_format(&url, norm, sizeof norm);
+  return strcmp(norm, a->server) == 0;
+}
+
 /* Checks that the store belongs to this user and server, and picks the
  * device id: --device, else the stored one, else a new random one. */
 static int bind_store(app *a)
@@ -90,18 +124,20 @@ static int bind_store(app *a)
 
   if (store_meta_get(a->store, "user", v, sizeof v) &&
       strcmp(v, a->opts.user) != 0) {
-    fprintf(stderr, "parley-client: --db %s belongs to user %s, not %s\n",
+    fprintf(stderr, "parley-client: the local store %s belongs to user %s,"
+                    " not %s; give --db PATH to use another store\n",
             a->db_path, v, a->opts.user);
     return EXIT_USAGE;
   }
   if (store_meta_get(a->store, "server", v, sizeof v) &&
-      strcmp(v, a->opts.server) != 0) {
-    fprintf(stderr, "parley-client: --db %s belongs to server %s\n",
-            a->db_path, v);
+      !same_server(a, v)) {
+    fprintf(stderr, "parley-client: the local store %s belongs to the"
+                    " server %s, not %s; give --db PATH to use another"
+                    " store for this server\n", a->db_path, v, a->server);
     return EXIT_USAGE;
   }
   if (!store_meta_set(a->store, "user", a->opts.user) ||
-      !store_meta_set(a->store, "server", a->opts.server))
+      !store_meta_set(a->store, "server", a->server))
     return EXIT_FAIL;
   if (a->opts.device != NULL) {
     snprintf(a->device, sizeof a->device, "%s", a->opts.device);
@@ -117,18 +153,65 @@ static int bind_store(app *a)
   return EXIT_OK;
 }
 
+/* Takes the exclusive lock of the store for the life of the process
+ * (the kernel drops it when the process ends, however it ends). The lock
+ * file is checked to still be the one at its path once locked: a failed
+ * first run removes it (app_close) while holding the lock, and a run
+ * that opened it just before must not keep a lock on a removed file.
+ * Returns an exit code. */
+static int lock_store(app *a)
+{
+  struct stat held, named;
+  int fd;
+
+  snprintf(a->lock_path, sizeof a->lock_path, "%s.lock", a->db_path);
+  for (;;) {
+    fd = open(a->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      fprintf(stderr, "parley-client: the local store's lock %s: %s\n",
+              a->lock_path, strerror(errno));
+      return EXIT_FAIL;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK)
+        fprintf(stderr, "parley-client: the local store %s is in use by"
+                        " another parley-client\n", a->db_path);
+      else
+        fprintf(stderr, "parley-client: locking %s: %s\n", a->lock_path,
+                strerror(errno));
+      close(fd);
+      return EXIT_FAIL;
+    }
+    if (fstat(fd, &held) == 0 && stat(a->lock_path, &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+      a->lock_fd = fd;
+      return EXIT_OK;
+    }
+    close(fd); /* removed or replaced meanwhile: lock the new one */
+  }
+}
+
 net *volatile app_wake_net;
 
 int app_open(app *a, const app_opts *o, volatile int *stop_flag)
 {
   char err[512];
+  struct stat sb;
   int rc;
 
   memset(a, 0, sizeof *a);
   a->opts = *o;
   a->stop_flag = stop_flag;
-  if ((rc = read_password(a)) != EXIT_OK || (rc = pick_db_path(a)) != EXIT_OK)
+  a->lock_fd = -1;
+  net_url_format(&o->url, a->server, sizeof a->server);
+  if (sodium_init() < 0) {
+    fprintf(stderr, "parley-client: libsodium did not start\n");
+    return EXIT_FAIL;
+  }
+  if ((rc = read_password(a)) != EXIT_OK ||
+      (rc = pick_db_path(a)) != EXIT_OK || (rc = lock_store(a)) != EXIT_OK)
     return rc;
+  a->store_created = stat(a->db_path, &sb) != 0 && errno == ENOENT;
   a->store = store_open(a->db_path, err, sizeof err);
   if (a->store == NULL) {
     fprintf(stderr, "parley-client: local store %s\n", err);
@@ -149,6 +232,21 @@ int app_open(app *a, const app_opts *o, volatile int *stop_flag)
   return EXIT_OK;
 }
 
+/* Removes the files of a store this run created but never signed in
+ * with, the lock file last (the lock is still held). */
+static void remove_new_store(app *a)
+{
+  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  char path[sizeof a->db_path + 16];
+  size_t i;
+
+  for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", a->db_path, suffixes[i]);
+    unlink(path);
+  }
+  unlink(a->lock_path);
+}
+
 void app_close(app *a)
 {
   parley_client *core = a->core;
@@ -161,36 +259,95 @@ void app_close(app *a)
   parley_client_free(core);
   store_close(a->store);
   a->store = NULL;
-  memset(a->password, 0, sizeof a->password);
+  if (a->lock_fd >= 0) {
+    if (a->store_created && !a->signed_in)
+      remove_new_store(a);
+    close(a->lock_fd);
+    a->lock_fd = -1;
+  }
+  sodium_memzero(a->password, sizeof a->password);
+}
+
+/* Writes a duration for people: "30 s", "1.5 s". */
+static void format_seconds(uint32_t ms, char *out, size_t cap)
+{
+  if (ms % 1000 == 0)
+    snprintf(out, cap, "%u s", (unsigned)(ms / 1000));
+  else
+    snprintf(out, cap, "%.1f s", ms / 1000.0);
+}
+
+/* The time an outage may last before the command gives up; 0: none. */
+static uint32_t give_up_ms(const app *a)
+{
+  return a->persist ? 0 : a->opts.connect_timeout_ms;
+}
+
+void app_warn_unreachable(app *a, const char *why)
+{
+  char secs[32];
+
+  if (a->warned_unreachable)
+    return;
+  a->warned_unreachable = true;
+  format_seconds(give_up_ms(a), secs, sizeof secs);
+  if (give_up_ms(a) == 0)
+    plog_warn(0, "cannot reach %s: %s; retrying until it answers",
+              a->server, why);
+  else
+    plog_warn(0, "cannot reach %s: %s; retrying for up to %s", a->server,
+              why, secs);
+}
+
+void app_note_reachable(app *a)
+{
+  if (a->warned_unreachable)
+    plog_warn(0, "connected to %s%s", a->server,
+              a->had_session ? " again" : "");
+  a->warned_unreachable = false;
+}
+
+void app_gave_up(app *a, const char *why)
+{
+  char secs[32];
+
+  format_seconds(a->opts.connect_timeout_ms, secs, sizeof secs);
+  fprintf(stderr, "parley-client: cannot reach %s: %s (gave up after %s)\n",
+          a->server, why, secs);
 }
 
 /* One HTTP call, retried while the server cannot be reached, until the
- * connect timeout. Returns 0 with *reply filled, or -1 after printing. */
+ * connect timeout (never, when it is 0 or the command persists). Returns
+ * 0 with *reply filled, or -1 after printing why (quietly when a signal
+ * stopped it). */
 static int http_retry(app *a, const char *method, const char *path,
                       const char *bearer, const char *body,
                       net_reply *reply)
 {
-  uint64_t start = net_now_ms(), now;
+  uint64_t start = net_now_ms(), now, limit = give_up_ms(a);
   uint64_t rng = start ^ (uint64_t)(uintptr_t)a;
   uint32_t attempt = 0, delay;
 
   for (;;) {
     if (net_http(a->net, method, path, bearer, body, HTTP_TRY_MS, reply) ==
-        0)
+        0) {
+      app_note_reachable(a);
       return 0;
+    }
+    if (a->stop_flag != NULL && *a->stop_flag)
+      return -1;
+    app_warn_unreachable(a, reply->error);
     now = net_now_ms();
-    if (now - start >= a->opts.connect_timeout_ms ||
-        (a->stop_flag != NULL && *a->stop_flag)) {
-      fprintf(stderr, "parley-client: cannot reach the server at %s"
-                      " (gave up after %u ms)\n", a->opts.server,
-              a->opts.connect_timeout_ms);
+    if (limit != 0 && now - start >= limit) {
+      app_gave_up(a, reply->error);
       return -1;
     }
     delay = parley_client_backoff_ms(&rng, attempt++, a->opts.backoff_base_ms,
                                      a->opts.backoff_cap_ms);
-    if (now + delay > start + a->opts.connect_timeout_ms)
-      delay = (uint32_t)(start + a->opts.connect_timeout_ms - now);
-    plog_info(0, "server unreachable; retrying in %u ms", delay);
+    if (limit != 0 && now + delay > start + limit)
+      delay = (uint32_t)(start + limit - now);
+    plog_info(0, "server unreachable (%s); retrying in %u ms", reply->error,
+              delay);
     net_sleep(a->net, delay);
   }
 }
@@ -206,6 +363,45 @@ void app_api_error(const char *what, int status, json_t *reply)
           msg ? msg : "");
 }
 
+/* True when the store's hash of the password it signed in with matches
+ * the password given. */
+static bool password_matches(app *a)
+{
+  char hash[crypto_pwhash_STRBYTES];
+
+  return store_meta_get(a->store, "password_hash", hash, sizeof hash) &&
+         crypto_pwhash_str_verify(hash, a->password, strlen(a->password)) ==
+             0;
+}
+
+/* Caches the token and, once per run, the hash of the password it was
+ * got with, in one transaction. Returns false when the store failed. */
+static bool keep_token(app *a)
+{
+  char exp[32], hash[crypto_pwhash_STRBYTES] = "";
+  bool hashed = a->password_hashed;
+
+  if (!hashed)
+    hashed = crypto_pwhash_str(hash, a->password, strlen(a->password),
+                               crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                               crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
+  snprintf(exp, sizeof exp, "%llu", (unsigned long long)a->token_expires_ms);
+  if (!store_begin(a->store))
+    return false;
+  if (!store_meta_set(a->store, "token", a->token) ||
+      !store_meta_set(a->store, "token_expires_ms", exp) ||
+      (!hashed && !store_meta_del(a->store, "password_hash")) ||
+      (hash[0] != '\0' &&
+       !store_meta_set(a->store, "password_hash", hash))) {
+    store_rollback(a->store);
+    return false;
+  }
+  if (!store_commit(a->store))
+    return false;
+  a->password_hashed = hashed;
+  return true;
+}
+
 /* Fetches a new token with the password and caches it in the store. */
 static int fetch_token(app *a)
 {
@@ -215,7 +411,6 @@ static int fetch_token(app *a)
   net_reply reply;
   json_t *js = NULL;
   const char *tok;
-  char exp[32];
   int rc = EXIT_FAIL;
 
   json_decref(req);
@@ -234,10 +429,12 @@ static int fetch_token(app *a)
   snprintf(a->token, sizeof a->token, "%s", tok);
   a->token_expires_ms =
       (uint64_t)json_integer_value(json_object_get(js, "expires_ms"));
-  snprintf(exp, sizeof exp, "%llu", (unsigned long long)a->token_expires_ms);
-  if (store_meta_set(a->store, "token", a->token) &&
-      store_meta_set(a->store, "token_expires_ms", exp))
+  a->signed_in = true;
+  if (keep_token(a))
     rc = EXIT_OK;
+  else
+    fprintf(stderr, "parley-client: local store %s: %s\n", a->db_path,
+            store_error(a->store));
 
 done_reply:
   json_decref(js);
@@ -259,9 +456,18 @@ int app_token(app *a, bool force)
              store_meta_get(a->store, "token", a->token, sizeof a->token) &&
              store_meta_get(a->store, "token_expires_ms", exp, sizeof exp)) {
     a->token_expires_ms = strtoull(exp, NULL, 10);
+    if (password_matches(a)) {
+      a->password_hashed = true;
+    } else {
+      plog_info(0, "the password is not the one the stored token was got"
+                   " with; signing in again");
+      a->token[0] = '\0';
+    }
   }
-  if (a->token[0] != '\0' && a->token_expires_ms > now + TOKEN_SLACK_MS)
+  if (a->token[0] != '\0' && a->token_expires_ms > now + TOKEN_SLACK_MS) {
+    a->signed_in = true;
     return EXIT_OK;
+  }
   return fetch_token(a);
 }
 
@@ -290,6 +496,35 @@ int app_api(app *a, const char *method, const char *path, json_t *body,
     break;
   }
   free(text);
+  return rc;
+}
+
+int app_check_conv(app *a, const char *conv)
+{
+  char path[256];
+  json_t *reply = NULL, *m;
+  const char *names[PARLEY_MEMBERS_MAX];
+  int status = 0, rc;
+  size_t i, n = 0;
+
+  snprintf(path, sizeof path, "/v1/conversations/%s", conv);
+  if ((rc = app_api(a, "GET", path, NULL, &status, &reply)) != EXIT_OK)
+    return rc;
+  if (status != 200) {
+    app_api_error(status == 404 ? "no such conversation (or not a member)"
+                                : "conversation", status, reply);
+    json_decref(reply);
+    return EXIT_FAIL;
+  }
+  json_array_foreach(json_object_get(reply, "members"), i, m)
+    if (json_is_string(m) && n < PARLEY_MEMBERS_MAX)
+      names[n++] = json_string_value(m);
+  if (n > 0 && (!store_members(a->store, conv, names, n) ||
+                (a->core != NULL &&
+                 parley_client_set_members(a->core, conv, names, n) !=
+                     PARLEY_OK)))
+    rc = EXIT_FAIL;
+  json_decref(reply);
   return rc;
 }
 

@@ -25,7 +25,7 @@ typedef struct app_opts {
   const char *password_file;
   const char *device;  /* NULL: the store's own */
   const char *db;      /* NULL: the default path */
-  uint32_t connect_timeout_ms;
+  uint32_t connect_timeout_ms; /* 0: wait forever */
   uint32_t heartbeat_ms;
   uint32_t backoff_base_ms;
   uint32_t backoff_cap_ms;
@@ -48,9 +48,15 @@ typedef struct app_hooks {
 
 struct app {
   app_opts opts;
+  char server[300];     /* --server in its one spelling (net_url_format) */
   char password[1024];
   char device[PARLEY_ID_MAX + 1];
   char db_path[4096];
+  char lock_path[4096 + 8];
+  int lock_fd;          /* holds the store's lock; -1 when none */
+  bool store_created;   /* this run created the store file */
+  bool signed_in;       /* a token was got or checked in this run */
+  bool password_hashed; /* the store holds a hash of this password */
   char token[PARLEY_TOKEN_MAX + 1];
   uint64_t token_expires_ms;
   store *store;
@@ -64,8 +70,13 @@ struct app {
   bool refresh_token;
   bool host_due;        /* the host timer fired */
   bool ready;
+  bool reconnect_forever; /* the command persists after a session */
+  bool had_session;       /* READY at least once in this run */
+  bool persist;           /* past the first session: never give up */
+  bool warned_unreachable; /* the first failure was reported */
   uint64_t unready_since; /* when READY was last lost (or start) */
   parley_err last_err;
+  char net_err[128];      /* why the last connection failed */
   int exit_code;
   bool finished;
   uint64_t run_deadline_ms; /* 0: none; app_core_run ends there */
@@ -76,13 +87,18 @@ struct app {
 /* The network layer of the open app, for a signal handler to wake. */
 extern net *volatile app_wake_net;
 
-/* Reads the password, opens the store and the network layer. Returns an
- * exit code: EXIT_OK, or the failure after printing why. */
+/* Reads the password, takes the store's lock, opens the store and the
+ * network layer. Returns an exit code: EXIT_OK, or the failure after
+ * printing why. app_close must follow either way. */
 int app_open(app *a, const app_opts *o, volatile int *stop_flag);
+/* Closes everything app_open opened. A store this run created is removed
+ * again when the run never signed in, so a failed first run leaves no
+ * files behind. */
 void app_close(app *a);
 
-/* Makes sure a token is at hand (the cached one while it is valid, else
- * a new one from POST /v1/auth/token); `force` drops the cached one.
+/* Makes sure a token is at hand: the cached one while it is valid and
+ * the store's hash of the password matches the password given, else a
+ * new one from POST /v1/auth/token; `force` drops the cached one.
  * Retries an unreachable server until the connect timeout. Returns an
  * exit code after printing why on failure. */
 int app_token(app *a, bool force);
@@ -96,6 +112,20 @@ int app_api(app *a, const char *method, const char *path, json_t *body,
 
 /* Prints the API error in a reply to standard error. */
 void app_api_error(const char *what, int status, json_t *reply);
+
+/* Looks up `conv` (GET /v1/conversations/ID) so a wrong id fails early
+ * with the not-found message, and hands its members to the store and
+ * the core (when it is open). Returns an exit code. */
+int app_check_conv(app *a, const char *conv);
+
+/* Reports, once per outage, that the server cannot be reached (warn),
+ * with `why` and how long the command goes on trying. */
+void app_warn_unreachable(app *a, const char *why);
+/* Ends an outage that was reported: one warn line saying the server
+ * answers again. */
+void app_note_reachable(app *a);
+/* The final message when the command gives up on the server. */
+void app_gave_up(app *a, const char *why);
 
 /* Creates the core and feeds it the store. Returns an exit code. */
 int app_core_open(app *a);

@@ -22,6 +22,7 @@ typedef struct cli {
 } cli;
 
 int cmd_create(const cli *c, volatile int *stop);
+int cmd_conversations(const cli *c, volatile int *stop);
 int cmd_history(const cli *c, volatile int *stop);
 int cmd_send(const cli *c, volatile int *stop);
 int cmd_listen(const cli *c, volatile int *stop);

@@ -1,4 +1,5 @@
-/* `create` and `history`: the HTTP API commands (spec section 12.2). */
+/* `create`, `conversations` and `history`: the HTTP API commands (spec
+ * section 12.2). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,56 @@ int cmd_create(const cli *c, volatile int *stop)
   } else {
     app_api_error("create", status, reply);
     rc = EXIT_FAIL;
+  }
+  json_decref(reply);
+
+done_app:
+  app_close(&a);
+  return rc;
+}
+
+/* Prints one conversation object as `ID KIND A,B[: TITLE]`. */
+static void print_conv(json_t *conv)
+{
+  const char *id = json_string_value(json_object_get(conv, "id"));
+  const char *kind = json_string_value(json_object_get(conv, "kind"));
+  const char *title = json_string_value(json_object_get(conv, "title"));
+  json_t *m;
+  size_t i;
+  char *text;
+
+  if (id == NULL)
+    return;
+  printf("%s %s ", id, kind ? kind : "?");
+  json_array_foreach(json_object_get(conv, "members"), i, m)
+    printf("%s%s", i ? "," : "", json_is_string(m) ? json_string_value(m)
+                                                   : "?");
+  if (title != NULL && title[0] != '\0' &&
+      (text = app_escape(title, strlen(title))) != NULL) {
+    printf(": %s", text);
+    free(text);
+  }
+  printf("\n");
+}
+
+int cmd_conversations(const cli *c, volatile int *stop)
+{
+  app a;
+  json_t *reply = NULL, *conv;
+  int rc, status = 0;
+  size_t i;
+
+  if ((rc = app_open(&a, &c->app, stop)) != EXIT_OK)
+    goto done_app;
+  if ((rc = app_api(&a, "GET", "/v1/conversations", NULL, &status,
+                    &reply)) != EXIT_OK)
+    goto done_app;
+  if (status != 200 || !json_is_array(reply)) {
+    app_api_error("conversations", status, reply);
+    rc = EXIT_FAIL;
+  } else {
+    json_array_foreach(reply, i, conv)
+      print_conv(conv);
   }
   json_decref(reply);
 

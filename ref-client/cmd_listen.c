@@ -10,7 +10,13 @@
  * it, and every stored message past the recorded seq is shown again. A
  * kill at any instant therefore neither repeats nor loses a line in the
  * file. Standard output cannot be cut back, so there a kill between the
- * write and the record can repeat one line. */
+ * write and the record can repeat one line.
+ *
+ * A reader of the output that goes away (EPIPE: `listen | head -2`) ends
+ * the command quietly with status 1; the line that did not get through
+ * is not recorded, so the next run shows it. `--conv ID` is looked up
+ * first, so a wrong id fails at once as it does for `send`. Once it had
+ * a session, listen reconnects for as long as it runs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -68,8 +74,11 @@ static bool show(listen_state *ls, app *a, const parley_msg *m)
   free(line);
   free(text);
   if (!ok) {
-    fprintf(stderr, "parley-client: writing the output: %s\n",
-            strerror(errno));
+    if (errno == EPIPE)
+      plog_debug(0, "the reader of the output went away; stopping");
+    else
+      fprintf(stderr, "parley-client: writing the output: %s\n",
+              strerror(errno));
     return false;
   }
   ls->out_len += n;
@@ -171,12 +180,14 @@ int cmd_listen(const cli *c, volatile int *stop)
   if (c->output != NULL && (rc = open_output(&ls, &a)) != EXIT_OK)
     goto done_output;
   if ((rc = app_core_open(&a)) != EXIT_OK ||
+      (c->conv != NULL && (rc = app_check_conv(&a, c->conv)) != EXIT_OK) ||
       (rc = show_unshown(&ls, &a)) != EXIT_OK)
     goto done_output;
   if (count_reached(&ls))
     goto done_output;
   if (c->timeout_ms != 0)
     a.run_deadline_ms = net_now_ms() + c->timeout_ms;
+  a.reconnect_forever = true;
   rc = app_core_run(&a, &hooks);
   if (rc == EXIT_OK && a.timed_out && c->count != 0) {
     fprintf(stderr, "parley-client: --timeout-ms passed after %llu of %llu"

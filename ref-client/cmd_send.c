@@ -112,6 +112,29 @@ static void job_digest(const char *conv, const text_list *t, char out[65])
   sodium_bin2hex(out, 65, h, sizeof h);
 }
 
+/* Checks every text before anything touches the store or the network:
+ * each must be UTF-8 and fit in a SEND (SEND-10). Returns an exit code
+ * after saying which message is wrong. */
+static int check_texts(const text_list *t)
+{
+  size_t i;
+
+  for (i = 0; i < t->count; i++) {
+    if (!parley_utf8_valid(t->items[i], t->lens[i], NULL)) {
+      fprintf(stderr, "parley-client: message %zu is not valid UTF-8;"
+                      " messages are UTF-8 text\n", i + 1);
+      return EXIT_USAGE;
+    }
+    if (t->lens[i] > PARLEY_BODY_MAX) {
+      fprintf(stderr, "parley-client: message %zu is %zu bytes long; a"
+                      " message may have at most %u bytes\n", i + 1,
+              t->lens[i], (unsigned)PARLEY_BODY_MAX);
+      return EXIT_USAGE;
+    }
+  }
+  return EXIT_OK;
+}
+
 /* Puts the job in the outbox in one transaction, unless it is there
  * already. Returns an exit code. */
 static int enqueue(app *a, const char *conv, const text_list *t,
@@ -146,36 +169,6 @@ static int enqueue(app *a, const char *conv, const text_list *t,
     }
   }
   return store_commit(a->store) ? EXIT_OK : EXIT_FAIL;
-}
-
-/* Looks the conversation up, to fail early on a wrong id and to learn
- * the members the delivered/read status needs. Returns an exit code. */
-static int check_conv(app *a, const char *conv)
-{
-  char path[256];
-  json_t *reply = NULL, *m;
-  const char *names[PARLEY_MEMBERS_MAX];
-  int status = 0, rc;
-  size_t i, n = 0;
-
-  snprintf(path, sizeof path, "/v1/conversations/%s", conv);
-  if ((rc = app_api(a, "GET", path, NULL, &status, &reply)) != EXIT_OK)
-    return rc;
-  if (status != 200) {
-    app_api_error(status == 404 ? "no such conversation (or not a member)"
-                                : "conversation", status, reply);
-    json_decref(reply);
-    return EXIT_FAIL;
-  }
-  json_array_foreach(json_object_get(reply, "members"), i, m)
-    if (json_is_string(m) && n < PARLEY_MEMBERS_MAX)
-      names[n++] = json_string_value(m);
-  if (n > 0 && (!store_members(a->store, conv, names, n) ||
-                parley_client_set_members(a->core, conv, names, n) !=
-                    PARLEY_OK))
-    rc = EXIT_FAIL;
-  json_decref(reply);
-  return rc;
 }
 
 typedef struct send_state {
@@ -219,9 +212,13 @@ int cmd_send(const cli *c, volatile int *stop)
     free_texts(&t);
     return EXIT_FAIL;
   }
+  if ((rc = check_texts(&t)) != EXIT_OK) {
+    free_texts(&t);
+    return rc;
+  }
   if ((rc = app_open(&a, &c->app, stop)) != EXIT_OK ||
       (rc = app_core_open(&a)) != EXIT_OK ||
-      (rc = check_conv(&a, c->conv)) != EXIT_OK)
+      (rc = app_check_conv(&a, c->conv)) != EXIT_OK)
     goto done_app;
   job_digest(c->conv, &t, digest);
   if (t.count > 0 && (rc = enqueue(&a, c->conv, &t, digest)) != EXIT_OK) {

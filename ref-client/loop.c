@@ -8,7 +8,14 @@
  * libwebsockets raises while an action runs (a connect failing at once)
  * waits in the queue, so the core is never entered twice. A store write
  * that fails ends the command: the core would otherwise believe something
- * is stored that is not. */
+ * is stored that is not.
+ *
+ * Outages: a command gives up when it has not been connected for
+ * --connect-timeout-ms (0: never); `listen` gives up only before its
+ * first session and afterwards reconnects for as long as it runs. Without
+ * --verbose an outage shows as one warn line when it starts (the
+ * connection lost, or the server not reached at all) and one when the
+ * connection is back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,17 +87,68 @@ static void broken_store(app *a)
   a->finished = true;
 }
 
+/* The time the command gives up when not connected by then; 0: never. */
+static uint64_t give_up_at(const app *a)
+{
+  if (a->ready || a->persist || a->opts.connect_timeout_ms == 0)
+    return 0;
+  return a->unready_since + a->opts.connect_timeout_ms;
+}
+
 /* The connect deadline (and the run deadline) wake the host timer. */
 static void arm_host_timer(app *a, uint64_t now)
 {
-  uint64_t at = a->unready_since + a->opts.connect_timeout_ms;
+  uint64_t at = give_up_at(a);
 
-  if (a->ready)
-    at = 0;
   if (a->run_deadline_ms != 0 && (at == 0 || a->run_deadline_ms < at))
     at = a->run_deadline_ms;
   if (at != 0)
     net_timer(a->net, NET_TIMER_HOST, at > now ? at - now : 0);
+}
+
+/* Why the last attempt failed, for people. */
+static const char *failure_text(const app *a)
+{
+  if (a->net_err[0] != '\0')
+    return a->net_err;
+  if (a->last_err != PARLEY_OK && parley_err_reason(a->last_err) != NULL)
+    return parley_err_reason(a->last_err);
+  return "no answer";
+}
+
+/* READY: the end of an outage is worth one line (warn, so it shows
+ * without --verbose) when its start was shown. */
+static void on_ready(app *a, const parley_client_action *act, uint64_t now)
+{
+  app_note_reachable(a);
+  a->ready = true;
+  a->had_session = true;
+  a->persist = a->reconnect_forever;
+  a->net_err[0] = '\0';
+  arm_host_timer(a, now);
+  plog_info(0, "ready as %s on device %s", act->user, a->device);
+}
+
+/* A session ended or an attempt failed: the first of an outage is
+ * shown at warn level. */
+static void on_disconnected(app *a, const parley_client_action *act,
+                            uint64_t now)
+{
+  if (act->err != PARLEY_OK)
+    a->last_err = act->err;
+  if (a->ready) {
+    a->ready = false;
+    a->unready_since = now;
+    arm_host_timer(a, now);
+    if (!a->warned_unreachable)
+      plog_warn(0, "connection to %s lost; reconnecting", a->server);
+    a->warned_unreachable = true;
+  } else {
+    app_warn_unreachable(a, failure_text(a));
+  }
+  plog_info(0, "disconnected (%s); next attempt in %u ms",
+            act->err ? parley_err_reason(act->err) : failure_text(a),
+            act->delay_ms);
 }
 
 static void on_core_event(app *a, const parley_client_action *act,
@@ -98,21 +156,10 @@ static void on_core_event(app *a, const parley_client_action *act,
 {
   switch (act->kind) {
   case PARLEY_CLIENT_EV_READY:
-    a->ready = true;
-    arm_host_timer(a, now);
-    plog_info(0, "ready as %s on device %s", act->user, a->device);
+    on_ready(a, act, now);
     break;
   case PARLEY_CLIENT_EV_DISCONNECTED:
-    if (a->ready) {
-      a->ready = false;
-      a->unready_since = now;
-      arm_host_timer(a, now);
-    }
-    if (act->err != PARLEY_OK)
-      a->last_err = act->err;
-    plog_info(0, "disconnected (%s); next attempt in %u ms",
-              act->err ? parley_err_reason(act->err) : "connection closed",
-              act->delay_ms);
+    on_disconnected(a, act, now);
     break;
   case PARLEY_CLIENT_EV_NEED_TOKEN:
     a->need_token = true;
@@ -122,9 +169,14 @@ static void on_core_event(app *a, const parley_client_action *act,
     a->refresh_token = true;
     break;
   case PARLEY_CLIENT_EV_ERROR:
-    plog_warn(0, "server error %d %s%s%.*s", (int)act->err,
-              parley_err_reason(act->err) ? parley_err_reason(act->err) : "",
-              act->len ? ": " : "", (int)act->len, act->data ? act->data : "");
+    /* rate-limited is routine: the core waits and sends again (RATE-2);
+     * going-away is followed by the warn line of the lost connection */
+    plog(act->err == PARLEY_E_RATE_LIMITED ? PARLEY_LOG_DEBUG
+         : act->err == PARLEY_E_GOING_AWAY ? PARLEY_LOG_INFO
+                                           : PARLEY_LOG_WARN, 0,
+         "server error %d %s%s%.*s", (int)act->err,
+         parley_err_reason(act->err) ? parley_err_reason(act->err) : "",
+         act->len ? ": " : "", (int)act->len, act->data ? act->data : "");
     break;
   default:
     break;
@@ -218,10 +270,12 @@ static void run_actions(app *a)
 
   while (!a->finished && parley_client_next_action(a->core, &act)) {
     if (!run_action(a, &act, now)) {
-      if (store_error(a->store)[0] != '\0')
+      if (store_error(a->store)[0] != '\0') {
         broken_store(a);
-      else
-        a->finished = true; /* the hook failed and said why */
+      } else {
+        a->exit_code = EXIT_FAIL; /* the hook failed and said why */
+        a->finished = true;
+      }
     }
   }
   if (a->finished) {
@@ -239,12 +293,15 @@ static void feed(app *a, const queued *q)
 
   switch (q->kind) {
   case NET_EV_CONNECTED:
+    a->net_err[0] = '\0';
     parley_client_on_connected(a->core, q->id, now);
     break;
   case NET_EV_MESSAGE:
     parley_client_on_message(a->core, q->id, q->data, q->len, now);
     break;
   case NET_EV_DISCONNECTED:
+    if (q->len > 0)
+      snprintf(a->net_err, sizeof a->net_err, "%s", q->data);
     parley_client_on_disconnected(a->core, q->id, now);
     break;
   case NET_EV_TIMER:
@@ -368,12 +425,8 @@ static void housekeeping(app *a)
     a->refresh_token = false;
     hand_token(a, true);
   }
-  if (!a->finished && !a->ready &&
-      now >= a->unready_since + a->opts.connect_timeout_ms) {
-    fprintf(stderr, "parley-client: cannot reach the server at %s"
-                    " (not connected for %u ms; last error: %s)\n",
-            a->opts.server, a->opts.connect_timeout_ms,
-            a->last_err ? parley_err_reason(a->last_err) : "no answer");
+  if (!a->finished && give_up_at(a) != 0 && now >= give_up_at(a)) {
+    app_gave_up(a, failure_text(a));
     a->exit_code = EXIT_FAIL;
     a->finished = true;
   }

@@ -3,6 +3,7 @@
  * Options are checked before anything touches the network or the store:
  * an unknown option, a missing value, a bad number or an option that does
  * not apply to the command gets a message naming it and exit status 2. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,31 +16,49 @@ static volatile int stop_flag;
 
 static const char usage[] =
 "usage: parley-client --server URL --user NAME [options] COMMAND ...\n"
+"       parley-client --help | -h | --version\n"
 "\n"
 "Commands:\n"
 "  create --with USER            open (or find) the direct conversation\n"
 "                                with USER; prints its id\n"
 "  create --group TITLE --members A,B\n"
 "                                create a group; prints its id\n"
+"                                (--with and --group exclude each other)\n"
+"  conversations                 list the conversations you are in, one a\n"
+"                                line: `ID KIND MEMBERS` and, for a group\n"
+"                                with a title, `: TITLE`\n"
 "  send --conv ID [--send-window N] [TEXT...]\n"
-"                                send TEXT as one message, or with no TEXT\n"
-"                                each line of standard input as a message\n"
-"                                (empty lines are skipped). Exits 0 once\n"
-"                                the server acknowledged every message.\n"
-"                                Messages wait in the local outbox and are\n"
-"                                retried across reconnects; running the\n"
-"                                same send again with the same --db resumes\n"
-"                                it and never sends a message twice.\n"
+"                                send TEXT (the words joined by spaces,\n"
+"                                none of them empty) as one message, or\n"
+"                                with no TEXT each line of standard input\n"
+"                                as a message (empty lines are skipped).\n"
+"                                Exits 0 once the server acknowledged\n"
+"                                every message. Messages wait in the local\n"
+"                                outbox until acknowledged, are retried\n"
+"                                across reconnects, and are paced to the\n"
+"                                rate the server announces.\n"
+"                                A run that did not finish (killed, or the\n"
+"                                server out of reach) left its messages in\n"
+"                                the outbox: the next send with the same\n"
+"                                --db sends them first, and running the\n"
+"                                same send again resumes it, never sending\n"
+"                                a message twice. A run that finished is\n"
+"                                done: running it again sends its messages\n"
+"                                again, as new ones.\n"
 "                                --send-window: messages awaiting their\n"
 "                                acknowledgement at once (default 64).\n"
 "  listen [--conv ID] [--output FILE] [--count N] [--timeout-ms T]\n"
 "                                print each delivered message once, as\n"
 "                                `CONV SEQ FROM: TEXT`; stop after N\n"
-"                                messages shown by this run, or after T ms\n"
+"                                messages shown by this run (0, the\n"
+"                                default: no limit), or after T ms (0, the\n"
+"                                default: no limit). Once it had a\n"
+"                                session, a lost connection is retried for\n"
+"                                as long as it runs.\n"
 "  history --conv ID             print the stored history of ID\n"
 "\n"
 "Options:\n"
-"  --server URL                  http://HOST:PORT of the server\n"
+"  --server URL                  http://HOST[:PORT] of the server\n"
 "  --user NAME                   the account to sign in as\n"
 "  --password-file FILE          read the password from FILE's first line\n"
 "                                (else from $PARLEY_PASSWORD)\n"
@@ -47,14 +66,18 @@ static const char usage[] =
 "                                and kept in the local store)\n"
 "  --db PATH                     local store (default:\n"
 "                                $XDG_DATA_HOME/parley/NAME.db or\n"
-"                                ~/.local/share/parley/NAME.db)\n"
-"  --connect-timeout-ms T        give up when not connected for T ms\n"
-"                                (default 30000)\n"
+"                                ~/.local/share/parley/NAME.db); one\n"
+"                                process at a time uses a store\n"
+"  --connect-timeout-ms T        give up when the server cannot be reached\n"
+"                                for T ms (default 30000; 0: wait forever).\n"
+"                                For listen it bounds only the time until\n"
+"                                the first session\n"
 "  --heartbeat-ms T              heartbeat interval to ask for (15000)\n"
 "  --backoff-base-ms T           reconnect backoff base (250)\n"
-"  --backoff-cap-ms T            reconnect backoff cap (30000)\n"
+"  --backoff-cap-ms T            reconnect backoff cap (10000)\n"
 "  --verbose                     log connections and retries\n"
-"  --help                        this text\n"
+"  --help, -h                    this text\n"
+"  --version                     the version of parley-client\n"
 "\n"
 "Exactly-once output: with --output FILE, listen appends each line to\n"
 "FILE and then records in the local store how far FILE got; on start it\n"
@@ -66,8 +89,9 @@ static const char usage[] =
 "Text in output lines is escaped: a backslash as \\\\, a newline as \\n,\n"
 "other control characters as \\xNN.\n"
 "\n"
-"Exit status: 0 done, 1 the server refused or could not be reached,\n"
-"2 a bad command line.\n";
+"Exit status: 0 done, 1 the server refused or could not be reached, or\n"
+"the reader of standard output went away (a closed pipe: the command\n"
+"stops quietly), 2 a bad command line.\n";
 
 typedef enum opt_kind { OPT_STR, OPT_U32, OPT_U64, OPT_FLAG } opt_kind;
 
@@ -101,8 +125,8 @@ static const opt_def opt_defs[] = {
 };
 #undef OFF_
 
-static const char *const commands[] = {"create", "send", "listen",
-                                       "history"};
+static const char *const commands[] = {"create", "conversations", "send",
+                                       "listen", "history"};
 
 static int bad(const char *fmt, const char *a, const char *b)
 {
@@ -185,8 +209,11 @@ static int parse_opt(cli *c, int argc, char **argv, int *i)
   return set_opt(c, &opt_defs[k], value);
 }
 
-/* Parses the whole command line into *c. Returns an exit code; -1 for
- * --help. */
+#define SHOW_HELP (-1)
+#define SHOW_VERSION (-2)
+
+/* Parses the whole command line into *c. Returns an exit code, or
+ * SHOW_HELP or SHOW_VERSION. */
 static int parse(cli *c, int argc, char **argv)
 {
   int i, rc;
@@ -195,8 +222,11 @@ static int parse(cli *c, int argc, char **argv)
 
   for (i = 1; i < argc; i++) {
     const char *arg = argv[i];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
-      return -1;
+    if (!no_more_opts && (strcmp(arg, "--help") == 0 ||
+                          strcmp(arg, "-h") == 0))
+      return SHOW_HELP;
+    if (!no_more_opts && strcmp(arg, "--version") == 0)
+      return SHOW_VERSION;
     if (!no_more_opts && strcmp(arg, "--") == 0) {
       no_more_opts = true;
     } else if (!no_more_opts && arg[0] == '-' && arg[1] != '\0') {
@@ -225,6 +255,35 @@ static bool valid_id(const char *s)
   return n > 0 && n <= PARLEY_ID_MAX && s[n] == '\0';
 }
 
+/* Checks the options of `create`. Returns an exit code. */
+static int check_create(const cli *c)
+{
+  if (c->with != NULL && c->group != NULL)
+    return bad("'create' takes --with USER or --group TITLE, not both:"
+               " they exclude each other%s%s", "", "");
+  if (c->with == NULL && c->group == NULL)
+    return bad("'create' needs --with USER or --group TITLE%s%s", "", "");
+  if (c->group != NULL && c->members == NULL)
+    return bad("'create --group' needs --members A,B%s%s", "", "");
+  if (c->with != NULL && c->members != NULL)
+    return bad("--members goes with --group, not with --with%s%s", "", "");
+  return EXIT_OK;
+}
+
+/* A TEXT argument of `send` may not be empty: an empty message is
+ * almost always a mistake (an unset shell variable), and standard input
+ * skips empty lines likewise. Returns an exit code. */
+static int check_texts(const cli *c)
+{
+  int i;
+
+  for (i = 0; i < c->text_count; i++)
+    if (c->texts[i][0] == '\0')
+      return bad("'send' got an empty TEXT argument; an empty message is"
+                 " not sent%s%s", "", "");
+  return EXIT_OK;
+}
+
 /* Checks what every command needs. Returns an exit code. */
 static int check(cli *c)
 {
@@ -243,18 +302,14 @@ static int check(cli *c)
   if (c->conv == NULL && (strcmp(c->command, "send") == 0 ||
                           strcmp(c->command, "history") == 0))
     return bad("'%s' needs --conv ID%s", c->command, "");
-  if (strcmp(c->command, "create") == 0 &&
-      (c->with == NULL) == (c->group == NULL))
-    return bad("'create' needs either --with USER or --group TITLE%s%s", "",
-               "");
-  if (c->group != NULL && c->members == NULL)
-    return bad("'create --group' needs --members A,B%s%s", "", "");
-  if (c->app.connect_timeout_ms == 0)
-    c->app.connect_timeout_ms = 30000;
   if (c->app.backoff_base_ms == 0)
     c->app.backoff_base_ms = 250;
   if (c->app.backoff_cap_ms == 0)
-    c->app.backoff_cap_ms = 30000;
+    c->app.backoff_cap_ms = 10000;
+  if (strcmp(c->command, "create") == 0)
+    return check_create(c);
+  if (strcmp(c->command, "send") == 0)
+    return check_texts(c);
   return EXIT_OK;
 }
 
@@ -268,6 +323,33 @@ static void on_signal(int sig)
     net_wake(n);
 }
 
+/* Runs the command. Returns its exit code. */
+static int run_command(const cli *c)
+{
+  if (strcmp(c->command, "create") == 0)
+    return cmd_create(c, &stop_flag);
+  if (strcmp(c->command, "conversations") == 0)
+    return cmd_conversations(c, &stop_flag);
+  if (strcmp(c->command, "history") == 0)
+    return cmd_history(c, &stop_flag);
+  if (strcmp(c->command, "send") == 0)
+    return cmd_send(c, &stop_flag);
+  return cmd_listen(c, &stop_flag);
+}
+
+/* Flushes standard output. A reader that went away (EPIPE) ends the
+ * output quietly with status 1; any other write error is reported.
+ * Returns the exit code to use. */
+static int finish_stdout(int rc)
+{
+  if (fflush(stdout) == 0 && !ferror(stdout))
+    return rc;
+  if (errno != EPIPE)
+    fprintf(stderr, "parley-client: writing standard output: %s\n",
+            strerror(errno));
+  return rc == EXIT_OK ? EXIT_FAIL : rc;
+}
+
 int main(int argc, char **argv)
 {
   cli c;
@@ -275,14 +357,18 @@ int main(int argc, char **argv)
   struct sigaction sa;
 
   memset(&c, 0, sizeof c);
+  c.app.connect_timeout_ms = 30000; /* 0 given: wait forever */
   c.texts = calloc((size_t)argc + 1, sizeof *c.texts);
   if (c.texts == NULL)
     return EXIT_FAIL;
   rc = parse(&c, argc, argv);
-  if (rc == -1) {
-    fputs(usage, stdout);
+  if (rc == SHOW_HELP || rc == SHOW_VERSION) {
     free(c.texts);
-    return EXIT_OK;
+    if (rc == SHOW_HELP)
+      fputs(usage, stdout);
+    else
+      printf("parley-client %s\n", PARLEY_VERSION);
+    return finish_stdout(EXIT_OK);
   }
   if (rc == EXIT_OK)
     rc = check(&c);
@@ -295,15 +381,9 @@ int main(int argc, char **argv)
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  /* A closed pipe is seen as EPIPE where the output is written. */
   signal(SIGPIPE, SIG_IGN);
-  if (strcmp(c.command, "create") == 0)
-    rc = cmd_create(&c, &stop_flag);
-  else if (strcmp(c.command, "history") == 0)
-    rc = cmd_history(&c, &stop_flag);
-  else if (strcmp(c.command, "send") == 0)
-    rc = cmd_send(&c, &stop_flag);
-  else
-    rc = cmd_listen(&c, &stop_flag);
+  rc = finish_stdout(run_command(&c));
   free(c.texts);
   return rc;
 }

@@ -8,10 +8,12 @@
  * the same way with an `httpreq` that outlives a timed-out wait until its
  * connection is destroyed. Timers are lws "sul" entries, which also wake
  * lws_service (it otherwise sleeps up to about 30 s when idle). */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <libwebsockets.h>
@@ -56,6 +58,7 @@ typedef struct httpreq {
   char *resp;
   size_t resp_len, resp_cap;
   bool done, failed;
+  char error[128]; /* why it failed, when libwebsockets said */
   bool dead;     /* the connection was destroyed */
   bool orphan;   /* the waiter gave up; free on destroy */
   struct lws *wsi;
@@ -85,14 +88,14 @@ uint64_t net_now_ms(void)
 bool net_url_parse(const char *text, net_url *out)
 {
   const char *p, *host_end, *colon;
-  size_t host_len;
+  size_t host_len, i;
   char *end;
   long port;
 
   memset(out, 0, sizeof *out);
-  if (strncmp(text, "http://", 7) == 0) {
+  if (strncasecmp(text, "http://", 7) == 0) {
     p = text + 7;
-  } else if (strncmp(text, "https://", 8) == 0) {
+  } else if (strncasecmp(text, "https://", 8) == 0) {
     p = text + 8;
     out->tls = true;
   } else {
@@ -104,7 +107,8 @@ bool net_url_parse(const char *text, net_url *out)
   if (host_len == 0 || host_len >= sizeof out->host ||
       strlen(host_end) >= sizeof out->base)
     return false;
-  memcpy(out->host, p, host_len);
+  for (i = 0; i < host_len; i++)
+    out->host[i] = (char)tolower((unsigned char)p[i]);
   out->port = out->tls ? 443 : 80;
   if (colon != NULL) {
     port = strtol(colon + 1, &end, 10);
@@ -118,12 +122,24 @@ bool net_url_parse(const char *text, net_url *out)
   return true;
 }
 
-static void ws_report_gone(wsconn *w)
+void net_url_format(const net_url *url, char *out, size_t cap)
+{
+  char port[16] = "";
+
+  if (url->port != (url->tls ? 443 : 80))
+    snprintf(port, sizeof port, ":%d", url->port);
+  snprintf(out, cap, "%s://%s%s%s", url->tls ? "https" : "http", url->host,
+           port, url->base);
+}
+
+/* Reports the end of w once; `why` (may be NULL) says what failed. */
+static void ws_report_gone(wsconn *w, const char *why)
 {
   if (w->reported)
     return;
   w->reported = true;
-  w->net->fn(w->net->ud, NET_EV_DISCONNECTED, w->id, NULL, 0);
+  w->net->fn(w->net->ud, NET_EV_DISCONNECTED, w->id, why ? why : "",
+             why ? strlen(why) : 0);
 }
 
 /* Appends a received fragment; hands over the message when complete.
@@ -212,15 +228,15 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
     plog_debug(0, "connection %llu failed: %s", (unsigned long long)w->id,
                in ? (const char *)in : "(no reason)");
-    ws_report_gone(w);
+    ws_report_gone(w, in ? (const char *)in : NULL);
     return 0;
   case LWS_CALLBACK_CLIENT_CLOSED:
     plog_debug(0, "connection %llu closed", (unsigned long long)w->id);
-    ws_report_gone(w);
+    ws_report_gone(w, NULL);
     return 0;
   case LWS_CALLBACK_WSI_DESTROY:
     plog_debug(0, "connection %llu released", (unsigned long long)w->id);
-    ws_report_gone(w);
+    ws_report_gone(w, NULL);
     w->dead = true;
     w->wsi = NULL;
     return 0;
@@ -310,6 +326,9 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason,
     r->done = true;
     return 0;
   case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    if (in != NULL)
+      snprintf(r->error, sizeof r->error, "%.*s", (int)len,
+               (const char *)in);
     r->failed = r->done = true;
     return 0;
   case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
@@ -490,7 +509,7 @@ void net_ws_connect(net *n, uint64_t id)
     /* It may have reported already; either way the attempt is over. */
     w->wsi = NULL;
     w->dead = true;
-    ws_report_gone(w);
+    ws_report_gone(w, "the connection could not start");
   }
 }
 
@@ -608,6 +627,21 @@ static bool http_start(net *n, httpreq *r, const char *method,
   return false;
 }
 
+/* Says in out->error why the request r failed. */
+static void http_failure(const httpreq *r, uint32_t timeout_ms,
+                         net_reply *out)
+{
+  if (!r->done)
+    snprintf(out->error, sizeof out->error, "no answer within %u ms",
+             (unsigned)timeout_ms);
+  else if (r->error[0] != '\0')
+    snprintf(out->error, sizeof out->error, "%s", r->error);
+  else if (r->status == 0)
+    snprintf(out->error, sizeof out->error, "connection failed");
+  else
+    snprintf(out->error, sizeof out->error, "out of memory");
+}
+
 int net_http(net *n, const char *method, const char *path,
              const char *bearer, const char *body, uint32_t timeout_ms,
              net_reply *out)
@@ -639,6 +673,8 @@ int net_http(net *n, const char *method, const char *path,
     r->resp = NULL;
     rc = out->body ? 0 : -1;
   }
+  if (rc != 0)
+    http_failure(r, timeout_ms, out);
   r->body = NULL; /* the caller's body is not used after returning */
   if (r->dead) {
     r->magic = 0;

@@ -36,13 +36,19 @@ typedef struct net_reply {
   int status;  /* the HTTP status */
   char *body;  /* NUL-terminated, owned; free with net_reply_free */
   size_t len;
+  char error[128]; /* when net_http failed: why, for people */
 } net_reply;
 
 typedef struct net net;
 
-/* Parses http://HOST[:PORT][/BASE] or https://... Returns false when the
- * text is not such a URL. */
+/* Parses http://HOST[:PORT][/BASE] or https://... (the scheme in any
+ * case; the host is kept in lower case). Returns false when the text is
+ * not such a URL. */
 bool net_url_parse(const char *text, net_url *out);
+/* Writes the URL in one spelling: lower-case scheme and host, the port
+ * only when it is not the scheme's default, no trailing slash. Two
+ * spellings of one server give the same text. */
+void net_url_format(const net_url *url, char *out, size_t cap);
 
 /* Returns a network layer, or NULL when libwebsockets cannot start.
  * `verbose` lets libwebsockets log its own warnings. */
@@ -54,7 +60,8 @@ void net_service(net *n);
 /* Makes a blocked net_service return; safe in a signal handler. */
 void net_wake(net *n);
 
-/* Opens WebSocket `id`. Failure is reported as NET_EV_DISCONNECTED. */
+/* Opens WebSocket `id`. Failure is reported as NET_EV_DISCONNECTED, whose
+ * data then says why when libwebsockets did (else it is empty). */
 void net_ws_connect(net *n, uint64_t id);
 /* Queues one text message on `id`; dropped when `id` is gone. */
 void net_ws_send(net *n, uint64_t id, const char *data, size_t len);
@@ -73,8 +80,9 @@ void net_sleep(net *n, uint64_t delay_ms);
 
 /* One HTTP request to the API: `path` below the base, optional bearer
  * token and JSON body. Returns 0 with *out filled (whatever the status),
- * or -1 when the server could not be reached or did not answer within
- * timeout_ms. WebSocket events keep flowing while it waits. */
+ * or -1 with out->error saying why when the server could not be reached
+ * or did not answer within timeout_ms. WebSocket events keep flowing
+ * while it waits. */
 int net_http(net *n, const char *method, const char *path,
              const char *bearer, const char *body, uint32_t timeout_ms,
              net_reply *out);

@@ -7,13 +7,20 @@
  * part of the caller's), applied in the order the core queued them, so
  * the stored pos never gets ahead of the stored messages.
  *
+ * The store holds the bearer token and the messages, so its files are
+ * its user's alone: created under umask 077 (SQLite gives the -wal and
+ * -shm files the database file's mode), and existing ones readable by
+ * others are tightened to 0600 on open.
+ *
  * Tables: meta (named values), outbox (ordered by an autoincrement key),
  * messages (conv, seq), convs (highest seq stored, members), receipts
  * (conv, user, kind), jobs (send jobs by digest), shown and outputs
  * (how far each listen output got). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -63,15 +70,43 @@ const char *store_error(store *s)
   return s->err;
 }
 
+/* Takes away group and other access from the store's files that exist.
+ * Returns false (with err filled) when one cannot be changed. */
+static bool tighten(const char *path, char *err, size_t err_size)
+{
+  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  char name[4200];
+  struct stat sb;
+  size_t i;
+
+  for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+    if (stat(name, &sb) != 0 || (sb.st_mode & 077) == 0)
+      continue;
+    if (chmod(name, sb.st_mode & 0700) != 0) {
+      snprintf(err, err_size, "%s is readable by others and cannot be"
+               " made private: %s", name, strerror(errno));
+      return false;
+    }
+  }
+  return true;
+}
+
 store *store_open(const char *path, char *err, size_t err_size)
 {
   store *s = calloc(1, sizeof *s);
   char *msg = NULL;
+  mode_t mask;
 
   if (s == NULL) {
     snprintf(err, err_size, "out of memory");
     return NULL;
   }
+  if (!tighten(path, err, err_size)) {
+    free(s);
+    return NULL;
+  }
+  mask = umask(077); /* files created from here on are private */
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
                       SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
     goto fail_db;
@@ -81,9 +116,11 @@ store *store_open(const char *path, char *err, size_t err_size)
           SQLITE_OK ||
       sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK)
     goto fail_db;
+  umask(mask);
   return s;
 
 fail_db:
+  umask(mask);
   snprintf(err, err_size, "%s: %s", path,
            msg ? msg : (s->db ? sqlite3_errmsg(s->db) : "cannot open"));
   sqlite3_free(msg);

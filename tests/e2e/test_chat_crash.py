@@ -21,8 +21,16 @@ server ends with exactly 200 messages.
 subprotocol: against a stand-in server that upgrades the WebSocket
 without selecting `parley.1`, the client closes without sending a frame.
 
-cli: the message for an unreachable server, and exit status 2 naming a
-bad flag.
+cli: the message for an unreachable server, exit status 2 naming a bad
+flag or a bad message, --help and --version.
+
+password: a cached token is used only with the password it was got with.
+store_files: the local store is private (0600) and used by one process.
+first_run: a first run that never signed in leaves no store behind.
+server_url: spellings of one server URL share a store.
+reconnect: listen outlives an outage after its first session.
+unreachable: an unreachable server is reported at once.
+pipe: listen stops quietly when the reader of its output goes away.
 
 Run one with --test NAME. Every wait polls a condition; HANG_S only bounds
 how long a broken run can hold a test up and is never a pass/fail
@@ -34,6 +42,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -152,22 +161,33 @@ class Client:
         self.server = server
         self.runs = 0
 
-    def argv(self, *cmd):
+    def argv(self, *cmd, opts=()):
+        """The command line; `opts` come after the defaults, so they
+        override them."""
         return [self.binary, "--server", self.server.url(), "--user",
                 self.user, "--password-file", self.pwfile, "--db", self.db,
                 "--backoff-base-ms", "50", "--backoff-cap-ms", "500",
-                "--connect-timeout-ms", str(HANG_S * 1000), *cmd]
+                "--connect-timeout-ms", str(HANG_S * 1000), *opts, *cmd]
 
-    def popen(self, *cmd, stdin=None):
+    def popen(self, *cmd, stdin=None, stdout=subprocess.DEVNULL, opts=()):
+        """Starts a command with its standard error in a log file, whose
+        path is p.log."""
         self.runs += 1
-        log = open(os.path.join(
-            self.workdir, f"{self.user}-{cmd[0]}-{self.runs}.log"), "w")
-        p = subprocess.Popen(self.argv(*cmd), stdin=stdin,
-                             stdout=subprocess.DEVNULL, stderr=log)
+        path = os.path.join(self.workdir,
+                            f"{self.user}-{cmd[0]}-{self.runs}.log")
+        log = open(path, "w")
+        p = subprocess.Popen(self.argv(*cmd, opts=opts), stdin=stdin,
+                             stdout=stdout, stderr=log)
         log.close()
         p.label = f"{self.user}'s {cmd[0]}"
+        p.log = path
         STARTED.append(p)
         return p
+
+    def run(self, *cmd, opts=(), stdin=None, **kw):
+        """Runs a command to its end; returns the CompletedProcess."""
+        return subprocess.run(self.argv(*cmd, opts=opts), input=stdin,
+                              capture_output=True, timeout=HANG_S, **kw)
 
 
 def read_output(path, conv):
@@ -203,6 +223,35 @@ def count_stored_messages(db):
 def kill_proc(p):
     p.send_signal(signal.SIGKILL)
     p.wait()
+
+
+def read_text(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def start_chat(server_bin, client_bin, workdir):
+    """A running server, alice and bob, and their direct conversation."""
+    server = Server(server_bin, workdir)
+    alice = Client(client_bin, workdir, server, "alice")
+    bob = Client(client_bin, workdir, server, "bob")
+    server.adduser("alice", alice.pwfile)
+    server.adduser("bob", bob.pwfile)
+    server.start()
+    r = alice.run("create", "--with", "bob", text=True)
+    assert r.returncode == 0, r.stderr
+    return server, alice, bob, r.stdout.strip()
+
+
+def store_files(db):
+    """The files of a local store that exist: the database, its -wal and
+    -shm, and its lock file."""
+    return [db + s for s in ("", "-wal", "-shm", "-journal", ".lock")
+            if os.path.exists(db + s)]
+
+
+def mode_of(path):
+    return os.stat(path).st_mode & 0o777
 
 
 # spec: SEND-3 SEND-5 DELIV-2 DELIV-4 SYNC-1 SYNC-2 DUR-1
@@ -415,7 +464,8 @@ def test_unreachable_server_and_bad_flags(server_bin, client_bin, workdir):
     r = subprocess.run(base + ["--connect-timeout-ms", "700", "listen"],
                        capture_output=True, text=True, timeout=HANG_S)
     assert r.returncode == 1, r.stderr
-    assert "cannot reach the server at " + url in r.stderr, r.stderr
+    assert f"parley-client: cannot reach {url}: " in r.stderr, r.stderr
+    assert "(gave up after 0.7 s)" in r.stderr, r.stderr
     for bad, named in ((["listen", "--frobnicate"], "--frobnicate"),
                        (["listen", "--count", "many"], "--count"),
                        (["send", "--output", "f"], "--output"),
@@ -425,9 +475,218 @@ def test_unreachable_server_and_bad_flags(server_bin, client_bin, workdir):
                            timeout=HANG_S)
         assert r.returncode == 2, f"{bad}: exit {r.returncode}"
         assert named in r.stderr, f"{bad}: {r.stderr}"
-    r = subprocess.run([client_bin, "--help"], capture_output=True,
+    for bad, said in (
+            (["create", "--group", "T", "--with", "bob"],
+             "they exclude each other"),
+            (["create", "--with", "bob", "--members", "carol"],
+             "--members goes with --group"),
+            (["send", "--conv", "c1", ""], "empty TEXT"),
+            (["send", "--conv", "c1", "hi", ""], "empty TEXT")):
+        r = subprocess.run(base + bad, capture_output=True, text=True,
+                           timeout=HANG_S)
+        assert r.returncode == 2, f"{bad}: exit {r.returncode}"
+        assert said in r.stderr, f"{bad}: {r.stderr}"
+    for data, said in ((b"ok\n" + b"x" * 64513 + b"\n",
+                        "message 2 is 64513 bytes long; a message may have"
+                        " at most 64512 bytes"),
+                       (b"ok\nbad \xff octet\n",
+                        "message 2 is not valid UTF-8")):
+        r = subprocess.run(base + ["send", "--conv", "c1"], input=data,
+                           capture_output=True, timeout=HANG_S)
+        err = r.stderr.decode()
+        assert r.returncode == 2, f"exit {r.returncode}: {err}"
+        assert said in err, err
+        assert "cannot reach" not in err, "checked only after connecting"
+    for flag in ("--help", "-h"):
+        r = subprocess.run([client_bin, flag], capture_output=True,
+                           text=True, timeout=HANG_S)
+        assert r.returncode == 0 and "standard output" in r.stdout
+    help_text = " ".join(r.stdout.split())
+    for said in ("(0, the default: no limit)", "--version",
+                 "running the same send again resumes it, never sending a"
+                 " message twice", "running it again sends its messages"
+                 " again, as new ones"):
+        assert said in help_text, f"--help does not say {said!r}"
+    assert "never sends a message twice" not in help_text
+    r = subprocess.run([client_bin, "--version"], capture_output=True,
                        text=True, timeout=HANG_S)
-    assert r.returncode == 0 and "standard output" in r.stdout
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"parley-client \d+\.\d+\.\d+\n", r.stdout), r.stdout
+
+
+def test_a_wrong_password_is_refused_with_a_cached_token(
+        server_bin, client_bin, workdir):
+    """The store caches the token with a hash of the password it was got
+    with; another password signs in again, and a wrong one is refused."""
+    server, alice, _, conv = start_chat(server_bin, client_bin, workdir)
+    wrong = os.path.join(workdir, "wrong.pw")
+    with open(wrong, "w") as f:
+        f.write("not-alice's-password\n")
+    r = alice.run("history", "--conv", conv, opts=["--password-file", wrong],
+                  text=True)
+    assert r.returncode == 1, f"exit {r.returncode}: {r.stderr}"
+    assert "sign-in refused" in r.stderr, r.stderr
+    r = alice.run("history", "--conv", conv, text=True)
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(alice.db) as con:
+        keys = {k for (k,) in con.execute("SELECT key FROM meta")}
+        stored = con.execute("SELECT value FROM meta WHERE key ="
+                             " 'password_hash'").fetchone()[0]
+    assert "token" in keys and "password" not in keys, keys
+    assert stored.startswith("$argon2id$"), "not an Argon2id hash"
+    assert "pw-alice" not in stored
+    server.stop()
+
+
+def test_store_is_private_and_used_by_one_process(server_bin, client_bin,
+                                                  workdir):
+    """The store (and its -wal, -shm and lock files) is created 0600
+    whatever the umask, an existing one readable by others is tightened,
+    and a second process on the same store is refused."""
+    server, alice, bob, conv = start_chat(server_bin, client_bin, workdir)
+    old = os.umask(0o022)
+    try:
+        listen = bob.popen("listen", "--conv", conv)
+        r = alice.run("send", "--conv", conv, "hello", text=True)
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: os.path.exists(bob.db + "-wal"), "bob's store",
+                 (listen,))
+        for path in store_files(alice.db) + store_files(bob.db):
+            assert mode_of(path) == 0o600, f"{path}: {mode_of(path):o}"
+        r = bob.run("listen", "--conv", conv, opts=["--verbose"],
+                    text=True)
+        assert r.returncode == 1, f"second listen: exit {r.returncode}"
+        assert (f"the local store {bob.db} is in use by another"
+                " parley-client") in r.stderr, r.stderr
+        assert "connect" not in r.stderr, "it went on to the network"
+        listen.terminate()
+        assert listen.wait(timeout=HANG_S) == 0, read_text(listen.log)
+        os.chmod(bob.db, 0o644)
+        r = bob.run("history", "--conv", conv, text=True)
+        assert r.returncode == 0, r.stderr
+        assert mode_of(bob.db) == 0o600, f"not tightened: {mode_of(bob.db):o}"
+    finally:
+        os.umask(old)
+    server.stop()
+
+
+def test_a_failed_first_run_leaves_no_store(server_bin, client_bin,
+                                            workdir):
+    """A store is kept only once it signed in: a refused password or an
+    unreachable server on the first run leaves no file behind."""
+    server, alice, _, _ = start_chat(server_bin, client_bin, workdir)
+    wrong = os.path.join(workdir, "wrong.pw")
+    with open(wrong, "w") as f:
+        f.write("wrong\n")
+    fresh = os.path.join(workdir, "fresh.db")
+    r = alice.run("history", "--conv", "c1", opts=["--db", fresh,
+                                                   "--password-file", wrong],
+                  text=True)
+    assert r.returncode == 1 and "sign-in refused" in r.stderr, r.stderr
+    assert store_files(fresh) == [], store_files(fresh)
+    server.stop()
+    r = alice.run("listen", opts=["--db", fresh, "--connect-timeout-ms",
+                                  "300"], text=True)
+    assert r.returncode == 1, r.stderr
+    assert store_files(fresh) == [], store_files(fresh)
+    assert store_files(alice.db), "a store that signed in was removed"
+
+
+def test_server_url_spellings_share_a_store(server_bin, client_bin,
+                                            workdir):
+    """The store remembers its server in one spelling: a trailing slash
+    or an upper-case scheme is the same server; another server is refused
+    with a hint."""
+    server, alice, _, conv = start_chat(server_bin, client_bin, workdir)
+    for url in (server.url() + "/", server.url() + "//",
+                server.url().replace("http://", "HTTP://")):
+        r = alice.run("history", "--conv", conv, opts=["--server", url],
+                      text=True)
+        assert r.returncode == 0, f"{url}: {r.stderr}"
+    other = f"http://localhost:{server.port}"
+    r = alice.run("history", "--conv", conv, opts=["--server", other],
+                  text=True)
+    assert r.returncode == 2, r.stderr
+    assert f"belongs to the server {server.url()}, not {other}" in r.stderr
+    assert "--db" in r.stderr, r.stderr
+    server.stop()
+
+
+# spec: CLI-2 HB-5
+def test_listen_reconnects_for_as_long_as_it_runs(server_bin, client_bin,
+                                                  workdir):
+    """After its first session listen outlives --connect-timeout-ms while
+    the server is down, says so in one warn line, and one more when the
+    connection is back."""
+    server, alice, bob, conv = start_chat(server_bin, client_bin, workdir)
+    out = os.path.join(workdir, "bob.out")
+    listen = bob.popen("listen", "--conv", conv, "--output", out,
+                       opts=["--connect-timeout-ms", "300"])
+    assert alice.run("send", "--conv", conv, "one").returncode == 0
+    wait_for(lambda: count_lines(out) >= 1, "bob to show 1", (listen,))
+    server.kill()
+    wait_for(lambda: "reconnecting" in read_text(listen.log),
+             "the warn line of the lost connection", (listen,))
+    # The outage lasts ten times --connect-timeout-ms; listen must live.
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        assert listen.poll() is None, read_text(listen.log)
+        time.sleep(0.05)
+    server.start()
+    assert alice.run("send", "--conv", conv, "two").returncode == 0
+    wait_for(lambda: count_lines(out) >= 2, "bob to show 2", (listen,))
+    wait_for(lambda: "again" in read_text(listen.log),
+             "the line of the connection back", (listen,))
+    listen.terminate()
+    assert listen.wait(timeout=HANG_S) == 0, read_text(listen.log)
+    lines = read_text(listen.log).splitlines()
+    assert len(lines) == 2, lines
+    assert f"connection to {server.url()} lost; reconnecting" in lines[0]
+    assert f"connected to {server.url()} again" in lines[1]
+    server.stop()
+
+
+def test_an_unreachable_server_is_reported_at_once(server_bin, client_bin,
+                                                   workdir):
+    pw = os.path.join(workdir, "pw")
+    with open(pw, "w") as f:
+        f.write("secret\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    base = [client_bin, "--server", url, "--user", "alice",
+            "--password-file", pw, "--db", os.path.join(workdir, "a.db")]
+    p = subprocess.Popen(base + ["--connect-timeout-ms", "60000", "listen"],
+                         stderr=subprocess.PIPE, text=True)
+    STARTED.append(p)
+    ready, _, _ = select.select([p.stderr], [], [], HANG_S)
+    line = p.stderr.readline() if ready else ""
+    assert f"warn  cannot reach {url}: " in line, line
+    assert line.rstrip().endswith("; retrying for up to 60 s"), line
+    assert p.poll() is None, "it gave up at once"
+    p.terminate()
+    p.wait(timeout=HANG_S)
+    p.stderr.close()
+    r = subprocess.run(base + ["--connect-timeout-ms", "0", "--help"],
+                       capture_output=True, text=True, timeout=HANG_S)
+    assert "0: wait forever" in r.stdout, r.stdout
+
+
+def test_listen_stops_quietly_when_its_reader_goes_away(
+        server_bin, client_bin, workdir):
+    """`listen | head -2`: once the reader is gone, listen ends with
+    status 1 and nothing on standard error."""
+    server, alice, bob, conv = start_chat(server_bin, client_bin, workdir)
+    r = alice.run("send", "--conv", conv, stdin=b"one\ntwo\nthree\n")
+    assert r.returncode == 0, r.stderr
+    listen = bob.popen("listen", "--conv", conv, stdout=subprocess.PIPE)
+    got = [listen.stdout.readline() for _ in range(2)]
+    assert got[1].endswith(b"two\n"), got
+    listen.stdout.close()
+    r = alice.run("send", "--conv", conv, "four")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: listen.poll() is not None, "listen to stop")
+    assert listen.returncode == 1, f"exit {listen.returncode}"
+    assert read_text(listen.log) == "", read_text(listen.log)
+    server.stop()
 
 
 TESTS = {
@@ -435,6 +694,13 @@ TESTS = {
     "send_resume": test_send_killed_and_restarted,
     "subprotocol": test_refuses_a_websocket_without_the_subprotocol,
     "cli": test_unreachable_server_and_bad_flags,
+    "password": test_a_wrong_password_is_refused_with_a_cached_token,
+    "store_files": test_store_is_private_and_used_by_one_process,
+    "first_run": test_a_failed_first_run_leaves_no_store,
+    "server_url": test_server_url_spellings_share_a_store,
+    "reconnect": test_listen_reconnects_for_as_long_as_it_runs,
+    "unreachable": test_an_unreachable_server_is_reported_at_once,
+    "pipe": test_listen_stops_quietly_when_its_reader_goes_away,
 }
 
 
