@@ -3,6 +3,7 @@
  * Options are checked before anything touches the network or the store:
  * an unknown option, a missing value, a bad number or an option that does
  * not apply to the command gets a message naming it and exit status 2. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +76,10 @@ static const char usage[] =
 "  --heartbeat-ms T              heartbeat interval to ask for (15000)\n"
 "  --backoff-base-ms T           reconnect backoff base (250)\n"
 "  --backoff-cap-ms T            reconnect backoff cap (10000)\n"
+"  --allow-plaintext             allow http:// to a host other than\n"
+"                                localhost or 127.x.x.x: without TLS the\n"
+"                                password, token and messages cross the\n"
+"                                network readable by anyone on the path\n"
 "  --verbose                     log connections and retries\n"
 "  --help, -h                    this text\n"
 "  --version                     the version of parley-client\n"
@@ -114,6 +119,7 @@ static const opt_def opt_defs[] = {
   {"--backoff-base-ms", OPT_U32, NULL, OFF_(app.backoff_base_ms)},
   {"--backoff-cap-ms", OPT_U32, NULL, OFF_(app.backoff_cap_ms)},
   {"--verbose", OPT_FLAG, NULL, OFF_(app.verbose)},
+  {"--allow-plaintext", OPT_FLAG, NULL, OFF_(app.allow_plaintext)},
   {"--conv", OPT_STR, "send listen history", OFF_(conv)},
   {"--send-window", OPT_U32, "send", OFF_(app.send_window)},
   {"--with", OPT_STR, "create", OFF_(with)},
@@ -284,6 +290,19 @@ static int check_texts(const cli *c)
   return EXIT_OK;
 }
 
+/* True when the URL's host is a loopback one: localhost, 127.0.0.0/8 or
+ * ::1. Other names count as remote, whatever they resolve to. */
+static bool url_is_loopback(const net_url *u)
+{
+  struct in_addr a4;
+
+  if (strcmp(u->host, "localhost") == 0 || strcmp(u->host, "[::1]") == 0 ||
+      strcmp(u->host, "::1") == 0)
+    return true;
+  return inet_pton(AF_INET, u->host, &a4) == 1 &&
+         (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 /* Checks what every command needs. Returns an exit code. */
 static int check(cli *c)
 {
@@ -294,6 +313,13 @@ static int check(cli *c)
   if (!net_url_parse(c->app.server, &c->app.url))
     return bad("option '--server' wants http://HOST:PORT, not '%s'%s",
                c->app.server, "");
+  /* SEC-17: no password or token in plain text off loopback unless the
+   * user says so. */
+  if (!c->app.url.tls && !c->app.allow_plaintext &&
+      !url_is_loopback(&c->app.url))
+    return bad("--server %s is plain http to a host that is not loopback:"
+               " use https:// (TLS), or give --allow-plaintext to send the"
+               " password and token unencrypted%s", c->app.server, "");
   if (c->app.user == NULL)
     return bad("--user NAME is required%s%s", "", "");
   if (c->conv != NULL && !valid_id(c->conv))
