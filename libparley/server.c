@@ -657,6 +657,8 @@ static void send_welcome(parley_server *s, session *ss, const reqid *req)
   fb_u64(&fb, "max-body", server_body_max(s));
   fb_u64(&fb, "dedup-window", s->cfg.dedup_window_ms);
   fb_u64(&fb, "typing-ttl", s->cfg.typing_ttl_ms);
+  fb_u64(&fb, "rate", s->cfg.rate_per_s);        /* RATE-3 */
+  fb_u64(&fb, "rate-burst", s->cfg.rate_burst);
   fb_req(&fb, req);
   blob *b = fb_finish(&fb, NULL, 0, false);
   act_send(s, ss->conn, b);

@@ -347,17 +347,20 @@ static json_t *config_json(const host *h)
   size_t line = c->limits.header_line_max ? c->limits.header_line_max
                                           : PARLEY_HEADER_LINE_MAX;
 
-  return json_pack("{s:[i],s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+  return json_pack("{s:[i],s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+                   "s:I,s:I}",
                    "versions", 1, "subprotocol", HOST_SUBPROTOCOL, "ws_path",
                    HOST_WS_PATH, "max_frame", (json_int_t)frame,
                    "max_headers", (json_int_t)headers, "max_header_line",
                    (json_int_t)line, "max_body",
-                   (json_int_t)(frame > 1024 ? frame - 1024 : 0), "heartbeat_min_ms",
-                   (json_int_t)c->heartbeat_min_ms, "heartbeat_max_ms",
-                   (json_int_t)c->heartbeat_max_ms, "dedup_window_ms",
-                   (json_int_t)c->dedup_window_ms, "typing_ttl_ms",
-                   (json_int_t)c->typing_ttl_ms, "token_ttl_ms",
-                   (json_int_t)h->token_ttl_ms);
+                   (json_int_t)(frame > 1024 ? frame - 1024 : 0),
+                   "heartbeat_min_ms", (json_int_t)c->heartbeat_min_ms,
+                   "heartbeat_max_ms", (json_int_t)c->heartbeat_max_ms,
+                   "dedup_window_ms", (json_int_t)c->dedup_window_ms,
+                   "typing_ttl_ms", (json_int_t)c->typing_ttl_ms,
+                   "token_ttl_ms", (json_int_t)h->token_ttl_ms,
+                   "rate_per_s", (json_int_t)c->rate_per_s, /* RATE-3 */
+                   "rate_burst", (json_int_t)c->rate_burst);
 }
 
 /* ---- validation helpers ----------------------------------------------- */

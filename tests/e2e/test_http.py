@@ -48,6 +48,7 @@ def test_listens_only_on_loopback(ctx):
     assert mine == [f"127.0.0.1:{port}"], out
 
 
+# spec: RATE-3
 def test_config(ctx):
     status, hdrs, body = request(ctx["port"], "GET", "/v1/config")
     assert status == 200, body
@@ -57,7 +58,7 @@ def test_config(ctx):
             "max_body": 64512,
             "heartbeat_min_ms": 250, "heartbeat_max_ms": 120000,
             "dedup_window_ms": 86400000, "typing_ttl_ms": 6000,
-            "token_ttl_ms": 3600000}
+            "token_ttl_ms": 3600000, "rate_per_s": 200, "rate_burst": 400}
     assert body == want, body
 
 

@@ -91,7 +91,7 @@ def raw_http_head(port, octets):
     return out
 
 
-# spec: LIFE-2 EXT-2 AUTH-1 HB-1
+# spec: LIFE-2 EXT-2 AUTH-1 HB-1 RATE-3
 async def test_handshake(ctx):
     ws = await connect(ctx["server"])
     await ws.send(frame("HELLO", [("versions", "1"), ("heartbeat", "50"),
@@ -99,7 +99,8 @@ async def test_handshake(ctx):
                                   ("req", "h1")]))
     welcome = await expect(ws, "WELCOME", version=1, req="h1",
                            caps="receipts", max_frame=65536, max_headers=32,
-                           max_header_line=1024, max_body=64512)
+                           max_header_line=1024, max_body=64512,
+                           rate=200, rate_burst=400)
     assert int(welcome["heartbeat"]) >= 200, welcome
     assert int(welcome["dedup-window"]) >= 86400000, welcome
     await ws.send(frame("AUTH", [("token", ctx["tokens"]["alice"]),

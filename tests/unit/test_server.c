@@ -545,7 +545,7 @@ static const char *const bc[] = {"bob", "carol"};
 
 /* ---- life cycle ---- */
 
-/* spec: LIFE-2 VER-1 VER-2 EXT-2 HB-1 REQ-1 AUTH-1 SEC-5 */
+/* spec: LIFE-2 VER-1 VER-2 EXT-2 HB-1 REQ-1 AUTH-1 SEC-5 RATE-3 */
 Test(server, hello_welcome_auth_ready)
 {
   harness *h = harness_new();
@@ -563,6 +563,8 @@ Test(server, hello_welcome_auth_ready)
   cr_assert_eq(hnum(tf, "max-body"), 64512);
   cr_assert_eq(hnum(tf, "dedup-window"), 86400000);
   cr_assert_eq(hnum(tf, "typing-ttl"), 6000);
+  cr_assert_eq(hnum(tf, "rate"), 200);
+  cr_assert_eq(hnum(tf, "rate-burst"), 400);
   cr_assert_str_eq(hget(tf, "req"), "r1");
 
   char tok[PARLEY_TOKEN_MAX + 1];
@@ -931,6 +933,21 @@ Test(server, rate_limit_drops_frames)
   expect(h, 1, "PONG");
   feed(h, 1, "PING\r\n\r\n");
   expect_error(h, 1, 429);
+  harness_free(h);
+}
+
+/* spec: RATE-3 */
+Test(server, welcome_states_the_rate_limit)
+{
+  parley_server_config cfg = default_cfg();
+  cfg.rate_per_s = 10;
+  cfg.rate_burst = 5;
+  harness *h = harness_new_cfg(&cfg);
+  parley_server_on_open(h->s, 1, h->now);
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\n\r\n");
+  tframe *tf = expect(h, 1, "WELCOME");
+  cr_assert_eq(hnum(tf, "rate"), 10);
+  cr_assert_eq(hnum(tf, "rate-burst"), 5);
   harness_free(h);
 }
 
