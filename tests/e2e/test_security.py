@@ -205,10 +205,14 @@ def test_signing_key_stays_private(ctx):
         token_request(port, "alice", "wrong")
         request(port, "GET", "/v1/conversations/x", None, token + "x")
 
-        async def session(srv=server, tok=token):
+        head, payload, sig = token.split(".")
+        forged = ".".join([head, payload,
+                           ("A" if sig[0] != "A" else "B") + sig[1:]])
+
+        async def session(srv=server, tok=token, bad=forged):
             ws = await ready(srv, tok)
-            await ws.send(frame("AUTH", [("token", tok[:-2] + "AA"),
-                                         ("device", "d")]))
+            await ws.send(frame("AUTH", [("token", bad),
+                                         ("device", "phone")]))
             await expect_error(ws, 424, "auth-failed", fatal="yes")
 
         asyncio.run(session())
