@@ -509,7 +509,7 @@ static bool take_req(const parley_frame *f, reqid *req)
 }
 
 static void dispatch(parley_server *s, session *ss, const parley_frame *f,
-                     const reqid *req);
+                     const reqid *req, bool req_ok);
 
 /* Parses one message and hands the frame on. Every message takes a token
  * from the bucket (429 when empty, the frame dropped); then binary
@@ -536,11 +536,7 @@ static void handle_message(parley_server *s, session *ss, const char *data,
     malformed(s, ss, err, binary ? NULL : &perr);
     return;
   }
-  if (!req_ok) {
-    send_error(s, ss, PARLEY_E_BAD_VALUE, NULL, "bad value in header: req");
-    return;
-  }
-  dispatch(s, ss, &f, &req);
+  dispatch(s, ss, &f, req_ok ? &req : NULL, req_ok);
 }
 
 void parley_server_on_message(parley_server *s, parley_conn_id conn,
@@ -859,9 +855,11 @@ static bool is_server_verb(parley_str verb)
 }
 
 /* Runs the handler for the frame's verb, or answers with the error the
- * session's state calls for (LIFE-1, AUTH-2, EXT-3). */
+ * session's state calls for (LIFE-1, AUTH-2, EXT-3). State and verb are
+ * checked before any header value: a malformed `req` (req_ok false, req
+ * NULL) gets bad-value only on a frame the state takes (REQ-3). */
 static void dispatch(parley_server *s, session *ss, const parley_frame *f,
-                     const reqid *req)
+                     const reqid *req, bool req_ok)
 {
   if (parley_str_eq(f->verb, "ERROR") && ss->state != SESS_OPEN) {
     act_log(s, ss->conn, PARLEY_LOG_WARN, "peer reported an error");
@@ -880,6 +878,8 @@ static void dispatch(parley_server *s, session *ss, const parley_frame *f,
       continue;
     if (ss->state < client_verbs[i].min)
       send_error(s, ss, PARLEY_E_AUTH_REQUIRED, req, NULL);
+    else if (!req_ok)
+      send_error(s, ss, PARLEY_E_BAD_VALUE, NULL, "bad value in header: req");
     else
       client_verbs[i].fn(s, ss, f, req);
     return;

@@ -911,6 +911,43 @@ Test(server, unknown_verb_and_unknown_header)
   harness_free(h);
 }
 
+/* spec: REQ-3 LIFE-1 LIFE-4 LIFE-8 */
+Test(server, state_is_checked_before_a_bad_req)
+{
+  harness *h = harness_new();
+  uint16_t code = 0;
+  parley_server_on_open(h->s, 1, h->now);
+  pump(h);
+  feed(h, 1, "SEND\r\nreq: bad!\r\n\r\n"); /* OPEN: LIFE-1 */
+  tframe *tf = expect_error(h, 1, 421);
+  cr_assert_null(hget(tf, "req"));
+  cr_assert(closed(h, 1, &code));
+
+  ready(h, 2, "alice", "phone", ""); /* READY: LIFE-4 */
+  feed(h, 2, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\nreq: bad!"
+             "\r\n\r\n");
+  tf = expect_error(h, 2, 421);
+  cr_assert_null(hget(tf, "req"));
+  cr_assert(closed(h, 2, NULL));
+
+  ready(h, 3, "alice", "phone", ""); /* READY: LIFE-8 */
+  feed(h, 3, "ERROR\r\nreq: bad!\r\n\r\n");
+  expect_nothing(h, 3);
+  feed(h, 3, "MSG\r\nreq: bad!\r\n\r\n");
+  expect_error(h, 3, 421);
+  cr_assert(closed(h, 3, NULL));
+
+  parley_server_on_open(h->s, 4, h->now); /* OPEN, a HELLO: bad-value */
+  pump(h);
+  feed(h, 4, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\nreq: bad!"
+             "\r\n\r\n");
+  tf = expect_error(h, 4, 427);
+  cr_assert_null(hget(tf, "req"));
+  cr_assert_not_null(strstr(tf->body, "req"));
+  cr_assert(!closed(h, 4, NULL));
+  harness_free(h);
+}
+
 /* spec: RATE-1 REQ-1 */
 Test(server, rate_limit_drops_frames)
 {
