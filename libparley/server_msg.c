@@ -326,26 +326,66 @@ static bool tchar(char c)
          (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-/* True when s[0..len) starts as a media type, type "/" subtype, followed
- * by nothing or by parameters after ";" (RFC 9110, section 8.3.1), and
- * is at most 127 octets. */
+/* Advances *i past a run of tchar in s[*i..len). Returns false when the
+ * run is empty. */
+static bool skip_token(const char *s, size_t len, size_t *i)
+{
+  size_t from = *i;
+  while (*i < len && tchar(s[*i]))
+    (*i)++;
+  return *i > from;
+}
+
+/* Advances *i past OWS (spaces and tabs). */
+static void skip_ows(const char *s, size_t len, size_t *i)
+{
+  while (*i < len && (s[*i] == ' ' || s[*i] == '\t'))
+    (*i)++;
+}
+
+/* Advances *i past an RFC 9110 quoted-string at s[*i], ASCII only
+ * (no obs-text). Returns false when there is none. */
+static bool skip_quoted(const char *s, size_t len, size_t *i)
+{
+  if (*i >= len || s[*i] != '"')
+    return false;
+  for ((*i)++; *i < len; (*i)++) {
+    unsigned char c = (unsigned char)s[*i];
+    if (c == '"') {
+      (*i)++;
+      return true;
+    }
+    if (c == '\\' && ++(*i) >= len)
+      return false;
+    c = (unsigned char)s[*i];
+    if ((c < 0x20 && c != '\t') || c >= 0x7f)
+      return false;
+  }
+  return false;
+}
+
+/* True when s[0..len) is a media type as RFC 9110, section 8.3.1 writes
+ * it, ASCII only and at most 127 octets (section 2.9):
+ *   type "/" subtype *( OWS ";" OWS parameter )
+ *   parameter = token "=" ( token / quoted-string )
+ * Empty parameters and whitespace after the last one are refused. */
 static bool ctype_valid(const char *s, size_t len)
 {
   size_t i = 0;
-  if (len < 3 || len > PARLEY_CTYPE_MAX)
+  if (len > PARLEY_CTYPE_MAX || !skip_token(s, len, &i) || i == len ||
+      s[i++] != '/' || !skip_token(s, len, &i))
     return false;
-  while (i < len && tchar(s[i]))
-    i++;
-  if (i == 0 || i == len || s[i] != '/')
-    return false;
-  size_t sub = ++i;
-  while (i < len && tchar(s[i]))
-    i++;
-  if (i == sub)
-    return false;
-  while (i < len && s[i] == ' ')
-    i++;
-  return i == len || s[i] == ';';
+  while (i < len) {
+    skip_ows(s, len, &i);
+    if (i == len || s[i++] != ';')
+      return false;
+    skip_ows(s, len, &i);
+    if (!skip_token(s, len, &i) || i == len || s[i++] != '=')
+      return false;
+    if (!skip_token(s, len, &i) && !skip_quoted(s, len, &i))
+      return false;
+  }
+  return true;
 }
 
 /* Reads the headers of SEND into *m (conv, temp-id, content-type and the

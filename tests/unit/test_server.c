@@ -1397,6 +1397,51 @@ Test(server, content_type_and_empty_body)
   harness_free(h);
 }
 
+/* spec: FRAME-11 */
+Test(server, content_type_is_an_rfc9110_media_type)
+{
+  static const char *const bad[] = {
+    "text/plain;~==;;; \xc3\xa9", "text/plain ", "text/plain;",
+    "text/plain; ", "text/plain;;a=b", "text/plain; a", "text/plain; a=",
+    "text/plain; a=b c", "text/plain; a=\"x", "text/plain; a=\"\xc3\xa9\"",
+    "text/plain; a=\"\\\"", "/plain", "text/", "text", "text/pl ain",
+    "text/plain; =b", "t\xc3\xa9xt/plain", "text/plain; a=b;",
+  };
+  static const char *const good[] = {
+    "a/b", "text/plain;a=b", "text/plain ; a=b", "text/plain  ;  a=b",
+    "text/plain; a=\"\"", "text/plain; a=\"x y;\\\" z\"",
+    "application/vnd.x+json; q=1; charset=utf-8",
+  };
+  char big[200];
+  harness *h = harness_new();
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "phone", "");
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    feedf(h, 1, "SEND\nconv: c1\ntemp-id: b%zu\ncontent-type: %s\n\n", i,
+          bad[i]);
+    tframe *tf = expect_error(h, 1, 427);
+    cr_assert_not_null(strstr(tf->body, "content-type"), "case %zu", i);
+  }
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    feedf(h, 1, "SEND\nconv: c1\ntemp-id: g%zu\ncontent-type: %s\n\n", i,
+          good[i]);
+    expect(h, 1, "ACK");
+    tframe *tf = expect(h, 1, "MSG");
+    cr_assert_str_eq(hget(tf, "content-type"), good[i]);
+  }
+  memset(big, 'x', sizeof big);
+  memcpy(big, "text/", 5);
+  big[127] = '\0'; /* 127 octets: taken */
+  feedf(h, 1, "SEND\nconv: c1\ntemp-id: l1\ncontent-type: %s\n\n", big);
+  expect(h, 1, "ACK");
+  expect(h, 1, "MSG");
+  big[127] = 'x';
+  big[128] = '\0'; /* 128 octets: refused */
+  feedf(h, 1, "SEND\nconv: c1\ntemp-id: l2\ncontent-type: %s\n\n", big);
+  expect_error(h, 1, 427);
+  harness_free(h);
+}
+
 /* spec: FRAME-11 REQ-1 */
 Test(server, send_missing_and_bad_headers)
 {
