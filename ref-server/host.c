@@ -210,6 +210,7 @@ static void begin_drain(host *h)
   plog_info(0, "draining: no new connections, closing sessions");
   parley_server_drain(h->core, now);
   host_pump(h);
+  store_drop_passwords(h->st); /* queued token requests get 503 */
   lws_sul_schedule(h->lws, 0, &h->drain_sul, drain_tick, 100 * 1000);
 }
 

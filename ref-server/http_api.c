@@ -110,6 +110,10 @@ static void req_free(host *h, http_req *r)
 {
   if (!r)
     return;
+  /* A token request still waiting: its password check is not run. */
+  if (r->registered && r->route == ROUTE_TOKEN &&
+      store_cancel_password(h->st, r->id))
+    plog_debug(0, "http: token request dropped: the client went away");
   req_unregister(h, r);
   if (r->body) {
     sodium_memzero(r->body, r->body_len);
@@ -497,6 +501,25 @@ static bool token_rate_ok(host *h, http_req *r, const char *name)
   return false;
 }
 
+/* Queues the password check of a token request, or answers: 429 when
+ * too many checks wait already (they are bounded, spec 14.4). */
+static void submit_password(host *h, http_req *r, const char *password)
+{
+  int rc;
+
+  req_register(h, r);
+  rc = store_submit_password(h->st, r->id, r->user, password);
+  if (rc == 1) {
+    r->retry_after_s = 1;
+    plog_info(0, "http: token request refused: %d password checks are "
+              "waiting", STORE_PW_QUEUE_MAX);
+    answer_error(h, r, 429, PARLEY_E_RATE_LIMITED, "rate-limited",
+                 "too many token requests are waiting; retry in 1 s");
+  } else if (rc != 0) {
+    answer_error(h, r, 500, 500, "internal", "the store is not running");
+  }
+}
+
 /* POST /v1/auth/token: the password goes to the password thread. */
 static void handle_token(host *h, http_req *r)
 {
@@ -518,13 +541,8 @@ static void handle_token(host *h, http_req *r)
     bool plain = strlen(json_string_value(pw)) == json_string_length(pw);
     snprintf(r->user, sizeof r->user, "%s",
              plain && user_name_valid(name) ? name : "");
-    if (token_rate_ok(h, r, r->user)) {
-      req_register(h, r);
-      if (store_submit_password(h->st, r->id, r->user,
-                                json_string_value(pw)) != 0)
-        answer_error(h, r, 500, 500, "internal",
-                     "the store is not running");
-    }
+    if (token_rate_ok(h, r, r->user))
+      submit_password(h, r, json_string_value(pw));
   }
   if (json_is_string(pw)) /* wipe the password in the parsed copy */
     sodium_memzero((char *)json_string_value(pw), json_string_length(pw));
@@ -537,6 +555,12 @@ static void token_checked(host *h, http_req *r, const store_done *d)
   char token[PARLEY_TOKEN_MAX];
   uint64_t now = host_now_ms(), expires = now + h->token_ttl_ms;
 
+  if (d->dropped) {
+    r->close_after = true;
+    answer_error(h, r, 503, PARLEY_E_GOING_AWAY, "going-away",
+                 "the server is shutting down");
+    return;
+  }
   if (d->failed) {
     answer_error(h, r, 500, 500, "internal", "the store failed");
     return;

@@ -10,6 +10,12 @@
  * queued before it, and results come back in submission order, which the
  * core relies on. A second thread with its own read connection checks
  * passwords (Argon2id is slow on purpose and must not hold up commits).
+ * Its queue is bounded (STORE_PW_QUEUE_MAX): each job holds a password
+ * copy and costs about a tenth of a second, so a backlog only grows
+ * memory and delay. A job whose requester went away is taken out
+ * (store_cancel_password), and a stop abandons the queued ones: the
+ * writer queue is drained on stop (its writes were promised), the
+ * password queue is not.
  *
  * Finished jobs go to a mutex-protected list; `notify` tells the serving
  * thread to take them. A failed commit fails every write it carried; the
@@ -153,6 +159,7 @@ struct store {
   pthread_mutex_t mu;
   pthread_cond_t writer_cv, pw_cv;
   job_queue writer_q, pw_q;
+  size_t pw_queued; /* jobs on pw_q */
   store_done *done_head, *done_tail;
   size_t in_flight;
   bool running, stopping;
@@ -194,9 +201,13 @@ static void bind_text(sqlite3_stmt *s, int i, const char *t)
   sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
 }
 
+/* Binds an unsigned number. SQLite integers are signed: a value past
+ * INT64_MAX is bound as INT64_MAX, which no stored pos, seq or time
+ * reaches, so a bound compares as it should (after it: nothing; before
+ * it: everything; a LIMIT: no limit) instead of wrapping negative. */
 static void bind_u64(sqlite3_stmt *s, int i, uint64_t v)
 {
-  sqlite3_bind_int64(s, i, (sqlite3_int64)v);
+  sqlite3_bind_int64(s, i, v > INT64_MAX ? INT64_MAX : (sqlite3_int64)v);
 }
 
 /* Runs a statement that returns no rows, then resets it. Returns 0 or
@@ -1080,11 +1091,12 @@ static void *pw_main(void *arg)
     while (!st->pw_q.head && !st->stopping)
       pthread_cond_wait(&st->pw_cv, &st->mu);
     store_job *j = st->pw_q.head;
-    if (!j)
-      break;
+    if (!j || st->stopping)
+      break; /* a stop abandons the queue (store_stop frees it) */
     st->pw_q.head = j->next;
     if (!st->pw_q.head)
       st->pw_q.tail = NULL;
+    st->pw_queued--;
     pthread_mutex_unlock(&st->mu);
 
     store_done *head = NULL, *tail = NULL;
@@ -1252,7 +1264,77 @@ int store_submit_password(store *st, uint64_t tag, const char *user,
   j->kind = STORE_JOB_PASSWORD;
   j->tag = tag;
   copy_str(j->user, sizeof j->user, user);
-  return enqueue(st, &st->pw_q, &st->pw_cv, j, j, 1);
+  pthread_mutex_lock(&st->mu);
+  bool full = st->pw_queued >= STORE_PW_QUEUE_MAX;
+  if (!full)
+    st->pw_queued++;
+  pthread_mutex_unlock(&st->mu);
+  if (full) {
+    job_free(j);
+    return 1;
+  }
+  if (enqueue(st, &st->pw_q, &st->pw_cv, j, j, 1) == 0)
+    return 0;
+  pthread_mutex_lock(&st->mu);
+  st->pw_queued--;
+  pthread_mutex_unlock(&st->mu);
+  return -1;
+}
+
+/* Unlinks the queued password job that `pick` accepts (tag, or any when
+ * all), with st->mu held. Returns it, or NULL. */
+static store_job *pw_unlink(store *st, uint64_t tag, bool all)
+{
+  store_job *prev = NULL;
+
+  for (store_job *j = st->pw_q.head; j; prev = j, j = j->next) {
+    if (!all && j->tag != tag)
+      continue;
+    if (prev)
+      prev->next = j->next;
+    else
+      st->pw_q.head = j->next;
+    if (st->pw_q.tail == j)
+      st->pw_q.tail = prev;
+    j->next = NULL;
+    st->pw_queued--;
+    st->in_flight--;
+    return j;
+  }
+  return NULL;
+}
+
+bool store_cancel_password(store *st, uint64_t tag)
+{
+  store_job *j;
+
+  pthread_mutex_lock(&st->mu);
+  j = pw_unlink(st, tag, false);
+  pthread_mutex_unlock(&st->mu);
+  job_free(j); /* wipes the password */
+  return j != NULL;
+}
+
+void store_drop_passwords(store *st)
+{
+  store_done *head = NULL, *tail = NULL;
+  store_job *j;
+
+  for (;;) {
+    pthread_mutex_lock(&st->mu);
+    j = pw_unlink(st, 0, true);
+    if (j)
+      st->in_flight++; /* its done record is still to be taken */
+    pthread_mutex_unlock(&st->mu);
+    if (!j)
+      break;
+    store_done *d = done_new(j);
+    if (d)
+      d->failed = d->dropped = true;
+    job_free(j);
+    chain_add(&head, &tail, d);
+  }
+  post_done(st, head, tail);
 }
 
 store_done *store_take_done(store *st)
@@ -1299,6 +1381,10 @@ void store_stop(store *st)
   pthread_join(st->writer, NULL);
   pthread_join(st->pw_thread, NULL);
   st->running = false;
+  pthread_mutex_lock(&st->mu);
+  for (store_job *j; (j = pw_unlink(st, 0, true));)
+    job_free(j);
+  pthread_mutex_unlock(&st->mu);
 }
 
 void store_close(store *st)

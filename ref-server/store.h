@@ -14,6 +14,7 @@
 
 #define STORE_SCHEMA_VERSION 1
 #define STORE_DEDUP_WINDOW_MS (24ull * 3600 * 1000)
+#define STORE_PW_QUEUE_MAX 64 /* password checks waiting, at most */
 
 typedef struct store store;
 
@@ -32,6 +33,7 @@ typedef struct store_done {
   bool ok;        /* CORE: succeeded; USERS_EXIST: all exist;
                      PASSWORD: the user exists and the password matches */
   bool failed;    /* host jobs: the store failed (an answer is unknown) */
+  bool dropped;   /* PASSWORD: dropped unchecked (store_drop_passwords) */
   char missing[PARLEY_USER_MAX + 1]; /* USERS_EXIST: first unknown name */
   parley_store_result result;        /* CORE */
   parley_event *events;              /* owned; bodies owned too */
@@ -59,8 +61,10 @@ typedef struct store_loader {
  * Returns the store, or NULL with a message in err. No thread runs yet. */
 store *store_open(const char *path, char *err, size_t err_size);
 
-/* Stops the threads when running, after they finish every queued job.
- * Idempotent; the store takes no jobs afterwards. */
+/* Stops the threads when running: the writer after it finished every
+ * queued job, the password thread after the check it is running; queued
+ * password checks are abandoned (wiped and freed). Idempotent; the store
+ * takes no jobs afterwards. */
 void store_stop(store *st);
 
 /* Stops the store (store_stop), frees what was never taken and closes
@@ -124,9 +128,19 @@ int store_submit_users_exist(store *st, uint64_t tag,
                              const char *const *names, size_t count);
 
 /* Queues a password check on the password thread. The password is
- * copied and wiped after use. Returns 0 or -1. */
+ * copied and wiped after use. Returns 0, 1 when STORE_PW_QUEUE_MAX
+ * checks are waiting already (nothing queued), or -1. */
 int store_submit_password(store *st, uint64_t tag, const char *user,
                           const char *password);
+
+/* Takes the queued password check with `tag` off the queue, unrun and
+ * wiped, if it has not started; its answer never comes. Returns true
+ * when it was taken off. */
+bool store_cancel_password(store *st, uint64_t tag);
+
+/* Answers every queued password check at once as dropped (failed and
+ * dropped set), unrun and wiped: for a server that is shutting down. */
+void store_drop_passwords(store *st);
 
 /* Takes every finished job, oldest first, as a list; NULL when none.
  * Core results come in the order their requests were submitted. */

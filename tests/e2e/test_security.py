@@ -13,6 +13,7 @@ its own database in the test's temporary directory.
 
 import asyncio
 import base64
+import json
 import os
 import re
 import socket
@@ -454,6 +455,72 @@ def test_plain_text_only_on_loopback(ctx):
         proc.stdout.close()
 
 
+def open_token_requests(port, count):
+    """Sends `count` token requests on sockets of their own, unread."""
+    body = b'{"user": "alice", "password": "not-her-password"}'
+    head = (f"POST /v1/auth/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=HANG_S)
+        s.sendall(head + body)
+        socks.append(s)
+    return socks
+
+
+def answers_of(socks, bufs):
+    """The (status, reason) of each socket's complete answer so far,
+    reading what has come without waiting; bufs keeps partial ones."""
+    out = []
+    for s in socks:
+        s.setblocking(False)
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                bufs[s] = bufs.get(s, b"") + chunk
+        except (BlockingIOError, ConnectionError):
+            pass
+        raw = bufs.get(s, b"")
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        st, hdrs, _ = split_response(raw)
+        if len(body) >= int(hdrs.get("content-length", "0")):
+            out.append((st, error_of(json.loads(body))[1]))
+    return out
+
+
+# spec: SEC-13 SEC-5
+def test_password_checks_waiting_are_bounded(ctx):
+    server = new_server(ctx, extra=["--token-rate-user", "0",
+                                    "--token-rate-address", "0"]).start()
+    socks, bufs = open_token_requests(server.port, 300), {}
+    # Past the bound, a request is refused at once with 429.
+    got = wait_for(lambda: [a for a in answers_of(socks, bufs)
+                            if a == (429, "rate-limited")] or None,
+                   "a 429 for a token request past the queue bound")
+    assert got
+    for s in socks:  # the clients go away: their checks are not run
+        s.close()
+    wait_for(lambda: "token request dropped: the client went away"
+             in server.log(), "a dropped token request in the log")
+    socks, bufs = open_token_requests(server.port, 300), {}
+    wait_for(lambda: [a for a in answers_of(socks, bufs)
+                      if a == (429, "rate-limited")] or None,
+             "the queue full again")
+    # A stop abandons the queue: the server exits at once, and the
+    # requests still waiting get 503 going-away.
+    stop_clean(server)
+    answers = answers_of(socks, bufs)
+    for s in socks:
+        s.close()
+    assert (503, "going-away") in answers, answers
+    assert not [a for a in answers if a[0] not in (401, 429, 503)], answers
+
+
 if __name__ == "__main__":
     run_tests([test_no_credentials_taken_from_urls,
                test_no_message_bodies_in_the_default_log,
@@ -461,6 +528,7 @@ if __name__ == "__main__":
                test_passwords_are_salted_argon2id,
                test_unknown_users_cost_a_hash_too,
                test_token_requests_are_limited,
+               test_password_checks_waiting_are_bounded,
                test_sessions_per_address_are_limited,
                test_sessions_per_user_are_limited,
                test_tokens_live_at_most_a_day,

@@ -446,6 +446,59 @@ Test(store, reads_history_pages_and_a_users_events)
   free(c2);
 }
 
+/* spec: HIST-1 SYNC-1 */
+Test(store, numbers_past_int64_max_read_as_past_the_end)
+{
+  parley_conv_info *c1 = make_conv("c1", "alice", "bob");
+  parley_store_req reqs[3], r;
+  store *st = open_store();
+  store_done *d;
+
+  cr_assert_eq(store_start(st, notify, NULL), 0);
+  reqs[0] = conv_req(1, c1);
+  reqs[1] = msg_req(2, 1, "c1", 1, "phone", "t1", 1000);
+  reqs[2] = msg_req(3, 2, "c1", 2, "phone", "t2", 1000);
+  cr_assert_eq(run_batch(st, reqs, 3), 3);
+
+  for (int i = 0; i < 3; i++) {
+    uint64_t big[] = {1ull << 63, UINT64_MAX, (1ull << 63) + 5};
+    memset(&r, 0, sizeof r);
+    r.op = PARLEY_STORE_READ_HISTORY;
+    snprintf(r.read_history.conv, sizeof r.read_history.conv, "c1");
+    r.read_history.forward = true;
+    r.read_history.after_seq = big[i];
+    r.read_history.limit = 5;
+    d = run_read(st, &r); /* after a seq past the end: nothing */
+    cr_assert_eq(d->result.event_count, 0);
+    cr_assert(!d->result.more);
+    done_list_free(d);
+
+    r.read_history.forward = false;
+    r.read_history.before_seq = big[i];
+    d = run_read(st, &r); /* before it: everything */
+    cr_assert_eq(d->result.event_count, 2);
+    cr_assert(!d->result.more);
+    done_list_free(d);
+
+    memset(&r, 0, sizeof r);
+    r.op = PARLEY_STORE_READ_EVENTS;
+    snprintf(r.read_events.user, sizeof r.read_events.user, "bob");
+    r.read_events.after_pos = big[i];
+    r.read_events.upto_pos = UINT64_MAX;
+    r.read_events.limit = 3;
+    d = run_read(st, &r);
+    cr_assert_eq(d->result.event_count, 0);
+    cr_assert(!d->result.more);
+    done_list_free(d);
+    r.read_events.after_pos = 0;
+    d = run_read(st, &r);
+    cr_assert_eq(d->result.event_count, 2);
+    done_list_free(d);
+  }
+  store_close(st);
+  free(c1);
+}
+
 Test(store, keys_are_created_once_and_kept)
 {
   uint8_t sk[64], pk[32], ck[32], sk2[64], pk2[32], ck2[32];
