@@ -582,6 +582,22 @@ static bool versions_parse(parley_str v, bool *has_1)
   }
 }
 
+/* Reads `heartbeat`, a number of any size (spec 4.1, 17.1): a value past
+ * 2^64 - 1 saturates, to be lowered to the maximum like any other large
+ * proposal. Returns false when it breaks the number form. */
+static bool heartbeat_parse(parley_str v, uint64_t *hb)
+{
+  if (parley_parse_u64(v.ptr, v.len, hb))
+    return true;
+  if (v.len < 2 || v.ptr[0] < '1' || v.ptr[0] > '9')
+    return false;
+  for (size_t i = 1; i < v.len; i++)
+    if (v.ptr[i] < '0' || v.ptr[i] > '9')
+      return false;
+  *hb = UINT64_MAX;
+  return true;
+}
+
 /* Reads `caps` (cap-list of spec 2.9: cap-name *("," cap-name), maybe
  * empty) into *caps, keeping the capabilities this server knows and
  * ignoring the others (EXT-2). Returns false when the form is broken. */
@@ -668,6 +684,7 @@ static void on_hello(parley_server *s, session *ss, const parley_frame *f,
                      const reqid *req)
 {
   const parley_str *versions = parley_frame_get(f, "versions");
+  const parley_str *heartbeat = parley_frame_get(f, "heartbeat");
   unsigned caps = 0;
   uint64_t hb = 0;
   bool has_1 = false;
@@ -682,8 +699,16 @@ static void on_hello(parley_server *s, session *ss, const parley_frame *f,
                "bad value in header: versions");
     return;
   }
-  if (!hdr_u64(s, ss, f, req, "heartbeat", true, &hb, NULL))
+  if (heartbeat == NULL) {
+    send_error(s, ss, PARLEY_E_MISSING_HEADER, req,
+               "missing header: heartbeat");
     return;
+  }
+  if (!heartbeat_parse(*heartbeat, &hb)) {
+    send_error(s, ss, PARLEY_E_BAD_VALUE, req,
+               "bad value in header: heartbeat");
+    return;
+  }
   if (!caps_parse(parley_frame_get(f, "caps"), &caps)) {
     send_error(s, ss, PARLEY_E_BAD_VALUE, req, "bad value in header: caps");
     return;

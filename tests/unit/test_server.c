@@ -592,6 +592,29 @@ Test(server, heartbeat_clamped_high_and_empty_caps)
   harness_free(h);
 }
 
+/* spec: HB-1 FRAME-11 */
+Test(server, heartbeat_of_any_size_is_clamped_never_refused)
+{
+  static const char *const huge[] = {
+    "18446744073709551615", "18446744073709551616",
+    "99999999999999999999", "1000000000000000000000000000000000000000",
+  };
+  harness *h = harness_new();
+  for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+    parley_server_on_open(h->s, i + 1, h->now);
+    feedf(h, i + 1, "HELLO\nversions: 1\nheartbeat: %s\n\n", huge[i]);
+    tframe *tf = expect(h, i + 1, "WELCOME");
+    cr_assert_eq(hnum(tf, "heartbeat"), 120000, "case %zu", i);
+  }
+  parley_server_on_open(h->s, 9, h->now);
+  feedf(h, 9, "HELLO\nversions: 1\nheartbeat: 0\n\n");
+  cr_assert_eq(hnum(expect(h, 9, "WELCOME"), "heartbeat"), 200);
+  parley_server_on_open(h->s, 10, h->now);
+  feedf(h, 10, "HELLO\nversions: 1\nheartbeat: 09999999999999999999\n\n");
+  expect_error(h, 10, 427);
+  harness_free(h);
+}
+
 /* spec: LIFE-1 LIFE-7 ERR-2 ERR-4 */
 Test(server, first_frame_must_be_hello)
 {
@@ -651,7 +674,7 @@ Test(server, hello_values_have_their_form)
     "versions: 1,\r\nheartbeat: 1000",
     "versions: \r\nheartbeat: 1000",
     "versions: 1\r\nheartbeat: 010",
-    "versions: 1\r\nheartbeat: 99999999999999999999999",
+    "versions: 1\r\nheartbeat: 00",
     "versions: 1\r\ncaps: Typing\r\nheartbeat: 1000",
     "versions: 1\r\ncaps: typing,\r\nheartbeat: 1000",
     "versions: 1\r\ncaps: typing, presence\r\nheartbeat: 1000",
