@@ -124,10 +124,12 @@ def _header_name(data, pos, end, line_start):
     """Reads a header name and its colon; returns (name, offset after)."""
     i = pos
     while True:
-        if i - line_start >= HEADER_LINE_MAX:
-            _fail("header-too-long", i, "header-line")
+        # A limit fault needs its 1,025th octet (section 2.8): a message
+        # that ends first is cut short, wherever in the line it ends.
         if i >= end:
             _fail("truncated-frame", end, "header-name")
+        if i - line_start >= HEADER_LINE_MAX:
+            _fail("header-too-long", i, "header-line")
         c = data[i]
         if c == COLON and i > pos:
             return data[pos:i].decode("ascii"), i + 1
@@ -139,10 +141,10 @@ def _header_name(data, pos, end, line_start):
 
 def _header_value(data, pos, end, line_start):
     """Reads SP, a header value and CRLF; returns (value, offset after)."""
-    if pos - line_start >= HEADER_LINE_MAX:
-        _fail("header-too-long", pos, "header-line")
     if pos >= end:
         _fail("truncated-frame", end, "header-line")
+    if pos - line_start >= HEADER_LINE_MAX:
+        _fail("header-too-long", pos, "header-line")
     if data[pos] != SP:
         _fail("bad-header-value", pos, "header-line")
     i = pos + 1

@@ -303,6 +303,16 @@ class DecoderTest(unittest.TestCase):
         self.assertEqual(self.reason(b"P\r\n" + line + b"a\r\n\r\n"),
                          "header-too-long")
 
+    # spec: FRAME-10
+    def test_message_ending_at_the_line_limit_is_truncated(self):
+        for line in (b"x" * 1024, b"x" * 1023 + b":", b"x" * 1022 + b": "):
+            with self.assertRaises(parley_frame.FrameError) as ctx:
+                parley_frame.decode_message(b"SYNC\r\n" + line)
+            self.assertEqual((ctx.exception.reason, ctx.exception.offset),
+                             ("truncated-frame", 1030), line[-4:])
+            self.assertEqual(self.reason(b"SYNC\r\n" + line + b"x"),
+                             "header-too-long")
+
     def test_utf8_faults(self):
         self.assertEqual(self.reason(b"P\r\nx: \xed\xa0\x80\r\n\r\n"),
                          "bad-utf8")

@@ -779,6 +779,34 @@ Test(frame, message_mode_one_frame_per_message)
   parley_parser_free(&p);
 }
 
+/* A message that ends right at the 1,024th octet of a header line is cut
+ * short, whether the line is all name, name and colon, or name, colon and
+ * space; one octet more is the 1,025th and the line is too long. */
+/* spec: FRAME-10 WS-2 */
+Test(frame, message_ending_at_the_line_limit_is_truncated)
+{
+  static const char *const tails[] = {"x", ":", ": "};
+  static char msg[6 + 1025];
+  parley_parser p = {0};
+
+  for (size_t i = 0; i < TABLE_LEN(tails); i++) {
+    size_t tail = strlen(tails[i]);
+    parley_frame f;
+    parley_parse_error e = {PARLEY_OK, 0, NULL};
+    memcpy(msg, "SYNC\r\n", 6);
+    memset(msg + 6, 'x', 1024 - tail);
+    memcpy(msg + 6 + 1024 - tail, tails[i], tail);
+    cr_assert_eq(parse_guarded(&p, msg, 6 + 1024, &f, &e),
+                 PARLEY_E_TRUNCATED_FRAME, "tail \"%s\"", tails[i]);
+    cr_assert_eq(e.offset, 6 + 1024);
+    msg[6 + 1024] = 'x';
+    cr_assert_eq(parse_guarded(&p, msg, 6 + 1025, &f, &e),
+                 PARLEY_E_HEADER_TOO_LONG, "tail \"%s\" and one", tails[i]);
+    cr_assert_eq(e.offset, 6 + 1024);
+  }
+  parley_parser_free(&p);
+}
+
 /* On a stream the same octets are a partial frame or a frame followed by
  * the start of the next. */
 /* spec: FRAME-1 STREAM-1 */
