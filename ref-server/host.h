@@ -54,6 +54,7 @@ typedef struct host {
   http_req *reqs[HOST_BUCKETS];
   size_t ws_count;   /* WebSocket sessions open */
   size_t http_busy;  /* HTTP requests being read, served or answered */
+  size_t http_answer_bytes; /* octets of HTTP answers held */
 
   /* Times the core asked to be woken at: a min-heap. */
   uint64_t *timers;

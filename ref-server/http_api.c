@@ -32,6 +32,10 @@
 #define HTTP_HEADERS_MAX 1024
 #define HTTP_HISTORY_DEFAULT 50
 #define HTTP_HISTORY_MAX 100
+#define HTTP_PAGE_MAX_BYTES (1u << 20) /* JSON of one history page */
+#define HTTP_MSG_FIELDS_BYTES 512      /* a message's JSON but its body */
+#define HTTP_ANSWERS_MAX_BYTES (64u << 20) /* answers unsent, in total */
+#define HTTP_WRITE_TIMEOUT_S 10 /* a reader that takes no chunk: dropped */
 
 typedef enum http_route {
   ROUTE_NONE = 0,
@@ -64,6 +68,7 @@ struct http_req {
   char (*members)[PARLEY_USER_MAX + 1];
   size_t member_count;
   char *cursor; /* history: the cursor argument, NULL when none */
+  unsigned history_asks; /* history: pages asked of the core */
 
   bool answering;
   bool close_after;
@@ -121,12 +126,28 @@ static void req_free(host *h, http_req *r)
   }
   free(r->members);
   free(r->cursor);
+  h->http_answer_bytes -= r->resp_len;
   free(r->resp);
   free(r);
   h->http_busy--;
 }
 
 /* ---- answers ---------------------------------------------------------- */
+
+static json_t *error_body(int code, const char *reason, const char *message);
+
+/* The text of the 429 given when answers waiting for readers fill
+ * HTTP_ANSWERS_MAX_BYTES; malloc'ed, NULL when memory runs out. */
+static char *json_dumps_busy(void)
+{
+  json_t *b = error_body(PARLEY_E_RATE_LIMITED, "rate-limited",
+                         "the server holds too many unread answers; "
+                         "retry in 1 s");
+  char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+
+  json_decref(b);
+  return text;
+}
 
 /* Queues an answer with `body` (stolen; NULL for none). The request stops
  * waiting for anything else and is written when the socket is ready. */
@@ -136,13 +157,30 @@ static void answer(host *h, http_req *r, unsigned status, json_t *body)
   r->reading = false;
   r->answering = true;
   r->status = status;
+  h->http_answer_bytes -= r->resp_len;
   free(r->resp);
   r->resp = body ? json_dumps(body, JSON_COMPACT) : NULL;
   r->resp_len = r->resp ? strlen(r->resp) : 0;
   r->resp_off = 0;
   json_decref(body);
+  if (r->resp_len > HTTP_CHUNK &&
+      h->http_answer_bytes + r->resp_len > HTTP_ANSWERS_MAX_BYTES) {
+    /* Too much is waiting for readers already: a short 429 instead. */
+    free(r->resp);
+    r->status = 429;
+    r->retry_after_s = 1;
+    r->close_after = true;
+    r->resp = json_dumps_busy();
+    r->resp_len = r->resp ? strlen(r->resp) : 0;
+    plog_info(0, "http: an answer refused: %zu octets wait for readers",
+              h->http_answer_bytes);
+  }
+  h->http_answer_bytes += r->resp_len;
   if (body && !r->resp)
     r->close_after = true; /* out of memory: an empty answer, then close */
+  /* A client that takes no part of its answer for a while is dropped. */
+  lws_set_timeout(r->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+                  HTTP_WRITE_TIMEOUT_S);
   lws_callback_on_writable(r->wsi);
 }
 
@@ -267,6 +305,8 @@ static int write_answer(http_req *r)
   if (lws_write(r->wsi, buf + LWS_PRE, n, kind) != (int)n)
     return -1;
   r->resp_off += n;
+  lws_set_timeout(r->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+                  HTTP_WRITE_TIMEOUT_S);
   if (r->resp_off < r->resp_len) {
     lws_callback_on_writable(r->wsi);
     return 0;
@@ -339,6 +379,37 @@ static json_t *page_json(const parley_api_reply *a)
   if (page && a->more && a->cursor)
     json_object_set_new(page, "cursor", json_string(a->cursor));
   return page;
+}
+
+/* An upper bound of the octets body[0, len) takes escaped in JSON: a
+ * control character is at most six (\u001f), a quote or backslash two. */
+static size_t json_text_bound(const char *body, size_t len)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)body[i];
+    n += c < 0x20 ? 6 : c == '"' || c == '\\' ? 2 : 1;
+  }
+  return n;
+}
+
+/* How many of the newest messages of a page fit in HTTP_PAGE_MAX_BYTES
+ * of JSON: all of them, or fewer but at least one (a body's JSON is far
+ * below the bound). */
+static size_t page_fit(const parley_api_reply *a)
+{
+  size_t total = 64, n = 0;
+
+  for (size_t i = a->event_count; i-- > 0; n++) {
+    const parley_msg *m = &a->events[i].msg;
+    if (a->events[i].type != PARLEY_EVENT_MSG)
+      continue;
+    total += HTTP_MSG_FIELDS_BYTES + json_text_bound(m->body, m->body_len);
+    if (total > HTTP_PAGE_MAX_BYTES && n > 0)
+      break;
+  }
+  return n;
 }
 
 static json_t *config_json(const host *h)
@@ -417,7 +488,9 @@ static bool parse_size(const char *s, size_t max, size_t *out)
  * r->user set, or answers 401 and returns false. */
 static bool authenticate(host *h, http_req *r)
 {
-  char buf[PARLEY_TOKEN_MAX + 32];
+  /* As much as lws keeps of the headers: a token of any length is read
+   * whole, so a long malformed one is auth-failed like a short one. */
+  char buf[HOST_HEADER_DATA_MAX + 1];
   int n = lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
   uint64_t expires_ms;
   const char *token;
@@ -430,8 +503,7 @@ static bool authenticate(host *h, http_req *r)
                  "the Authorization header is missing");
     return false;
   }
-  if ((size_t)n >= sizeof buf ||
-      lws_hdr_copy(r->wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) <
+  if (lws_hdr_copy(r->wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) <
           0 ||
       strncasecmp(buf, "Bearer ", 7) != 0) {
     answer_error(h, r, 401, 401, "unauthorized",
@@ -538,7 +610,8 @@ static void handle_token(host *h, http_req *r)
      * checked as the empty name, which is never found: the same answer
      * after the same work (HTTP-10). */
     const char *name = json_string_value(user);
-    bool plain = strlen(json_string_value(pw)) == json_string_length(pw);
+    bool plain = strlen(json_string_value(pw)) == json_string_length(pw) &&
+                 strlen(name) == json_string_length(user);
     snprintf(r->user, sizeof r->user, "%s",
              plain && user_name_valid(name) ? name : "");
     if (token_rate_ok(h, r, r->user))
@@ -754,6 +827,27 @@ done:
   free(buf);
 }
 
+/* Answers a history page, or asks the core again for the newest
+ * messages that fit in HTTP_PAGE_MAX_BYTES: a page past it is never
+ * built. The core then gives the cursor before the last one that fits,
+ * so nothing is skipped. Each ask is for fewer messages than the last. */
+static void answer_page(host *h, http_req *r, const parley_api_reply *a)
+{
+  size_t fit = page_fit(a);
+
+  if (fit >= a->event_count || r->history_asks >= HTTP_HISTORY_MAX) {
+    answer(h, r, 200, page_json(a));
+    return;
+  }
+  r->history_asks++;
+  plog_debug(0, "http: a history page of %zu messages is past %u octets: "
+             "asking for %zu", a->event_count, HTTP_PAGE_MAX_BYTES, fit);
+  /* Called while host_pump drains the core: the pump takes the read
+   * this queues. */
+  parley_server_api_history(h->core, r->id, r->user, r->conv, r->cursor,
+                            fit, host_now_ms());
+}
+
 void http_api_on_reply(host *h, const parley_api_reply *a)
 {
   http_req *r = req_find(h, a->api_id);
@@ -765,7 +859,7 @@ void http_api_on_reply(host *h, const parley_api_reply *a)
   else if (r->route == ROUTE_CONVS && a->conv)
     answer(h, r, a->created ? 201 : 200, conv_json(a->conv));
   else if (r->route == ROUTE_MESSAGES)
-    answer(h, r, 200, page_json(a));
+    answer_page(h, r, a);
   else
     answer_error(h, r, 500, 500, "internal", "unexpected answer");
 }
@@ -813,6 +907,21 @@ static http_route route_of(const char *path, char conv[PARLEY_ID_MAX + 1])
     conv[n] = '\0';
   }
   return slash ? ROUTE_MESSAGES : ROUTE_CONV;
+}
+
+/* The route's name for the log. */
+static const char *route_name(http_route route)
+{
+  static const char *const names[] = {
+      [ROUTE_NONE] = "(unknown path)",
+      [ROUTE_TOKEN] = "/v1/auth/token",
+      [ROUTE_CONFIG] = "/v1/config",
+      [ROUTE_CONVS] = "/v1/conversations",
+      [ROUTE_CONV] = "/v1/conversations/{id}",
+      [ROUTE_MESSAGES] = "/v1/conversations/{id}/messages",
+      [ROUTE_WS] = HOST_WS_PATH};
+
+  return names[route];
 }
 
 static http_method method_of(struct lws *wsi)
@@ -941,11 +1050,12 @@ static int on_request(host *h, struct lws *wsi, http_pss *pss,
   pss->req = r;
   r->route = route_of(path ? path : "", r->conv);
   r->method = method_of(wsi);
+  /* The route's name, never the path: a path may hold a token (SEC-5). */
   plog_debug(0, "http: %s %s",
              r->method == METHOD_GET    ? "GET"
              : r->method == METHOD_POST ? "POST"
                                         : "other",
-             path ? path : "");
+             route_name(r->route));
 
   if (h->draining || h->fatal) {
     r->close_after = true;

@@ -373,6 +373,46 @@ async def test_history_pages(ctx):
         assert status == 404 and error_of(body) == (440, "not-found"), body
 
 
+# spec: HIST-2 HTTP-9
+async def test_history_pages_are_bounded_in_size(ctx):
+    """Bodies that grow six-fold in JSON (control characters): a page
+    stays within 1 MiB, and walking the cursors gives every message
+    once."""
+    status, _, conv = request(ctx["port"], "POST", "/v1/conversations",
+                              {"kind": "group", "members": ["bob"]},
+                              ctx["tokens"]["alice"])
+    assert status == 201, conv
+    ws = await ready(ctx["server"], ctx["tokens"]["alice"])
+    for i in range(12):
+        await ws.send(frame("SEND", [("conv", conv["id"]),
+                                     ("temp-id", f"big{i}")],
+                            "\x01" * 60000))
+        seen = None
+        while seen != "ACK":
+            seen = (await recv(ws))[0]
+    await ws.close()
+    got, cursor = [], None
+    while True:
+        query = "?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        conn = http.client.HTTPConnection("127.0.0.1", ctx["port"],
+                                          timeout=HANG_S)
+        conn.request("GET", f"/v1/conversations/{conv['id']}/messages"
+                     + query, headers={"Authorization": "Bearer "
+                                       + ctx["tokens"]["bob"]})
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        assert resp.status == 200, raw[:200]
+        assert len(raw) <= 1024 * 1024, len(raw)
+        page = json.loads(raw)
+        assert page["messages"], page["more"]
+        assert all(m["body"] == "\x01" * 60000 for m in page["messages"])
+        got = [m["seq"] for m in page["messages"]] + got
+        if not page["more"]:
+            break
+        cursor = page["cursor"]
+    assert got == list(range(1, 13)), got
+
 def test_client_leaves_before_the_answer(ctx):
     """Requests whose client hangs up while the answer is being worked
     out (a password check, a member check, a history read): the answers
@@ -429,6 +469,7 @@ if __name__ == "__main__":
                test_token_refusals, test_body_rules, test_paths_and_methods,
                test_bearer_tokens, test_create_conversations,
                test_get_conversation, test_history_pages,
+               test_history_pages_are_bounded_in_size,
                test_client_leaves_before_the_answer, test_keep_alive,
                test_command_line, test_db_is_private,
                test_no_secrets_in_log],

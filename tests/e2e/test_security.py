@@ -455,6 +455,44 @@ def test_plain_text_only_on_loopback(ctx):
         proc.stdout.close()
 
 
+# spec: SEC-5
+def test_tokens_in_paths_never_reach_the_debug_log(ctx):
+    server = new_server(ctx).start()  # Server logs at debug level
+    port = server.port
+    token = get_token(port, "alice", PASSWORDS["alice"])
+    for path in (f"/v1/{token}", f"/{token}", f"/v1/conversations/{token}",
+                 f"/v1/conversations/x/{token}"):
+        status, _, _ = request(port, "GET", path, None, token)
+        assert status in (401, 404), path
+    log = stop_clean(server)
+    assert "debug" in log, log[-2000:]
+    assert token not in log and token[4:40] not in log, log[-2000:]
+    assert "pt1." not in log, log[-2000:]
+
+
+# spec: HTTP-3 HTTP-6
+def test_malformed_tokens_of_any_length_are_auth_failed(ctx):
+    server = new_server(ctx).start()
+    for n in (1, 530, 600, 3000):
+        status, hdrs, body = request(
+            server.port, "GET", "/v1/conversations/c1", None, None,
+            headers={"Authorization": "Bearer pt1." + "A" * n})
+        assert status == 401 and hdrs["www-authenticate"] == "Bearer", n
+        assert error_of(body) == (424, "auth-failed"), (n, body)
+    stop_clean(server)
+
+
+# spec: HTTP-10 SEC-11
+def test_user_names_with_nul_are_unknown_users(ctx):
+    server = new_server(ctx).start()
+    for user in ("alice\\u0000junk", "alice\\u0000", "Alice", "a" * 33):
+        body = ('{"user": "%s", "password": "%s"}'
+                % (user, PASSWORDS["alice"])).encode()
+        status, _, answer = request(server.port, "POST", "/v1/auth/token",
+                                    body)
+        assert status == 401, (user, answer)
+        assert error_of(answer) == (424, "auth-failed"), answer
+    stop_clean(server)
 def open_token_requests(port, count):
     """Sends `count` token requests on sockets of their own, unread."""
     body = b'{"user": "alice", "password": "not-her-password"}'
@@ -529,6 +567,9 @@ if __name__ == "__main__":
                test_unknown_users_cost_a_hash_too,
                test_token_requests_are_limited,
                test_password_checks_waiting_are_bounded,
+               test_tokens_in_paths_never_reach_the_debug_log,
+               test_malformed_tokens_of_any_length_are_auth_failed,
+               test_user_names_with_nul_are_unknown_users,
                test_sessions_per_address_are_limited,
                test_sessions_per_user_are_limited,
                test_tokens_live_at_most_a_day,
