@@ -8,6 +8,7 @@
  *   parley-server adduser NAME [--password-file FILE] [--db PATH]
  *   parley-server deluser NAME [--db PATH]
  *   parley-server users [--db PATH]
+ *   parley-server --help | -h | --version
  *
  * Start-up: open the store (migrating it), read or create the server
  * keys, build the core and load into it what the store holds, then serve
@@ -28,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -92,7 +95,8 @@ static const char usage_text[] =
     "  --allow-plaintext       serve on an address other than loopback\n"
     "                          without TLS (put TLS in front of it)\n"
     "  --password-file FILE    adduser: read the password from FILE\n"
-    "  --help                  show this text\n";
+    "  -h, --help              show this text\n"
+    "  --version               show the version\n";
 
 /* ---- flags ------------------------------------------------------------ */
 
@@ -120,7 +124,8 @@ static bool parse_u64(const char *s, uint64_t min, uint64_t max,
   return true;
 }
 
-/* Parses HOST:PORT, HOST an IPv4 address or a bracketed IPv6 one. */
+/* Parses HOST:PORT, HOST an IPv4 address, `localhost` (127.0.0.1) or a
+ * bracketed IPv6 address. */
 static bool parse_listen(const char *s, options *o)
 {
   const char *colon = strrchr(s, ':');
@@ -140,6 +145,8 @@ static bool parse_listen(const char *s, options *o)
     return false;
   memcpy(o->host, s, hlen);
   o->host[hlen] = '\0';
+  if (!o->ipv6 && strcmp(o->host, "localhost") == 0)
+    strcpy(o->host, "127.0.0.1");
   o->port = (int)port;
   return inet_pton(o->ipv6 ? AF_INET6 : AF_INET, o->host, addr) == 1;
 }
@@ -186,7 +193,8 @@ static int apply_flag(options *o, int opt, const char *flag, const char *v)
   switch (opt) {
   case 'l':
     return parse_listen(v, o) ? 0
-                              : bad_flag(flag, "expected IPv4:PORT or "
+                              : bad_flag(flag, "expected IPv4:PORT, "
+                                               "localhost:PORT or "
                                                "[IPv6]:PORT");
   case 'd':
     o->db = v;
@@ -198,7 +206,7 @@ static int apply_flag(options *o, int opt, const char *flag, const char *v)
   case 'j':
     o->log_json = true;
     return 0;
-  case 'h':
+  case 'B':
     if (!parse_u64(v, HEARTBEAT_FLOOR_MS, HEARTBEAT_MIN_CAP_MS, &n))
       return bad_flag(flag, "expected a number from 200 to 15000");
     o->heartbeat_min_ms = (uint32_t)n;
@@ -233,7 +241,7 @@ static int parse_args(int argc, char **argv, options *o)
       {"db", required_argument, NULL, 'd'},
       {"log-level", required_argument, NULL, 'L'},
       {"log-json", no_argument, NULL, 'j'},
-      {"heartbeat-min-ms", required_argument, NULL, 'h'},
+      {"heartbeat-min-ms", required_argument, NULL, 'B'},
       {"token-ttl-ms", required_argument, NULL, 't'},
       {"token-rate-address", required_argument, NULL, 'A'},
       {"token-rate-user", required_argument, NULL, 'U'},
@@ -241,18 +249,23 @@ static int parse_args(int argc, char **argv, options *o)
       {"max-sessions-user", required_argument, NULL, 'S'},
       {"allow-plaintext", no_argument, NULL, 'P'},
       {"password-file", required_argument, NULL, 'p'},
-      {"help", no_argument, NULL, '?' + 256},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V' + 256},
       {NULL, 0, NULL, 0}};
   int opt, rc, idx;
   char flag[64];
 
   opterr = 0;
-  while ((idx = -1, opt = getopt_long(argc, argv, ":", longs, &idx)) != -1) {
+  while ((idx = -1, opt = getopt_long(argc, argv, ":h", longs, &idx)) != -1) {
     /* The flag's own name: argv[optind - 1] may be its value. */
     snprintf(flag, sizeof flag, "%s%s", idx >= 0 ? "--" : "",
              idx >= 0 ? longs[idx].name : argv[optind - 1]);
-    if (opt == '?' + 256) {
+    if (opt == 'h') {
       fputs(usage_text, stdout);
+      return 0;
+    }
+    if (opt == 'V' + 256) {
+      printf("parley-server %s\n", PARLEY_VERSION);
       return 0;
     }
     if (opt == ':')
@@ -335,7 +348,16 @@ static bool user_name_ok(const char *s)
          strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
-/* Runs adduser, deluser or users. Returns the exit code. */
+/* True when a file exists at path. */
+static bool db_exists(const char *path)
+{
+  struct stat sb;
+
+  return stat(path, &sb) == 0;
+}
+
+/* Runs adduser, deluser or users. Returns the exit code. Only adduser
+ * creates a database; the others refuse a path that holds none. */
 static int run_command(const options *o)
 {
   char err[256];
@@ -351,6 +373,11 @@ static int run_command(const options *o)
                                 "from a-z 0-9 _ . -");
   if (!named && o->name)
     return bad_flag(o->name, "unexpected argument");
+  if (strcmp(o->command, "adduser") != 0 && !db_exists(o->db)) {
+    fprintf(stderr, "parley-server: no database at %s; start the server "
+            "or run adduser to create one\n", o->db);
+    return 1;
+  }
   if (!(st = store_open(o->db, err, sizeof err))) {
     fprintf(stderr, "parley-server: %s\n", err);
     return 1;
@@ -417,11 +444,14 @@ static int start_core(host *h, const options *o)
 {
   char err[256];
   store_loader ld = {0};
+  bool existed = db_exists(o->db);
 
   if (!(h->st = store_open(o->db, err, sizeof err))) {
     plog_error(0, "store: %s", err);
     return 1;
   }
+  if (!existed)
+    plog_warn(0, "store: no database at %s; created a new one", o->db);
   make_config(o, &h->cfg);
   store_set_dedup_window(h->st, h->cfg.dedup_window_ms);
   if (store_keys(h->st, h->token_sk, h->cfg.token_public_key,
@@ -506,6 +536,42 @@ static struct lws_context *make_context(host *h, const options *o)
   return lws_create_context(&info);
 }
 
+/* Checks that o's address is one this machine has, by binding a socket
+ * to it on port 0 (lws would wait for such an address instead of
+ * failing). Returns 0, or 1 after logging the address and the error. */
+static int check_listen_address(const options *o)
+{
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int fd, rc, e;
+
+  memset(&ss, 0, sizeof ss);
+  if (o->ipv6) {
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    a6->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, o->host, &a6->sin6_addr);
+    len = sizeof *a6;
+  } else {
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    a4->sin_family = AF_INET;
+    inet_pton(AF_INET, o->host, &a4->sin_addr);
+    len = sizeof *a4;
+  }
+  if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0) {
+    e = errno;
+    rc = -1;
+  } else {
+    rc = bind(fd, (struct sockaddr *)&ss, len);
+    e = errno;
+    close(fd);
+  }
+  if (rc == 0)
+    return 0;
+  plog_error(0, "cannot listen on %s%s%s:%d: %s", o->ipv6 ? "[" : "",
+             o->host, o->ipv6 ? "]" : "", o->port, strerror(e));
+  return 1;
+}
+
 /* Serves until drained or fatal. Returns the exit code. */
 static int serve(host *h, const options *o)
 {
@@ -513,6 +579,8 @@ static int serve(host *h, const options *o)
   int port;
 
   lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+  if (check_listen_address(o) != 0)
+    return 1;
   if (!(h->lws = make_context(h, o))) {
     plog_error(0, "cannot listen on %s:%d", o->host, o->port);
     return 1;

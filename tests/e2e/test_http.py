@@ -7,6 +7,7 @@
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -215,7 +216,8 @@ def test_command_line(ctx):
                        (["--heartbeat-min-ms", "100"], "--heartbeat-min-ms"),
                        (["--heartbeat-min-ms", "15001"],
                         "--heartbeat-min-ms"),
-                       (["--listen", "localhost:80"], "--listen"),
+                       (["--listen", "example.com:80"], "--listen"),
+                       (["--listen", "localhost"], "--listen"),
                        (["--listen", "127.0.0.1:99999"], "--listen"),
                        (["--log-level", "loud"], "--log-level"),
                        (["--token-ttl-ms", "-5"], "--token-ttl-ms"),
@@ -226,8 +228,20 @@ def test_command_line(ctx):
         r = run_cli(*args)
         assert r.returncode == 2, (args, r.returncode, r.stderr)
         assert word in r.stderr, (args, r.stderr)
-    r = run_cli("--help")
-    assert r.returncode == 0 and "usage" in r.stdout, r
+    for flag in ("--help", "-h"):
+        r = run_cli(flag)
+        assert r.returncode == 0 and "usage" in r.stdout, r
+    r = run_cli("--version")
+    assert r.returncode == 0, r
+    assert re.fullmatch(r"parley-server \d+\.\d+\.\d+\n", r.stdout), r
+
+    # Only adduser creates a database; a mistyped path is refused.
+    missing = os.path.join(ctx["workdir"], "typo.db")
+    for args in (["users"], ["deluser", "erin"]):
+        r = run_cli(*args, "--db", missing)
+        assert r.returncode == 1, (args, r)
+        assert f"no database at {missing}" in r.stderr, r.stderr
+        assert not os.path.exists(missing), args
 
     pw_file = os.path.join(ctx["workdir"], "pw.txt")
     with open(pw_file, "w") as f:

@@ -455,6 +455,21 @@ def test_plain_text_only_on_loopback(ctx):
         proc.stdout.close()
 
 
+def test_an_address_the_machine_lacks_is_fatal(ctx):
+    """An address no interface has (TEST-NET-1) ends the server with exit
+    1 and a message naming the address and the error; nothing is sent
+    anywhere, since the bind fails locally. The database is new, which
+    the log says at warn level."""
+    db = os.path.join(ctx["workdir"], "lacking.db")
+    r = subprocess.run([ctx["bin"], "--listen", "192.0.2.1:0",
+                        "--allow-plaintext", "--db", db],
+                       capture_output=True, text=True, timeout=HANG_S)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "cannot listen on 192.0.2.1:0: " in r.stderr, r.stderr
+    assert re.search(r"warn +store: no database at .*lacking\.db; created "
+                     r"a new one", r.stderr), r.stderr
+
+
 # spec: SEC-5
 def test_tokens_in_paths_never_reach_the_debug_log(ctx):
     server = new_server(ctx).start()  # Server logs at debug level
@@ -573,5 +588,6 @@ if __name__ == "__main__":
                test_sessions_per_address_are_limited,
                test_sessions_per_user_are_limited,
                test_tokens_live_at_most_a_day,
-               test_plain_text_only_on_loopback],
+               test_plain_text_only_on_loopback,
+               test_an_address_the_machine_lacks_is_fatal],
               setup, teardown)
