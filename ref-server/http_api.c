@@ -657,19 +657,36 @@ static void token_checked(host *h, http_req *r, const store_done *d)
   sodium_memzero(token, sizeof token);
 }
 
-/* Reads "members" of a create request into r->members. Returns true, or
- * answers 400 and returns false. */
+/* Adds name to r->members unless it is there already or is the caller
+ * (the core adds the caller). Returns false when PARLEY_MEMBERS_MAX - 1
+ * other members are held already. */
+static bool member_add(http_req *r, const char *name)
+{
+  if (strcmp(name, r->user) == 0)
+    return true;
+  for (size_t i = 0; i < r->member_count; i++)
+    if (strcmp(r->members[i], name) == 0)
+      return true;
+  if (r->member_count >= PARLEY_MEMBERS_MAX - 1)
+    return false;
+  snprintf(r->members[r->member_count++], sizeof r->members[0], "%s", name);
+  return true;
+}
+
+/* Reads "members" of a create request into r->members: each name once,
+ * the caller left out (spec 12.3), or only the caller for a group of
+ * one. r->kind is set. Returns true, or answers 400 and returns false. */
 static bool take_members(host *h, http_req *r, json_t *members)
 {
   size_t n = json_array_size(members);
 
-  if (!json_is_array(members) || n == 0 || n >= PARLEY_MEMBERS_MAX) {
+  if (!json_is_array(members) || n == 0) {
     answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "\"members\" must be an array of 1 to %d user names",
+                 "members: must be an array of 1 to %d user names",
                  PARLEY_MEMBERS_MAX - 1);
     return false;
   }
-  r->members = calloc(n, sizeof *r->members);
+  r->members = calloc(PARLEY_MEMBERS_MAX, sizeof *r->members);
   if (!r->members) {
     answer_error(h, r, 500, 500, "internal", "out of memory");
     return false;
@@ -680,12 +697,25 @@ static bool take_members(host *h, http_req *r, json_t *members)
     if (!name || strlen(name) != json_string_length(item) ||
         !user_name_valid(name)) {
       answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                   "\"members\"[%zu] is not a user name", i);
+                   "members[%zu]: not a user name", i);
       return false;
     }
-    snprintf(r->members[i], sizeof r->members[i], "%s", name);
+    if (!member_add(r, name)) {
+      answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                   "members: a conversation has at most %d members, the "
+                   "caller included", PARLEY_MEMBERS_MAX);
+      return false;
+    }
   }
-  r->member_count = n;
+  if (r->kind == PARLEY_CONV_DIRECT && r->member_count != 1) {
+    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                 "members: a direct conversation has exactly one other "
+                 "member");
+    return false;
+  }
+  if (r->member_count == 0) /* a group of the caller alone */
+    snprintf(r->members[r->member_count++], sizeof r->members[0], "%s",
+             r->user);
   return true;
 }
 
@@ -701,7 +731,7 @@ static bool take_kind_title(host *h, http_req *r, json_t *root)
     r->kind = PARLEY_CONV_GROUP;
   } else {
     answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "\"kind\" must be \"direct\" or \"group\"");
+                 "kind: must be \"direct\" or \"group\"");
     return false;
   }
   if (title && (!json_is_string(title) ||
@@ -709,7 +739,7 @@ static bool take_kind_title(host *h, http_req *r, json_t *root)
                 strlen(json_string_value(title)) !=
                     json_string_length(title))) {
     answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "\"title\" must be a string of at most %d octets",
+                 "title: must be a string of at most %d octets of UTF-8",
                  PARLEY_TITLE_MAX);
     return false;
   }
@@ -756,7 +786,7 @@ static void members_checked(host *h, http_req *r, const store_done *d)
   }
   if (!d->ok) {
     answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "unknown member \"%s\"", d->missing);
+                 "members: unknown user \"%s\"", d->missing);
     return;
   }
   for (size_t i = 0; i < r->member_count; i++)
@@ -854,7 +884,10 @@ void http_api_on_reply(host *h, const parley_api_reply *a)
 
   if (!r)
     return; /* the client went away */
-  if (a->err != PARLEY_OK)
+  if (a->err == PARLEY_E_BAD_VALUE && r->route == ROUTE_CONVS)
+    answer_parley_error(h, r, a->err, "kind, title or members: not a "
+                        "conversation this server can create");
+  else if (a->err != PARLEY_OK)
     answer_parley_error(h, r, a->err, NULL);
   else if (r->route == ROUTE_CONVS && a->conv)
     answer(h, r, a->created ? 201 : 200, conv_json(a->conv));

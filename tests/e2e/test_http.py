@@ -296,23 +296,71 @@ def test_create_conversations(ctx):
     assert status == 201, listed
     assert sorted(listed["members"]) == ["alice", "bob"], listed
 
+    # A name listed twice counts once (spec 12.3), the caller included.
+    status, _, same = request(port, "POST", "/v1/conversations",
+                              {"kind": "direct",
+                               "members": ["bob", "alice", "bob"]},
+                              tok["alice"])
+    assert status == 200 and same["id"] == conv["id"], same
+    status, _, copies = request(port, "POST", "/v1/conversations",
+                                {"kind": "group", "members": ["bob"] * 256},
+                                tok["alice"])
+    assert status == 201, copies
+    assert sorted(copies["members"]) == ["alice", "bob"], copies
+
     many = [f"user{i}" for i in range(256)]
-    bad = [({"kind": "group", "members": ["bob", "zed"]}, "zed"),
-           ({"kind": "direct", "members": ["bob", "carol"]}, ""),
-           ({"kind": "group", "members": []}, "members"),
-           ({"kind": "group", "members": many}, "members"),
-           ({"kind": "group", "members": ["bob"], "title": "t" * 201}, ""),
-           ({"kind": "group", "members": ["bob\u0000x"]}, "members"),
-           ({"kind": "channel", "members": ["bob"]}, "kind"),
-           ({"kind": "group", "members": "bob"}, "members"),
-           ({"kind": "group", "members": [7]}, "members"),
-           ({"kind": "group", "members": ["bob"], "title": 3}, "title")]
-    for body, word in bad:
+    direct = "members: a direct conversation has exactly one other member"
+    bad = [({"kind": "group", "members": ["bob", "zed"]},
+            'members: unknown user "zed"'),
+           ({"kind": "direct", "members": ["bob", "carol"]}, direct),
+           ({"kind": "direct", "members": ["alice"]}, direct),
+           ({"kind": "direct", "members": ["alice", "alice"]}, direct),
+           ({"kind": "group", "members": []},
+            "members: must be an array of 1 to 255 user names"),
+           ({"kind": "group", "members": many},
+            "members: a conversation has at most 256 members, the caller "
+            "included"),
+           ({"kind": "group", "members": ["bob"], "title": "t" * 201},
+            "title: must be a string of at most 200 octets of UTF-8"),
+           ({"kind": "group", "members": ["bob\u0000x"]},
+            "members[0]: not a user name"),
+           ({"kind": "channel", "members": ["bob"]},
+            'kind: must be "direct" or "group"'),
+           ({"members": ["bob"]}, 'kind: must be "direct" or "group"'),
+           ({"kind": "group", "members": "bob"},
+            "members: must be an array of 1 to 255 user names"),
+           ({"kind": "group"},
+            "members: must be an array of 1 to 255 user names"),
+           ({"kind": "group", "members": ["bob", 7]},
+            "members[1]: not a user name"),
+           ({"kind": "group", "members": ["bob"], "title": 3},
+            "title: must be a string of at most 200 octets of UTF-8")]
+    for body, message in bad:
         status, _, got = request(port, "POST", "/v1/conversations", body,
                                  tok["alice"])
         assert status == 400, (body, got)
         assert error_of(got) == (427, "bad-value"), got
-        assert word in got["error"]["message"], got
+        assert got["error"]["message"] == message, (body, got)
+
+
+# spec: HTTP-11
+def test_json_past_the_limits_is_bad_request(ctx):
+    """Numbers past double or signed 64-bit range and nesting past 64
+    levels are refused even in a member the server does not know."""
+    port, tok = ctx["port"], ctx["tokens"]
+    deep = b"[" * 3000 + b"]" * 3000
+    for extra in (b"1e400", b"1" * 30, deep):
+        body = (b'{"kind": "group", "members": ["bob"], "x-future": '
+                + extra + b"}")
+        status, _, got = request(port, "POST", "/v1/conversations", body,
+                                 tok["alice"])
+        assert status == 400, (extra[:40], got)
+        assert error_of(got) == (400, "bad-request"), got
+    # The same body with a value inside the limits is taken.
+    body = b'{"kind": "group", "members": ["bob"], "x-future": 1e300}'
+    status, _, got = request(port, "POST", "/v1/conversations", body,
+                             tok["alice"])
+    assert status == 201, got
 
 
 # spec: HTTP-2 SEC-1
@@ -482,7 +530,8 @@ if __name__ == "__main__":
     run_tests([test_listens_only_on_loopback, test_config, test_token_issued,
                test_token_refusals, test_body_rules, test_paths_and_methods,
                test_bearer_tokens, test_create_conversations,
-               test_get_conversation, test_history_pages,
+               test_get_conversation,
+               test_json_past_the_limits_is_bad_request, test_history_pages,
                test_history_pages_are_bounded_in_size,
                test_client_leaves_before_the_answer, test_keep_alive,
                test_command_line, test_db_is_private,
