@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -299,6 +300,39 @@ static int read_password(FILE *f, char *buf, size_t size)
   return (int)n;
 }
 
+/* Asks for the password on the terminal at stdin: a prompt on stderr,
+ * echo off, asked twice. Returns its length in buf, or -1 (reported)
+ * when the two differ or there is none. */
+static int ask_password(const char *name, char *buf, size_t size)
+{
+  struct termios old, quiet;
+  char again[1024];
+  int n = -1, m = -1;
+  bool restore = tcgetattr(STDIN_FILENO, &old) == 0;
+
+  if (restore) {
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  fprintf(stderr, "password for %s: ", name);
+  n = read_password(stdin, buf, size);
+  fputc('\n', stderr);
+  if (n > 0) {
+    fprintf(stderr, "password for %s again: ", name);
+    m = read_password(stdin, again, sizeof again);
+    fputc('\n', stderr);
+  }
+  if (restore)
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  if (n > 0 && (m != n || strcmp(buf, again) != 0)) {
+    fprintf(stderr, "parley-server: the passwords differ\n");
+    n = -2;
+  }
+  sodium_memzero(again, sizeof again);
+  return n;
+}
+
 static int cmd_adduser(store *st, const options *o)
 {
   char pw[1024], hash[crypto_pwhash_STRBYTES];
@@ -310,9 +344,16 @@ static int cmd_adduser(store *st, const options *o)
             strerror(errno));
     return 1;
   }
-  n = read_password(f, pw, sizeof pw);
+  if (f == stdin && isatty(STDIN_FILENO))
+    n = ask_password(o->name, pw, sizeof pw);
+  else
+    n = read_password(f, pw, sizeof pw);
   if (f != stdin)
     fclose(f);
+  if (n == -2) {
+    sodium_memzero(pw, sizeof pw);
+    return 1;
+  }
   if (n <= 0) {
     fprintf(stderr, "parley-server: no password given\n");
     return 1;

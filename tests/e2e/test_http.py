@@ -7,7 +7,9 @@
 import http.client
 import json
 import os
+import pty
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -208,6 +210,47 @@ def test_bearer_tokens(ctx):
 def run_cli(*args, stdin=""):
     return subprocess.run([sys.argv[1], *args], input=stdin,
                           capture_output=True, text=True, timeout=HANG_S)
+
+
+def adduser_on_tty(db, name, answers):
+    """Runs adduser with a terminal as stdin, stdout and stderr; waits
+    for each prompt before typing the next of `answers`. Returns (exit
+    code, everything the terminal showed)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.argv[1], [sys.argv[1], "adduser", name, "--db", db])
+    shown = b""
+    prompts = [b"password for %s: " % name.encode(),
+               b"password for %s again: " % name.encode()]
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], HANG_S)
+            assert ready, ("adduser hangs", shown)
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            while answers and prompts and shown.endswith(prompts[0]):
+                prompts.pop(0)
+                os.write(fd, answers.pop(0).encode() + b"\n")
+    finally:
+        os.close(fd)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), shown
+
+
+def test_adduser_asks_on_a_terminal(ctx):
+    db = os.path.join(ctx["workdir"], "tty.db")
+    rc, shown = adduser_on_tty(db, "hana", ["tty-secret-1", "tty-secret-1"])
+    assert rc == 0, shown
+    assert b"password for hana: " in shown and b"again: " in shown, shown
+    assert b"tty-secret-1" not in shown, shown  # echo was off
+    rc, shown = adduser_on_tty(db, "ivan", ["one-pw", "other-pw"])
+    assert rc == 1 and b"differ" in shown, shown
+    assert b"one-pw" not in shown and b"other-pw" not in shown, shown
+    assert run_cli("users", "--db", db).stdout.split() == ["hana"]
 
 
 def test_command_line(ctx):
@@ -534,6 +577,7 @@ if __name__ == "__main__":
                test_json_past_the_limits_is_bad_request, test_history_pages,
                test_history_pages_are_bounded_in_size,
                test_client_leaves_before_the_answer, test_keep_alive,
-               test_command_line, test_db_is_private,
+               test_command_line, test_adduser_asks_on_a_terminal,
+               test_db_is_private,
                test_no_secrets_in_log],
               setup, teardown)
