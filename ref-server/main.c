@@ -369,6 +369,9 @@ static int cmd_adduser(store *st, const options *o)
   rc = store_add_user(st, o->name, hash);
   if (rc == 1)
     fprintf(stderr, "parley-server: user %s exists\n", o->name);
+  else if (rc == 2)
+    fprintf(stderr, "parley-server: %s belonged to a deleted user; names "
+            "are never given again\n", o->name);
   else if (rc == 0)
     printf("added user %s\n", o->name);
   return rc == 0 ? 0 : 1;
@@ -429,6 +432,9 @@ static int run_command(const options *o)
     rc = store_del_user(st, o->name);
     if (rc == 1)
       fprintf(stderr, "parley-server: no user %s\n", o->name);
+    else if (rc == 0)
+      printf("deleted user %s; the name is not given again, and tokens "
+             "already issued stay valid until they expire\n", o->name);
     rc = rc == 0 ? 0 : 1;
   } else {
     rc = store_each_user(st, print_user, NULL) == 0 ? 0 : 1;

@@ -144,6 +144,9 @@ static const char *const migrations[] = {
     "  conv TEXT NOT NULL, user TEXT NOT NULL, kind INTEGER NOT NULL,"
     "  seq INTEGER NOT NULL, pos INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (conv, user, kind)) WITHOUT ROWID;",
+    /* 2: names of deleted users, never given to a new account. */
+    "CREATE TABLE deleted_users ("
+    "  name TEXT PRIMARY KEY, deleted_ms INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -456,21 +459,53 @@ static int user_change(store *st, const char *sql, const char *name,
   return sqlite3_changes(st->db) == 0 ? 1 : 0;
 }
 
-int store_add_user(store *st, const char *name, const char *hash)
+static uint64_t wall_ms(void)
 {
   struct timespec ts;
 
   clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Whether `name` belonged to a deleted user: 1 yes, 0 no, -1 error. */
+static int name_deleted(store *st, const char *name)
+{
+  sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM deleted_users WHERE "
+                         "name = ?1", -1, &s, NULL) != SQLITE_OK)
+    return -1;
+  bind_text(s, 1, name);
+  rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_add_user(store *st, const char *name, const char *hash)
+{
+  int deleted = name_deleted(st, name);
+
+  if (deleted != 0)
+    return deleted < 0 ? -1 : 2;
   return user_change(st, "INSERT INTO users (name, hash, created_ms) "
-                     "VALUES (?1, ?2, ?3)", name, hash,
-                     (uint64_t)ts.tv_sec * 1000 +
-                         (uint64_t)ts.tv_nsec / 1000000);
+                     "VALUES (?1, ?2, ?3)", name, hash, wall_ms());
 }
 
 int store_del_user(store *st, const char *name)
 {
-  return user_change(st, "DELETE FROM users WHERE name = ?1", name, NULL,
-                     0);
+  int rc;
+
+  if (exec_sql(st->db, "BEGIN IMMEDIATE") != 0)
+    return -1;
+  rc = user_change(st, "DELETE FROM users WHERE name = ?1", name, NULL, 0);
+  if (rc == 0 && user_change(st, "INSERT INTO deleted_users (name, "
+                             "deleted_ms) VALUES (?1, ?3)", name, "",
+                             wall_ms()) != 0)
+    rc = -1;
+  if (exec_sql(st->db, rc == 0 ? "COMMIT" : "ROLLBACK") != 0)
+    return -1;
+  return rc;
 }
 
 int store_each_user(store *st, void (*fn)(void *ctx, const char *name),

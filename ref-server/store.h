@@ -12,7 +12,7 @@
 
 #include "parley/server.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_DEDUP_WINDOW_MS (24ull * 3600 * 1000)
 #define STORE_PW_QUEUE_MAX 64 /* password checks waiting, at most */
 
@@ -85,9 +85,12 @@ int store_keys(store *st, uint8_t token_sk[64], uint8_t token_pk[32],
                uint8_t cursor_key[32]);
 
 /* Adds a user with an Argon2id hash string. Returns 0, 1 when the name
- * is taken, -1 on a store error. */
+ * is taken, 2 when it belonged to a deleted user (names are never given
+ * again, so nobody inherits another's conversations), -1 on a store
+ * error. */
 int store_add_user(store *st, const char *name, const char *hash);
-/* Deletes a user. Returns 0, 1 when there is no such user, -1 on error. */
+/* Deletes a user and keeps the name as taken for good. Returns 0, 1 when
+ * there is no such user, -1 on error. */
 int store_del_user(store *st, const char *name);
 /* Calls fn for each user name in order. Returns 0 or -1 on error. */
 int store_each_user(store *st, void (*fn)(void *ctx, const char *name),

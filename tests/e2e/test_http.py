@@ -297,7 +297,12 @@ def test_command_line(ctx):
                    stdin="again\n").returncode == 1
     assert run_cli("adduser", "gina", "--db", db, stdin="").returncode == 1
     assert run_cli("users", "--db", db).stdout.split() == ["erin", "frank"]
-    assert run_cli("deluser", "erin", "--db", db).returncode == 0
+    deleted = run_cli("deluser", "erin", "--db", db)
+    assert deleted.returncode == 0
+    assert "deleted user erin" in deleted.stdout, deleted.stdout
+    again = run_cli("adduser", "erin", "--db", db, stdin="new\n")
+    assert again.returncode == 1
+    assert "never given again" in again.stderr, again.stderr
     assert run_cli("deluser", "erin", "--db", db).returncode == 1
     assert run_cli("users", "--db", db).stdout.split() == ["frank"]
 

@@ -246,6 +246,34 @@ static int count_tables(void)
   return n;
 }
 
+/* A database as version 1 of the schema left it, with user alice. */
+static void make_version_1(void)
+{
+  sqlite3 *db;
+
+  store_close(open_store());
+  cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(db, "DROP TABLE deleted_users;"
+                            "INSERT INTO users VALUES ('alice', 'h', 1);"
+                            "PRAGMA user_version = 1;", NULL, NULL, NULL),
+               SQLITE_OK);
+  sqlite3_close(db);
+}
+
+/* spec: DUR-1 */
+Test(store, migrates_version_1_keeping_its_rows)
+{
+  make_version_1();
+  cr_assert_eq(count_tables(), 6);
+  store *st = open_store();
+  cr_assert_eq(store_schema_version(st), 2);
+  cr_assert_eq(store_add_user(st, "alice", "hash"), 1, "alice kept");
+  cr_assert_eq(store_del_user(st, "alice"), 0);
+  cr_assert_eq(store_add_user(st, "alice", "hash"), 2);
+  store_close(st);
+  cr_assert_eq(count_tables(), 7);
+}
+
 /* spec: DUR-1 */
 Test(store, migrates_an_empty_file_and_reopens_without_migrating)
 {
@@ -253,7 +281,7 @@ Test(store, migrates_an_empty_file_and_reopens_without_migrating)
   cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
   cr_assert_eq(store_add_user(st, "alice", "hash"), 0);
   store_close(st);
-  cr_assert_eq(count_tables(), 6);
+  cr_assert_eq(count_tables(), 7);
 
   st = open_store();
   cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -528,6 +556,10 @@ Test(store, users_and_passwords)
   cr_assert_eq(store_add_user(st, "alice", hash), 0);
   cr_assert_eq(store_add_user(st, "alice", hash), 1);
   cr_assert_eq(store_del_user(st, "nobody"), 1);
+  cr_assert_eq(store_add_user(st, "dave", hash), 0);
+  cr_assert_eq(store_del_user(st, "dave"), 0);
+  cr_assert_eq(store_del_user(st, "dave"), 1, "deleted once");
+  cr_assert_eq(store_add_user(st, "dave", hash), 2, "names never return");
   cr_assert_eq(store_start(st, notify, NULL), 0);
 
   cr_assert_eq(store_submit_users_exist(st, 7, names, 2), 0);
