@@ -24,7 +24,9 @@
  * closed with WebSocket status 1002 (FRAME-8, FRAME-9); so is one whose
  * WELCOME names a version other than 1 (VER-3). After a rate-limited,
  * requests wait a backoff-drawn time, then the refused ones go again
- * (RATE-2).
+ * (RATE-2); refusals that arrive during that wait answer frames sent
+ * before it and neither lengthen nor grow it. When WELCOME states the
+ * rate, the outbox is paced to stay under it (RATE-4, client_outbox.c).
  *
  * Invariants: actions come out in the order they were queued, and a queued
  * action's pointers stay valid until the next call into the core; only one
@@ -154,6 +156,7 @@ void cl_send_frame(parley_client *c, parley_buf *b)
     parley_buf_free(b);
     return;
   }
+  c->pace_held -= 1000; /* RATE-4: every frame takes one */
   it->owned = b->data;
   it->a.conn = c->conn;
   it->a.data = b->data;
@@ -213,7 +216,7 @@ parley_client *parley_client_new(const parley_client_config *cfg)
   DEFAULT_(heartbeat_ms, 15000);
   DEFAULT_(handshake_timeout_ms, 10000);
   DEFAULT_(backoff_base_ms, 250);
-  DEFAULT_(backoff_cap_ms, 30000);
+  DEFAULT_(backoff_cap_ms, 10000);
   DEFAULT_(receipt_delay_ms, 100);
   DEFAULT_(send_window, 64);
   DEFAULT_(history_limit, 100);
@@ -363,6 +366,7 @@ static void connect_now(parley_client *c, uint64_t now_ms)
   c->conn++;
   c->state = CL_CONNECTING;
   c->handshake_deadline = now_ms + c->cfg.handshake_timeout_ms;
+  c->pace_held = 0; /* counts the frames sent before WELCOME */
   it = cl_push(c, PARLEY_CLIENT_CONNECT);
   if (it != NULL)
     it->a.conn = c->conn;
@@ -409,6 +413,9 @@ static void reset_session(parley_client *c)
   c->auth_retry = false;
   c->max_frame = PARLEY_FRAME_SIZE_MAX;
   c->max_body = CL_BODY_MAX;
+  c->pace_rate = 0;
+  c->pace_held = 0;
+  c->pace_at = 0;
 }
 
 /* Queues a CLOSE of the current connection with WebSocket status
@@ -447,13 +454,18 @@ void cl_drop_session(parley_client *c, parley_err why, uint64_t now_ms)
 
 /* ERROR rate-limited (or another refusal worth a retry): SEND and
  * RECEIPT frames wait for a delay drawn as for a reconnect (section 4.4),
- * growing with each hold until an ACK comes. */
+ * growing with each hold until an ACK comes. A refusal during a hold
+ * answers a frame sent before it, so it changes nothing: a burst of
+ * refusals is one hold. */
 void cl_hold_frames(parley_client *c, uint64_t now_ms)
 {
-  uint32_t delay = parley_client_backoff_ms(&c->rng, c->hold_attempt,
-                                            c->cfg.backoff_base_ms,
-                                            c->cfg.backoff_cap_ms);
+  uint32_t delay;
 
+  if (c->hold_until != 0)
+    return;
+  delay = parley_client_backoff_ms(&c->rng, c->hold_attempt,
+                                   c->cfg.backoff_base_ms,
+                                   c->cfg.backoff_cap_ms);
   if (c->hold_attempt < 31)
     c->hold_attempt++;
   c->hold_until = now_ms + delay + 1;
@@ -499,6 +511,7 @@ static uint64_t next_deadline(const parley_client *c)
   if (c->state == CL_READY) {
     CONSIDER_(c->receipt_at);
     CONSIDER_(c->hold_until);
+    CONSIDER_(c->pace_at);
   }
   if (c->state == CL_STOPPING)
     CONSIDER_(c->stop_deadline);
@@ -767,6 +780,8 @@ void parley_client_on_time(parley_client *c, uint64_t now_ms)
   else if (heartbeat(c, now_ms) && c->state == CL_READY) {
     if (c->hold_until != 0 && now_ms >= c->hold_until)
       end_hold(c, now_ms);
+    if (c->pace_at != 0 && now_ms >= c->pace_at)
+      cl_outbox_send_due(c, now_ms); /* RATE-4: a frame's worth is back */
     if (c->receipt_at != 0 && now_ms >= c->receipt_at)
       cl_flush_receipts(c, now_ms);
   }

@@ -124,6 +124,14 @@ struct parley_client {
   uint64_t sync_req;
   uint64_t receipt_at;    /* 0: no receipt flush due */
   uint64_t hold_until;    /* 0, or SEND and RECEIPT wait until then */
+  /* RATE-4: the core's copy of the session's rate bucket, in thousandths
+   * of a frame. Every frame sent takes 1000; the outbox sends only while
+   * at least 1000 are held. pace_rate 0: WELCOME stated no rate. */
+  uint32_t pace_rate;       /* thousandths per ms (frames per second) */
+  int64_t pace_cap;         /* the bucket size */
+  int64_t pace_held;        /* what it holds; below 0 after a burst */
+  uint64_t pace_ms;         /* when it was last filled */
+  uint64_t pace_at;         /* 0, or the outbox waits for a frame until */
   uint32_t hold_attempt;  /* holds since the last ACK, for its backoff */
   bool sync_retry;        /* a rate-limited SYNC goes again after hold */
   bool auth_retry;        /* a rate-limited AUTH goes again after hold */
@@ -195,6 +203,12 @@ void cl_pending_advance(parley_client *c);
 void cl_pending_synced(parley_client *c, const char *pos);
 void cl_delivery_reset(parley_client *c);
 void cl_history_resume(parley_client *c);
+
+/* client_outbox.c: the rate bucket (RATE-4). */
+void cl_pace_start(parley_client *c, uint64_t rate, uint64_t burst,
+                   uint64_t now_ms);
+bool cl_pace_ready(parley_client *c, uint64_t now_ms);
+void cl_pace_empty(parley_client *c, uint64_t now_ms);
 
 /* client_outbox.c: the outbox and SEND. */
 void cl_outbox_send_due(parley_client *c, uint64_t now_ms);

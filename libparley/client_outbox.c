@@ -7,7 +7,18 @@
  * of them awaiting an ACK at once. A refusal that retrying cannot cure
  * (temp-id-conflict, not-found, a bad value, a frame too large) removes
  * the entry and tells the application; rate-limited pauses sending for a
- * while. Nothing else removes an entry. */
+ * while. Nothing else removes an entry.
+ *
+ * Pacing (RATE-4): when WELCOME states `rate` and `rate-burst`, the core
+ * keeps its own copy of the session's bucket, with a margin (95 % of the
+ * rate, seven eighths of the bucket) for frames that travel unevenly. It starts at WELCOME, less the frames sent since the
+ * transport opened; every frame sent takes one frame's worth, and the
+ * outbox sends while the bucket holds one, else it waits (pace_at) until
+ * it does. Other frames are few and are not held back; they only take
+ * their share. The bucket is filled lazily, when the outbox looks at
+ * it, so it may believe in at most a frame or two more than a bucket
+ * filled continuously would hold, which the margin covers. A
+ * rate-limited empties it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +55,58 @@ parley_err parley_client_load_outbox(parley_client *c,
   o->e.body = body;
   o->body = body;
   return PARLEY_OK;
+}
+
+/* Fills the bucket for the time since it was last filled. */
+static void pace_fill(parley_client *c, uint64_t now_ms)
+{
+  uint64_t dt = now_ms > c->pace_ms ? now_ms - c->pace_ms : 0;
+
+  c->pace_ms = now_ms;
+  if (dt > (uint64_t)c->pace_cap) /* a long pause fills it whole */
+    dt = (uint64_t)c->pace_cap;
+  c->pace_held += (int64_t)(dt * c->pace_rate);
+  if (c->pace_held > c->pace_cap)
+    c->pace_held = c->pace_cap;
+}
+
+/* WELCOME stated `rate` frames per second in buckets of `burst`: start
+ * pacing, with the margin, counting the frames the session sent already
+ * (pace_held holds minus their count). */
+void cl_pace_start(parley_client *c, uint64_t rate, uint64_t burst,
+                   uint64_t now_ms)
+{
+  uint64_t r = rate - rate / 20, b = burst - burst / 8;
+
+  c->pace_rate = (uint32_t)(r ? r : 1);
+  c->pace_cap = (int64_t)(b ? b : 1) * 1000;
+  c->pace_held += c->pace_cap;
+  c->pace_ms = now_ms;
+}
+
+/* True when the bucket holds a frame for the next SEND; else sets
+ * pace_at to when it will. Always true when not pacing. */
+bool cl_pace_ready(parley_client *c, uint64_t now_ms)
+{
+  int64_t missing;
+
+  if (c->pace_rate == 0)
+    return true;
+  pace_fill(c, now_ms);
+  if (c->pace_held >= 1000)
+    return true;
+  missing = 1000 - c->pace_held;
+  c->pace_at = now_ms + (uint64_t)((missing + c->pace_rate - 1) /
+                                   c->pace_rate);
+  return false;
+}
+
+/* The server said rate-limited: its bucket is empty, so is this one. */
+void cl_pace_empty(parley_client *c, uint64_t now_ms)
+{
+  if (c->pace_rate != 0 && c->pace_held > 0)
+    c->pace_held = 0;
+  c->pace_ms = now_ms;
 }
 
 void cl_outbox_free(parley_client *c)
@@ -136,12 +199,14 @@ static bool too_old(const parley_client *c, const cl_out *o, uint64_t now_ms)
 }
 
 /* Sends outbox entries not in flight, in order, while the window has
- * room. Does nothing outside READY or while frames are held. */
+ * room and the rate bucket holds a frame (RATE-4). Does nothing outside
+ * READY or while frames are held. */
 void cl_outbox_send_due(parley_client *c, uint64_t now_ms)
 {
   size_t i = 0;
   char req[24];
 
+  c->pace_at = 0;
   if (c->state != CL_READY || c->hold_until != 0)
     return;
   while (i < c->outbox_count && c->in_flight < c->cfg.send_window) {
@@ -153,6 +218,8 @@ void cl_outbox_send_due(parley_client *c, uint64_t now_ms)
       i++;
       continue;
     }
+    if (!too_old(c, o, now_ms) && !cl_pace_ready(c, now_ms))
+      break; /* RATE-4: on_time goes on at pace_at */
     n = cl_next_req(c, req, sizeof req, 's');
     if (!too_old(c, o, now_ms))
       err = build_send(c, o, req, &b);

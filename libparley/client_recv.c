@@ -74,14 +74,14 @@ static bool list_has(const char *list, const char *item)
   return false;
 }
 
-/* WELCOME: the version the server chose, its heartbeat and limits. A
- * version the client did not list in HELLO (it lists only 1) ends the
- * session (VER-3). */
+/* WELCOME: the version the server chose, its heartbeat, limits and rate
+ * (RATE-4). A version the client did not list in HELLO (it lists only 1)
+ * ends the session (VER-3). */
 static void on_welcome(parley_client *c, const parley_frame *f,
                        uint64_t now_ms)
 {
   static const char unlisted[] = "WELCOME names a version not offered";
-  uint64_t v;
+  uint64_t v, burst;
   char caps[256] = "";
 
   if (!hdr_is(f, "version", "1")) {
@@ -104,6 +104,10 @@ static void on_welcome(parley_client *c, const parley_frame *f,
     c->typing_ttl_ms = (uint32_t)v;
   if (cl_hdr_u64(f, "dedup-window", &v) && v >= 1)
     c->dedup_window_ms = v;
+  if (cl_hdr_u64(f, "rate", &v) && v >= 1 && v <= 1000000 &&
+      cl_hdr_u64(f, "rate-burst", &burst) && burst >= 1 &&
+      burst <= 1000000 && c->pace_rate == 0)
+    cl_pace_start(c, v, burst, now_ms);
   cl_hdr_copy(f, "caps", caps, sizeof caps);
   c->cap_receipts = list_has(caps, "receipts");
 }
@@ -315,8 +319,10 @@ static void on_error(parley_client *c, const parley_frame *f,
     cl_drop_session(c, err, now_ms);
     return;
   }
-  if (err == PARLEY_E_RATE_LIMITED)
+  if (err == PARLEY_E_RATE_LIMITED) {
     cl_hold_frames(c, now_ms);
+    cl_pace_empty(c, now_ms);
+  }
   if (req[0] == 'r' && n != 0) {
     for (i = 0; i < c->conv_count; i++)
       c->convs[i]->delivered_sent = c->convs[i]->read_sent = 0;

@@ -27,6 +27,10 @@
  *   is dropped (HB-5);
  * - reconnect after a random delay in [0, min(cap, base * 2^attempt)]
  *   ("full jitter", CLI-2); the attempt counter resets on READY;
+ * - when WELCOME states `rate` and `rate-burst`, the outbox is paced to
+ *   stay under them with a margin (RATE-4); a rate-limited holds frames
+ *   for one backoff-drawn wait, however many refusals arrive in it
+ *   (RATE-2);
  * - EV_TOKEN_EXPIRING ahead of the token's expiry (CLI-4); a token the
  *   server refuses stops reconnecting until the host sets a new one.
  *
@@ -130,7 +134,7 @@ typedef struct parley_client_config {
   uint32_t heartbeat_ms;         /* proposed interval; 0: 15000 */
   uint32_t handshake_timeout_ms; /* connect to READY; 0: 10000 */
   uint32_t backoff_base_ms;      /* 0: 250 */
-  uint32_t backoff_cap_ms;       /* 0: 30000 */
+  uint32_t backoff_cap_ms;       /* 0: 10000 */
   uint32_t receipt_delay_ms;     /* delivered receipts coalesce; 0: 100 */
   uint32_t send_window;          /* SENDs awaiting ACK at once; 0: 64 */
   uint32_t history_limit;        /* HISTORY page size, 1..100; 0: 100 */

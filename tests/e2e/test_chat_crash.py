@@ -31,6 +31,7 @@ server_url: spellings of one server URL share a store.
 reconnect: listen outlives an outage after its first session.
 unreachable: an unreachable server is reported at once.
 pipe: listen stops quietly when the reader of its output goes away.
+bulk: 2,000 messages in one send, paced to the server's rate.
 
 Run one with --test NAME. Every wait polls a condition; HANG_S only bounds
 how long a broken run can hold a test up and is never a pass/fail
@@ -689,6 +690,25 @@ def test_listen_stops_quietly_when_its_reader_goes_away(
     server.stop()
 
 
+# spec: RATE-3 RATE-4 RATE-2
+def test_a_bulk_send_is_paced_without_refusals(server_bin, client_bin,
+                                               workdir):
+    """2,000 lines through one send: the client paces its frames to the
+    rate WELCOME states, so every message is acknowledged with nothing
+    on standard error (a refusal would be retried quietly, but pacing
+    should leave none to retry)."""
+    server, alice, _, conv = start_chat(server_bin, client_bin, workdir)
+    data = "".join(f"bulk line {i:04d}\n" for i in range(2000)).encode()
+    t0 = time.monotonic()
+    r = alice.run("send", "--conv", conv, stdin=data)
+    took = time.monotonic() - t0
+    print(f"2000 lines sent in {took:.2f} s")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stderr == b"", r.stderr.decode()[-2000:]
+    server.stop()
+    assert count_stored_messages(server.db) == (2000, 2000)
+
+
 TESTS = {
     "chat_crash": test_chat_survives_crashes,
     "send_resume": test_send_killed_and_restarted,
@@ -701,6 +721,7 @@ TESTS = {
     "reconnect": test_listen_reconnects_for_as_long_as_it_runs,
     "unreachable": test_an_unreachable_server_is_reported_at_once,
     "pipe": test_listen_stops_quietly_when_its_reader_goes_away,
+    "bulk": test_a_bulk_send_is_paced_without_refusals,
 }
 
 

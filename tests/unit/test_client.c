@@ -1725,3 +1725,99 @@ Test(client, bodies_with_nul_are_handled_by_length)
   free(cl_hdr);
   cr_assert_eq(memcmp(r->data + r->a.len - 3, "x\0y", 3), 0);
 }
+
+/* Starts and connects, and answers the handshake with a WELCOME holding
+ * the given header lines (NULL ends them early) and READY. */
+static void bring_up_welcome(const char *h1, const char *h2)
+{
+  parley_client_start(cl, now);
+  drain();
+  cr_assert_not_null(next_of(PARLEY_CLIENT_CONNECT));
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  feed("WELCOME", NULL, "version: 1", "heartbeat: 60000", h1, h2, NULL);
+  feed("READY", NULL, "user: alice", "device: dev1", NULL);
+}
+
+/* spec: RATE-4 */
+Test(client, the_outbox_is_paced_to_the_rate_welcome_states)
+{
+  /* The server's bucket as RATE-1 keeps it: 10 frames a second, 8 at
+   * most, full when the transport opened. It must never run dry. */
+  int64_t bucket = 8000;
+  uint64_t filled = now, start = now, seq = 0;
+  size_t done = 0, sends = 0, steps;
+  char *temp_id, h_temp[96], h_seq[40];
+
+  for (int i = 0; i < 60; i++)
+    parley_client_send(cl, "c1", NULL, "paced", 5, now, NULL);
+  drain();
+  bring_up_welcome("rate: 10", "rate-burst: 8");
+  for (steps = 0; steps < 1000 && sends < 60; steps++) {
+    for (; done < nrec; done++) {
+      if (recs[done].a.kind != PARLEY_CLIENT_SEND)
+        continue;
+      bucket += (int64_t)(now - filled) * 10;
+      filled = now;
+      if (bucket > 8000)
+        bucket = 8000;
+      bucket -= 1000;
+      cr_assert_geq(bucket, 0, "frame %zu at +%llu ms finds the bucket"
+                    " empty", done, (unsigned long long)(now - start));
+      if (strncmp(recs[done].data, "SEND\r\n", 6) != 0)
+        continue;
+      sends++;
+      temp_id = sent_header(&recs[done], "temp-id");
+      snprintf(h_temp, sizeof h_temp, "temp-id: %s", temp_id);
+      snprintf(h_seq, sizeof h_seq, "seq: %llu", (unsigned long long)++seq);
+      free(temp_id);
+      feed("ACK", NULL, "conv: c1", h_temp, "msg-id: m1", h_seq, "ts: 1",
+           NULL);
+    }
+    if (sends < 60)
+      fire_timer();
+  }
+  cr_assert_eq(sends, 60, "the outbox stalled after %zu", sends);
+  cr_assert_lt(now - start, 10000, "paced far below the rate");
+}
+
+/* spec: RATE-4 */
+Test(client, without_a_stated_rate_the_outbox_is_not_paced)
+{
+  for (int i = 0; i < 20; i++)
+    parley_client_send(cl, "c1", NULL, "free", 4, now, NULL);
+  drain();
+  bring_up_welcome("max-frame: 65536", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, 0), 3 + 20,
+               "HELLO, AUTH, SYNC and every SEND at once");
+}
+
+/* spec: RATE-2 */
+Test(client, a_burst_of_rate_limited_refusals_is_one_short_hold)
+{
+  char *req[10], line[80];
+  size_t start;
+  int i;
+
+  for (i = 0; i < 10; i++)
+    parley_client_send(cl, "c1", NULL, "burst", 5, now, NULL);
+  drain();
+  bring_up();
+  for (i = 0; i < 10; i++)
+    req[i] = expect_sent("SEND", "req");
+  start = nrec;
+  for (i = 0; i < 10; i++) {
+    snprintf(line, sizeof line, "req: %s", req[i]);
+    free(req[i]);
+    feed("ERROR", NULL, "code: 429", "reason: rate-limited", line, NULL);
+    now += 1;
+  }
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0, "held");
+  cr_assert_eq(count_of(PARLEY_CLIENT_TIMER, start), 1,
+               "later refusals neither move nor grow the hold");
+  for (i = (int)start; recs[i].a.kind != PARLEY_CLIENT_TIMER; i++)
+    ;
+  cr_assert_leq(recs[i].a.at_ms, now - 10 + 101, "one wait of attempt 0");
+  fire_timer();
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 10, "all sent again");
+}
