@@ -142,6 +142,30 @@ parley_err parley_server_conv_info(const parley_server *s, const char *name,
   return PARLEY_OK;
 }
 
+parley_err parley_server_list_convs(const parley_server *s, const char *name,
+                                    void (*fn)(void *ud,
+                                               const parley_conv_info *info),
+                                    void *ud)
+{
+  if (name == NULL || fn == NULL)
+    return PARLEY_OK;
+  const user *u = pmap_get(&s->users, name, strlen(name));
+  if (u == NULL)
+    return PARLEY_OK;
+  parley_conv_info *info = malloc(sizeof *info); /* about 9 KB */
+  if (info == NULL)
+    return PARLEY_E_INTERNAL;
+  for (size_t i = 0; i < u->convs.len; i++) {
+    const conv *c = u->convs.items[i];
+    if (!c->durable)
+      continue;
+    conv_fill_info(c, info);
+    fn(ud, info);
+  }
+  free(info);
+  return PARLEY_OK;
+}
+
 /* Queues an API reply that carries only an error. */
 static void api_fail(parley_server *s, uint64_t api_id, parley_err err)
 {

@@ -41,7 +41,7 @@ typedef enum http_route {
   ROUTE_NONE = 0,
   ROUTE_TOKEN,    /* POST /v1/auth/token */
   ROUTE_CONFIG,   /* GET /v1/config */
-  ROUTE_CONVS,    /* POST /v1/conversations */
+  ROUTE_CONVS,    /* GET and POST /v1/conversations */
   ROUTE_CONV,     /* GET /v1/conversations/{id} */
   ROUTE_MESSAGES, /* GET /v1/conversations/{id}/messages */
   ROUTE_WS        /* GET /v1/ws without an upgrade */
@@ -272,9 +272,21 @@ static int write_headers(struct lws *wsi, unsigned status, size_t len,
   return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
+/* The methods a route serves, as a 405's Allow lists them (HTTP-7). */
 static const char *allowed_method(http_route route)
 {
-  return route == ROUTE_TOKEN || route == ROUTE_CONVS ? "POST" : "GET";
+  if (route == ROUTE_TOKEN)
+    return "POST";
+  return route == ROUTE_CONVS ? "GET, POST" : "GET";
+}
+
+static bool method_allowed(http_route route, http_method method)
+{
+  if (method == METHOD_OTHER)
+    return false;
+  if (route == ROUTE_CONVS)
+    return true;
+  return (method == METHOD_POST) == (route == ROUTE_TOKEN);
 }
 
 /* Writes the next part of an answer: headers first, then the body in
@@ -813,6 +825,37 @@ static void handle_conv(host *h, http_req *r)
   free(info);
 }
 
+typedef struct conv_list {
+  json_t *array;
+  bool failed;
+} conv_list;
+
+static void list_one(void *ud, const parley_conv_info *info)
+{
+  conv_list *l = ud;
+  json_t *obj = l->failed ? NULL : conv_json(info);
+
+  if (obj == NULL || json_array_append_new(l->array, obj) != 0)
+    l->failed = true;
+}
+
+/* GET /v1/conversations: the caller's conversations, as an array of
+ * conversation objects, answered from the core's memory. */
+static void handle_list(host *h, http_req *r)
+{
+  conv_list l = {json_array(), false};
+
+  if (l.array == NULL ||
+      parley_server_list_convs(h->core, r->user, list_one, &l) !=
+          PARLEY_OK ||
+      l.failed) {
+    json_decref(l.array);
+    answer_error(h, r, 500, 500, "internal", "out of memory");
+    return;
+  }
+  answer(h, r, 200, l.array);
+}
+
 /* The value of URL argument `name` (like "limit=") in buf, or NULL.
  * buf holds HOST_HEADER_DATA_MAX + 1 octets, as much as lws keeps of a
  * request's headers, so no argument is too long to be looked at. */
@@ -977,7 +1020,10 @@ static void dispatch(host *h, http_req *r)
     answer(h, r, 200, config_json(h));
     break;
   case ROUTE_CONVS:
-    handle_create(h, r);
+    if (r->method == METHOD_GET)
+      handle_list(h, r);
+    else
+      handle_create(h, r);
     break;
   case ROUTE_CONV:
     handle_conv(h, r);
@@ -1097,9 +1143,7 @@ static int on_request(host *h, struct lws *wsi, http_pss *pss,
   } else if (r->route == ROUTE_NONE) {
     r->close_after = r->method != METHOD_GET; /* a body may follow */
     answer_error(h, r, 404, 404, "no-such-path", "no such path");
-  } else if ((r->method == METHOD_POST) !=
-             (strcmp(allowed_method(r->route), "POST") == 0) ||
-             r->method == METHOD_OTHER) {
+  } else if (!method_allowed(r->route, r->method)) {
     r->close_after = r->method != METHOD_GET;
     answer_error(h, r, 405, 405, "method-not-allowed",
                  "this path takes %s only", allowed_method(r->route));

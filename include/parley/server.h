@@ -246,6 +246,14 @@ void parley_server_api_history(parley_server *s, uint64_t api_id,
 /* Synchronous: fills *out when `user` is a member, else not-found. */
 parley_err parley_server_conv_info(const parley_server *s, const char *user,
                                    const char *conv, parley_conv_info *out);
+/* Synchronous: calls fn once for each durable conversation `user` is a
+ * member of (none for a user the core does not know), in no promised
+ * order; `info` is valid during the call only. Returns PARLEY_OK, or
+ * PARLEY_E_INTERNAL (before any call) when memory runs out. */
+parley_err parley_server_list_convs(const parley_server *s, const char *user,
+                                    void (*fn)(void *ud,
+                                               const parley_conv_info *info),
+                                    void *ud);
 
 /* Takes the next queued action; returns false when there is none. */
 bool parley_server_next_action(parley_server *s, parley_action *out);

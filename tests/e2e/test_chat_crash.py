@@ -32,6 +32,7 @@ reconnect: listen outlives an outage after its first session.
 unreachable: an unreachable server is reported at once.
 pipe: listen stops quietly when the reader of its output goes away.
 bulk: 2,000 messages in one send, paced to the server's rate.
+conversations: the list of conversations; listen on a wrong one.
 
 Run one with --test NAME. Every wait polls a condition; HANG_S only bounds
 how long a broken run can hold a test up and is never a pass/fail
@@ -709,6 +710,40 @@ def test_a_bulk_send_is_paced_without_refusals(server_bin, client_bin,
     assert count_stored_messages(server.db) == (2000, 2000)
 
 
+def test_conversations_and_listen_on_a_wrong_one(server_bin, client_bin,
+                                                 workdir):
+    """`conversations` lists what the user is in; `listen --conv` on one
+    that does not exist, or that the user is not in, fails at once with
+    the not-found message, as `send` does."""
+    server, alice, bob, conv = start_chat(server_bin, client_bin, workdir)
+    carol = Client(client_bin, workdir, server, "carol")
+    server.adduser("carol", carol.pwfile)
+    r = alice.run("create", "--group", "Weekend plans", "--members",
+                  "bob,carol", text=True)
+    assert r.returncode == 0, r.stderr
+    group = r.stdout.strip()
+    r = bob.run("conversations", text=True)
+    assert r.returncode == 0, r.stderr
+    lines = {line.split(" ")[0]: line for line in r.stdout.splitlines()}
+    assert set(lines) == {conv, group}, r.stdout
+    kind, members = lines[conv].split(" ")[1:]
+    assert kind == "direct" and sorted(members.split(",")) == ["alice",
+                                                               "bob"]
+    head, title = lines[group].split(": ", 1)
+    kind, members = head.split(" ")[1:]
+    assert kind == "group" and title == "Weekend plans", lines[group]
+    assert sorted(members.split(",")) == ["alice", "bob", "carol"]
+    r = carol.run("conversations", text=True)
+    assert r.returncode == 0 and r.stdout.split(" ")[0] == group, r.stdout
+    for who, wrong in ((bob, "cnosuchconversation"), (carol, conv)):
+        r = who.run("listen", "--conv", wrong, "--timeout-ms", "60000",
+                    text=True)
+        assert r.returncode == 1, f"{wrong}: exit {r.returncode}"
+        assert "no such conversation (or not a member)" in r.stderr, \
+            r.stderr
+    server.stop()
+
+
 TESTS = {
     "chat_crash": test_chat_survives_crashes,
     "send_resume": test_send_killed_and_restarted,
@@ -722,6 +757,7 @@ TESTS = {
     "unreachable": test_an_unreachable_server_is_reported_at_once,
     "pipe": test_listen_stops_quietly_when_its_reader_goes_away,
     "bulk": test_a_bulk_send_is_paced_without_refusals,
+    "conversations": test_conversations_and_listen_on_a_wrong_one,
 }
 
 

@@ -151,7 +151,7 @@ def test_paths_and_methods(ctx):
                               tok)
     assert status == 404 and error_of(body) == (404, "no-such-path"), body
     cases = [("GET", "/v1/auth/token", "POST"), ("POST", "/v1/config", "GET"),
-             ("DELETE", "/v1/conversations", "POST"),
+             ("DELETE", "/v1/conversations", "GET, POST"),
              ("PUT", "/v1/conversations/c1", "GET")]
     for method, path, allow in cases:
         body = {} if method in ("POST", "PUT") else None
@@ -427,6 +427,35 @@ def test_get_conversation(ctx):
     assert not_member[1] == missing[1], (not_member[1], missing[1])
 
 
+# spec: HTTP-3 SEC-1
+def test_list_conversations(ctx):
+    """GET /v1/conversations: the caller's conversations, each as the
+    conversation object GET /v1/conversations/{id} answers."""
+    port, tok = ctx["port"], ctx["tokens"]
+    status, hdrs, convs = request(port, "GET", "/v1/conversations", None,
+                                  tok["carol"])
+    assert status == 200, convs
+    assert hdrs["content-type"] == "application/json"
+    assert isinstance(convs, list), convs
+    ids = [c["id"] for c in convs]
+    assert ctx["group"] in ids and ctx["direct"] not in ids, ids
+    assert len(set(ids)) == len(ids), ids
+    for conv in convs:
+        assert "carol" in conv["members"], conv
+        one = request(port, "GET", "/v1/conversations/" + conv["id"], None,
+                      tok["carol"])
+        assert one[:1] == (200,) and one[2] == conv, (one, conv)
+    status, _, convs = request(port, "GET", "/v1/conversations", None,
+                               tok["bob"])
+    assert status == 200
+    assert {ctx["group"], ctx["direct"]} <= {c["id"] for c in convs}
+    status, _, convs = request(port, "GET", "/v1/conversations", None,
+                               tok["dave"])
+    assert status == 200 and convs == [], convs
+    status, hdrs, body = request(port, "GET", "/v1/conversations")
+    assert status == 401 and error_of(body) == (401, "unauthorized"), body
+
+
 def history(ctx, user, conv, query=""):
     return request(ctx["port"], "GET",
                    f"/v1/conversations/{conv}/messages{query}", None,
@@ -578,7 +607,7 @@ if __name__ == "__main__":
     run_tests([test_listens_only_on_loopback, test_config, test_token_issued,
                test_token_refusals, test_body_rules, test_paths_and_methods,
                test_bearer_tokens, test_create_conversations,
-               test_get_conversation,
+               test_get_conversation, test_list_conversations,
                test_json_past_the_limits_is_bad_request, test_history_pages,
                test_history_pages_are_bounded_in_size,
                test_client_leaves_before_the_answer, test_keep_alive,

@@ -2053,6 +2053,67 @@ Test(server, create_conv_direct_unique_and_group)
   harness_free(h);
 }
 
+/* What parley_server_list_convs handed over. */
+typedef struct listed {
+  size_t n;
+  char ids[8][PARLEY_ID_MAX + 1];
+  size_t members[8];
+} listed;
+
+static void collect_conv(void *ud, const parley_conv_info *info)
+{
+  listed *l = ud;
+  cr_assert_lt(l->n, 8);
+  snprintf(l->ids[l->n], sizeof l->ids[l->n], "%s", info->id);
+  l->members[l->n++] = info->member_count;
+}
+
+/* The position of `id` in l, or -1. */
+static int listed_at(const listed *l, const char *id)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->ids[i], id) == 0)
+      return (int)i;
+  return -1;
+}
+
+Test(server, list_convs_gives_the_callers_durable_conversations)
+{
+  harness *h = harness_new();
+  listed l = {0};
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  add_conv(h, "c2", PARLEY_CONV_GROUP, abc, 3);
+  add_conv(h, "c3", PARLEY_CONV_DIRECT, bc, 2);
+  h->auto_store = false;
+  parley_server_api_create_conv(h->s, 1, "alice", PARLEY_CONV_GROUP, "New",
+                                (const char *const[]){"carol"}, 1, h->now);
+  pump(h); /* not durable yet */
+
+  cr_assert_eq(parley_server_list_convs(h->s, "alice", collect_conv, &l),
+               PARLEY_OK);
+  cr_assert_eq(l.n, 2);
+  cr_assert_geq(listed_at(&l, "c1"), 0);
+  cr_assert_geq(listed_at(&l, "c2"), 0);
+  cr_assert_eq(l.members[listed_at(&l, "c2")], 3);
+
+  memset(&l, 0, sizeof l);
+  parley_server_list_convs(h->s, "carol", collect_conv, &l);
+  cr_assert_eq(l.n, 2);
+  cr_assert_geq(listed_at(&l, "c2"), 0);
+  cr_assert_geq(listed_at(&l, "c3"), 0);
+
+  memset(&l, 0, sizeof l);
+  cr_assert_eq(parley_server_list_convs(h->s, "nobody", collect_conv, &l),
+               PARLEY_OK);
+  cr_assert_eq(l.n, 0);
+
+  store_complete(h, 1);
+  memset(&l, 0, sizeof l);
+  parley_server_list_convs(h->s, "alice", collect_conv, &l);
+  cr_assert_eq(l.n, 3, "the new group once it is durable");
+  harness_free(h);
+}
+
 /* spec: HTTP-8 */
 Test(server, create_conv_bad_requests)
 {
