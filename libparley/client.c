@@ -979,6 +979,11 @@ uint64_t parley_client_stored_seq(const parley_client *c, const char *conv)
   return cv ? cv->stored_seq : 0;
 }
 
+size_t parley_client_max_body(const parley_client *c)
+{
+  return c->max_body;
+}
+
 bool parley_client_is_ready(const parley_client *c)
 {
   return c->state == CL_READY;

@@ -179,12 +179,17 @@ static void send_event(void *ud, app *a, const parley_client_action *act)
 {
   send_state *st = ud;
 
-  (void)a;
   if (act->kind == PARLEY_CLIENT_EV_STATUS &&
       act->status == PARLEY_STATUS_SENT)
     plog_info(0, "acknowledged %s as %s seq %llu", act->outbox.temp_id,
               act->conv, (unsigned long long)act->seq);
-  if (act->kind == PARLEY_CLIENT_EV_SEND_FAILED) {
+  if (act->kind == PARLEY_CLIENT_EV_SEND_FAILED &&
+      act->err == PARLEY_E_FRAME_TOO_LARGE) {
+    st->failed++;
+    fprintf(stderr, "parley-client: a message for %s was not sent: the"
+                    " server takes at most %zu bytes\n", act->outbox.conv,
+            parley_client_max_body(a->core));
+  } else if (act->kind == PARLEY_CLIENT_EV_SEND_FAILED) {
     st->failed++;
     fprintf(stderr, "parley-client: the server refused a message for %s:"
                     " %s\n", act->outbox.conv,

@@ -221,6 +221,10 @@ size_t parley_client_outbox_count(const parley_client *c);
 /* The highest seq handed over for `conv` (0 when none). */
 uint64_t parley_client_stored_seq(const parley_client *c, const char *conv);
 bool parley_client_is_ready(const parley_client *c);
+/* The largest SEND body the session takes: WELCOME's max-body, or
+ * PARLEY_BODY_MAX before WELCOME or when it stated none (SEND-10). An
+ * entry past it is refused with EV_SEND_FAILED frame-too-large. */
+size_t parley_client_max_body(const parley_client *c);
 
 /* The reconnect delay for `attempt` (0, 1, ...) from a generator seeded
  * with `*rng_state`, which it advances: the full-jitter rule the core

@@ -1821,3 +1821,15 @@ Test(client, a_burst_of_rate_limited_refusals_is_one_short_hold)
   fire_timer();
   cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 10, "all sent again");
 }
+
+/* spec: SEND-10 */
+Test(client, max_body_is_what_welcome_states)
+{
+  cr_assert_eq(parley_client_max_body(cl), PARLEY_BODY_MAX);
+  bring_up_welcome("max-body: 1000", NULL);
+  cr_assert_eq(parley_client_max_body(cl), 1000);
+  parley_client_on_disconnected(cl, conn, now);
+  drain();
+  cr_assert_eq(parley_client_max_body(cl), PARLEY_BODY_MAX,
+               "a new session learns it again");
+}
