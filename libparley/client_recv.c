@@ -324,6 +324,10 @@ static void on_error(parley_client *c, const parley_frame *f,
     cl_pace_empty(c, now_ms);
   }
   if (req[0] == 'r' && n != 0) {
+    /* A receipt refused for its content (not-found, bad-value) would be
+     * refused again: only a rate-limited one is sent again (RATE-2). */
+    if (err != PARLEY_E_RATE_LIMITED)
+      return;
     for (i = 0; i < c->conv_count; i++)
       c->convs[i]->delivered_sent = c->convs[i]->read_sent = 0;
     if (c->receipt_at == 0)

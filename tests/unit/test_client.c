@@ -1518,6 +1518,49 @@ Test(client, receipts_cover_only_what_was_stored_and_shown)
   }
 }
 
+/* The RECEIPT frames sent from record `from` on. */
+static size_t receipts_sent(size_t from, rec **last)
+{
+  size_t n = 0;
+
+  for (size_t k = from; k < nrec; k++)
+    if (recs[k].a.kind == PARLEY_CLIENT_SEND &&
+        strncmp(recs[k].data, "RECEIPT\r\n", 9) == 0) {
+      n++;
+      if (last)
+        *last = &recs[k];
+    }
+  return n;
+}
+
+/* spec: RATE-2 ERR-3 */
+Test(client, a_refused_receipt_is_not_sent_again)
+{
+  rec *r = NULL;
+  char *req, line[80];
+  size_t start;
+
+  bring_up();
+  feed("SYNCED", NULL, "pos: 1", NULL);
+  feed_msg("c1", 1, "2", NULL);
+  drain();
+  for (int i = 0; i < 3 && receipts_sent(0, &r) == 0; i++)
+    fire_timer();
+  cr_assert_not_null(r, "a delivered receipt for seq 1");
+  req = sent_header(r, "req");
+  snprintf(line, sizeof line, "req: %s", req);
+  free(req);
+  start = nrec;
+  feed("ERROR", NULL, "code: 440", "reason: not-found", line, NULL);
+  for (int i = 0; i < 20; i++) {
+    now += 1000;
+    parley_client_on_time(cl, now);
+    drain();
+  }
+  cr_assert_eq(receipts_sent(start, NULL), 0,
+               "a receipt the server refused is not sent again");
+}
+
 /* spec: TYPE-3 */
 Test(client, typing_on_repeats_each_half_ttl_and_ends_with_off)
 {
