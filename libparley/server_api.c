@@ -166,17 +166,6 @@ parley_err parley_server_list_convs(const parley_server *s, const char *name,
   return PARLEY_OK;
 }
 
-/* Queues an API reply that carries only an error. */
-static void api_fail(parley_server *s, uint64_t api_id, parley_err err)
-{
-  api_box *box = calloc(1, sizeof *box);
-  if (box == NULL)
-    return;
-  box->reply.api_id = api_id;
-  box->reply.err = err;
-  act_api(s, box);
-}
-
 /* Fills info's members with `creator` and `members`, without repeats.
  * Returns false for a bad user name or too many members. */
 static bool members_collect(parley_conv_info *info, const char *creator,
@@ -226,7 +215,7 @@ static bool direct_existing(parley_server *s, uint64_t api_id,
   }
   waiter *w = calloc(1, sizeof *w);
   if (w == NULL) {
-    api_fail(s, api_id, PARLEY_E_INTERNAL);
+    act_api_error(s, api_id, PARLEY_E_INTERNAL);
     return true;
   }
   w->is_api = true;
@@ -250,7 +239,7 @@ static void conv_create(parley_server *s, uint64_t api_id,
     free(w);
     free(p);
     free(info);
-    api_fail(s, api_id, PARLEY_E_INTERNAL);
+    act_api_error(s, api_id, PARLEY_E_INTERNAL);
     return;
   }
   if (c->kind == PARLEY_CONV_DIRECT) {
@@ -290,7 +279,7 @@ void parley_server_api_create_conv(parley_server *s, uint64_t api_id,
             (kind != PARLEY_CONV_DIRECT || info->member_count == 2);
   if (!ok) {
     free(info);
-    api_fail(s, api_id, PARLEY_E_BAD_VALUE);
+    act_api_error(s, api_id, PARLEY_E_BAD_VALUE);
   } else if (kind == PARLEY_CONV_DIRECT && direct_existing(s, api_id, info)) {
     free(info);
   } else {

@@ -334,6 +334,8 @@ void act_log(parley_server *s, parley_conn_id conn, parley_log_level lvl,
              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void act_store(parley_server *s, const parley_store_req *req);
 void act_api(parley_server *s, api_box *box);
+/* Queues an API reply that carries only `err`. */
+void act_api_error(parley_server *s, uint64_t api_id, parley_err err);
 /* Stops the core; `why` must be a string literal. */
 void act_fatal(parley_server *s, const char *why);
 /* Frees actions already handed out; called when an event starts. */

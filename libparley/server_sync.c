@@ -412,17 +412,6 @@ void history_read_done(parley_server *s, pending *p,
     history_ws_done(s, p, res);
 }
 
-/* Queues an API reply that carries only an error. */
-static void api_error(parley_server *s, uint64_t api_id, parley_err err)
-{
-  api_box *box = calloc(1, sizeof *box);
-  if (box == NULL)
-    return;
-  box->reply.api_id = api_id;
-  box->reply.err = err;
-  act_api(s, box);
-}
-
 void parley_server_api_history(parley_server *s, uint64_t api_id,
                                const char *user_name, const char *conv_id,
                                const char *cursor, size_t limit,
@@ -438,12 +427,12 @@ void parley_server_api_history(parley_server *s, uint64_t api_id,
   if (limit == 0)
     limit = SRV_HISTORY_LIMIT;
   if (limit > SRV_HISTORY_LIMIT_MAX) {
-    api_error(s, api_id, PARLEY_E_BAD_VALUE);
+    act_api_error(s, api_id, PARLEY_E_BAD_VALUE);
   } else if (c == NULL) {
-    api_error(s, api_id, PARLEY_E_NOT_FOUND);
+    act_api_error(s, api_id, PARLEY_E_NOT_FOUND);
   } else if ((p = pending_new(s, PEND_API_HISTORY,
                               PARLEY_STORE_READ_HISTORY)) == NULL) {
-    api_error(s, api_id, PARLEY_E_INTERNAL);
+    act_api_error(s, api_id, PARLEY_E_INTERNAL);
   } else {
     p->c = c;
     p->api_id = api_id;
@@ -454,7 +443,7 @@ void parley_server_api_history(parley_server *s, uint64_t api_id,
       pending_issue(s, p);
     } else {
       pending_free(p);
-      api_error(s, api_id, PARLEY_E_BAD_CURSOR);
+      act_api_error(s, api_id, PARLEY_E_BAD_CURSOR);
     }
   }
   server_leave(s);

@@ -365,6 +365,17 @@ void act_api(parley_server *s, api_box *box)
   e->act.api = &box->reply;
 }
 
+/* Queues an API reply that carries only an error; on no memory, none. */
+void act_api_error(parley_server *s, uint64_t api_id, parley_err err)
+{
+  api_box *box = calloc(1, sizeof *box);
+  if (box == NULL)
+    return;
+  box->reply.api_id = api_id;
+  box->reply.err = err;
+  act_api(s, box);
+}
+
 void act_fatal(parley_server *s, const char *why)
 {
   act_log(s, 0, PARLEY_LOG_ERROR, "core stopped: %s", why);
