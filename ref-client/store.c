@@ -431,19 +431,32 @@ bool store_members(store *s, const char *conv, const char *const *members,
                      args));
 }
 
-bool store_job_state(store *s, const char *digest, int *state)
+/* Reads the integer column of the one row `sql` finds for `key` into *out,
+ * or `absent` when it finds none. Returns false on a database error. */
+static bool one_int(store *s, const char *sql, const char *key,
+                    sqlite3_int64 absent, sqlite3_int64 *out)
 {
-  const char *args[] = {digest};
-  sqlite3_stmt *st = prep(s, "SELECT done FROM jobs WHERE digest = ?1", 1,
-                          args);
+  const char *args[] = {key};
+  sqlite3_stmt *st = prep(s, sql, 1, args);
   int rc;
 
+  *out = absent;
   if (st == NULL)
     return false;
   rc = sqlite3_step(st);
-  *state = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : absent;
   sqlite3_finalize(st);
   return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s);
+}
+
+bool store_job_state(store *s, const char *digest, int *state)
+{
+  sqlite3_int64 v;
+  bool ok = one_int(s, "SELECT done FROM jobs WHERE digest = ?1", digest,
+                    -1, &v);
+
+  *state = (int)v;
+  return ok;
 }
 
 bool store_job_start(store *s, const char *digest, uint64_t now_ms)
@@ -462,32 +475,22 @@ bool store_job_start(store *s, const char *digest, uint64_t now_ms)
 
 bool store_job_pending(store *s, const char *job, size_t *count)
 {
-  const char *args[] = {job};
-  sqlite3_stmt *st = prep(s, "SELECT count(*) FROM outbox WHERE job = ?1",
-                          1, args);
-  int rc;
+  sqlite3_int64 v;
+  bool ok = one_int(s, "SELECT count(*) FROM outbox WHERE job = ?1", job,
+                    0, &v);
 
-  if (st == NULL)
-    return false;
-  rc = sqlite3_step(st);
-  *count = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
-  sqlite3_finalize(st);
-  return rc == SQLITE_ROW || fail(s);
+  *count = ok ? (size_t)v : 0;
+  return ok;
 }
 
 bool store_output_len(store *s, const char *target, uint64_t *len)
 {
-  const char *args[] = {target};
-  sqlite3_stmt *st = prep(s, "SELECT length FROM outputs WHERE target = ?1",
-                          1, args);
-  int rc;
+  sqlite3_int64 v;
+  bool ok = one_int(s, "SELECT length FROM outputs WHERE target = ?1",
+                    target, 0, &v);
 
-  if (st == NULL)
-    return false;
-  rc = sqlite3_step(st);
-  *len = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-  sqlite3_finalize(st);
-  return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s);
+  *len = ok ? (uint64_t)v : 0;
+  return ok;
 }
 
 bool store_shown(store *s, const char *target, const char *conv,
