@@ -165,6 +165,17 @@ void cl_send_frame(parley_client *c, parley_buf *b)
   b->len = b->cap = 0;
 }
 
+void cl_send_request(parley_client *c, parley_buf *b, bool ok,
+                     const char *req)
+{
+  if (ok && parley_frame_header_str(b, "req", req) == PARLEY_OK &&
+      parley_frame_end(b, NULL, 0, false) == PARLEY_OK)
+    cl_send_frame(c, b);
+  else
+    c->oom = true;
+  parley_buf_free(b);
+}
+
 /* Writes a fresh request id "<tag>-<n>" to out and returns n (never 0). */
 uint64_t cl_next_req(parley_client *c, char *out, size_t cap, char tag)
 {
@@ -326,17 +337,13 @@ static void send_auth(parley_client *c)
 {
   parley_buf b = {0};
   char req[24];
+  bool ok;
 
   cl_next_req(c, req, sizeof req, 'a');
-  if (parley_frame_begin(&b, "AUTH") == PARLEY_OK &&
-      parley_frame_header_str(&b, "token", c->token) == PARLEY_OK &&
-      parley_frame_header_str(&b, "device", c->device) == PARLEY_OK &&
-      parley_frame_header_str(&b, "req", req) == PARLEY_OK &&
-      parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
-    cl_send_frame(c, &b);
-  else
-    c->oom = true;
-  parley_buf_free(&b);
+  ok = parley_frame_begin(&b, "AUTH") == PARLEY_OK &&
+       parley_frame_header_str(&b, "token", c->token) == PARLEY_OK &&
+       parley_frame_header_str(&b, "device", c->device) == PARLEY_OK;
+  cl_send_request(c, &b, ok, req);
 }
 
 /* Sends HELLO and AUTH (pipelined) on the fresh connection. */

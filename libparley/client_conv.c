@@ -183,18 +183,14 @@ static void send_receipt(parley_client *c, const cl_conv *cv,
 {
   parley_buf b = {0};
   char req[24];
+  bool ok;
 
   cl_next_req(c, req, sizeof req, 'r');
-  if (parley_frame_begin(&b, "RECEIPT") == PARLEY_OK &&
-      parley_frame_header_str(&b, "conv", cv->id) == PARLEY_OK &&
-      parley_frame_header_str(&b, "kind", kind) == PARLEY_OK &&
-      parley_frame_header_u64(&b, "seq", seq) == PARLEY_OK &&
-      parley_frame_header_str(&b, "req", req) == PARLEY_OK &&
-      parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
-    cl_send_frame(c, &b);
-  else
-    c->oom = true;
-  parley_buf_free(&b);
+  ok = parley_frame_begin(&b, "RECEIPT") == PARLEY_OK &&
+       parley_frame_header_str(&b, "conv", cv->id) == PARLEY_OK &&
+       parley_frame_header_str(&b, "kind", kind) == PARLEY_OK &&
+       parley_frame_header_u64(&b, "seq", seq) == PARLEY_OK;
+  cl_send_request(c, &b, ok, req);
 }
 
 /* Sends the cumulative receipts that would raise what the server holds:

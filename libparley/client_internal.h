@@ -169,6 +169,10 @@ struct parley_client {
 /* client.c: actions, frames, connection life cycle. */
 cl_item *cl_push(parley_client *c, parley_client_action_kind kind);
 void cl_send_frame(parley_client *c, parley_buf *b);
+/* Ends b (headers written when `ok`) with `req` and no body, queues it,
+ * and marks the session out of memory when any step failed. Frees b. */
+void cl_send_request(parley_client *c, parley_buf *b, bool ok,
+                     const char *req);
 uint64_t cl_next_req(parley_client *c, char *out, size_t cap, char tag);
 void cl_drop_session(parley_client *c, parley_err why, uint64_t now_ms);
 void cl_fail_session(parley_client *c, parley_err why, uint16_t ws_code,

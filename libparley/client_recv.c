@@ -116,17 +116,13 @@ void cl_send_sync(parley_client *c)
 {
   parley_buf b = {0};
   char req[24];
+  bool ok;
 
   c->sync_req = cl_next_req(c, req, sizeof req, 'y');
-  if (parley_frame_begin(&b, "SYNC") == PARLEY_OK &&
-      parley_frame_header_str(&b, "since", c->pos[0] ? c->pos : "0") ==
-          PARLEY_OK &&
-      parley_frame_header_str(&b, "req", req) == PARLEY_OK &&
-      parley_frame_end(&b, NULL, 0, false) == PARLEY_OK)
-    cl_send_frame(c, &b);
-  else
-    c->oom = true;
-  parley_buf_free(&b);
+  ok = parley_frame_begin(&b, "SYNC") == PARLEY_OK &&
+       parley_frame_header_str(&b, "since", c->pos[0] ? c->pos : "0") ==
+           PARLEY_OK;
+  cl_send_request(c, &b, ok, req);
 }
 
 /* READY: the session may now SYNC and send the outbox. A READY that
