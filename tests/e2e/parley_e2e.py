@@ -171,19 +171,38 @@ def get_token(port, user, password):
     return body["token"]
 
 
+def upgrade_octets(port, protocols=SUBPROTOCOL):
+    """A WebSocket upgrade request for /v1/ws with a fresh key, offering
+    `protocols` (no Sec-WebSocket-Protocol header when empty)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    extra = f"Sec-WebSocket-Protocol: {protocols}\r\n" if protocols else ""
+    return (f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"{extra}\r\n").encode()
+
+
+def read_head(sock):
+    """Reads from sock up to the blank line that ends an HTTP head (or
+    until the peer closes); returns every octet read."""
+    out = b""
+    while b"\r\n\r\n" not in out:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
 class RawWebSocket:
-    """A WebSocket client on a plain socket that reads only when asked:
-    the peer that stops reading, which no library client will be."""
+    """A WebSocket client on a plain socket that reads only when asked
+    (the peer that stops reading, which no library client will be) and
+    writes frames it builds itself, so several can go in one write."""
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port),
                                              timeout=HANG_S)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n").encode())
+        self.sock.sendall(upgrade_octets(port))
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
             self.buf += self._more()
@@ -196,36 +215,56 @@ class RawWebSocket:
             raise EOFError("connection closed")
         return chunk
 
-    def send_text(self, text):
-        data = text.encode()
+    @staticmethod
+    def message(data, opcode=0x1):
+        """One masked client message (FIN set) holding `data`."""
+        if isinstance(data, str):
+            data = data.encode()
         mask = os.urandom(4)
         n = len(data)
         if n < 126:
-            head = bytes([0x81, 0x80 | n])
+            head = bytes([0x80 | opcode, 0x80 | n])
         elif n < 65536:
-            head = bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+            head = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
         else:
-            head = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
-        body = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-        self.sock.sendall(head + mask + body)
+            head = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in
+                                   enumerate(data))
 
-    def recv_text(self):
-        """The next whole server message (unfragmented, unmasked)."""
+    def send(self, *messages):
+        """Writes the messages with one sendall."""
+        self.sock.sendall(b"".join(messages))
+
+    def send_text(self, text):
+        self.send(self.message(text))
+
+    def recv(self):
+        """(fin, opcode, payload) of the next server frame."""
         while len(self.buf) < 2:
             self.buf += self._more()
+        fin, opcode = self.buf[0] & 0x80, self.buf[0] & 0x0F
+        assert not self.buf[1] & 0x80, "a masked frame from the server"
         n, off = self.buf[1] & 0x7F, 2
-        if n == 126:
-            n, off = None, 4
-        elif n == 127:
-            n, off = None, 10
-        while len(self.buf) < off:
-            self.buf += self._more()
-        if n is None:
+        if n >= 126:
+            off = 4 if n == 126 else 10
+            while len(self.buf) < off:
+                self.buf += self._more()
             n = int.from_bytes(self.buf[2:off], "big")
         while len(self.buf) < off + n:
             self.buf += self._more()
         payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return payload.decode()
+        return bool(fin), opcode, payload
+
+    def recv_text(self):
+        """The payload of the next server frame, as text."""
+        return self.recv()[2].decode()
+
+    def recv_frame(self):
+        """The next Parley frame; it must be a whole text message."""
+        fin, opcode, payload = self.recv()
+        assert opcode == 0x1, f"opcode {opcode:#x}: {payload[:80]!r}"
+        assert fin, "a fragmented message"
+        return parse(payload.decode("utf-8"))
 
     def read_until_closed(self):
         """Reads until the server closes; returns the last octets read."""
@@ -395,3 +434,61 @@ def stop_clean(server):
     assert "ERROR: AddressSanitizer" not in log, log[-4000:]
     assert "runtime error" not in log, log[-4000:]
     return log
+
+
+# ---- setup -----------------------------------------------------------------
+
+def server_with_users(binary, workdir, users, extra=()):
+    """A server (not started yet) on a fresh database with `users`
+    ({name: password}) added."""
+    server = Server(binary, workdir, extra=extra)
+    for name, pw in users.items():
+        server.adduser(name, pw)
+    return server
+
+
+def tokens_of(server, users):
+    """{name: token} for each of `users` ({name: password})."""
+    return {n: get_token(server.port, n, pw) for n, pw in users.items()}
+
+
+def new_conv(server, token, kind, members, **more):
+    """Creates a conversation over HTTP; returns its id."""
+    status, _, conv = request(server.port, "POST", "/v1/conversations",
+                              {"kind": kind, "members": members, **more},
+                              token)
+    assert status == 201, conv
+    return conv["id"]
+
+
+def stop_if_running(ctx):
+    """A teardown: stops ctx["server"] cleanly unless a test stopped it."""
+    if ctx["server"].proc is not None:
+        stop_clean(ctx["server"])
+
+
+def wait_for(cond, what, must_run=(), timeout=HANG_S, poll_s=0.01):
+    """Polls cond() until it returns something true and returns that;
+    fails after `timeout`, or as soon as a process in must_run (with a
+    .label) has exited with a failure."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        result = cond()
+        if result:
+            return result
+        for p in must_run:
+            rc = p.poll()
+            assert rc is None or rc == 0, \
+                f"{p.label} exited {rc} while waiting for {what}"
+        time.sleep(poll_s)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+# ---- mock servers ----------------------------------------------------------
+
+def answer_json(conn, status, body):
+    """Writes one HTTP response with a JSON body and Connection: close."""
+    data = json.dumps(body).encode()
+    conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/"
+                 f"json\r\nContent-Length: {len(data)}\r\nConnection:"
+                 f" close\r\n\r\n".encode() + data)

@@ -15,9 +15,9 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parley_e2e import (RawWebSocket, Server, frame,  # noqa: E402
-                        get_token, parse, ping, ready, recv,
-                        request, run_tests, stop_clean)
+from parley_e2e import (RawWebSocket, frame, get_token,  # noqa: E402
+                        new_conv, parse, ping, ready, recv, run_tests,
+                        server_with_users, stop_clean, stop_if_running)
 
 CONNECTIONS = 4
 PER_CONNECTION = 125
@@ -25,21 +25,10 @@ PASSWORDS = {"alice": "a-secret", "bob": "b-secret"}
 
 
 def setup(workdir):
-    server = Server(sys.argv[1], workdir)
-    for name, pw in PASSWORDS.items():
-        server.adduser(name, pw)
-    server.start()
+    server = server_with_users(sys.argv[1], workdir, PASSWORDS).start()
     token = get_token(server.port, "alice", PASSWORDS["alice"])
-    status, _, conv = request(server.port, "POST", "/v1/conversations",
-                              {"kind": "group", "members": ["bob"]}, token)
-    assert status == 201, conv
-    return {"server": server, "token": token, "conv": conv["id"],
-            "writes": 1}
-
-
-def teardown(ctx):
-    if ctx["server"].proc is not None:
-        stop_clean(ctx["server"])
+    conv = new_conv(server, token, "group", ["bob"])
+    return {"server": server, "token": token, "conv": conv, "writes": 1}
 
 
 async def one_connection(ctx, n):
@@ -102,15 +91,12 @@ async def test_burst_of_sends(ctx):
 async def test_slow_reader_is_dropped(ctx):
     """A peer that asks for far more than it reads is closed once its
     send queue passes the cap (8 MiB), and the server goes on."""
-    status, _, conv = request(ctx["server"].port, "POST",
-                              "/v1/conversations",
-                              {"kind": "group", "members": ["bob"],
-                               "title": "big"}, ctx["token"])
-    assert status == 201, conv
+    conv = new_conv(ctx["server"], ctx["token"], "group", ["bob"],
+                    title="big")
     ctx["writes"] += 1
     ws = await ready(ctx["server"], ctx["token"], device="writer")
     for i in range(100):
-        await ws.send(frame("SEND", [("conv", conv["id"]),
+        await ws.send(frame("SEND", [("conv", conv),
                                      ("temp-id", f"big-{i}"),
                                      ("req", str(i))], "x" * 60000))
         verb = None
@@ -127,7 +113,7 @@ async def test_slow_reader_is_dropped(ctx):
                                  ("device", "slow")]))
     assert parse(raw.recv_text())[0] == "READY"
     for i in range(8):  # about 48 MB of history, never read
-        raw.send_text(frame("HISTORY", [("conv", conv["id"]),
+        raw.send_text(frame("HISTORY", [("conv", conv),
                                         ("limit", "100")]))
     tail = raw.read_until_closed()
     raw.close()
@@ -158,4 +144,4 @@ def test_report_commit_batches(ctx):
 
 if __name__ == "__main__":
     run_tests([test_burst_of_sends, test_slow_reader_is_dropped,
-               test_report_commit_batches], setup, teardown)
+               test_report_commit_batches], setup, stop_if_running)

@@ -18,20 +18,17 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from parley_e2e import (HANG_S, Server, error_of, frame,  # noqa: E402
                         get_token, raw_http, ready, recv, request,
-                        run_tests, split_response, stop_clean)
+                        run_tests, server_with_users, split_response,
+                        stop_clean, tokens_of)
 
 PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "carol": "carol-pw-3",
              "dave": "dave-pw-4"}
 
 
 def setup(workdir):
-    server = Server(sys.argv[1], workdir,
-                    extra=["--heartbeat-min-ms", "250"])
-    for name, pw in PASSWORDS.items():
-        server.adduser(name, pw)
-    server.start()
-    tokens = {name: get_token(server.port, name, pw)
-              for name, pw in PASSWORDS.items()}
+    server = server_with_users(sys.argv[1], workdir, PASSWORDS,
+                               ["--heartbeat-min-ms", "250"]).start()
+    tokens = tokens_of(server, PASSWORDS)
     return {"server": server, "port": server.port, "tokens": tokens,
             "workdir": workdir}
 

@@ -13,9 +13,9 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parley_e2e import (HANG_S, Server, expect, frame,  # noqa: E402
-                        get_token, ready, recv, request, run_tests,
-                        stop_clean)
+from parley_e2e import (HANG_S, expect, frame, new_conv,  # noqa: E402
+                        ready, recv, request, run_tests, server_with_users,
+                        stop_if_running, tokens_of)
 
 import websockets  # noqa: E402
 
@@ -23,26 +23,12 @@ PASSWORDS = {"alice": "a-secret", "bob": "b-secret"}
 
 
 def setup(workdir):
-    server = Server(sys.argv[1], workdir)
-    for name, pw in PASSWORDS.items():
-        server.adduser(name, pw)
-    server.start()
-    tokens = {n: get_token(server.port, n, pw) for n, pw in PASSWORDS.items()}
-    return {"server": server, "tokens": tokens}
-
-
-def teardown(ctx):
-    if ctx["server"].proc is not None:
-        stop_clean(ctx["server"])
+    server = server_with_users(sys.argv[1], workdir, PASSWORDS).start()
+    return {"server": server, "tokens": tokens_of(server, PASSWORDS)}
 
 
 def new_group(ctx):
-    status, _, conv = request(ctx["server"].port, "POST",
-                              "/v1/conversations",
-                              {"kind": "group", "members": ["bob"]},
-                              ctx["tokens"]["alice"])
-    assert status == 201, conv
-    return conv["id"]
+    return new_conv(ctx["server"], ctx["tokens"]["alice"], "group", ["bob"])
 
 
 def all_history(ctx, conv):
@@ -197,4 +183,4 @@ async def test_store_failure_is_fatal(ctx):
 if __name__ == "__main__":
     run_tests([test_acknowledged_messages_survive_sigkill,
                test_kill_in_the_middle_of_a_burst,
-               test_store_failure_is_fatal], setup, teardown)
+               test_store_failure_is_fatal], setup, stop_if_running)

@@ -23,10 +23,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parley_e2e import (HANG_S, SUBPROTOCOL, Server, connect,  # noqa: E402
-                        error_of, expect, expect_error, frame, get_token,
-                        hello, ping, ready, request, run_tests,
-                        split_response, stop_clean)
+from parley_e2e import (HANG_S, Server, connect, error_of,  # noqa: E402
+                        expect, expect_error, frame, get_token, hello, ping,
+                        read_head, ready, request, run_tests,
+                        server_with_users, split_response, stop_clean,
+                        upgrade_octets, wait_for)
 
 PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "carol": "carol-pw-3"}
 MIB = 1024 * 1024
@@ -45,10 +46,7 @@ def new_server(ctx, extra=(), users=PASSWORDS):
     ctx["n"] += 1
     d = os.path.join(ctx["workdir"], f"s{ctx['n']}")
     os.mkdir(d)
-    server = Server(ctx["bin"], d, extra=extra)
-    for name, pw in users.items():
-        server.adduser(name, pw)
-    return server
+    return server_with_users(ctx["bin"], d, users, extra)
 
 
 class QuietServer(Server):
@@ -77,17 +75,8 @@ def upgrade_status(port):
     """Sends a WebSocket upgrade offering parley.1; returns (status,
     headers, body, socket), the socket still open after a 101."""
     s = socket.create_connection(("127.0.0.1", port), timeout=HANG_S)
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-               f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n").encode())
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        raw += chunk
+    s.sendall(upgrade_octets(port))
+    raw = read_head(s)
     status = int(raw.split(b" ", 2)[1])
     if status != 101:
         try:
@@ -102,16 +91,6 @@ def upgrade_status(port):
         s = None
     st, hdrs, body = split_response(raw)
     return st, hdrs, body, s
-
-
-def wait_for(cond, what):
-    end = time.monotonic() + HANG_S
-    while time.monotonic() < end:
-        result = cond()
-        if result:
-            return result
-        time.sleep(0.01)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def proc_status(pid, field):

@@ -9,35 +9,23 @@ are those of WELCOME and never past the table.
 """
 
 import asyncio
-import base64
 import os
-import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parley_e2e import (HANG_S, SUBPROTOCOL, Server, connect,  # noqa: E402
-                        expect, frame, get_token, hello, parse, ready, recv,
-                        request, run_tests, stop_clean)
+from parley_e2e import (RawWebSocket, connect, expect,  # noqa: E402
+                        frame, hello, new_conv, ready, recv, request,
+                        run_tests, server_with_users, stop_clean,
+                        stop_if_running, tokens_of)
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 
 def setup(workdir):
-    server = Server(sys.argv[1], workdir)
-    for name, pw in PASSWORDS.items():
-        server.adduser(name, pw)
-    server.start()
-    tokens = {n: get_token(server.port, n, pw) for n, pw in PASSWORDS.items()}
-    status, _, conv = request(server.port, "POST", "/v1/conversations",
-                              {"kind": "direct", "members": ["bob"]},
-                              tokens["alice"])
-    assert status == 201, conv
-    return {"server": server, "tokens": tokens, "conv": conv["id"]}
-
-
-def teardown(ctx):
-    if ctx["server"].proc is not None:
-        stop_clean(ctx["server"])
+    server = server_with_users(sys.argv[1], workdir, PASSWORDS).start()
+    tokens = tokens_of(server, PASSWORDS)
+    conv = new_conv(server, tokens["alice"], "direct", ["bob"])
+    return {"server": server, "tokens": tokens, "conv": conv}
 
 
 def restart(ctx):
@@ -45,83 +33,9 @@ def restart(ctx):
     ctx["server"].start()
 
 
-class WireSocket:
-    """A WebSocket client on a plain socket that writes frames it builds
-    itself (so several can go in one write) and reads every server frame
-    with its opcode."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout=HANG_S)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n").encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            self.buf += self._more()
-        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def _more(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError("connection closed")
-        return chunk
-
-    @staticmethod
-    def message(data, opcode=0x1):
-        """One masked client message (FIN set) holding `data`."""
-        if isinstance(data, str):
-            data = data.encode()
-        mask = os.urandom(4)
-        n = len(data)
-        if n < 126:
-            head = bytes([0x80 | opcode, 0x80 | n])
-        elif n < 65536:
-            head = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
-        else:
-            head = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
-        return head + mask + bytes(b ^ mask[i % 4] for i, b in
-                                   enumerate(data))
-
-    def send(self, *messages):
-        """Writes the messages with one sendall."""
-        self.sock.sendall(b"".join(messages))
-
-    def recv(self):
-        """(fin, opcode, payload) of the next server frame."""
-        while len(self.buf) < 2:
-            self.buf += self._more()
-        fin, opcode = self.buf[0] & 0x80, self.buf[0] & 0x0F
-        assert not self.buf[1] & 0x80, "a masked frame from the server"
-        n, off = self.buf[1] & 0x7F, 2
-        if n >= 126:
-            off = 4 if n == 126 else 10
-            while len(self.buf) < off:
-                self.buf += self._more()
-            n = int.from_bytes(self.buf[2:off], "big")
-        while len(self.buf) < off + n:
-            self.buf += self._more()
-        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return bool(fin), opcode, payload
-
-    def recv_frame(self):
-        """The next Parley frame; it must be a whole text message."""
-        fin, opcode, payload = self.recv()
-        assert opcode == 0x1, f"opcode {opcode:#x}: {payload[:80]!r}"
-        assert fin, "a fragmented message"
-        return parse(payload.decode("utf-8"))
-
-    def close(self):
-        self.sock.close()
-
-
 # spec: LIFE-5 REQ-1
 def test_burst_answered_in_order(ctx):
-    ws = WireSocket(ctx["server"].port)
+    ws = RawWebSocket(ctx["server"].port)
     conv, token = ctx["conv"], ctx["tokens"]["alice"]
     burst = [
         frame("HELLO", [("versions", "1"), ("heartbeat", "30000"),
@@ -136,7 +50,7 @@ def test_burst_answered_in_order(ctx):
         frame("HISTORY", [("conv", conv), ("limit", "100"), ("req", "q")]),
         frame("PING", [("nonce", "p3")]),
     ]
-    ws.send(*[WireSocket.message(f) for f in burst])
+    ws.send(*[RawWebSocket.message(f) for f in burst])
     answers = []
     while not {("ACK", "s2"), ("PAGE", "q"), ("PONG", "p3")} <= \
             {(v, r) for v, r, _, _ in answers}:
@@ -161,7 +75,7 @@ def test_burst_answered_in_order(ctx):
 
 # spec: WS-6
 def test_every_server_frame_is_a_text_message(ctx):
-    ws = WireSocket(ctx["server"].port)
+    ws = RawWebSocket(ctx["server"].port)
     conv, token = ctx["conv"], ctx["tokens"]["alice"]
     steps = [
         (frame("HELLO", [("versions", "1"), ("heartbeat", "30000")]), 1),
@@ -176,7 +90,7 @@ def test_every_server_frame_is_a_text_message(ctx):
     ]
     verbs = []
     for text, count in steps:
-        ws.send(WireSocket.message(text))
+        ws.send(RawWebSocket.message(text))
         if count is None:
             while True:
                 verb, _, _ = ws.recv_frame()
@@ -186,10 +100,10 @@ def test_every_server_frame_is_a_text_message(ctx):
             continue
         for _ in range(count):
             verbs.append(ws.recv_frame()[0])
-    ws.send(WireSocket.message(b"\x00\x01", opcode=0x2))
+    ws.send(RawWebSocket.message(b"\x00\x01", opcode=0x2))
     verb, hdrs, _ = ws.recv_frame()
     assert (verb, hdrs.get("reason")) == ("ERROR", "binary-message")
-    ws.send(WireSocket.message(frame("BYE", [])))
+    ws.send(RawWebSocket.message(frame("BYE", [])))
     assert ws.recv_frame()[0] == "BYE"
     fin, opcode, payload = ws.recv()
     assert opcode == 0x8, f"after BYE a close, not {opcode:#x}"
@@ -311,4 +225,4 @@ if __name__ == "__main__":
                test_cursors_survive_a_restart,
                test_nul_in_bodies_survives_the_store,
                test_stated_limits_are_the_tables],
-              setup, teardown)
+              setup, stop_if_running)

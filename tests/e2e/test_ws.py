@@ -15,8 +15,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from parley_e2e import (HANG_S, Server, connect, expect,  # noqa: E402
                         expect_closed, expect_error, frame, get_token, hello,
-                        raw_http, ready, recv, request, run_tests,
-                        split_response, stop_clean)
+                        new_conv, ping, raw_http, read_head, ready, recv,
+                        request, run_tests, server_with_users,
+                        split_response, stop_clean, stop_if_running,
+                        tokens_of, upgrade_octets)
 
 import websockets  # noqa: E402
 
@@ -24,22 +26,11 @@ PASSWORDS = {"alice": "a-secret", "bob": "b-secret", "carol": "c-secret"}
 
 
 def setup(workdir):
-    server = Server(sys.argv[1], workdir)
-    for name, pw in PASSWORDS.items():
-        server.adduser(name, pw)
-    server.start()
-    tokens = {n: get_token(server.port, n, pw) for n, pw in PASSWORDS.items()}
-    status, _, conv = request(server.port, "POST", "/v1/conversations",
-                              {"kind": "direct", "members": ["bob"]},
-                              tokens["alice"])
-    assert status == 201, conv
-    return {"server": server, "tokens": tokens, "conv": conv["id"],
+    server = server_with_users(sys.argv[1], workdir, PASSWORDS).start()
+    tokens = tokens_of(server, PASSWORDS)
+    conv = new_conv(server, tokens["alice"], "direct", ["bob"])
+    return {"server": server, "tokens": tokens, "conv": conv,
             "workdir": workdir}
-
-
-def teardown(ctx):
-    if ctx["server"].proc is not None:
-        stop_clean(ctx["server"])
 
 
 async def send_msg(ws, conv, temp_id, body, req=None):
@@ -49,46 +40,20 @@ async def send_msg(ws, conv, temp_id, body, req=None):
     await ws.send(frame("SEND", headers, body))
 
 
-async def ping_pong(ws, nonce="n1"):
-    """PING, and the next frame must be its PONG: nothing else queued."""
-    await ws.send(frame("PING", [("nonce", nonce)]))
-    await expect(ws, "PONG", nonce=nonce)
-
-
-def upgrade_request(port, protocols):
-    extra = f"Sec-WebSocket-Protocol: {protocols}\r\n" if protocols else ""
-    return (f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            f"Sec-WebSocket-Version: 13\r\n{extra}\r\n").encode()
-
-
 # spec: WS-5
 def test_upgrade_needs_the_subprotocol(ctx):
     port = ctx["server"].port
     for protocols in (None, "chat", "parley.2"):
-        status, _, body = split_response(raw_http(port, upgrade_request(
+        status, _, body = split_response(raw_http(port, upgrade_octets(
             port, protocols)))
         assert status == 400, (protocols, status, body)
         assert "parley.1" in body, body
-    raw = raw_http_head(port, upgrade_request(port, "chat, parley.1"))
-    assert raw.startswith(b"HTTP/1.1 101"), raw
-    assert b"Sec-WebSocket-Protocol: parley.1" in raw, raw
-
-
-def raw_http_head(port, octets):
-    """The response head of an upgrade that succeeds (the connection then
-    stays open, so read only up to the blank line)."""
     with socket.create_connection(("127.0.0.1", port),
                                   timeout=HANG_S) as s:
-        s.sendall(octets)
-        out = b""
-        while b"\r\n\r\n" not in out:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            out += chunk
-    return out
+        s.sendall(upgrade_octets(port, "chat, parley.1"))
+        raw = read_head(s)
+    assert raw.startswith(b"HTTP/1.1 101"), raw
+    assert b"Sec-WebSocket-Protocol: parley.1" in raw, raw
 
 
 # spec: LIFE-2 EXT-2 AUTH-1 HB-1 RATE-3
@@ -136,7 +101,7 @@ async def test_before_ready(ctx):
     await expect_error(ws, 423, "auth-required", req="s0")
     await ws.send(frame("SYNC", [("since", "0")]))
     await expect_error(ws, 423, "auth-required")
-    await ping_pong(ws, "still-here")
+    await ping(ws, "still-here")
     await ws.close()
 
 
@@ -221,7 +186,7 @@ async def test_send_retry_and_conflict(ctx):
     ack = await expect(ws, "ACK", req="again")
     for key in ("conv", "temp-id", "msg-id", "seq", "ts"):
         assert ack[key] == first[key], (key, ack, first)
-    await ping_pong(ws, "no-second-msg")
+    await ping(ws, "no-second-msg")
 
     await send_msg(ws, conv, "t-0001", "another body", req="c1")
     await expect_error(ws, 441, "temp-id-conflict", req="c1")
@@ -245,7 +210,7 @@ async def test_send_not_member(ctx):
     _, missing, _ = await recv(ws)
     assert not_member == missing, (not_member, missing)
     assert missing["code"] == "440" and missing["reason"] == "not-found"
-    await ping_pong(ws)
+    await ping(ws)
     await ws.close()
 
 
@@ -282,7 +247,7 @@ async def test_fragments_and_utf8(ctx):
     await ws.write_frame(True, websockets.frames.Opcode.TEXT,
                          b"PING\r\nnonce: \xff\r\n\r\n")
     await expect_error(ws, 403, "bad-utf8")
-    await ping_pong(ws)
+    await ping(ws)
     await ws.close()
 
 
@@ -349,7 +314,7 @@ async def test_unknown_verb_binary_and_too_large(ctx):
             await expect(ws, "PONG", nonce=f"at-{total}")
         else:
             await expect_error(ws, 406, "frame-too-large")
-    await ping_pong(ws)
+    await ping(ws)
     await ws.close()
 
 
@@ -419,7 +384,7 @@ async def test_receipts(ctx):
     await bob.send(frame("RECEIPT", [("conv", conv), ("kind", "read"),
                                      ("seq", "1"), ("req", "k2")]))
     await expect(bob, "OK", req="k2")
-    await ping_pong(alice, "no-lowering-receipt")
+    await ping(alice, "no-lowering-receipt")
     await bob.send(frame("RECEIPT", [("conv", conv), ("kind", "read"),
                                      ("seq", str(last + 1)), ("req", "k3")]))
     await expect_error(bob, 427, "bad-value", req="k3")
@@ -464,7 +429,7 @@ async def test_too_many_errors(ctx):
 
 async def test_still_serving_after_abuse(ctx):
     ws = await ready(ctx["server"], ctx["tokens"]["carol"])
-    await ping_pong(ws, "alive")
+    await ping(ws, "alive")
     await ws.close()
     status, _, _ = request(ctx["server"].port, "GET", "/v1/config")
     assert status == 200
@@ -502,4 +467,4 @@ if __name__ == "__main__":
                test_history, test_receipts, test_heartbeat_timeout,
                test_bye, test_too_many_errors,
                test_still_serving_after_abuse, test_sigterm_drains],
-              setup, teardown)
+              setup, stop_if_running)
