@@ -42,7 +42,6 @@ criterion.
 import argparse
 import base64
 import hashlib
-import json
 import os
 import re
 import select
@@ -55,6 +54,10 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import parley_e2e  # noqa: E402
+from parley_e2e import answer_json  # noqa: E402
 
 HANG_S = 120
 N = 200
@@ -69,19 +72,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for(cond, what, must_run=(), timeout=HANG_S):
-    """Polls cond() until it is true; fails the test after timeout, or as
-    soon as a process in must_run has exited with a failure."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        for p in must_run:
-            rc = p.poll()
-            assert rc is None or rc == 0, \
-                f"{p.label} exited {rc} while waiting for {what}"
-        time.sleep(POLL_S)
-    raise AssertionError(f"gave up waiting for {what}")
+def wait_for(cond, what, must_run=()):
+    """parley_e2e.wait_for with this file's longer HANG_S and poll."""
+    return parley_e2e.wait_for(cond, what, must_run, HANG_S, POLL_S)
 
 
 def count_lines(path):
@@ -377,12 +370,6 @@ class MockServer:
             threading.Thread(target=self._handle, args=(conn,),
                              daemon=True).start()
 
-    def _answer(self, conn, status, body):
-        data = json.dumps(body).encode()
-        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/"
-                     f"json\r\nContent-Length: {len(data)}\r\nConnection:"
-                     f" close\r\n\r\n".encode() + data)
-
     def _handle(self, conn):
         with conn:
             req = b""
@@ -396,13 +383,13 @@ class MockServer:
             headers = {h.split(":")[0].lower(): h.split(":", 1)[1].strip()
                        for h in head.split("\r\n")[1:] if ":" in h}
             if line.startswith("POST /v1/auth/token"):
-                self._answer(conn, 200, {"token": "pt1.mock", "user": "alice",
-                                         "expires_ms": 2 ** 52})
+                answer_json(conn, 200, {"token": "pt1.mock", "user": "alice",
+                                        "expires_ms": 2 ** 52})
             elif " /v1/ws " in line:
                 self._upgrade(conn, headers)
             else:
-                self._answer(conn, 200, {"id": "c1", "kind": "direct",
-                                         "members": ["alice", "bob"]})
+                answer_json(conn, 200, {"id": "c1", "kind": "direct",
+                                        "members": ["alice", "bob"]})
 
     def _upgrade(self, conn, headers):
         key = headers.get("sec-websocket-key", "")

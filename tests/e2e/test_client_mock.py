@@ -16,7 +16,6 @@ long a broken client can hold a test up.
 
 import base64
 import hashlib
-import json
 import os
 import shutil
 import socket
@@ -25,6 +24,9 @@ import sys
 import tempfile
 import threading
 import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from parley_e2e import answer_json, frame  # noqa: E402
 
 HANG_S = 60
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -41,16 +43,6 @@ def parse_frame(text):
         name, _, value = line.partition(": ")
         hdrs[name] = value
     return lines[0], hdrs, body
-
-
-def frame(verb, headers=(), body=None):
-    out = verb + "\r\n"
-    for name, value in headers:
-        out += f"{name}: {value}\r\n"
-    if body is not None:
-        out += f"content-length: {len(body.encode())}\r\n"
-    out += "\r\n"
-    return out + (body or "")
 
 
 class Conn:
@@ -169,12 +161,6 @@ class MockParley:
             threading.Thread(target=self._handle, args=(conn,),
                              daemon=True).start()
 
-    def _answer(self, conn, status, body):
-        data = json.dumps(body).encode()
-        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/"
-                     f"json\r\nContent-Length: {len(data)}\r\nConnection:"
-                     f" close\r\n\r\n".encode() + data)
-
     def _handle(self, conn):
         try:
             self._handle_request(conn)
@@ -207,22 +193,22 @@ class MockParley:
                 token = f"pt1.mock{len(self.tokens)}.sig"
                 self.tokens.append(token)
             if status == 200:
-                self._answer(conn, 200, {"token": token, "user": "alice",
-                                         "expires_ms": 2 ** 52})
+                answer_json(conn, 200, {"token": token, "user": "alice",
+                                        "expires_ms": 2 ** 52})
             else:
-                self._answer(conn, status, {"error": {
+                answer_json(conn, status, {"error": {
                     "code": 424, "reason": "auth-failed",
                     "message": "wrong user or password"}})
         elif line.startswith("GET /v1/ws "):
             self._upgrade(conn, headers)
         elif line.startswith("GET /v1/conversations/"):
-            self._answer(conn, 200, {"id": "c1", "kind": "direct",
-                                     "title": "", "members": ["alice", "bob"],
-                                     "last_seq": 0, "created_ms": 1})
+            answer_json(conn, 200, {"id": "c1", "kind": "direct",
+                                    "title": "", "members": ["alice", "bob"],
+                                    "last_seq": 0, "created_ms": 1})
         else:
-            self._answer(conn, 404, {"error": {"code": 404, "reason":
-                                               "no-such-path",
-                                               "message": "no such path"}})
+            answer_json(conn, 404, {"error": {"code": 404, "reason":
+                                              "no-such-path",
+                                              "message": "no such path"}})
 
     def _upgrade(self, conn, headers):
         key = headers.get("sec-websocket-key", "")
