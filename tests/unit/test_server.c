@@ -530,13 +530,22 @@ static void auth(harness *h, parley_conn_id conn, const char *user,
   feedf(h, conn, "AUTH\ntoken: %s\ndevice: %s\n\n", tok, device);
 }
 
+/* Opens a session for user/device with the given caps and a token that
+ * expires at `expires`, and checks it is READY. */
+static void ready_until(harness *h, parley_conn_id conn, const char *user,
+                        const char *device, const char *caps,
+                        uint64_t expires)
+{
+  hello(h, conn, caps);
+  auth(h, conn, user, device, expires);
+  expect(h, conn, "READY");
+}
+
 /* Opens a session for user/device with the given caps, READY. */
 static void ready(harness *h, parley_conn_id conn, const char *user,
                   const char *device, const char *caps)
 {
-  hello(h, conn, caps);
-  auth(h, conn, user, device, h->now + 100000000);
-  expect(h, conn, "READY");
+  ready_until(h, conn, user, device, caps, h->now + 100000000);
 }
 
 static const char *const ab[] = {"alice", "bob"};
@@ -751,9 +760,7 @@ Test(server, bad_token_and_bad_device)
 Test(server, token_expiry_closes_ready_session)
 {
   harness *h = harness_new();
-  hello(h, 1, "");
-  auth(h, 1, "alice", "phone", h->now + 5000);
-  expect(h, 1, "READY");
+  ready_until(h, 1, "alice", "phone", "", h->now + 5000);
   uint64_t exp = h->now + 5000;
   /* keep the heartbeat alive, and check the timer is armed */
   for (uint64_t t = h->now + 1000; t < exp; t += 1000) {
@@ -774,9 +781,7 @@ Test(server, token_expiry_closes_ready_session)
 Test(server, token_refresh_extends_and_must_match)
 {
   harness *h = harness_new();
-  hello(h, 1, "");
-  auth(h, 1, "alice", "phone", h->now + 5000);
-  expect(h, 1, "READY");
+  ready_until(h, 1, "alice", "phone", "", h->now + 5000);
   uint64_t exp = h->now + 5000;
   time_to(h, h->now + 4000);
   auth(h, 1, "alice", "phone", exp + 20000);
@@ -791,9 +796,7 @@ Test(server, token_refresh_extends_and_must_match)
   expect_error(h, 1, 421);
   cr_assert(closed(h, 1, NULL));
   /* and for another user */
-  hello(h, 2, "");
-  auth(h, 2, "alice", "phone", h->now + 50000);
-  expect(h, 2, "READY");
+  ready_until(h, 2, "alice", "phone", "", h->now + 50000);
   auth(h, 2, "bob", "phone", h->now + 50000);
   expect_error(h, 2, 421);
   harness_free(h);
