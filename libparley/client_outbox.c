@@ -14,8 +14,9 @@
  * rate, seven eighths of the bucket) for frames that travel unevenly. It
  * starts at WELCOME, less the frames sent since the transport opened;
  * every frame sent takes one frame's worth, and the outbox sends while
- * the bucket holds one, else it waits (pace_at) until it does. Other frames are few and are not held back; they only take
- * their share. The bucket is filled lazily, when the outbox looks at
+ * the bucket holds one, else it waits (pace_at) until it does. Other
+ * frames are few and are not held back; they only take their share. The
+ * bucket is filled lazily, when the outbox looks at
  * it, so it may believe in at most a frame or two more than a bucket
  * filled continuously would hold, which the margin covers. A
  * rate-limited empties it. */
