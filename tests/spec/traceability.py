@@ -205,6 +205,15 @@ def stale_diff(root, head=False):
 
 
 def main(argv):
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
+    unknown = [a for a in argv if a.startswith("-")
+               and a not in ("--write", "--head")]
+    if unknown:
+        print(f"traceability.py: unknown option {unknown[0]}; see --help",
+              file=sys.stderr)
+        return 2
     args = [a for a in argv if a not in ("--write", "--head")]
     root = args[0] if args else default_root()
     if "--write" in argv:
