@@ -235,7 +235,9 @@ def start_chat(server_bin, client_bin, workdir):
     server.start()
     r = alice.run("create", "--with", "bob", text=True)
     assert r.returncode == 0, r.stderr
-    return server, alice, bob, r.stdout.strip()
+    conv = r.stdout.strip()
+    assert conv, "create printed no conversation id"
+    return server, alice, bob, conv
 
 
 def store_files(db):
@@ -251,18 +253,7 @@ def mode_of(path):
 
 # spec: SEND-3 SEND-5 DELIV-2 DELIV-4 SYNC-1 SYNC-2 DUR-1
 def test_chat_survives_crashes(server_bin, client_bin, workdir):
-    server = Server(server_bin, workdir)
-    alice = Client(client_bin, workdir, server, "alice")
-    bob = Client(client_bin, workdir, server, "bob")
-    server.adduser("alice", alice.pwfile)
-    server.adduser("bob", bob.pwfile)
-    server.start()
-
-    r = subprocess.run(alice.argv("create", "--with", "bob"),
-                       capture_output=True, text=True, timeout=HANG_S)
-    assert r.returncode == 0, r.stderr
-    conv = r.stdout.strip()
-    assert conv, "create printed no conversation id"
+    server, alice, bob, conv = start_chat(server_bin, client_bin, workdir)
 
     out = os.path.join(workdir, "bob.out")
     listen = bob.popen("listen", "--conv", conv, "--output", out)
@@ -304,16 +295,7 @@ def test_chat_survives_crashes(server_bin, client_bin, workdir):
 def test_send_killed_and_restarted(server_bin, client_bin, workdir):
     """A send killed in the middle and run again with the same local store
     and the same input resumes its outbox: no message is made twice."""
-    server = Server(server_bin, workdir)
-    alice = Client(client_bin, workdir, server, "alice")
-    bob = Client(client_bin, workdir, server, "bob")
-    server.adduser("alice", alice.pwfile)
-    server.adduser("bob", bob.pwfile)
-    server.start()
-    r = subprocess.run(alice.argv("create", "--with", "bob"),
-                       capture_output=True, text=True, timeout=HANG_S)
-    assert r.returncode == 0, r.stderr
-    conv = r.stdout.strip()
+    server, alice, bob, conv = start_chat(server_bin, client_bin, workdir)
     out = os.path.join(workdir, "bob.out")
     listen = bob.popen("listen", "--conv", conv, "--output", out)
     texts = [f"resumed {i:03d}" for i in range(1, N + 1)]

@@ -1039,14 +1039,24 @@ Test(server, drain_sends_going_away)
 
 /* ---- sending ---- */
 
-/* spec: SEND-1 DUR-1 DELIV-1 SEC-3 */
-Test(server, ack_only_after_durable)
+/* A core with the direct conversation c1 of alice and bob, each READY on
+ * a device "phone" (alice on conn 1, bob on conn 2). With auto_store
+ * false, store requests wait until the test completes them. */
+static harness *alice_and_bob(bool auto_store)
 {
   harness *h = harness_new();
-  h->auto_store = false;
+  h->auto_store = auto_store;
   add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
   ready(h, 1, "alice", "phone", "");
   ready(h, 2, "bob", "phone", "");
+  return h;
+}
+
+
+/* spec: SEND-1 DUR-1 DELIV-1 SEC-3 */
+Test(server, ack_only_after_durable)
+{
+  harness *h = alice_and_bob(false);
   send_msg(h, 1, "c1", "t1", "hello", "r1");
   cr_assert_eq(store_pending(h), 1);
   const parley_store_req *r = &h->reqs[0].req;
@@ -1088,10 +1098,7 @@ Test(server, ack_only_after_durable)
 Test(server, send_body_limit_is_max_body)
 {
   static char body[PARLEY_BODY_MAX + 2];
-  harness *h = harness_new();
-  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
-  ready(h, 1, "alice", "phone", "");
-  ready(h, 2, "bob", "phone", "");
+  harness *h = alice_and_bob(true);
   memset(body, 'x', PARLEY_BODY_MAX + 1);
   send_msg(h, 1, "c1", "t-over", body, "r1");
   tframe *tf = expect_error(h, 1, 406);
@@ -1152,10 +1159,7 @@ Test(server, fault_ack_before_commit_plants_the_bug)
 /* spec: SEND-3 */
 Test(server, repeat_after_ack_gets_same_ack)
 {
-  harness *h = harness_new();
-  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
-  ready(h, 1, "alice", "phone", "");
-  ready(h, 2, "bob", "phone", "");
+  harness *h = alice_and_bob(true);
   send_msg(h, 1, "c1", "t1", "hello", "a");
   tframe first = *expect(h, 1, "ACK");
   expect(h, 1, "MSG");
@@ -1510,11 +1514,7 @@ static void drop_output(harness *h)
 /* spec: RCPT-1 RCPT-2 RCPT-3 DUR-1 SEC-2 */
 Test(server, receipts_kept_monotone)
 {
-  harness *h = harness_new();
-  h->auto_store = false;
-  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
-  ready(h, 1, "alice", "phone", "");
-  ready(h, 2, "bob", "phone", "");
+  harness *h = alice_and_bob(false);
   send_n(h, 1, "c1", 5);
   store_complete(h, SIZE_MAX);
   drop_output(h);
@@ -1668,11 +1668,7 @@ Test(server, sync_replays_events_after_since)
 /* spec: SYNC-1 SYNC-3 DELIV-3 */
 Test(server, sync_holds_back_events_durable_during_a_read)
 {
-  harness *h = harness_new();
-  h->auto_store = false;
-  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
-  ready(h, 1, "alice", "phone", "");
-  ready(h, 2, "bob", "phone", "");
+  harness *h = alice_and_bob(false);
   send_n(h, 1, "c1", 3);
   store_complete(h, SIZE_MAX);
   drop_output(h);
