@@ -1,0 +1,7 @@
+/* Conformance cases: resume. */
+#include "pc.h"
+
+/* Placeholder until the suite's cases land. */
+static const pc_case cases[] = {{0}};
+
+const pc_suite pc_suite_resume = {"resume", false, cases, 0};

@@ -1,0 +1,7 @@
+/* Conformance cases: typing. */
+#include "pc.h"
+
+/* Placeholder until the suite's cases land. */
+static const pc_case cases[] = {{0}};
+
+const pc_suite pc_suite_typing = {"typing", false, cases, 0};
