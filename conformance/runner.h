@@ -76,6 +76,22 @@ void pc_run_case(pc_run *r, const pc_suite *s, const pc_case *c,
                  pc_result *out);
 void pc_result_free(pc_result *res);
 
+/* ---- for framework extensions (client mode) ----------------------- */
+
+struct pw_conn;
+
+/* Appends an entry to the case's wire log. */
+void pc_log(pc_ctx *t, pc_dir dir, const char *conn, const char *kind,
+            const void *data, size_t len);
+/* Runs fn(arg) when the case ends, however it ends; the last registered
+ * runs first. */
+void pc_defer(pc_ctx *t, void (*fn)(void *arg), void *arg);
+pc_run *pc_run_of(pc_ctx *t);
+/* Wraps a server-side WebSocket connection whose upgrade is done (see
+ * wire.h) so that pc_send, pc_recv, pc_expect and the rest work on it;
+ * frames it sends are unmasked, as a server's are. The context owns it. */
+pc_conn *pc_conn_adopt(pc_ctx *t, const char *label, struct pw_conn *w);
+
 /* Every suite, in report order; ends with a NULL. */
 extern const pc_suite *const pc_suites[];
 
