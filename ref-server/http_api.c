@@ -68,6 +68,7 @@ struct http_req {
   char (*members)[PARLEY_USER_MAX + 1];
   size_t member_count;
   char *cursor; /* history: the cursor argument, NULL when none */
+  uint64_t ttl_ms; /* token: the lifetime asked for (HTTP-12); 0: none */
   unsigned history_asks; /* history: pages asked of the core */
 
   bool answering;
@@ -608,16 +609,22 @@ static void submit_password(host *h, http_req *r, const char *password)
 static void handle_token(host *h, http_req *r)
 {
   json_t *root = body_object(h, r);
-  json_t *user, *pw;
+  json_t *user, *pw, *ttl;
 
   if (!root)
     return;
   user = json_object_get(root, "user");
   pw = json_object_get(root, "password");
+  ttl = json_object_get(root, "ttl_ms");
   if (!json_is_string(user) || !json_is_string(pw)) {
     answer_error(h, r, 400, 400, "bad-request",
                  "fields \"user\" and \"password\" must be strings");
+  } else if (ttl && (!json_is_integer(ttl) ||
+                     json_integer_value(ttl) < 1000)) {
+    answer_error(h, r, 400, 400, "bad-request",
+                 "field \"ttl_ms\" must be an integer from 1000 up");
   } else {
+    r->ttl_ms = ttl ? (uint64_t)json_integer_value(ttl) : 0;
     /* A name that cannot exist (or a password with a NUL in it) is
      * checked as the empty name, which is never found: the same answer
      * after the same work (HTTP-10). */
@@ -638,7 +645,12 @@ static void handle_token(host *h, http_req *r)
 static void token_checked(host *h, http_req *r, const store_done *d)
 {
   char token[PARLEY_TOKEN_MAX];
-  uint64_t now = host_now_ms(), expires = now + h->token_ttl_ms;
+  uint64_t now = host_now_ms(), ttl = h->token_ttl_ms;
+  uint64_t expires;
+
+  if (r->ttl_ms && r->ttl_ms < ttl) /* HTTP-12: never longer than asked */
+    ttl = r->ttl_ms;
+  expires = now + ttl;
 
   if (d->dropped) {
     r->close_after = true;

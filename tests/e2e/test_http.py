@@ -4,6 +4,7 @@
     test_http.py PATH/TO/parley-server
 """
 
+import base64
 import http.client
 import json
 import os
@@ -202,6 +203,45 @@ def test_bearer_tokens(ctx):
     lines = [json.loads(line) for line in log.splitlines()]
     assert lines and all({"ts", "level", "msg"} <= set(x) for x in lines)
     assert any("token issued for user=alice" in x["msg"] for x in lines)
+
+
+# spec: HTTP-12
+def test_token_lifetime_asked(ctx):
+    port = ctx["port"]
+    creds = {"user": "dave", "password": PASSWORDS["dave"]}
+    for bad in (999, 0, -5, 1000.5, "5000", True, None, [5000]):
+        status, _, body = request(port, "POST", "/v1/auth/token",
+                                  {**creds, "ttl_ms": bad})
+        assert status == 400, (bad, body)
+        assert error_of(body) == (400, "bad-request"), (bad, body)
+
+    def issue(ttl_ms):
+        before = int(time.time() * 1000)
+        status, _, body = request(port, "POST", "/v1/auth/token",
+                                  {**creds, "ttl_ms": ttl_ms})
+        assert status == 200, body
+        return before, body, int(time.time() * 1000) + 1
+
+    # Longer than the server's own lifetime: the server's wins.
+    before, body, after = issue(10 ** 12)
+    assert before + 3600000 <= body["expires_ms"] <= after + 3600000, body
+    before, body, after = issue(1000)
+    assert before + 1000 <= body["expires_ms"] <= after + 1000, body
+    payload = body["token"].split(".")[1]
+    fields = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    user, issued, expires = fields.decode().split("|")
+    assert user == "dave" and int(expires) == body["expires_ms"], fields
+    assert int(expires) - int(issued) == 1000, fields
+    # The short token is refused once it has lapsed.
+    deadline = time.monotonic() + HANG_S
+    while True:
+        status, _, answer = request(port, "GET", "/v1/conversations", None,
+                                    body["token"])
+        if status != 200:
+            break
+        assert time.monotonic() < deadline, "the token never lapsed"
+        time.sleep(0.05)
+    assert status == 401 and error_of(answer) == (425, "token-expired")
 
 
 def run_cli(*args, stdin=""):
@@ -603,7 +643,8 @@ def test_keep_alive(ctx):
 if __name__ == "__main__":
     run_tests([test_listens_only_on_loopback, test_config, test_token_issued,
                test_token_refusals, test_body_rules, test_paths_and_methods,
-               test_bearer_tokens, test_create_conversations,
+               test_bearer_tokens, test_token_lifetime_asked,
+               test_create_conversations,
                test_get_conversation, test_list_conversations,
                test_json_past_the_limits_is_bad_request, test_history_pages,
                test_history_pages_are_bounded_in_size,
