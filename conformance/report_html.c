@@ -1,0 +1,269 @@
+/* parley-conform --html DIR: a static report that needs no server and no
+ * script. DIR/index.html lists every case with its verdict; each case
+ * that did not pass has DIR/case-<id>.html with its message and its wire
+ * log, one table row per entry: time since the case started, wall clock,
+ * direction, connection, kind, length and the octets.
+ *
+ * Everything that came from a case or from the target is passed through
+ * pc_escape_visible (control characters and invalid UTF-8 spelled out)
+ * and then HTML-escaped, so the target cannot put markup in the report. */
+#include <errno.h>
+#include <string.h>
+
+#include "tool.h"
+
+#ifndef PARLEY_VERSION
+#define PARLEY_VERSION "0"
+#endif
+
+static const char style[] =
+  "<style>\n"
+  "body{font-family:sans-serif;margin:1.5em;color:#222}\n"
+  "table{border-collapse:collapse}\n"
+  "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;"
+  "vertical-align:top}\n"
+  "pre{margin:0;white-space:pre-wrap;word-break:break-all;"
+  "font-size:90%}\n"
+  ".pass{background:#dfd}.fail{background:#fbb}"
+  ".non-strict{background:#fec}.informational{background:#def}"
+  ".skipped,.not-run{background:#eee}.xfail{background:#fdf}\n"
+  ".sent{color:#036}.received{color:#630}.event{color:#666}\n"
+  ".stale{border:3px solid #c00;padding:.5em}\n"
+  "</style>\n";
+
+/* Appends s, made visible and HTML-escaped. */
+static void add_text(pc_buf *b, const char *s, size_t len, bool multiline)
+{
+  pc_buf vis = {0};
+
+  pc_escape_visible(&vis, s, len, multiline);
+  pc_escape_markup(b, pc_buf_str(&vis), vis.len);
+  pc_buf_free(&vis);
+}
+
+static void add_str(pc_buf *b, const char *s)
+{
+  add_text(b, s ? s : "", s ? strlen(s) : 0, false);
+}
+
+/* The page name of a case: case-<id>.html, with any octet other than a
+ * letter, digit, '.', '-' or '_' written as '_'. */
+static void page_name(pc_buf *b, const char *id)
+{
+  pc_buf_adds(b, "case-");
+  for (; *id; id++)
+    pc_buf_addf(b, "%c", (strchr("._-", *id) ||
+                          (*id >= 'a' && *id <= 'z') ||
+                          (*id >= 'A' && *id <= 'Z') ||
+                          (*id >= '0' && *id <= '9')) ? *id : '_');
+  pc_buf_adds(b, ".html");
+}
+
+/* The CSS class and the words for an item's verdict. */
+static const char *verdict_class(const pc_item *it)
+{
+  if (!it->ran)
+    return "not-run";
+  return it->res.expected_fail ? "xfail" : pc_verdict_name(it->res.verdict);
+}
+
+static void verdict_words(pc_buf *b, const pc_item *it)
+{
+  if (!it->ran) {
+    pc_buf_adds(b, "not run");
+    return;
+  }
+  pc_buf_adds(b, pc_verdict_name(it->res.verdict));
+  if (it->res.expected_fail)
+    pc_buf_adds(b, " (expected failure)");
+  if (it->res.stale)
+    pc_buf_adds(b, " (STALE expect-fail entry)");
+}
+
+/* Writes b to DIR/name. Returns 0, or -1 after printing. */
+static int write_file(const char *dir, const char *name, const pc_buf *b)
+{
+  pc_buf path = {0};
+  FILE *f;
+  int rc = -1;
+
+  pc_buf_addf(&path, "%s/%s", dir, name);
+  if ((f = fopen(path.p, "w"))) {
+    rc = fwrite(pc_buf_str(b), 1, b->len, f) == b->len ? 0 : -1;
+    if (fclose(f) != 0)
+      rc = -1;
+  }
+  if (rc != 0)
+    fprintf(stderr, "parley-conform: --html: cannot write %s: %s\n", path.p,
+            strerror(errno));
+  pc_buf_free(&path);
+  return rc;
+}
+
+static void page_start(pc_buf *b, const char *title)
+{
+  pc_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+                 "<meta charset=\"utf-8\">\n<title>");
+  add_str(b, title);
+  pc_buf_addf(b, "</title>\n%s</head>\n<body>\n", style);
+}
+
+/* ---- a case's page ------------------------------------------------- */
+
+static void wire_row(pc_buf *b, size_t i, const pc_log_entry *e)
+{
+  char wall[40];
+
+  pc_iso_time(e->wall_ms, wall, sizeof wall);
+  pc_buf_addf(b, "<tr class=\"%s\"><td>%zu</td><td>%.3f</td><td>%s</td>"
+              "<td>%s</td><td>", pc_dir_name(e->dir), i + 1,
+              (double)e->t_us / 1000.0, wall,
+              e->dir == PC_SENT ? "&gt; sent" : e->dir == PC_RECEIVED
+                                                    ? "&lt; received"
+                                                    : "* event");
+  add_str(b, e->conn && *e->conn ? e->conn : "-");
+  pc_buf_adds(b, "</td><td>");
+  add_str(b, e->kind);
+  pc_buf_addf(b, "</td><td>%zu</td><td><pre>", e->len);
+  add_text(b, e->data, e->len, true);
+  pc_buf_adds(b, "</pre></td></tr>\n");
+}
+
+static void case_facts(pc_buf *b, const pc_item *it)
+{
+  pc_buf_adds(b, "<table>\n<tr><th>title</th><td>");
+  add_str(b, it->c->title);
+  pc_buf_adds(b, "</td></tr>\n<tr><th>suite</th><td>");
+  add_str(b, it->suite->name);
+  pc_buf_addf(b, "</td></tr>\n<tr><th>level</th><td>%s</td></tr>\n"
+              "<tr><th>requirements</th><td>",
+              pc_level_name(it->c->level));
+  add_str(b, it->c->reqs);
+  pc_buf_adds(b, "</td></tr>\n<tr><th>capability</th><td>");
+  add_str(b, it->c->cap ? it->c->cap : "none");
+  pc_buf_addf(b, "</td></tr>\n<tr><th>verdict</th><td class=\"%s\">",
+              verdict_class(it));
+  verdict_words(b, it);
+  if (it->xfail_line) {
+    pc_buf_addf(b, "; listed on line %u of the expect-fail file",
+                it->xfail_line);
+    if (it->xfail_reason) {
+      pc_buf_adds(b, ": ");
+      add_str(b, it->xfail_reason);
+    }
+  }
+  pc_buf_adds(b, "</td></tr>\n<tr><th>message</th><td><pre>");
+  add_str(b, it->res.message);
+  pc_buf_addf(b, "</pre></td></tr>\n<tr><th>duration</th><td>%.3f ms</td>"
+              "</tr>\n</table>\n", (double)it->res.duration_us / 1000.0);
+}
+
+static int case_page(const pc_item *it, const char *dir)
+{
+  pc_buf b = {0}, name = {0};
+  size_t i;
+  int rc;
+
+  page_start(&b, it->c->id);
+  pc_buf_adds(&b, "<p><a href=\"index.html\">all cases</a></p>\n<h1>");
+  add_str(&b, it->c->id);
+  pc_buf_adds(&b, "</h1>\n");
+  case_facts(&b, it);
+  pc_buf_addf(&b, "<h2>Wire log</h2>\n<p>%zu entries. Octets are shown as "
+              "received: \\r \\n \\t and \\xNN for control octets and "
+              "for octets that are not UTF-8, \\u{XXXX} for invisible "
+              "characters, \\\\ for a backslash.</p>\n<table>\n<tr><th>#"
+              "</th><th>ms</th><th>wall clock (UTC)</th><th>dir</th>"
+              "<th>connection</th><th>kind</th><th>octets</th>"
+              "<th>data</th></tr>\n", it->res.log_count);
+  for (i = 0; i < it->res.log_count; i++)
+    wire_row(&b, i, &it->res.log[i]);
+  pc_buf_adds(&b, "</table>\n</body>\n</html>\n");
+  page_name(&name, it->c->id);
+  rc = write_file(dir, name.p, &b);
+  pc_buf_free(&name);
+  pc_buf_free(&b);
+  return rc;
+}
+
+/* ---- the index ----------------------------------------------------- */
+
+static void index_head(pc_buf *b, const pc_outcome *o, const pc_tally *t)
+{
+  char started[40];
+
+  pc_iso_time(o->started_ms, started, sizeof started);
+  page_start(b, "parley-conform report");
+  pc_buf_addf(b, "<h1>parley-conform: <span class=\"%s\">%s</span></h1>\n"
+              "<table>\n<tr><th>target</th><td>", t->failing ? "fail"
+                                                             : "pass",
+              t->failing ? "FAILED" : "PASSED");
+  add_str(b, o->target);
+  pc_buf_addf(b, "%s</td></tr>\n<tr><th>mode</th><td>%s</td></tr>\n"
+              "<tr><th>started</th><td>%s</td></tr>\n<tr><th>wall time"
+              "</th><td>%.2f s</td></tr>\n<tr><th>tool</th><td>"
+              "parley-conform %s, spec version %s%s</td></tr>\n",
+              o->self_started ? " (reference server)" : "", o->mode,
+              started, (double)o->wall_us / 1e6, PARLEY_VERSION,
+              PC_SPEC_VERSION, o->opts->strict ? ", --strict" : "");
+  pc_buf_addf(b, "<tr><th>cases</th><td>%zu ran: %zu pass, %zu fail, %zu "
+              "non-strict, %zu informational, %zu skipped; %zu expected "
+              "failures, %zu stale, %zu not run</td></tr>\n</table>\n",
+              t->ran, t->verdict[PC_PASS], t->verdict[PC_FAIL],
+              t->verdict[PC_NON_STRICT], t->verdict[PC_INFO],
+              t->verdict[PC_SKIP], t->expected_fail, t->stale,
+              t->not_run);
+  if (t->stale)
+    pc_buf_addf(b, "<p class=\"stale\">%zu case(s) listed in the "
+                "expect-fail file pass now: delete their lines (marked "
+                "STALE below).</p>\n", t->stale);
+}
+
+static void index_row(pc_buf *b, const pc_item *it)
+{
+  bool page = it->ran && it->res.verdict != PC_PASS;
+  pc_buf name = {0};
+
+  pc_buf_adds(b, "<tr><td>");
+  if (page) {
+    page_name(&name, it->c->id);
+    pc_buf_addf(b, "<a href=\"%s\">", name.p);
+  }
+  add_str(b, it->c->id);
+  pc_buf_addf(b, "%s</td><td>", page ? "</a>" : "");
+  add_str(b, it->suite->name);
+  pc_buf_addf(b, "</td><td>%s</td><td>", pc_level_name(it->c->level));
+  add_str(b, it->c->reqs);
+  pc_buf_addf(b, "</td><td class=\"%s\">", verdict_class(it));
+  verdict_words(b, it);
+  pc_buf_addf(b, "</td><td>%.1f</td><td>",
+              it->ran ? (double)it->res.duration_us / 1000.0 : 0.0);
+  add_str(b, it->ran ? it->res.message : NULL);
+  pc_buf_adds(b, "</td></tr>\n");
+  pc_buf_free(&name);
+}
+
+int pc_report_html(const pc_outcome *o, const char *dir)
+{
+  pc_buf b = {0};
+  pc_tally t;
+  size_t i;
+  int rc = 0;
+
+  pc_tally_of(o, &t);
+  index_head(&b, o, &t);
+  pc_buf_adds(&b, "<table>\n<tr><th>case</th><th>suite</th><th>level</th>"
+                  "<th>requirements</th><th>verdict</th><th>ms</th>"
+                  "<th>message</th></tr>\n");
+  for (i = 0; i < o->count; i++) {
+    index_row(&b, &o->items[i]);
+    if (o->items[i].ran && o->items[i].res.verdict != PC_PASS &&
+        case_page(&o->items[i], dir) != 0)
+      rc = -1;
+  }
+  pc_buf_adds(&b, "</table>\n</body>\n</html>\n");
+  if (write_file(dir, "index.html", &b) != 0)
+    rc = -1;
+  pc_buf_free(&b);
+  return rc;
+}
