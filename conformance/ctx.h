@@ -1,0 +1,101 @@
+/* parley-conform case context internals shared by ctx.c, ctx_http.c and
+ * ctx_ws.c. Nothing outside those three files includes this. */
+#ifndef PARLEY_CONFORM_CTX_H
+#define PARLEY_CONFORM_CTX_H
+
+#include <setjmp.h>
+
+#include "parley/frame.h"
+#include "runner.h"
+#include "wire.h"
+
+/* A hard cap on one case, whatever its waits say. */
+#define PC_CASE_MAX_MS 120000u
+/* What one case may hold: arena bytes, log bytes, log entries and frames
+ * set aside on one connection. Past them the case fails (arena, queue) or
+ * the log keeps only sizes. */
+#define PC_ARENA_MAX ((size_t)512 * 1024 * 1024)
+#define PC_LOG_BYTES_MAX ((size_t)64 * 1024 * 1024)
+#define PC_LOG_ENTRIES_MAX 400000u
+#define PC_QUEUE_MAX 100000u
+
+typedef struct pc_block pc_block;
+
+typedef struct pc_deferred {
+  void (*fn)(void *arg);
+  void *arg;
+} pc_deferred;
+
+struct pc_conn {
+  pc_ctx *t;
+  pc_conn *next;            /* the context's list of connections */
+  char *label;
+  pw_conn *w;
+  bool closed;              /* no more frames will come */
+  int close_code;           /* set when closed: code, 1005, or -1 */
+  bool sent_close;
+  bool paused;
+  pc_frame **queue;         /* frames set aside, oldest at queue_head */
+  size_t queue_head, queue_len, queue_cap;
+  pc_frame *welcome, *ready;
+  const char *device;
+  const char *pos;
+  unsigned req_n;
+};
+
+struct pc_ctx {
+  pc_run *r;
+  const pc_suite *suite;
+  const pc_case *c;
+  jmp_buf jb;
+  char *message;            /* the first failure, malloc'd */
+  bool failed;
+  const char *skip_cap;     /* pc_skip's capability */
+  uint64_t start_mono_us;
+  uint64_t hard_deadline_ms; /* monotonic */
+  pthread_mutex_t lock;     /* guards the log and the deferred list */
+  pc_block *blocks;         /* the arena; the first block is the current */
+  size_t block_used, block_size;
+  size_t arena_bytes;
+  void *scratch;            /* the last WebSocket message read */
+  pc_conn *conns;
+  pc_deferred *defers;
+  size_t defer_count, defer_cap;
+  pc_log_entry *log;
+  size_t log_count, log_cap, log_bytes;
+  bool log_full_noted;
+  parley_parser parser;
+  unsigned http_n;
+};
+
+/* Microseconds on the monotonic clock. */
+uint64_t pc_mono_us(void);
+/* The timeout a case asked for (PC_WAIT: the run's), cut to what the hard
+ * cap leaves; fails the case when the cap has passed. */
+unsigned pc_budget(pc_ctx *t, unsigned timeout_ms);
+/* A NUL-terminated arena copy of n octets. */
+char *pc_memdup(pc_ctx *t, const void *p, size_t n);
+
+/* HTTP without a case (run setup) or with one (t non-NULL: logged).
+ * Sends a request on a new connection and reads the answer into *ans.
+ * Returns PW_OK or a failure with err filled. */
+pw_status pc_http_do(pc_run *r, pc_ctx *t, const char *request,
+                     size_t len, bool no_body, pw_http_msg *ans,
+                     char *err, size_t errlen);
+/* Builds a request with the optional Authorization and Content-Type. */
+char *pc_http_build(const pc_run *r, const char *method, const char *path,
+                    const char *token, const char *content_type,
+                    const char *body, size_t body_len, size_t *len);
+/* POST /v1/auth/token for account i (ttl_ms 0: none asked). Fills
+ * *token (malloc'd) and *expires_ms, or returns -1 with err. */
+int pc_fetch_token(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
+                   char **token, uint64_t *expires_ms, char *err,
+                   size_t errlen);
+
+/* Logs an HTTP answer as received: its head and body. */
+void pc_log_answer(pc_ctx *t, const char *label, const pw_http_msg *a);
+
+/* Closes every connection of the context (end of a case). */
+void pc_conns_close_all(pc_ctx *t);
+
+#endif
