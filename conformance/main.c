@@ -247,7 +247,8 @@ typedef struct app {
   FILE *term;                  /* stderr when the JSON report is stdout */
   pc_run run;
   pc_selfserve *server;
-  bool set_up;                 /* pc_run_setup succeeded */
+  bool set_up;                 /* pc_run_setup was called (or, in client
+                                  mode, the run's lock made) */
 } app;
 
 static void on_signal(int sig)
@@ -329,6 +330,8 @@ static int set_up(app *a, const char *argv0)
   make_run_tag(r);
   if (a->o.client) {
     r->exec_cmd = strdup(a->o.exec_cmd);
+    pthread_mutex_init(&r->lock, NULL);
+    a->set_up = true;
     return 0;
   }
   if (a->o.target) {
@@ -341,12 +344,12 @@ static int set_up(app *a, const char *argv0)
                                               r))) {
     return PC_EXIT_SETUP;
   }
+  a->set_up = true;
   if (pc_run_setup(r, err, sizeof err) != 0) {
     fprintf(stderr, "parley-conform: %s: cannot set the run up: %s\n",
             r->url, err);
     return PC_EXIT_SETUP;
   }
-  a->set_up = true;
   return 0;
 }
 
@@ -403,6 +406,24 @@ static int run_and_report(app *a)
   return rc;
 }
 
+/* Frees what the runner put in the run: pc_run_free releases only what
+ * pc_run_setup added (tokens, the config's strings, the lock). */
+static void run_release(pc_run *r)
+{
+  size_t i;
+
+  for (i = 0; i < r->account_count; i++) {
+    free(r->accounts[i].user);
+    free(r->accounts[i].password);
+    free(r->accounts[i].token);
+  }
+  free(r->accounts);
+  free(r->url);
+  free(r->host);
+  free(r->exec_cmd);
+  memset(r, 0, sizeof *r);
+}
+
 /* Releases what main holds. */
 static void tear_down(app *a, int *rc)
 {
@@ -411,8 +432,9 @@ static void tear_down(app *a, int *rc)
   for (i = 0; i < a->count; i++)
     if (a->items[i].ran)
       pc_result_free(&a->items[i].res);
-  if (a->set_up || a->o.client)
+  if (a->set_up)
     pc_run_free(&a->run);
+  run_release(&a->run);
   if (a->server && pc_selfserve_stop(a->server) != 0 && *rc != 2)
     *rc = PC_EXIT_SETUP;
   if (a->junit)

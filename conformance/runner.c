@@ -227,6 +227,10 @@ int pc_accounts_load(const char *path, pc_run *r)
   char msg[256];
   size_t i;
 
+  if (!doc && jerr.line < 1) {
+    fprintf(stderr, "parley-conform: --accounts %s: %s\n", path, jerr.text);
+    return -1;
+  }
   if (!doc) {
     fprintf(stderr, "parley-conform: --accounts %s: line %d column %d: "
                     "%s\n", path, jerr.line, jerr.column, jerr.text);

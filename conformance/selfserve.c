@@ -63,6 +63,7 @@ static int find_server(const char *argv0, char *out, size_t size,
   const char *const rel[] = {"/../ref-server/parley-server",
                              "/parley-server"};
   size_t i;
+  pc_buf path = {0};
 
   if (n > 0)
     self[n] = '\0';
@@ -73,11 +74,16 @@ static int find_server(const char *argv0, char *out, size_t size,
   else
     *slash = '\0';
   for (i = 0; i < PC_COUNT(rel); i++) {
-    snprintf(out, size, "%s%s", self, rel[i]);
-    if (access(out, X_OK) == 0)
+    path.len = 0;
+    pc_buf_addf(&path, "%s%s", self, rel[i]);
+    if (path.len < size && access(path.p, X_OK) == 0) {
+      memcpy(out, path.p, path.len + 1);
+      pc_buf_free(&path);
       return 0;
-    pc_buf_addf(looked, "%s%s", i ? ", " : "", out);
+    }
+    pc_buf_addf(looked, "%s%s", i ? ", " : "", path.p);
   }
+  pc_buf_free(&path);
   return -1;
 }
 

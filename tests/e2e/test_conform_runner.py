@@ -1,0 +1,459 @@
+"""End-to-end tests of the parley-conform runner itself: its command line,
+exit codes, --expect-fail, --fail-fast, --case and its reports.
+
+Two kinds of target: the reference server that parley-conform starts on
+its own (no URL), and a small stand-in written here that answers the HTTP
+API well enough for the run to set up (config, tokens, conversations) and
+then breaks the protocol on every WebSocket, so that real cases fail and
+the verdict and exit-code plumbing can be seen working. No fake case is
+compiled into the product.
+
+usage: test_conform_runner.py --test NAME --conform-bin PATH
+                              --server-bin PATH
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import jsonschema
+
+from parley_e2e import HANG_S, run_tests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCHEMA_DIR = os.path.join(HERE, "..", "..", "conformance", "schema")
+JUNIT_XSD = os.path.join(SCHEMA_DIR, "junit.xsd")
+RESULT_SCHEMA = os.path.join(SCHEMA_DIR,
+                             "parley-conform-result.schema.json")
+RUN_S = 600  # guards a whole run against hangs; never a pass condition
+
+ARGS = None
+
+
+def conform(*args, timeout=RUN_S):
+    """Runs parley-conform; returns the CompletedProcess (text)."""
+    return subprocess.run([ARGS.conform_bin, *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def self_started(*args):
+    """A run against the reference server parley-conform starts itself."""
+    return conform("--server-bin", ARGS.server_bin, *args)
+
+
+def where(r):
+    return f"exit {r.returncode}\nstdout:\n{r.stdout[-6000:]}\n" \
+           f"stderr:\n{r.stderr[-6000:]}"
+
+
+def catalogue(*args):
+    r = conform("--list", "--json", "-", *args)
+    assert r.returncode == 0, where(r)
+    return json.loads(r.stdout)
+
+
+def server_ids(*args):
+    return [c["id"] for c in catalogue(*args)["cases"]
+            if c["mode"] == "server"]
+
+
+def check_junit(path):
+    """Validates path against the JUnit schema with xmllint."""
+    r = subprocess.run(["xmllint", "--noout", "--schema", JUNIT_XSD, path],
+                       capture_output=True, text=True, timeout=HANG_S)
+    assert r.returncode == 0, r.stderr[-4000:]
+
+
+def load_result(path):
+    """Reads a --json report and validates it against its schema."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    with open(RESULT_SCHEMA, encoding="utf-8") as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    return doc
+
+
+def verdicts(doc):
+    return {c["id"]: c["verdict"] for c in doc["cases"]}
+
+
+# ---- a stand-in server that breaks the protocol --------------------------
+
+CONFIG = {"versions": [1], "subprotocol": "parley.1", "ws_path": "/v1/ws",
+          "max_frame": 65536, "max_headers": 32, "max_header_line": 1024,
+          "max_body": 64512, "heartbeat_min_ms": 200,
+          "heartbeat_max_ms": 120000, "dedup_window_ms": 86400000,
+          "typing_ttl_ms": 6000, "token_ttl_ms": 3600000,
+          "rate_per_s": 200, "rate_burst": 400}
+
+# What the stand-in answers every WebSocket message with: not a frame (a
+# header line without a colon), with markup and control octets that the
+# reports must show escaped.
+BROKEN = b"WELCOME\r\n<script>alert(1)</script>\x01\xff\r\n\r\n"
+
+
+class BrokenServer:
+    """HTTP API good enough for setup; WebSocket sessions that break."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.convs = 0
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,),
+                             daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(HANG_S)
+        try:
+            head, body = self._read_request(conn)
+            if head is not None:
+                self._answer(conn, head, body)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _read_request(conn):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None, b""
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        text = head.decode("latin-1")
+        m = re.search(r"(?im)^content-length:\s*(\d+)", text)
+        want = int(m.group(1)) if m else 0
+        while len(body) < want:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return text, body
+
+    @staticmethod
+    def _json(conn, status, obj):
+        data = json.dumps(obj).encode()
+        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/"
+                     f"json\r\nContent-Length: {len(data)}\r\nConnection: "
+                     f"close\r\n\r\n".encode() + data)
+
+    def _answer(self, conn, head, body):
+        method, path = head.split(" ")[:2]
+        now = int(time.time() * 1000)
+        if path.startswith("/v1/ws"):
+            self._websocket(conn, head)
+        elif method == "GET" and path == "/v1/config":
+            self._json(conn, 200, CONFIG)
+        elif method == "POST" and path == "/v1/auth/token":
+            user = json.loads(body or b"{}").get("user", "?")
+            self._json(conn, 200, {"token": "pt1.stand-in", "user": user,
+                                   "expires_ms": now + 3600000})
+        elif method == "POST" and path == "/v1/conversations":
+            with self.lock:
+                self.convs += 1
+                cid = f"c{self.convs}"
+            req = json.loads(body or b"{}")
+            self._json(conn, 201, {"id": cid, "kind": req.get("kind"),
+                                   "title": "", "members":
+                                   req.get("members", []), "last_seq": 0,
+                                   "created_ms": now})
+        else:
+            self._json(conn, 404, {"error": {"code": 404, "reason":
+                                             "no-such-path", "message":
+                                             "no such path"}})
+
+    def _websocket(self, conn, head):
+        m = re.search(r"(?im)^sec-websocket-key:\s*(\S+)", head)
+        key = m.group(1) if m else ""
+        accept = base64.b64encode(hashlib.sha1(
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
+            .digest()).decode()
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: "
+                      "websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept}\r\n"
+                      "Sec-WebSocket-Protocol: parley.1\r\n\r\n").encode())
+        conn.recv(65536)  # the client's first message, unread
+        n = len(BROKEN)
+        conn.sendall(bytes([0x81, n]) + BROKEN)
+
+
+def accounts_file(workdir, n=4):
+    path = os.path.join(workdir, f"accounts-{n}.json")
+    with open(path, "w") as f:
+        json.dump({"accounts": [{"user": f"user{i}", "password": "pw"}
+                                for i in range(n)]}, f)
+    return path
+
+
+def against_broken(ctx, *args):
+    return conform(ctx["broken"].url(), "--accounts", ctx["accounts"],
+                   "--timeout", "500", *args)
+
+
+# ---- the tests ------------------------------------------------------------
+
+def test_full_suite(ctx):
+    """Every server case against the self-started reference server exits
+    0; its JUnit and JSON reports validate; the HTML index exists."""
+    d = ctx["workdir"]
+    junit, result = os.path.join(d, "full.xml"), os.path.join(d, "full.json")
+    html = os.path.join(d, "full-html")
+    r = self_started("--junit", junit, "--json", result, "--html", html)
+    assert r.returncode == 0, where(r)
+    check_junit(junit)
+    doc = load_result(result)
+    assert doc["run"]["result"] == "pass", doc["run"]
+    assert doc["run"]["self_started"] is True
+    assert sorted(verdicts(doc)) == sorted(server_ids())
+    assert os.path.exists(os.path.join(html, "index.html"))
+    assert "PASSED" in r.stdout, r.stdout[-2000:]
+
+
+def test_list_json(ctx):
+    """--list --json parses; ids are unique and are <suite>.<name>."""
+    doc = catalogue()
+    assert doc["spec_version"] == "1"
+    ids = [c["id"] for c in doc["cases"]]
+    assert len(ids) == len(set(ids)), "a case id is used twice"
+    for c in doc["cases"]:
+        assert set(c) == {"id", "suite", "title", "reqs", "level", "cap",
+                          "version", "mode"}, c
+        assert re.fullmatch(r"[a-z0-9-]+\.[a-z0-9-]+", c["id"]), c["id"]
+        assert c["id"].startswith(c["suite"] + "."), c
+        assert c["level"] in ("MUST", "SHOULD", "MAY"), c
+        assert c["mode"] in ("server", "client"), c
+        assert c["reqs"] and all(re.fullmatch(r"[A-Z]+-[0-9]+", q)
+                                 for q in c["reqs"]), c
+    r = conform("--list")
+    assert r.returncode == 0, where(r)
+    assert f"{len(ids)} case" in r.stdout, r.stdout[-500:]
+
+
+def test_usage_errors(ctx):
+    """Exit 2, with the flag or file named, for every kind of misuse."""
+    d = ctx["workdir"]
+    bad_xfail = os.path.join(d, "bad-xfail.txt")
+    with open(bad_xfail, "w") as f:
+        f.write("# a comment\nno-such.case  the reason\n")
+    cases = [
+        (["--no-such-flag"], "--no-such-flag"),
+        (["-k"], "-k"),
+        (["--jobs", "0"], "--jobs"),
+        (["--jobs", "many"], "--jobs"),
+        (["--timeout", "-5"], "--timeout"),
+        (["--timeout"], "--timeout"),
+        (["--case", "no-such-suite.*"], "no-such-suite.*"),
+        (["--expect-fail", bad_xfail], "no-such.case"),
+        (["--expect-fail", os.path.join(d, "missing.txt")], "missing.txt"),
+        (["http://127.0.0.1:1", "--accounts", ctx["accounts"]],
+         "http://127.0.0.1:1"),
+        (["ws://127.0.0.1:1/v1/ws", "--accounts", ctx["accounts"]],
+         "ws://127.0.0.1:1/v1/ws"),
+        (["ws://127.0.0.1:1"], "--accounts"),
+        (["ws://127.0.0.1:1", "--accounts", ctx["accounts3"]],
+         "accounts-3.json"),
+        (["ws://127.0.0.1:1", "--accounts", bad_xfail], "bad-xfail.txt"),
+        (["ws://127.0.0.1:1", "ws://127.0.0.1:2"], "ws://127.0.0.1:2"),
+        (["--client"], "--exec"),
+        (["--exec", "true"], "--exec"),
+        (["--junit", os.path.join(d, "no-dir", "x.xml")], "--junit"),
+    ]
+    for args, named in cases:
+        r = conform(*args)
+        assert r.returncode == 2, f"{args}: " + where(r)
+        assert named in r.stderr, f"{args}: {named!r} not named:\n" + \
+            r.stderr
+    r = conform("--help")
+    assert r.returncode == 0 and "--expect-fail" in r.stdout, where(r)
+    r = conform("--version")
+    assert r.returncode == 0 and "parley-conform" in r.stdout, where(r)
+
+
+def test_unreachable(ctx):
+    """Exit 3 for a closed loopback port and for a bogus --server-bin."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    r = conform(f"ws://127.0.0.1:{port}", "--accounts", ctx["accounts"])
+    assert r.returncode == 3, where(r)
+    assert str(port) in r.stderr, where(r)
+    r = conform("--server-bin", os.path.join(ctx["workdir"], "nothing"))
+    assert r.returncode == 3, where(r)
+    r = conform("--server-bin", "/bin/true")
+    assert r.returncode == 3, where(r)
+    assert "did not start" in r.stderr, where(r)
+
+
+def test_expect_fail_stale(ctx):
+    """A listed case that passes is reported STALE; the run still
+    passes, and the JSON marks it."""
+    first = server_ids()[0]
+    xfail = os.path.join(ctx["workdir"], "stale.txt")
+    with open(xfail, "w") as f:
+        f.write(f"# known failures\n{first}   thought to fail\n")
+    result = os.path.join(ctx["workdir"], "stale.json")
+    r = self_started("--case", first, "--expect-fail", xfail, "--json",
+                     result)
+    assert r.returncode == 0, where(r)
+    assert "STALE" in r.stdout and first in r.stdout, r.stdout
+    assert "delete" in r.stdout.lower(), r.stdout
+    doc = load_result(result)
+    case = doc["cases"][0]
+    assert case["verdict"] == "pass" and case["stale"], case
+    assert doc["run"]["counts"]["stale"] == 1
+
+
+def test_case_glob(ctx):
+    """--case with a glob runs exactly the matching cases."""
+    ids = server_ids()
+    suite = ids[0].split(".")[0]
+    want = [i for i in ids if i.startswith(suite + ".")]
+    result = os.path.join(ctx["workdir"], "glob.json")
+    r = self_started("--case", f"{suite}.*", "--json", result)
+    assert r.returncode == 0, where(r)
+    assert [c["id"] for c in load_result(result)["cases"]] == want
+    assert server_ids("--case", f"{suite}.*") == want
+
+
+def broken_run(ctx, name, *args):
+    """A run against the stand-in; returns (process, result, junit)."""
+    result = os.path.join(ctx["workdir"], f"{name}.json")
+    junit = os.path.join(ctx["workdir"], f"{name}.xml")
+    r = against_broken(ctx, "--json", result, "--junit", junit, *args)
+    doc = load_result(result)
+    check_junit(junit)
+    return r, doc, junit
+
+
+def test_failing_target(ctx):
+    """Against a server that breaks the protocol: exit 1, MUST cases
+    fail with their wire logs, JUnit counts them, HTML escapes them."""
+    html = os.path.join(ctx["workdir"], "broken-html")
+    r, doc, junit = broken_run(ctx, "broken", "--html", html)
+    assert r.returncode == 1, where(r)
+    failed = [c for c in doc["cases"] if c["verdict"] == "fail"]
+    assert failed, "no case failed against a broken server"
+    assert doc["run"]["result"] == "fail"
+    assert doc["run"]["counts"]["failing"] >= len(failed)
+    for c in failed:
+        assert c["message"] and c["level"] == "MUST", c
+        assert c["wire_log"], c["id"]
+        assert "FAIL" in r.stdout and c["id"] in r.stdout, r.stdout[-3000:]
+    with open(junit, encoding="utf-8") as f:
+        xml = f.read()
+    m = re.search(r'<testsuites [^>]*failures="(\d+)"', xml)
+    assert m and int(m.group(1)) == len(failed), m
+    broken = [c for c in failed if any(
+        e["dir"] == "received" and "<script>" in e["data"]
+        for e in c["wire_log"])]
+    assert broken, "no wire log holds the stand-in's frame"
+    entry = next(e for e in broken[0]["wire_log"]
+                 if e["dir"] == "received" and "<script>" in e["data"])
+    assert base64.b64decode(entry["data_base64"]) == BROKEN, entry
+    page = os.path.join(html, f"case-{broken[0]['id']}.html")
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\\x01\\xff" in text
+    assert "<script>" not in text
+    with open(os.path.join(html, "index.html"), encoding="utf-8") as f:
+        assert f"case-{broken[0]['id']}.html" in f.read()
+
+
+def test_expect_fail_excuses(ctx):
+    """Listing every failing case makes the run pass; each is an
+    expected failure, and none is stale."""
+    _, doc, _ = broken_run(ctx, "before")
+    failing = [c["id"] for c in doc["cases"] if c["verdict"] == "fail"]
+    assert failing
+    xfail = os.path.join(ctx["workdir"], "broken-xfail.txt")
+    with open(xfail, "w") as f:
+        f.write("\n".join(f"{i}  the stand-in breaks it" for i in failing))
+    r, doc, _ = broken_run(ctx, "after", "--expect-fail", xfail)
+    assert r.returncode == 0, where(r)
+    cases = {c["id"]: c for c in doc["cases"]}
+    for i in failing:
+        assert cases[i]["expected_fail"] and not cases[i]["stale"], i
+    assert doc["run"]["counts"]["failing"] == 0
+
+
+def test_fail_fast(ctx):
+    """-x with one job: nothing starts after the first failing case."""
+    r, doc, _ = broken_run(ctx, "fast", "--jobs", "1", "-x")
+    assert r.returncode == 1, where(r)
+    seen_fail = False
+    for c in doc["cases"]:
+        if seen_fail:
+            assert c["verdict"] == "not-run", c
+        elif c["verdict"] == "fail":
+            seen_fail = True
+    assert seen_fail
+    assert doc["run"]["stopped_early"] is True
+    counts = doc["run"]["counts"]
+    assert counts["ran"] + counts["not_run"] == counts["total"]
+    assert "--fail-fast" in r.stdout, r.stdout[-2000:]
+
+
+TESTS = {
+    "full": [test_full_suite],
+    "list": [test_list_json, test_case_glob],
+    "usage": [test_usage_errors, test_unreachable],
+    "expect_fail": [test_expect_fail_stale, test_expect_fail_excuses],
+    "failing": [test_failing_target, test_fail_fast],
+}
+
+
+def setup(workdir):
+    ctx = {"workdir": workdir, "accounts": accounts_file(workdir),
+           "accounts3": accounts_file(workdir, 3)}
+    ctx["broken"] = BrokenServer()
+    return ctx
+
+
+def teardown(ctx):
+    ctx["broken"].close()
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--test", required=True, choices=sorted(TESTS))
+    p.add_argument("--conform-bin", required=True)
+    p.add_argument("--server-bin", required=True)
+    ARGS = p.parse_args()
+    run_tests(TESTS[ARGS.test], setup, teardown)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
