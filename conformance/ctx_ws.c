@@ -352,9 +352,10 @@ static bool matches(const pc_frame *f, const match *m) {
 }
 
 static const char *match_text(pc_ctx *t, const match *m) {
-  return pc_printf(t, "%s%s%s%s%s", m->verb ? m->verb : "a frame",
+  return pc_printf(t, "%s%s%s%s%s%s", m->verb ? m->verb : "a frame",
                    m->name ? " with \"" : "", m->name ? m->name : "",
-                   m->name ? ": " : "", m->name ? m->value : "");
+                   m->name ? ": " : "", m->name ? m->value : "",
+                   m->name ? "\"" : "");
 }
 
 /* What came on c since the queue held `from` frames, for a failure
@@ -611,6 +612,7 @@ static void send_pairs(pc_conn *c, const char *verb, const char *body,
   parley_buf b = {0};
   const char *what;
   parley_err e = build_frame(&b, verb, body, body_len, ap, &what);
+  size_t len = b.len;
   char *text;
 
   if (e != PARLEY_OK) {
@@ -621,7 +623,7 @@ static void send_pairs(pc_conn *c, const char *verb, const char *body,
   }
   text = pc_memdup(c->t, b.data, b.len);
   parley_buf_free(&b);
-  pc_send_text(c, text, b.len);
+  pc_send_text(c, text, len);
 }
 
 void pc_send(pc_conn *c, const char *verb, const char *body, ...) {
