@@ -43,7 +43,9 @@ static int read_password(app *a)
   FILE *f;
   size_t n;
 
-  if (a->opts.password_file != NULL) {
+  if (a->opts.password != NULL) {
+    snprintf(a->password, sizeof a->password, "%s", a->opts.password);
+  } else if (a->opts.password_file != NULL) {
     f = fopen(a->opts.password_file, "r");
     if (f == NULL) {
       fprintf(stderr, "parley-client: --password-file %s: %s\n",

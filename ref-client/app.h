@@ -23,6 +23,7 @@ typedef struct app_opts {
   net_url url;
   const char *user;
   const char *password_file;
+  const char *password; /* given directly (the driver); wins over the file */
   const char *device;  /* NULL: the store's own */
   const char *db;      /* NULL: the default path */
   uint32_t connect_timeout_ms; /* 0: wait forever */
@@ -83,6 +84,12 @@ struct app {
   uint64_t run_deadline_ms; /* 0: none; app_core_run ends there */
   bool timed_out;           /* it ended because of run_deadline_ms */
   volatile int *stop_flag;
+  /* Set by a command after app_open, may be NULL: called once per turn
+   * of app_core_run's loop, outside any callback, with hooks.ud, for the
+   * command's own input (the driver's commands). It may call into the
+   * core and then app_core_actions; network events raised meanwhile wait
+   * in the queue for their turn. */
+  void (*service)(void *ud, app *a);
 };
 
 /* The network layer of the open app, for a signal handler to wake. */

@@ -26,5 +26,9 @@ int cmd_conversations(const cli *c, volatile int *stop);
 int cmd_history(const cli *c, volatile int *stop);
 int cmd_send(const cli *c, volatile int *stop);
 int cmd_listen(const cli *c, volatile int *stop);
+int cmd_driver(const cli *c, volatile int *stop);
+
+/* True when the URL's host is a loopback one (SEC-17). */
+bool cli_url_is_loopback(const net_url *u);
 
 #endif

@@ -446,6 +446,12 @@ int app_core_run(app *a, const app_hooks *hooks)
   while (!a->finished) {
     net_service(a->net);
     pump(a);
+    if (!a->finished && a->service != NULL) {
+      a->busy = true; /* events raised meanwhile queue for the pump */
+      a->service(a->hooks.ud, a);
+      a->busy = false;
+      pump(a);
+    }
     if (!a->finished)
       housekeeping(a);
   }

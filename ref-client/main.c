@@ -17,6 +17,7 @@ static volatile int stop_flag;
 
 static const char usage[] =
 "usage: parley-client --server URL --user NAME [options] COMMAND ...\n"
+"       parley-client [options] driver\n"
 "       parley-client --help | -h | --version\n"
 "\n"
 "Commands:\n"
@@ -57,6 +58,14 @@ static const char usage[] =
 "                                session, a lost connection is retried for\n"
 "                                as long as it runs.\n"
 "  history --conv ID             print the stored history of ID\n"
+"  driver                        the test-driver interface (spec section\n"
+"                                18): JSON commands on standard input\n"
+"                                (connect, send, read, disconnect, quit),\n"
+"                                one JSON event a line on standard output\n"
+"                                (messages shown, acknowledgements, the\n"
+"                                connection state). --server and --user\n"
+"                                come with `connect`; the local store is a\n"
+"                                new temporary one, removed at the end\n"
 "\n"
 "Options:\n"
 "  --server URL                  http://HOST[:PORT] of the server\n"
@@ -132,7 +141,7 @@ static const opt_def opt_defs[] = {
 #undef OFF_
 
 static const char *const commands[] = {"create", "conversations", "send",
-                                       "listen", "history"};
+                                       "listen", "history", "driver"};
 
 static int bad(const char *fmt, const char *a, const char *b)
 {
@@ -292,7 +301,7 @@ static int check_texts(const cli *c)
 
 /* True when the URL's host is a loopback one: localhost, 127.0.0.0/8 or
  * ::1. Other names count as remote, whatever they resolve to. */
-static bool url_is_loopback(const net_url *u)
+bool cli_url_is_loopback(const net_url *u)
 {
   struct in_addr a4;
 
@@ -308,6 +317,8 @@ static int check(cli *c)
 {
   if (c->command == NULL)
     return bad("no command given%s%s", "", "");
+  if (strcmp(c->command, "driver") == 0)
+    return EXIT_OK; /* the server and the user come with `connect` */
   if (c->app.server == NULL)
     return bad("--server URL is required%s%s", "", "");
   if (!net_url_parse(c->app.server, &c->app.url))
@@ -316,7 +327,7 @@ static int check(cli *c)
   /* SEC-17: no password or token in plain text off loopback unless the
    * user says so. */
   if (!c->app.url.tls && !c->app.allow_plaintext &&
-      !url_is_loopback(&c->app.url))
+      !cli_url_is_loopback(&c->app.url))
     return bad("--server %s is plain http to a host that is not loopback:"
                " use https:// (TLS), or give --allow-plaintext to send the"
                " password and token unencrypted%s", c->app.server, "");
@@ -360,6 +371,8 @@ static int run_command(const cli *c)
     return cmd_history(c, &stop_flag);
   if (strcmp(c->command, "send") == 0)
     return cmd_send(c, &stop_flag);
+  if (strcmp(c->command, "driver") == 0)
+    return cmd_driver(c, &stop_flag);
   return cmd_listen(c, &stop_flag);
 }
 
