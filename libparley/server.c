@@ -305,6 +305,11 @@ void send_error(parley_server *s, session *ss, parley_err err,
 {
   char body[160];
   body[0] = '\0';
+  if (PARLEY_FAULT(&s->cfg, ERROR_WITHOUT_REQ))
+    req = NULL; /* the answer loses the request's req */
+  if (PARLEY_FAULT(&s->cfg, MISSING_HEADER_AS_BAD_VALUE) &&
+      err == PARLEY_E_MISSING_HEADER)
+    err = PARLEY_E_BAD_VALUE; /* every header problem is bad-value */
   if (fmt != NULL) {
     va_list ap;
     va_start(ap, fmt);
@@ -319,6 +324,20 @@ void send_error(parley_server *s, session *ss, parley_err err,
             parley_err_reason(err));
     session_close(s, ss, err, ws_code_for(err));
   }
+}
+
+/* Answers not-found for conversation `conv_id`: the same frame whether
+ * it does not exist or the user is not a member (SEND-6, SEC-1). */
+void send_not_found(parley_server *s, session *ss, const char *conv_id,
+                    const reqid *req)
+{
+  if (PARLEY_FAULT(&s->cfg, NONMEMBER_LEAK) &&
+      pmap_get(&s->convs, conv_id, strlen(conv_id)) != NULL) {
+    send_error(s, ss, PARLEY_E_NOT_FOUND, req,
+               "you are not a member of %s", conv_id);
+    return;
+  }
+  send_error(s, ss, PARLEY_E_NOT_FOUND, req, NULL);
 }
 
 /* Forgets a session: leaves its user's READY set (which may relay
@@ -511,6 +530,29 @@ static bool take_req(const parley_frame *f, reqid *req)
 static void dispatch(parley_server *s, session *ss, const parley_frame *f,
                      const reqid *req, bool req_ok);
 
+/* True when every header name of f is one the spec defines (section
+ * 2.9). Only a planted fault asks: the spec has unknown headers
+ * ignored (EXT-1). */
+static bool headers_all_defined(const parley_frame *f)
+{
+  static const char *const defined[] = {
+      "after", "caps", "code", "content-length", "content-type", "conv",
+      "count", "cursor", "dedup-window", "device", "expires", "fatal",
+      "from", "heartbeat", "kind", "limit", "max-frame", "max-headers",
+      "max-header-line", "max-body", "more", "msg-id", "nonce", "pos",
+      "rate", "rate-burst", "reason", "req", "seq", "since", "state",
+      "status", "temp-id", "token", "ts", "ttl", "typing-ttl", "user",
+      "version", "versions"};
+  for (size_t i = 0; i < f->header_count; i++) {
+    bool known = false;
+    for (size_t k = 0; k < sizeof defined / sizeof defined[0]; k++)
+      known = known || parley_str_eq(f->headers[i].name, defined[k]);
+    if (!known)
+      return false;
+  }
+  return true;
+}
+
 /* Parses one message and hands the frame on. Every message takes a token
  * from the bucket (429 when empty, the frame dropped); then binary
  * (WS-3) and malformed messages (WS-2) are answered, non-fatal but
@@ -528,12 +570,17 @@ static void handle_message(parley_server *s, session *ss, const char *data,
     err = parley_parse_message(&ss->parser, data, len, &f, &perr);
   if (err == PARLEY_OK)
     req_ok = take_req(&f, &req);
-  if (!rate_take(s, ss)) {
+  if (!rate_take(s, ss) && !PARLEY_FAULT(&s->cfg, RATE_LIMIT_OFF)) {
     send_error(s, ss, PARLEY_E_RATE_LIMITED, &req, NULL);
     return;
   }
   if (err != PARLEY_OK) {
     malformed(s, ss, err, binary ? NULL : &perr);
+    return;
+  }
+  if (PARLEY_FAULT(&s->cfg, UNKNOWN_HEADER_REJECTED) &&
+      !headers_all_defined(&f)) {
+    malformed(s, ss, PARLEY_E_BAD_HEADER_NAME, NULL); /* EXT-1 ignored */
     return;
   }
   dispatch(s, ss, &f, req_ok ? &req : NULL, req_ok);
@@ -670,7 +717,8 @@ static void send_welcome(parley_server *s, session *ss, const reqid *req)
   fb_u64(&fb, "dedup-window", s->cfg.dedup_window_ms);
   fb_u64(&fb, "typing-ttl", s->cfg.typing_ttl_ms);
   fb_u64(&fb, "rate", s->cfg.rate_per_s);        /* RATE-3 */
-  fb_u64(&fb, "rate-burst", s->cfg.rate_burst);
+  if (!PARLEY_FAULT(&s->cfg, WELCOME_WITHOUT_RATE_BURST))
+    fb_u64(&fb, "rate-burst", s->cfg.rate_burst);
   fb_req(&fb, req);
   blob *b = fb_finish(&fb, NULL, 0, false);
   act_send(s, ss->conn, b);
@@ -771,6 +819,38 @@ static bool user_sessions_full(const parley_server *s, const char *name)
   return u != NULL && u->sessions.len >= s->cfg.max_sessions_per_user;
 }
 
+/* Reads a token's payload without checking its signature, as a server
+ * that forgot the check would. Only a planted fault asks. Returns
+ * PARLEY_OK with the user (user_out, PARLEY_USER_MAX + 1 octets) and the
+ * expiry, PARLEY_E_TOKEN_EXPIRED, or PARLEY_E_AUTH_FAILED when the
+ * payload cannot be read. */
+static parley_err token_payload_trusted(const char *token, size_t len,
+                                        uint64_t now, char *user_out,
+                                        uint64_t *expires)
+{
+  char payload[80];
+  size_t plen = 0;
+
+  if (len <= 4 || memcmp(token, "pt1.", 4) != 0)
+    return PARLEY_E_AUTH_FAILED;
+  const char *dot = memchr(token + 4, '.', len - 4);
+  if (dot == NULL ||
+      sodium_base642bin((unsigned char *)payload, sizeof payload - 1,
+                        token + 4, (size_t)(dot - token - 4), NULL, &plen,
+                        NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+    return PARLEY_E_AUTH_FAILED;
+  payload[plen] = '\0';
+  const char *bar1 = strchr(payload, '|');
+  const char *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+  if (bar2 == NULL || !srv_user_valid(payload, (size_t)(bar1 - payload)) ||
+      !parley_parse_u64(bar2 + 1, strlen(bar2 + 1), expires))
+    return PARLEY_E_AUTH_FAILED;
+  if (now >= *expires)
+    return PARLEY_E_TOKEN_EXPIRED;
+  srv_copy(user_out, PARLEY_USER_MAX + 1, payload, (size_t)(bar1 - payload));
+  return PARLEY_OK;
+}
+
 /* AUTH (AUTH-1) and its refresh in READY (AUTH-3). */
 static void on_auth(parley_server *s, session *ss, const parley_frame *f,
                     const reqid *req)
@@ -786,8 +866,15 @@ static void on_auth(parley_server *s, session *ss, const parley_frame *f,
   }
   if (!hdr_id(s, ss, f, req, "device", device))
     return;
+  uint64_t now = s->now;
+  if (PARLEY_FAULT(&s->cfg, EXPIRED_TOKEN_ACCEPTED))
+    now = 0; /* only the signature is checked */
   parley_err err = parley_token_verify(s->cfg.token_public_key, token->ptr,
-                                       token->len, s->now, name, &expires);
+                                       token->len, now, name, &expires);
+  if (PARLEY_FAULT(&s->cfg, TOKEN_SIGNATURE_UNCHECKED) &&
+      err == PARLEY_E_AUTH_FAILED)
+    err = token_payload_trusted(token->ptr, token->len, s->now, name,
+                                &expires);
   if (err != PARLEY_OK) {
     act_log(s, ss->conn, PARLEY_LOG_INFO, "auth refused: %s",
             parley_err_reason(err));
@@ -826,7 +913,7 @@ static void on_ping(parley_server *s, session *ss, const parley_frame *f,
     return;
   }
   fb_begin(&fb, "PONG");
-  if (nonce != NULL)
+  if (nonce != NULL && !PARLEY_FAULT(&s->cfg, PONG_WITHOUT_NONCE))
     fb_hdr_n(&fb, "nonce", nonce->ptr, nonce->len);
   fb_req(&fb, req);
   blob *b = fb_finish(&fb, NULL, 0, false);
@@ -895,7 +982,10 @@ static void dispatch(parley_server *s, session *ss, const parley_frame *f,
     return;
   }
   if (ss->state != SESS_OPEN && parley_str_eq(f->verb, "HELLO")) {
-    send_error(s, ss, PARLEY_E_BAD_STATE, req, "HELLO was already sent");
+    if (PARLEY_FAULT(&s->cfg, SECOND_HELLO_WELCOMED))
+      send_welcome(s, ss, req); /* answered again, the state kept */
+    else
+      send_error(s, ss, PARLEY_E_BAD_STATE, req, "HELLO was already sent");
     return;
   }
   for (size_t i = 0; i < sizeof client_verbs / sizeof client_verbs[0]; i++) {
@@ -913,6 +1003,8 @@ static void dispatch(parley_server *s, session *ss, const parley_frame *f,
     send_error(s, ss, PARLEY_E_AUTH_REQUIRED, req, NULL);
   else if (is_server_verb(f->verb))
     send_error(s, ss, PARLEY_E_BAD_STATE, req, "a verb only servers send");
+  else if (PARLEY_FAULT(&s->cfg, UNKNOWN_VERB_AS_BAD_START_LINE))
+    send_error(s, ss, PARLEY_E_BAD_START_LINE, req, NULL);
   else
     send_error(s, ss, PARLEY_E_UNKNOWN_VERB, req, NULL);
 }
@@ -928,12 +1020,21 @@ static bool session_deadlines(parley_server *s, session *ss)
     return false;
   }
   if (ss->heartbeat_at != 0 && s->now >= ss->heartbeat_at) {
-    send_error(s, ss, PARLEY_E_TIMEOUT, NULL, "no frame for two intervals");
-    return false;
+    if (PARLEY_FAULT(&s->cfg, HEARTBEAT_NOT_ENFORCED)) {
+      ss->heartbeat_at = 0; /* the deadline passes unnoticed */
+    } else {
+      send_error(s, ss, PARLEY_E_TIMEOUT, NULL,
+                 "no frame for two intervals");
+      return false;
+    }
   }
   if (ss->token_at != 0 && s->now >= ss->token_at) {
-    send_error(s, ss, PARLEY_E_TOKEN_EXPIRED, NULL, NULL);
-    return false;
+    if (PARLEY_FAULT(&s->cfg, TOKEN_EXPIRY_NOT_ENFORCED)) {
+      ss->token_at = 0; /* the session outlives its token */
+    } else {
+      send_error(s, ss, PARLEY_E_TOKEN_EXPIRED, NULL, NULL);
+      return false;
+    }
   }
   return true;
 }
@@ -942,6 +1043,9 @@ static void timer_fire(parley_server *s, const timer_entry *e)
 {
   if (e->kind == TIMER_PRESENCE) {
     e->u->presence_sched = 0;
+    if (e->u->presence_at != 0 && s->now >= e->u->presence_at &&
+        PARLEY_FAULT(&s->cfg, PRESENCE_NEVER_EXPIRES))
+      e->u->presence_at = 0; /* the lapse is dropped, offline never sent */
     if (e->u->presence_at != 0 && s->now >= e->u->presence_at)
       presence_expire(s, e->u);
     presence_sched(s, e->u);

@@ -314,7 +314,7 @@ void on_typing(parley_server *s, session *ss, const parley_frame *f,
   }
   conv *c = conv_for_member(s, conv_id, strlen(conv_id), ss->user, NULL);
   if (c == NULL) {
-    send_error(s, ss, PARLEY_E_NOT_FOUND, req, NULL);
+    send_not_found(s, ss, conv_id, req);
     return;
   }
   fb_begin(&fb, "TYPING");
@@ -325,11 +325,12 @@ void on_typing(parley_server *s, session *ss, const parley_frame *f,
   blob *b = fb_finish(&fb, NULL, 0, false);
   for (size_t i = 0; i < c->member_count && b != NULL; i++) {
     user *u = c->members[i].u;
-    if (u == ss->user)
+    if (u == ss->user && !PARLEY_FAULT(&s->cfg, TYPING_ECHOED_TO_SENDER))
       continue; /* the other members only */
     for (size_t k = 0; k < u->sessions.len; k++) {
       session *to = u->sessions.items[k];
-      if (to->caps & CAP_TYPING)
+      if ((to->caps & CAP_TYPING) ||
+          PARLEY_FAULT(&s->cfg, TYPING_IGNORES_CAPABILITY))
         act_send(s, to->conn, b);
     }
   }

@@ -375,6 +375,10 @@ void send_error(parley_server *s, session *ss, parley_err err,
     __attribute__((format(printf, 5, 6)));
 void session_close(parley_server *s, session *ss, parley_err err,
                    uint16_t ws_code);
+/* Sends not-found for conversation `conv_id`, the same frame whether it
+ * does not exist or the user is not a member (SEND-6, SEC-1). */
+void send_not_found(parley_server *s, session *ss, const char *conv_id,
+                    const reqid *req);
 user *user_get(parley_server *s, const char *name);
 conv *conv_for_member(const parley_server *s, const char *id, size_t len,
                       const user *u, member **m_out);

@@ -184,14 +184,24 @@ void deliver_event(parley_server *s, session *ss, uint64_t pos,
 }
 
 /* Delivers a positioned event to every READY session of every member of
- * the conversation (DELIV-1, RCPT-3). */
+ * the conversation (DELIV-1, RCPT-3). `sent` is the message the event
+ * is, or NULL for a receipt. */
 static void fanout(parley_server *s, const conv *c, uint64_t pos,
-                   blob *frame)
+                   blob *frame, const parley_msg *sent)
 {
   for (size_t i = 0; i < c->member_count; i++) {
     user *u = c->members[i].u;
-    for (size_t k = 0; k < u->sessions.len; k++)
-      deliver_event(s, u->sessions.items[k], pos, frame);
+    if (PARLEY_FAULT(&s->cfg, FANOUT_SKIPS_LAST_MEMBER) &&
+        c->member_count > 2 && i + 1 == c->member_count)
+      continue; /* the loop stops one member short */
+    for (size_t k = 0; k < u->sessions.len; k++) {
+      session *to = u->sessions.items[k];
+      if (PARLEY_FAULT(&s->cfg, FANOUT_SKIPS_SENDER_DEVICES) &&
+          sent != NULL && strcmp(u->name, sent->from) == 0 &&
+          strcmp(to->device, sent->device) != 0)
+        continue; /* the sender's other devices are left out */
+      deliver_event(s, to, pos, frame);
+    }
   }
 }
 
@@ -304,13 +314,16 @@ static void send_repeat(parley_server *s, session *ss, dedup *d,
 
   crypto_generichash(hash, sizeof hash, (const unsigned char *)f->body.ptr,
                      f->body.len, s->hash_key, sizeof s->hash_key);
-  if (d->c != c || sodium_memcmp(hash, d->body_hash, sizeof hash) != 0) {
+  bool same_body = sodium_memcmp(hash, d->body_hash, sizeof hash) == 0;
+  if (PARLEY_FAULT(&s->cfg, DEDUP_IGNORES_BODY))
+    same_body = true; /* only the conversation is compared */
+  if (d->c != c || !same_body) {
     send_error(s, ss, PARLEY_E_TEMP_ID_CONFLICT, req, NULL);
     return;
   }
   blob *ack = ack_frame(d->c->id, d->temp_id, d->msg_id, d->seq, d->ts_ms,
                         req);
-  if (d->in_flight != NULL && !s->cfg.fault_ack_before_commit)
+  if (d->in_flight != NULL && !PARLEY_FAULT(&s->cfg, ACK_BEFORE_COMMIT))
     waiter_add(d->in_flight, ss->conn, ss->serial, ack);
   else
     act_send(s, ss->conn, ack);
@@ -424,7 +437,14 @@ static blob *send_assign(parley_server *s, conv *c, parley_msg *m)
   m->ts_ms = s->now;
   snprintf(m->msg_id, sizeof m->msg_id, "m%016llx",
            (unsigned long long)m->pos);
-  blob *frame = msg_frame(m, true, NULL);
+  blob *frame = NULL;
+  if (PARLEY_FAULT(&s->cfg, SEQ_REUSE)) {
+    parley_msg wire = *m; /* the store still gets m->seq */
+    wire.seq = c->durable_seq + 1;
+    frame = msg_frame(&wire, true, NULL);
+  } else {
+    frame = msg_frame(m, true, NULL);
+  }
   if (frame != NULL &&
       frame->len + PARLEY_ID_MAX + 8 > PARLEY_FRAME_SIZE_MAX) {
     blob_unref(frame);
@@ -461,8 +481,11 @@ static void send_append(parley_server *s, session *ss, conv *c,
     if (p->d != NULL)
       p->d->in_flight = p;
   }
-  blob *ack = ack_frame(c->id, m->temp_id, m->msg_id, m->seq, m->ts_ms, req);
-  if (s->cfg.fault_ack_before_commit)
+  uint64_t ack_seq = m->seq;
+  if (PARLEY_FAULT(&s->cfg, SEQ_REUSE))
+    ack_seq = c->durable_seq + 1; /* as on the MSG frame */
+  blob *ack = ack_frame(c->id, m->temp_id, m->msg_id, ack_seq, m->ts_ms, req);
+  if (PARLEY_FAULT(&s->cfg, ACK_BEFORE_COMMIT))
     act_send(s, ss->conn, ack);
   else
     waiter_add(p, ss->conn, ss->serial, ack);
@@ -483,17 +506,25 @@ void on_send(parley_server *s, session *ss, const parley_frame *f,
     return;
   conv *c = conv_for_member(s, m.conv, strlen(m.conv), ss->user, NULL);
   if (c == NULL) {
-    send_error(s, ss, PARLEY_E_NOT_FOUND, req, NULL);
+    send_not_found(s, ss, m.conv, req);
     return;
   }
   dedup_expire(s);
-  size_t key_len = dedup_key(key, m.from, m.device, m.temp_id);
+  const char *key_user = m.from, *key_device = m.device;
+  if (PARLEY_FAULT(&s->cfg, DEDUP_KEY_NO_DEVICE))
+    key_device = ""; /* every device of the user shares the key */
+  if (PARLEY_FAULT(&s->cfg, DEDUP_KEY_TEMP_ID_ONLY))
+    key_user = key_device = ""; /* every user shares it */
+  size_t key_len = dedup_key(key, key_user, key_device, m.temp_id);
   dedup *d = pmap_get(&s->dedups, key, key_len);
-  if (d != NULL && !s->cfg.fault_skip_dedup) {
+  if (d != NULL && !PARLEY_FAULT(&s->cfg, DEDUP_OFF)) {
+    if (PARLEY_FAULT(&s->cfg, SEQ_GAP))
+      c->last_seq++; /* taken for the repeat, never given back */
     send_repeat(s, ss, d, c, f, req);
     return;
   }
-  if (m.body_len > server_body_max(s)) {
+  if (m.body_len > server_body_max(s) &&
+      !PARLEY_FAULT(&s->cfg, MAX_BODY_UNCHECKED)) {
     send_error(s, ss, PARLEY_E_FRAME_TOO_LARGE, req,
                "the body is past max-body");
     return;
@@ -578,19 +609,27 @@ void on_receipt(parley_server *s, session *ss, const parley_frame *f,
     send_error(s, ss, PARLEY_E_BAD_VALUE, req, "bad value in header: seq");
     return;
   }
+  if (PARLEY_FAULT(&s->cfg, RECEIPT_SEQ_BEFORE_MEMBERSHIP)) {
+    /* seq is checked against any conversation of that id, member or not */
+    const conv *any = pmap_get(&s->convs, conv_id, strlen(conv_id));
+    if (any != NULL && seq > any->durable_seq) {
+      send_error(s, ss, PARLEY_E_BAD_VALUE, req, "bad value in header: seq");
+      return;
+    }
+  }
   conv *c = conv_for_member(s, conv_id, strlen(conv_id), ss->user, &m);
   if (c == NULL) {
-    send_error(s, ss, PARLEY_E_NOT_FOUND, req, NULL);
+    send_not_found(s, ss, conv_id, req);
     return;
   }
-  if (seq > c->durable_seq) {
+  if (seq > c->durable_seq && !PARLEY_FAULT(&s->cfg, RECEIPT_PAST_END)) {
     send_error(s, ss, PARLEY_E_BAD_VALUE, req, "bad value in header: seq");
     return;
   }
   bool read = kind == PARLEY_RECEIPT_READ;
   uint64_t kept = read ? m->read : m->delivered;
   uint64_t want = read ? m->want_read : m->want_delivered;
-  if (seq > want) {
+  if (seq > want || PARLEY_FAULT(&s->cfg, RECEIPT_BACKWARDS)) {
     receipt_append(s, ss, c, m, kind, seq, req);
     return;
   }
@@ -634,7 +673,8 @@ static void write_durable(parley_server *s, pending *p)
   assert(pos > s->durable_pos);
   s->durable_pos = pos;
   if (p->kind == PEND_MSG) {
-    assert(p->req.msg.seq == p->c->durable_seq + 1);
+    if (!PARLEY_FAULT(&s->cfg, SEQ_GAP)) /* a planted gap breaks it */
+      assert(p->req.msg.seq == p->c->durable_seq + 1);
     p->c->durable_seq = p->req.msg.seq;
     if (p->d != NULL && p->d->in_flight == p)
       p->d->in_flight = NULL;
@@ -646,7 +686,8 @@ static void write_durable(parley_server *s, pending *p)
       p->m->read = r->seq;
   }
   waiters_run(s, p);
-  fanout(s, p->c, pos, p->event_frame);
+  fanout(s, p->c, pos, p->event_frame,
+         p->kind == PEND_MSG ? &p->req.msg : NULL);
 }
 
 /* Takes the read with id `id` off the read list, or returns NULL. */

@@ -84,6 +84,8 @@ static bool cursor_read(const parley_server *s, const char *conv_id,
     *seq = (*seq << 8) | raw[1 + i];
   if (*dir != CURSOR_BACK && *dir != CURSOR_FORWARD)
     return false;
+  if (PARLEY_FAULT(&s->cfg, HISTORY_MORE_WHEN_FULL) && *seq == 1)
+    return true; /* the cursor past the first message: an empty page */
   return !(*dir == CURSOR_BACK && *seq < 2);
 }
 
@@ -174,9 +176,11 @@ void on_sync(parley_server *s, session *ss, const parley_frame *f,
   ss->sync_overflow = false;
   ss->sync_sent = false;
   ss->sync_cursor = since;
+  if (PARLEY_FAULT(&s->cfg, SYNC_SINCE_INCLUSIVE) && since > 0)
+    ss->sync_cursor = since - 1; /* reads from since, not after it */
   ss->sync_upto = s->durable_pos;
   ss->sync_req = *req;
-  if (since == ss->sync_upto)
+  if (ss->sync_cursor == ss->sync_upto)
     sync_round_end(s, ss);
   else
     sync_read(s, ss);
@@ -285,7 +289,7 @@ void on_history(parley_server *s, session *ss, const parley_frame *f,
   }
   conv *c = conv_for_member(s, conv_id, strlen(conv_id), ss->user, NULL);
   if (c == NULL) {
-    send_error(s, ss, PARLEY_E_NOT_FOUND, req, NULL);
+    send_not_found(s, ss, conv_id, req);
     return;
   }
   pending *p = pending_new(s, PEND_HISTORY, PARLEY_STORE_READ_HISTORY);
@@ -321,13 +325,20 @@ static void history_next_cursor(const parley_server *s, const pending *p,
                                 const parley_event *ev, size_t n, bool more,
                                 char *out)
 {
+  uint64_t oldest = n ? ev[0].msg.seq : 0, newest = n ? ev[n - 1].msg.seq : 0;
   out[0] = '\0';
+  if (PARLEY_FAULT(&s->cfg, HISTORY_MORE_WHEN_FULL))
+    more = n == p->req.read_history.limit; /* a full page "has more" */
+  if (PARLEY_FAULT(&s->cfg, HISTORY_CURSOR_INCLUSIVE)) {
+    oldest++; /* the cursor takes in the message it should exclude */
+    newest--;
+  }
   if (!more || n == 0)
     return;
   if (p->forward)
-    cursor_make(s, p->c->id, CURSOR_FORWARD, ev[n - 1].msg.seq, out);
-  else if (ev[0].msg.seq >= 2)
-    cursor_make(s, p->c->id, CURSOR_BACK, ev[0].msg.seq, out);
+    cursor_make(s, p->c->id, CURSOR_FORWARD, newest, out);
+  else if (oldest >= 2 || PARLEY_FAULT(&s->cfg, HISTORY_MORE_WHEN_FULL))
+    cursor_make(s, p->c->id, CURSOR_BACK, oldest, out);
 }
 
 static void history_ws_done(parley_server *s, pending *p,

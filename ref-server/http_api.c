@@ -525,8 +525,11 @@ static bool authenticate(host *h, http_req *r)
   }
   for (token = buf + 7; *token == ' '; token++)
     ;
+  uint64_t now = host_now_ms();
+  if (PARLEY_FAULT(&h->cfg, HTTP_TOKEN_EXPIRY_UNCHECKED))
+    now = 0; /* only the signature is checked */
   err = parley_token_verify(h->cfg.token_public_key, token, strlen(token),
-                            host_now_ms(), r->user, &expires_ms);
+                            now, r->user, &expires_ms);
   sodium_memzero(buf, sizeof buf);
   if (err == PARLEY_OK) {
     r->close_after = false;

@@ -10,6 +10,10 @@
  *   parley-server users [--db PATH]
  *   parley-server --help | -h | --version
  *
+ * Built as parley-server-faults (with PARLEY_FAULTS) it also takes
+ * `--fault NAME`, which plants one protocol fault for the mutation test,
+ * and `--fault list`, which names them (parley/faults.h).
+ *
  * Start-up: open the store (migrating it), read or create the server
  * keys, build the core and load into it what the store holds, then serve
  * HTTP and WebSocket on one lws context until SIGTERM or SIGINT. Signals
@@ -69,6 +73,10 @@ typedef struct options {
   const char *password_file;
   const char *command; /* NULL: serve */
   const char *name;
+#ifdef PARLEY_FAULTS
+  parley_fault fault; /* --fault NAME */
+  bool fault_list;    /* --fault list */
+#endif
 } options;
 
 static const char usage_text[] =
@@ -96,6 +104,10 @@ static const char usage_text[] =
     "  --allow-plaintext       serve on an address other than loopback\n"
     "                          without TLS (put TLS in front of it)\n"
     "  --password-file FILE    adduser: read the password from FILE\n"
+#ifdef PARLEY_FAULTS
+    "  --fault NAME            plant protocol fault NAME (a test build);\n"
+    "                          --fault list names them\n"
+#endif
     "  -h, --help              show this text\n"
     "  --version               show the version\n";
 
@@ -186,6 +198,30 @@ static int apply_limit(options *o, int opt, const char *flag, const char *v)
   return 0;
 }
 
+#ifdef PARLEY_FAULTS
+/* --fault NAME plants one protocol fault; --fault list asks for their
+ * names. Returns 0, or the exit code for an unknown name. */
+static int apply_fault(options *o, const char *flag, const char *v)
+{
+  if (strcmp(v, "list") == 0) {
+    o->fault_list = true;
+    return 0;
+  }
+  o->fault = parley_fault_by_name(v);
+  if (o->fault == PARLEY_FAULT_NONE)
+    return bad_flag(flag, "no such fault (--fault list names them)");
+  return 0;
+}
+
+/* Prints every fault, one line each: its name and what it breaks. */
+static void print_faults(void)
+{
+  for (int f = PARLEY_FAULT_NONE + 1; f < PARLEY_FAULT_COUNT; f++)
+    printf("%-32s %s\n", parley_fault_name((parley_fault)f),
+           parley_fault_what((parley_fault)f));
+}
+#endif
+
 /* Applies one flag. Returns 0, or the exit code for a bad value. */
 static int apply_flag(options *o, int opt, const char *flag, const char *v)
 {
@@ -229,6 +265,10 @@ static int apply_flag(options *o, int opt, const char *flag, const char *v)
   case 'p':
     o->password_file = v;
     return 0;
+#ifdef PARLEY_FAULTS
+  case 'F':
+    return apply_fault(o, flag, v);
+#endif
   default:
     return bad_flag(flag, "unknown flag");
   }
@@ -250,6 +290,9 @@ static int parse_args(int argc, char **argv, options *o)
       {"max-sessions-user", required_argument, NULL, 'S'},
       {"allow-plaintext", no_argument, NULL, 'P'},
       {"password-file", required_argument, NULL, 'p'},
+#ifdef PARLEY_FAULTS
+      {"fault", required_argument, NULL, 'F'},
+#endif
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V' + 256},
       {NULL, 0, NULL, 0}};
@@ -483,6 +526,9 @@ static void make_config(const options *o, parley_server_config *cfg)
   cfg->rate_burst = 400;
   cfg->max_sessions_per_user = o->max_sessions_user;
   randombytes_buf(&cfg->seed, sizeof cfg->seed);
+#ifdef PARLEY_FAULTS
+  cfg->fault = o->fault;
+#endif
 }
 
 /* Opens the store, reads the keys, builds and loads the core. Returns 0
@@ -499,6 +545,11 @@ static int start_core(host *h, const options *o)
   }
   if (!existed)
     plog_warn(0, "store: no database at %s; created a new one", o->db);
+#ifdef PARLEY_FAULTS
+  if (o->fault != PARLEY_FAULT_NONE)
+    plog_warn(0, "planted fault %s: %s", parley_fault_name(o->fault),
+              parley_fault_what(o->fault));
+#endif
   make_config(o, &h->cfg);
   store_set_dedup_window(h->st, h->cfg.dedup_window_ms);
   if (store_keys(h->st, h->token_sk, h->cfg.token_public_key,
@@ -741,6 +792,12 @@ int main(int argc, char **argv)
   o.max_sessions_user = DEFAULT_SESSIONS_USER;
   if ((rc = parse_args(argc, argv, &o)) >= 0)
     return rc;
+#ifdef PARLEY_FAULTS
+  if (o.fault_list) {
+    print_faults();
+    return 0;
+  }
+#endif
   if (!o.command && !o.allow_plaintext && !listen_is_loopback(&o))
     return bad_flag("--listen", "this server has no TLS: serve on a "
                                 "loopback address, or give "

@@ -274,8 +274,9 @@ static int conn_receive(host *h, ws_conn *c, const char *in, size_t len)
     plog_error(c->id, "out of memory reading a message");
     return -1;
   }
-  if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-    return 0;
+  if ((!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) &&
+      !PARLEY_FAULT(&h->cfg, WS_FRAGMENTS_AS_MESSAGES))
+    return 0; /* the fault hands each piece over as a message */
 
   c->rx_active = false;
   c->frames_in++;

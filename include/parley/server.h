@@ -23,6 +23,9 @@
 
 #include "parley/error.h"
 #include "parley/frame.h"
+#ifdef PARLEY_FAULTS
+#include "parley/faults.h"
+#endif
 
 #define PARLEY_ID_MAX 64     /* conv ids, temp-ids, device ids, req ids */
 #define PARLEY_USER_MAX 32   /* user names: [a-z0-9_.-]{1,32} */
@@ -195,10 +198,21 @@ typedef struct parley_server_config {
    * it gets rate-limited and the session stays unauthenticated (SEC-14).
    * 0: 64. */
   uint32_t max_sessions_per_user;
-  /* Test-only switches for planted faults; false in every real host. */
-  bool fault_ack_before_commit;
-  bool fault_skip_dedup;
+#ifdef PARLEY_FAULTS
+  /* Test builds only: the one planted protocol fault (parley/faults.h);
+   * PARLEY_FAULT_NONE, the zero value, plants none. */
+  parley_fault fault;
+#endif
 } parley_server_config;
+
+/* True when the configuration `cfg` plants fault NAME (parley/faults.h,
+ * without the PARLEY_FAULT_ prefix). Outside the test builds it is
+ * constant false, and a branch it guards compiles to nothing. */
+#ifdef PARLEY_FAULTS
+#define PARLEY_FAULT(cfg, NAME) ((cfg)->fault == PARLEY_FAULT_##NAME)
+#else
+#define PARLEY_FAULT(cfg, NAME) false
+#endif
 
 typedef struct parley_server parley_server;
 

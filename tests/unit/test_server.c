@@ -1143,7 +1143,7 @@ Test(server, store_failure_is_fatal_and_nothing_acked)
 Test(server, fault_ack_before_commit_plants_the_bug)
 {
   parley_server_config cfg = default_cfg();
-  cfg.fault_ack_before_commit = true;
+  cfg.fault = PARLEY_FAULT_ACK_BEFORE_COMMIT;
   harness *h = harness_new_cfg(&cfg);
   h->auto_store = false;
   add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
@@ -1309,7 +1309,7 @@ Test(server, temp_id_conflict)
 Test(server, fault_skip_dedup_plants_the_bug)
 {
   parley_server_config cfg = default_cfg();
-  cfg.fault_skip_dedup = true;
+  cfg.fault = PARLEY_FAULT_DEDUP_OFF;
   harness *h = harness_new_cfg(&cfg);
   add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
   ready(h, 1, "alice", "phone", "");
