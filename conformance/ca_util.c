@@ -146,6 +146,28 @@ const pc_frame *ca_frame_error(pc_ctx *t, pc_conn *c, const char *reason,
   return f;
 }
 
+void ca_is_error(pc_ctx *t, const pc_frame *f, const char *reason,
+                 int fatal, const char *req)
+{
+  const char *code = pc_hdr(f, "code"), *fat = pc_hdr(f, "fatal");
+  const char *r = pc_hdr(f, "req");
+
+  PC_CHECK(t, strcmp(f->verb, "ERROR") == 0 && pc_hdr(f, "reason") &&
+              strcmp(pc_hdr(f, "reason"), reason) == 0,
+           "expected ERROR %s, got %s", reason, describe(t, f));
+  PC_CHECK(t, code && atoi(code) == ca_code(reason) && strlen(code) == 3,
+           "ERROR %s carries code %s, not the registry's %d", reason,
+           code ? code : "(none)", ca_code(reason));
+  PC_CHECK(t, fat && (strcmp(fat, "yes") == 0 || strcmp(fat, "no") == 0),
+           "ERROR %s carries no fatal: yes or no (ERR-2)", reason);
+  PC_CHECK(t, fatal < 0 || (strcmp(fat, "yes") == 0) == (fatal == 1),
+           "ERROR %s carries fatal: %s; the registry says %s", reason, fat,
+           fatal == 1 ? "yes" : "no");
+  PC_CHECK(t, !req || (r && strcmp(r, req) == 0),
+           "ERROR %s carries req %s, not the frame's %s", reason,
+           r ? r : "(none)", req);
+}
+
 void ca_each_bad(pc_ctx *t, const char *label, const ca_sample *s, size_t n)
 {
   pc_conn *c = NULL;

@@ -50,6 +50,12 @@ int ca_fatal(pc_ctx *t, pc_conn *c, const char *reason, const char *req);
 const pc_frame *ca_frame_error(pc_ctx *t, pc_conn *c, const char *reason,
                                const char *req);
 
+/* Fails unless f (a frame already received) is an ERROR with `reason`,
+ * the registry's code for it, `fatal` (1: yes, 0: no, -1: either) and,
+ * when req is not NULL, that req. */
+void ca_is_error(pc_ctx *t, const pc_frame *f, const char *reason,
+                 int fatal, const char *req);
+
 /* One malformed message of a table: its octets, the error the spec gives
  * it, and the `req` it holds before its fault (NULL: none). */
 typedef struct ca_sample {
