@@ -614,7 +614,7 @@ static void utf8_session_goes_on(pc_ctx *t)
 static void rejected_send_not_stored(pc_ctx *t)
 {
   int u = ca_acct(t, 1);
-  const char *conv = pc_conv_group(t, u, NULL, 0);
+  const char *conv = pc_conv_group(t, u, &u, 1);
   pc_conn *c = ca_ready(t, u, NULL, NULL, 0, NULL);
   size_t max = pc_config_of(t)->max_frame;
   const char *head = pc_printf(t, "SEND\r\nconv: %s\r\n", conv);
