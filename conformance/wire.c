@@ -1528,6 +1528,7 @@ static pw_status control_msg(pw_conn *c, const ws_head *h, const uint8_t *p,
   m->len = n - off;
   if (h->opcode == PW_OP_CLOSE && n >= 2 && !close_code_ok(m->close_code)) {
     set_err(err, errlen, "close frame with invalid code %d", m->close_code);
+    pw_ws_msg_free(m);
     return PW_PROTOCOL;
   }
   return PW_OK;

@@ -260,12 +260,14 @@ void pw_ws_msg_free(pw_ws_msg *m);
  * answer it with pw_ws_write_close if wanted; after it, reads return
  * PW_CLOSED.
  * Returns PW_OK with *m filled, PW_TIMEOUT (partial state kept),
- * PW_CLOSED (TCP ended without a close frame), PW_PROTOCOL (err: a
+ * PW_CLOSED (TCP ended without a close frame; also every read after a
+ * close frame), PW_PROTOCOL (err: a
  * masked frame from a server, an unmasked one from a client, reserved
  * bits or opcode, a bad continuation, a fragmented or long control
  * frame, a close payload of one octet or a bad code), PW_TOO_BIG (past
- * PW_MESSAGE_MAX), PW_ERROR. After a PW_PROTOCOL or PW_TOO_BIG the stream
- * is out of step: close the connection. */
+ * PW_MESSAGE_MAX), PW_ERROR. *m holds nothing unless PW_OK. After a
+ * PW_PROTOCOL or PW_TOO_BIG the stream is out of step: close the
+ * connection. */
 pw_status pw_ws_read(pw_conn *c, unsigned timeout_ms, pw_ws_msg *m,
                      char *err, size_t errlen);
 
