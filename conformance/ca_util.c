@@ -188,6 +188,43 @@ void ca_each_bad(pc_ctx *t, const char *label, const ca_sample *s, size_t n)
   }
 }
 
+pc_http *ca_post_json(pc_ctx *t, const char *path, const char *token,
+                      json_t *body)
+{
+  char *text = json_dumps(body, JSON_COMPACT);
+  char *copy;
+
+  json_decref(body);
+  PC_CHECK(t, text, "out of memory");
+  copy = pc_strdup(t, text);
+  free(text);
+  return pc_http_request(t, "POST", path, token, "application/json", copy,
+                         strlen(copy));
+}
+
+const char *ca_token_req(pc_ctx *t, int user, uint64_t ttl_ms,
+                         uint64_t *expires_ms)
+{
+  json_t *body = json_pack("{s:s, s:s}", "user", pc_user(t, user),
+                           "password", pc_password(t, user));
+  pc_http *r;
+  json_t *tok, *exp;
+
+  if (ttl_ms)
+    json_object_set_new(body, "ttl_ms", json_integer((json_int_t)ttl_ms));
+  r = ca_post_json(t, "/v1/auth/token", NULL, body);
+  pc_http_expect(t, r, 200, NULL);
+  tok = r->json ? json_object_get(r->json, "token") : NULL;
+  exp = r->json ? json_object_get(r->json, "expires_ms") : NULL;
+  PC_CHECK(t, json_is_string(tok) && json_is_integer(exp) &&
+              json_integer_value(exp) > 0,
+           "the token answer lacks a string token or an integer expires_ms:"
+           " %.300s", r->body);
+  if (expires_ms)
+    *expires_ms = (uint64_t)json_integer_value(exp);
+  return pc_strdup(t, json_string_value(tok));
+}
+
 char *ca_fill(pc_ctx *t, char ch, size_t n)
 {
   char *s = pc_alloc(t, n + 1);

@@ -76,6 +76,16 @@ typedef struct ca_sample {
 void ca_each_bad(pc_ctx *t, const char *label, const ca_sample *s,
                  size_t n);
 
+/* POST of `body` (taken: decref'd here) as application/json to `path`
+ * with `token` (NULL: none). */
+pc_http *ca_post_json(pc_ctx *t, const char *path, const char *token,
+                      json_t *body);
+/* POST /v1/auth/token for account `user` with the password of the run,
+ * and `ttl_ms` when not 0. Fails the case unless the answer is 200 with
+ * a string token and an integer expires_ms, which go to *expires_ms. */
+const char *ca_token_req(pc_ctx *t, int user, uint64_t ttl_ms,
+                         uint64_t *expires_ms);
+
 /* n octets of `ch`, NUL-terminated. */
 char *ca_fill(pc_ctx *t, char ch, size_t n);
 /* A fresh request id. */
