@@ -2497,3 +2497,410 @@ Test(server, sessions_per_user_are_capped)
   expect(h, 4, "READY");
   harness_free(h);
 }
+
+/* ---- planted faults (parley/faults.h) ----
+ *
+ * Each test switches one fault on and checks that the core then makes the
+ * mistake the fault names, so the mutation test's faults are real; the
+ * right behaviour is checked by the tests above. ack-before-commit and
+ * dedup-off are checked with the sending tests. */
+
+/* A core planting `fault`, with the direct conversation c1 of alice and
+ * bob loaded. */
+static harness *faulty(parley_fault fault, bool auto_store)
+{
+  parley_server_config cfg = default_cfg();
+  cfg.fault = fault;
+  harness *h = harness_new_cfg(&cfg);
+  h->auto_store = auto_store;
+  add_conv(h, "c1", PARLEY_CONV_DIRECT, ab, 2);
+  return h;
+}
+
+/* spec: EXT-1 */
+Test(server, fault_unknown_header_rejected)
+{
+  harness *h = faulty(PARLEY_FAULT_UNKNOWN_HEADER_REJECTED, true);
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "PING\r\nx-trace: 7\r\nreq: p\r\n\r\n");
+  expect_error(h, 1, 401);
+  expect_nothing(h, 1);
+  harness_free(h);
+}
+
+/* spec: EXT-3 */
+Test(server, fault_unknown_verb_as_bad_start_line)
+{
+  harness *h = faulty(PARLEY_FAULT_UNKNOWN_VERB_AS_BAD_START_LINE, true);
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "FROB\r\nreq: f\r\n\r\n");
+  expect_error(h, 1, 400);
+  harness_free(h);
+}
+
+/* spec: FRAME-11 */
+Test(server, fault_missing_header_as_bad_value)
+{
+  harness *h = faulty(PARLEY_FAULT_MISSING_HEADER_AS_BAD_VALUE, true);
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "SEND\r\ntemp-id: t1\r\n\r\n");
+  expect_error(h, 1, 427);
+  harness_free(h);
+}
+
+/* spec: REQ-1 ERR-2 */
+Test(server, fault_error_without_req)
+{
+  harness *h = faulty(PARLEY_FAULT_ERROR_WITHOUT_REQ, true);
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "SEND\r\nconv: c9\r\ntemp-id: t1\r\nreq: r1\r\n\r\n");
+  cr_assert_null(hget(expect_error(h, 1, 440), "req"));
+  harness_free(h);
+}
+
+/* spec: LIFE-4 */
+Test(server, fault_second_hello_welcomed)
+{
+  harness *h = faulty(PARLEY_FAULT_SECOND_HELLO_WELCOMED, true);
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\nreq: h2\r\n\r\n");
+  cr_assert_str_eq(hget(expect(h, 1, "WELCOME"), "req"), "h2");
+  cr_assert_not(closed(h, 1, NULL));
+  send_msg(h, 1, "c1", "t1", "still ready", NULL);
+  expect(h, 1, "ACK");
+  harness_free(h);
+}
+
+/* spec: RATE-3 */
+Test(server, fault_welcome_without_rate_burst)
+{
+  harness *h = faulty(PARLEY_FAULT_WELCOME_WITHOUT_RATE_BURST, true);
+  parley_server_on_open(h->s, 1, h->now);
+  feed(h, 1, "HELLO\r\nversions: 1\r\nheartbeat: 1000\r\n\r\n");
+  tframe *tf = expect(h, 1, "WELCOME");
+  cr_assert_eq(hnum(tf, "rate"), 200);
+  cr_assert_null(hget(tf, "rate-burst"));
+  harness_free(h);
+}
+
+/* spec: AUTH-1 SEC-7 */
+Test(server, fault_expired_token_accepted)
+{
+  harness *h = faulty(PARLEY_FAULT_EXPIRED_TOKEN_ACCEPTED, true);
+  hello(h, 1, "");
+  auth(h, 1, "alice", "phone", h->now - 1);
+  expect(h, 1, "READY"); /* then the session timer notices */
+  time_to(h, h->now);
+  expect_error(h, 1, 425);
+  harness_free(h);
+}
+
+/* spec: AUTH-1 SEC-7 */
+Test(server, fault_token_signature_unchecked)
+{
+  char tok[PARLEY_TOKEN_MAX + 1];
+  harness *h = faulty(PARLEY_FAULT_TOKEN_SIGNATURE_UNCHECKED, true);
+  hello(h, 1, "");
+  token_for("alice", h->now + 60000, tok);
+  size_t at = strlen(tok) - 20; /* inside the signature */
+  tok[at] = tok[at] == 'A' ? 'B' : 'A';
+  feedf(h, 1, "AUTH\ntoken: %s\ndevice: phone\n\n", tok);
+  cr_assert_str_eq(hget(expect(h, 1, "READY"), "user"), "alice");
+  harness_free(h);
+}
+
+/* spec: AUTH-3 */
+Test(server, fault_token_expiry_not_enforced)
+{
+  harness *h = faulty(PARLEY_FAULT_TOKEN_EXPIRY_NOT_ENFORCED, true);
+  ready_until(h, 1, "alice", "phone", "", h->now + 1000);
+  feed(h, 1, "PING\r\n\r\n"); /* keeps the heartbeat happy */
+  expect(h, 1, "PONG");
+  time_to(h, h->now + 5000);
+  expect_nothing(h, 1);
+  cr_assert_not(closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: HB-3 */
+Test(server, fault_pong_without_nonce)
+{
+  harness *h = faulty(PARLEY_FAULT_PONG_WITHOUT_NONCE, true);
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "PING\r\nnonce: n-42\r\n\r\n");
+  cr_assert_null(hget(expect(h, 1, "PONG"), "nonce"));
+  harness_free(h);
+}
+
+/* spec: HB-4 */
+Test(server, fault_heartbeat_not_enforced)
+{
+  harness *h = faulty(PARLEY_FAULT_HEARTBEAT_NOT_ENFORCED, true);
+  ready(h, 1, "alice", "phone", ""); /* heartbeat 30000 */
+  time_to(h, h->now + 60000);
+  time_to(h, h->now + 600000);
+  expect_nothing(h, 1);
+  cr_assert_not(closed(h, 1, NULL));
+  harness_free(h);
+}
+
+/* spec: SEND-3 */
+Test(server, fault_dedup_key_no_device)
+{
+  harness *h = faulty(PARLEY_FAULT_DEDUP_KEY_NO_DEVICE, true);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 3, "alice", "laptop", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  drop_output(h);
+  send_msg(h, 3, "c1", "t1", "hello", NULL);
+  cr_assert_eq(hnum(expect(h, 3, "ACK"), "seq"), 1); /* the phone's */
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 1);
+  harness_free(h);
+}
+
+/* spec: SEND-3 */
+Test(server, fault_dedup_key_temp_id_only)
+{
+  harness *h = faulty(PARLEY_FAULT_DEDUP_KEY_TEMP_ID_ONLY, true);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  drop_output(h);
+  send_msg(h, 2, "c1", "t1", "hello", NULL);
+  cr_assert_eq(hnum(expect(h, 2, "ACK"), "seq"), 1); /* alice's */
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 1);
+  harness_free(h);
+}
+
+/* spec: SEND-4 */
+Test(server, fault_dedup_ignores_body)
+{
+  harness *h = faulty(PARLEY_FAULT_DEDUP_IGNORES_BODY, true);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  drop_output(h);
+  send_msg(h, 1, "c1", "t1", "something else", NULL);
+  cr_assert_eq(hnum(expect(h, 1, "ACK"), "seq"), 1);
+  harness_free(h);
+}
+
+/* spec: SEND-10 */
+Test(server, fault_max_body_unchecked)
+{
+  static char body[64514];
+  harness *h = faulty(PARLEY_FAULT_MAX_BODY_UNCHECKED, true);
+  ready(h, 1, "alice", "phone", "");
+  memset(body, 'a', 64513); /* max-body is 64512 */
+  send_msg(h, 1, "c1", "t1", body, NULL);
+  expect(h, 1, "ACK");
+  cr_assert_eq(h->store_count[PARLEY_STORE_APPEND_MSG], 1);
+  harness_free(h);
+}
+
+/* spec: SEND-2 */
+Test(server, fault_seq_reuse)
+{
+  harness *h = faulty(PARLEY_FAULT_SEQ_REUSE, false);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "one", NULL);
+  send_msg(h, 1, "c1", "t2", "two", NULL); /* before the first commits */
+  store_complete(h, SIZE_MAX);
+  cr_assert_eq(hnum(expect(h, 1, "ACK"), "seq"), 1);
+  cr_assert_eq(hnum(expect(h, 1, "MSG"), "seq"), 1);
+  cr_assert_eq(hnum(expect(h, 1, "ACK"), "seq"), 1); /* reused */
+  cr_assert_eq(hnum(expect(h, 1, "MSG"), "seq"), 1);
+  cr_assert_eq(h->reqs[1].req.msg.seq, 2); /* the store's is right */
+  harness_free(h);
+}
+
+/* spec: SEND-2 */
+Test(server, fault_seq_gap)
+{
+  harness *h = faulty(PARLEY_FAULT_SEQ_GAP, true);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c1", "t1", "one", NULL);
+  cr_assert_eq(hnum(expect(h, 1, "ACK"), "seq"), 1);
+  send_msg(h, 1, "c1", "t1", "one", NULL); /* a retry */
+  drop_output(h);
+  send_msg(h, 1, "c1", "t2", "two", NULL);
+  cr_assert_eq(hnum(expect(h, 1, "ACK"), "seq"), 3);
+  harness_free(h);
+}
+
+/* spec: DELIV-1 */
+Test(server, fault_fanout_skips_sender_devices)
+{
+  harness *h = faulty(PARLEY_FAULT_FANOUT_SKIPS_SENDER_DEVICES, true);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  ready(h, 3, "alice", "laptop", "");
+  send_msg(h, 1, "c1", "t1", "hello", NULL);
+  expect(h, 1, "ACK");
+  expect(h, 1, "MSG");
+  expect(h, 2, "MSG");
+  expect_nothing(h, 3);
+  harness_free(h);
+}
+
+/* spec: DELIV-1 RCPT-3 */
+Test(server, fault_fanout_skips_last_member)
+{
+  harness *h = faulty(PARLEY_FAULT_FANOUT_SKIPS_LAST_MEMBER, true);
+  add_conv(h, "c2", PARLEY_CONV_GROUP, abc, 3);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  ready(h, 3, "carol", "phone", "");
+  send_msg(h, 1, "c2", "t1", "hello", NULL);
+  expect(h, 2, "MSG");
+  expect_nothing(h, 3);
+  send_msg(h, 1, "c1", "t2", "direct", NULL); /* two members: delivered */
+  expect(h, 2, "MSG");
+  harness_free(h);
+}
+
+/* spec: RCPT-1 */
+Test(server, fault_receipt_backwards)
+{
+  harness *h = faulty(PARLEY_FAULT_RECEIPT_BACKWARDS, true);
+  ready(h, 1, "alice", "phone", "");
+  ready(h, 2, "bob", "phone", "");
+  send_n(h, 1, "c1", 3);
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 3\r\n\r\n");
+  drop_output(h);
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: read\r\nseq: 2\r\nreq: b\r\n\r\n");
+  expect(h, 2, "OK");
+  tframe *tf = expect(h, 1, "RECEIPT"); /* relayed though it lowers */
+  cr_assert_eq(hnum(tf, "seq"), 2);
+  harness_free(h);
+}
+
+/* spec: RCPT-2 */
+Test(server, fault_receipt_past_end)
+{
+  harness *h = faulty(PARLEY_FAULT_RECEIPT_PAST_END, true);
+  ready(h, 2, "bob", "phone", "");
+  feed(h, 2, "RECEIPT\r\nconv: c1\r\nkind: delivered\r\nseq: 5\r\n\r\n");
+  expect(h, 2, "OK");
+  harness_free(h);
+}
+
+/* spec: SEC-2 */
+Test(server, fault_receipt_seq_before_membership)
+{
+  harness *h = faulty(PARLEY_FAULT_RECEIPT_SEQ_BEFORE_MEMBERSHIP, true);
+  add_conv(h, "c2", PARLEY_CONV_DIRECT, bc, 2);
+  ready(h, 1, "alice", "phone", "");
+  feed(h, 1, "RECEIPT\r\nconv: c2\r\nkind: read\r\nseq: 9\r\n\r\n");
+  expect_error(h, 1, 427); /* tells alice that c2 exists */
+  feed(h, 1, "RECEIPT\r\nconv: c9\r\nkind: read\r\nseq: 9\r\n\r\n");
+  expect_error(h, 1, 440);
+  harness_free(h);
+}
+
+/* spec: SEC-1 SEND-6 */
+Test(server, fault_nonmember_leak)
+{
+  harness *h = faulty(PARLEY_FAULT_NONMEMBER_LEAK, true);
+  add_conv(h, "c2", PARLEY_CONV_DIRECT, bc, 2);
+  ready(h, 1, "alice", "phone", "");
+  send_msg(h, 1, "c2", "t1", "x", NULL);
+  cr_assert_not_null(strstr(expect_error(h, 1, 440)->body, "not a member"));
+  send_msg(h, 1, "c9", "t2", "x", NULL);
+  cr_assert_eq(expect_error(h, 1, 440)->body_len, 0);
+  harness_free(h);
+}
+
+/* spec: SYNC-1 */
+Test(server, fault_sync_since_inclusive)
+{
+  harness *h = faulty(PARLEY_FAULT_SYNC_SINCE_INCLUSIVE, true);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 2); /* pos 1 and 2 */
+  drop_output(h);
+  feed(h, 1, "SYNC\r\nsince: 1\r\n\r\n");
+  expect_stream(h, 1, 1, 2, 2); /* pos 1 again */
+  harness_free(h);
+}
+
+/* spec: HIST-2 */
+Test(server, fault_history_cursor_inclusive)
+{
+  int seen[16] = {0};
+  char cursor[128], extra[200];
+  harness *h = faulty(PARLEY_FAULT_HISTORY_CURSOR_INCLUSIVE, true);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 7);
+  drop_output(h);
+  history_page(h, 1, "", seen, 3, true, cursor); /* 5, 6, 7 */
+  snprintf(extra, sizeof extra, "cursor: %s\n", cursor);
+  history_page(h, 1, extra, seen, 3, true, cursor); /* 3, 4, 5 */
+  cr_assert_eq(seen[5], 2);
+  cr_assert_eq(seen[6], 1);
+  harness_free(h);
+}
+
+/* spec: HIST-1 */
+Test(server, fault_history_more_when_full)
+{
+  int seen[16] = {0};
+  char cursor[128], extra[200];
+  harness *h = faulty(PARLEY_FAULT_HISTORY_MORE_WHEN_FULL, true);
+  ready(h, 1, "alice", "phone", "");
+  send_n(h, 1, "c1", 6);
+  drop_output(h);
+  history_page(h, 1, "", seen, 3, true, cursor); /* 4, 5, 6 */
+  snprintf(extra, sizeof extra, "cursor: %s\n", cursor);
+  history_page(h, 1, extra, seen, 3, true, cursor); /* 1, 2, 3: "more" */
+  snprintf(extra, sizeof extra, "cursor: %s\n", cursor);
+  history_page(h, 1, extra, seen, 0, false, cursor); /* an empty page */
+  harness_free(h);
+}
+
+/* spec: EXT-6 TYPE-2 */
+Test(server, fault_typing_ignores_capability)
+{
+  harness *h = faulty(PARLEY_FAULT_TYPING_IGNORES_CAPABILITY, true);
+  ready(h, 1, "alice", "phone", "typing");
+  ready(h, 2, "bob", "phone", "receipts");
+  feed(h, 1, "TYPING\r\nconv: c1\r\nstate: on\r\n\r\n");
+  expect(h, 2, "TYPING");
+  harness_free(h);
+}
+
+/* spec: TYPE-2 */
+Test(server, fault_typing_echoed_to_sender)
+{
+  harness *h = faulty(PARLEY_FAULT_TYPING_ECHOED_TO_SENDER, true);
+  ready(h, 1, "alice", "phone", "typing");
+  ready(h, 3, "alice", "laptop", "typing");
+  feed(h, 1, "TYPING\r\nconv: c1\r\nstate: on\r\n\r\n");
+  cr_assert_str_eq(hget(expect(h, 3, "TYPING"), "user"), "alice");
+  harness_free(h);
+}
+
+/* spec: PRES-1 */
+Test(server, fault_presence_never_expires)
+{
+  harness *h = faulty(PARLEY_FAULT_PRESENCE_NEVER_EXPIRES, true);
+  ready(h, 1, "alice", "phone", "presence");
+  ready(h, 2, "bob", "phone", "presence");
+  feed(h, 2, "PRESENCE\r\nstatus: online\r\nttl: 5000\r\n\r\n");
+  expect(h, 1, "PRESENCE");
+  time_to(h, h->now + 5000);
+  time_to(h, h->now + 20000); /* within the heartbeat of 30 s */
+  expect_nothing(h, 1); /* no offline */
+  harness_free(h);
+}
+
+/* spec: RATE-1 */
+Test(server, fault_rate_limit_off)
+{
+  harness *h = faulty(PARLEY_FAULT_RATE_LIMIT_OFF, true);
+  ready(h, 1, "alice", "phone", "");
+  for (int i = 0; i < 500; i++) /* past the bucket of 400 at once */
+    feed(h, 1, "PING\r\n\r\n");
+  for (int i = 0; i < 500; i++)
+    expect(h, 1, "PONG");
+  harness_free(h);
+}
+
