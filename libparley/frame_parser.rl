@@ -118,12 +118,13 @@ static bool in_header_lines(const parley_parser *parser)
 }
 
 /* The verb failed at octet `c`. Returns true for an octet of %x80 or
- * more, which the machine then reads as a UTF-8 character to tell bad
- * UTF-8 (403) from a character a verb may not hold (400); otherwise fails
- * with bad-start-line and returns false. */
+ * more within the verb limit, which the machine then reads as a UTF-8
+ * character to tell bad UTF-8 (403) from a character a verb may not hold
+ * (400); otherwise fails with bad-start-line and returns false. A 33rd
+ * octet breaks the limit whatever it is (section 2.8). */
 static bool verb_fail(parley_parser *parser, unsigned char c, size_t off)
 {
-  if (c >= 0x80)
+  if (c >= 0x80 && off < PARLEY_VERB_MAX)
     return true;
   parser_fail(parser, PARLEY_E_BAD_START_LINE, off, "verb");
   return false;

@@ -4,12 +4,16 @@ It reads one WebSocket message that must hold exactly one frame (section
 2.5) and returns the decoded frame, or raises FrameError with the reason
 from the error registry (section 13). Faults are reported in the order a
 left-to-right reading meets them (section 2.8); a message longer than the
-frame size limit is refused before it is read.
+frame size limit is refused before it is read. decode_stream reads a
+byte stream holding any number of frames (section 2.6) instead.
 
 The spec lint uses it to check that every worked example of section 15
-decodes to the values its JSON block states. It is written for clarity,
+decodes to the values its JSON block states, and the test vectors of
+conformance/vectors/ are checked against it. It is written for clarity,
 not speed, and uses the standard library only.
 """
+
+import collections
 
 CR, LF, SP, COLON, DASH = 0x0D, 0x0A, 0x20, 0x3A, 0x2D
 
@@ -17,6 +21,12 @@ FRAME_SIZE_MAX = 65536
 HEADER_COUNT_MAX = 32
 HEADER_LINE_MAX = 1024
 VERB_MAX = 32
+
+# The limits a receiver applies: those of section 2.3, or lower ones it
+# stated (section 4). The verb limit is not one a peer states.
+Limits = collections.namedtuple("Limits",
+                                "frame_size header_count header_line")
+DEFAULT_LIMITS = Limits(FRAME_SIZE_MAX, HEADER_COUNT_MAX, HEADER_LINE_MAX)
 
 
 class FrameError(Exception):
@@ -109,18 +119,20 @@ def _start_line(data, end):
             if data[i + 1] != LF:
                 _fail("bad-start-line", i + 1, "start-line")
             return data[:i].decode("ascii"), i + 2
+        # A 33rd verb octet breaks the limit whatever it is (section 2.8
+        # checks a limit before the octet's own fault).
+        if i + 1 > VERB_MAX:
+            _fail("bad-start-line", i, "verb")
         if c >= 0x80:
             _non_ascii(data, i, end, "verb", "bad-start-line")
         first = i == 0
         ok = _upalpha(c) or (not first and (_digit(c) or c == DASH))
         if not ok:
             _fail("bad-start-line", i, "verb")
-        if i + 1 > VERB_MAX:
-            _fail("bad-start-line", i, "verb")
         i += 1
 
 
-def _header_name(data, pos, end, line_start):
+def _header_name(data, pos, end, line_start, lim):
     """Reads a header name and its colon; returns (name, offset after)."""
     i = pos
     while True:
@@ -128,7 +140,7 @@ def _header_name(data, pos, end, line_start):
         # that ends first is cut short, wherever in the line it ends.
         if i >= end:
             _fail("truncated-frame", end, "header-name")
-        if i - line_start >= HEADER_LINE_MAX:
+        if i - line_start >= lim.header_line:
             _fail("header-too-long", i, "header-line")
         c = data[i]
         if c == COLON and i > pos:
@@ -139,11 +151,11 @@ def _header_name(data, pos, end, line_start):
         i += 1
 
 
-def _header_value(data, pos, end, line_start):
+def _header_value(data, pos, end, line_start, lim):
     """Reads SP, a header value and CRLF; returns (value, offset after)."""
     if pos >= end:
         _fail("truncated-frame", end, "header-line")
-    if pos - line_start >= HEADER_LINE_MAX:
+    if pos - line_start >= lim.header_line:
         _fail("header-too-long", pos, "header-line")
     if data[pos] != SP:
         _fail("bad-header-value", pos, "header-line")
@@ -158,11 +170,11 @@ def _header_value(data, pos, end, line_start):
             if data[i + 1] != LF:
                 _fail("bad-header-value", i, "header-value")
             return data[pos + 1:i].decode("utf-8"), i + 2
-        if i - line_start >= HEADER_LINE_MAX:
+        if i - line_start >= lim.header_line:
             _fail("header-too-long", i, "header-line")
         if c >= 0x80:
             n = _non_ascii(data, i, end, "header-value", None)
-            if i + n - line_start > HEADER_LINE_MAX:
+            if i + n - line_start > lim.header_line:
                 _fail("header-too-long", i, "header-line")
             i += n
             continue
@@ -171,19 +183,19 @@ def _header_value(data, pos, end, line_start):
         i += 1
 
 
-def _content_length(value, offset, line_end):
+def _content_length(value, offset, line_end, lim):
     """Checks a content-length value; returns it as an int."""
     ok = value == "0" or (value[:1] in "123456789" and value.isdigit()
                           and value.isascii() and value != "")
     if not ok:
         _fail("bad-length", offset, "content-length")
     n = int(value)
-    if n > FRAME_SIZE_MAX or line_end + 2 + n > FRAME_SIZE_MAX:
+    if n > lim.frame_size or line_end + 2 + n > lim.frame_size:
         _fail("frame-too-large", offset, "content-length")
     return n
 
 
-def _headers(data, pos, end):
+def _headers(data, pos, end, lim):
     """Reads header lines and the blank line.
 
     Returns (headers, content_length or None, offset of the body)."""
@@ -197,28 +209,26 @@ def _headers(data, pos, end):
             if data[pos + 1] != LF:
                 _fail("bad-header-name", pos + 1, "header-name")
             return headers, length, pos + 2
-        if len(headers) >= HEADER_COUNT_MAX:
+        if len(headers) >= lim.header_count:
             _fail("too-many-headers", pos, "header-line")
         line_start = pos
-        name, pos = _header_name(data, pos, end, line_start)
+        name, pos = _header_name(data, pos, end, line_start, lim)
         if name in names:
             _fail("duplicate-header", line_start, "header-name")
         value_at = pos + 1
-        value, pos = _header_value(data, pos, end, line_start)
+        value, pos = _header_value(data, pos, end, line_start, lim)
         if name == "content-length":
-            length = _content_length(value, value_at, pos)
+            length = _content_length(value, value_at, pos, lim)
         headers.append([name, value])
         names.add(name)
 
 
-def _body(data, pos, end, length):
-    """Checks the body's UTF-8 and the message's end; returns the body."""
-    if length is None:
-        if pos < end:
-            _fail("length-required", pos, "body")
-        return ""
+def _body(data, pos, end, length, lim):
+    """Checks the body's UTF-8; returns (body, offset after it).
+
+    The body must end within `end`, else the frame is cut short."""
     body_end = pos + length
-    if body_end > FRAME_SIZE_MAX:
+    if body_end > lim.frame_size:
         _fail("frame-too-large", pos, "frame")
     limit = min(body_end, end)
     i = pos
@@ -231,24 +241,81 @@ def _body(data, pos, end, length):
         i += n
     if end < body_end:
         _fail("truncated-frame", end, "body")
-    if end > body_end:
-        _fail("extra-data", body_end, "frame")
-    return data[pos:body_end].decode("utf-8")
+    return data[pos:body_end].decode("utf-8"), body_end
 
 
-def decode_message(data):
+def _frame(data, end, lim):
+    """Reads the frame at the start of data[:end].
+
+    Returns (frame, whether it has content-length, offset after it): a
+    frame without content-length ends at its blank line."""
+    verb, pos = _start_line(data, end)
+    headers, length, pos = _headers(data, pos, end, lim)
+    body = ""
+    if length is not None:
+        body, pos = _body(data, pos, end, length, lim)
+    return ({"verb": verb, "headers": headers, "body": body},
+            length is not None, pos)
+
+
+def _limits(limits):
+    return DEFAULT_LIMITS if limits is None else Limits(*limits)
+
+
+def decode_message(data, limits=None):
     """Decodes one WebSocket message holding exactly one frame.
 
     Returns {"verb": str, "headers": [[name, value], ...], "body": str}
-    or raises FrameError.
+    or raises FrameError. `limits` (a Limits) defaults to section 2.3's.
     """
+    lim = _limits(limits)
     end = len(data)
-    if end > FRAME_SIZE_MAX:
-        _fail("frame-too-large", FRAME_SIZE_MAX, "frame")
-    verb, pos = _start_line(data, end)
-    headers, length, pos = _headers(data, pos, end)
-    body = _body(data, pos, end, length)
-    return {"verb": verb, "headers": headers, "body": body}
+    if end > lim.frame_size:
+        _fail("frame-too-large", lim.frame_size, "frame")
+    frame, has_length, pos = _frame(data, end, lim)
+    if pos < end and not has_length:
+        _fail("length-required", pos, "body")
+    if pos < end:
+        _fail("extra-data", pos, "frame")
+    return frame
+
+
+class StreamResult:
+    """What a byte stream held: the frames read, in order; then either
+    the error that stopped the reading (`error`, a FrameError whose offset
+    counts from the first octet of its frame, which starts at
+    `frame_start`) or the number of octets of an unfinished frame at the
+    end (`pending`, 0 when the stream ends between frames)."""
+
+    def __init__(self, frames, error, frame_start, pending):
+        self.frames = frames
+        self.error = error
+        self.frame_start = frame_start
+        self.pending = pending
+
+
+def decode_stream(data, limits=None):
+    """Decodes a byte stream holding any number of frames (section 2.6).
+
+    Returns a StreamResult. A frame whose octets pass the frame size limit
+    before it ends is frame-too-large at the first octet past the limit.
+    """
+    lim = _limits(limits)
+    frames, start = [], 0
+    while start < len(data):
+        piece = data[start:start + lim.frame_size]
+        try:
+            frame, _, used = _frame(piece, len(piece), lim)
+        except FrameError as err:
+            if err.reason != "truncated-frame":
+                return StreamResult(frames, err, start, 0)
+            if start + len(piece) < len(data):
+                err = FrameError("frame-too-large", lim.frame_size, "frame")
+                return StreamResult(frames, err, start, 0)
+            return StreamResult(frames, None, start, len(piece))
+        frames.append(frame)
+        start += used
+    return StreamResult(frames, None, start, 0)
 
 
 def example_wire(lines):
