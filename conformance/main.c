@@ -386,6 +386,7 @@ static int run_and_report(app *a)
 
   out.target = a->o.client ? a->o.exec_cmd : a->run.url;
   out.self_started = a->server != NULL;
+  out.server = a->server;
   out.mode = a->o.client ? "client" : "server";
   out.started_ms = (uint64_t)time(NULL) * 1000u;
   if (a->o.verbosity >= 0)
@@ -395,6 +396,7 @@ static int run_and_report(app *a)
             out.self_started ? " (reference server started for this run)"
                              : "", a->o.jobs, a->o.jobs == 1 ? "" : "s",
             a->o.timeout_ms);
+  fflush(a->term);
   pc_run_items(&a->run, &out, a->term);
   pc_report_summary(&out, a->term);
   rc = write_reports(a, &out);

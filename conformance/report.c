@@ -434,7 +434,8 @@ void pc_report_summary(const pc_outcome *o, FILE *f)
   }
   summary_stale(o, &t, f);
   fprintf(f, "\n%s: %zu case%s ran against %s in %.2f s",
-          t.failing ? "FAILED" : "PASSED", t.ran, t.ran == 1 ? "" : "s",
+          t.failing ? "FAILED" : o->interrupted ? "INTERRUPTED" : "PASSED",
+          t.ran, t.ran == 1 ? "" : "s",
           o->target, (double)o->wall_us / 1e6);
   if (t.failing)
     fprintf(f, "; %zu MUST case%s failed%s", t.must_failing,
@@ -445,7 +446,10 @@ void pc_report_summary(const pc_outcome *o, FILE *f)
     fprintf(f, "; interrupted, %zu not run", t.not_run);
   else if (o->stopped_early)
     fprintf(f, "; --fail-fast stopped it, %zu not run", t.not_run);
+  else if (t.not_run)
+    fprintf(f, "; the target died, %zu not run", t.not_run);
   fputc('\n', f);
+  fflush(f);
 }
 
 /* ---- --list -------------------------------------------------------- */

@@ -408,6 +408,10 @@ static void *worker(void *arg)
 
   pthread_mutex_lock(&p->lock);
   while (!p->halt && !pc_stop_requested() && p->next < p->o->count) {
+    if (p->o->server && !pc_selfserve_alive(p->o->server)) {
+      p->halt = true;
+      break;
+    }
     it = &p->o->items[p->next++];
     pthread_mutex_unlock(&p->lock);
     pc_run_case(p->r, it->suite, it->c, &it->res);

@@ -51,6 +51,8 @@ typedef struct pc_item {
   pc_result res;
 } pc_item;
 
+typedef struct pc_selfserve pc_selfserve;
+
 /* A whole run, as the report writers see it. */
 typedef struct pc_outcome {
   const pc_opts *opts;
@@ -64,6 +66,8 @@ typedef struct pc_outcome {
   uint64_t wall_us;            /* how long the cases took */
   bool interrupted;
   bool stopped_early;          /* --fail-fast stopped it */
+  pc_selfserve *server;        /* the self-started target, or NULL: the
+                                  run stops starting cases if it dies */
 } pc_outcome;
 
 /* Counts of an outcome by verdict, after --expect-fail. */
@@ -141,8 +145,6 @@ void pc_stop_request(void);
 bool pc_stop_requested(void);
 
 /* ---- selfserve.c: the reference server as the target ---------------- */
-
-typedef struct pc_selfserve pc_selfserve;
 
 /* Starts parley-server on 127.0.0.1 with a temporary database and
  * `accounts` accounts, and fills r (url, host, port, accounts). Returns
