@@ -801,60 +801,90 @@ bad:
   return PW_PROTOCOL;
 }
 
+/* Reads a chunk-size line at data[*pos..len) (hex digits, an optional
+ * extension, the line end) and moves *pos past it. PW_OK with *size,
+ * PW_TIMEOUT for more, PW_PROTOCOL, PW_TOO_BIG. */
+static pw_status chunk_size(const char *data, size_t len, size_t *pos,
+                            size_t *size) {
+  const char *nl = memchr(data + *pos, '\n', len - *pos);
+  size_t p = *pos, n = 0;
+  char ch;
+
+  if (!nl)
+    return PW_TIMEOUT;
+  while (p < len && (ch = data[p]) != '\0' &&
+         strchr("0123456789abcdefABCDEF", ch)) {
+    n = n * 16 + (size_t)(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+    if (n > PW_BODY_MAX)
+      return PW_TOO_BIG;
+    p++;
+  }
+  /* nl is at or after p: a hex digit is never a line end. */
+  if (p == *pos || (data[p] != ';' && data[p] != '\r' && data[p] != '\n'))
+    return PW_PROTOCOL;
+  *pos = (size_t)(nl - data) + 1;
+  *size = n;
+  return PW_OK;
+}
+
+/* Skips the trailer fields and the blank line after the last chunk.
+ * PW_OK with *pos past them, or PW_TIMEOUT for more. */
+static pw_status skip_trailers(const char *data, size_t len, size_t *pos) {
+  const char *nl;
+  size_t n;
+
+  for (;;) {
+    nl = memchr(data + *pos, '\n', len - *pos);
+    if (!nl)
+      return PW_TIMEOUT;
+    n = (size_t)(nl - (data + *pos));
+    *pos = (size_t)(nl - data) + 1;
+    if (n == 0 || (n == 1 && data[*pos - 2] == '\r'))
+      return PW_OK;
+  }
+}
+
 /* Decodes a chunked body from data[0..len) into m->body. Returns PW_OK
  * with *used set, PW_TIMEOUT for more, PW_PROTOCOL or PW_TOO_BIG. */
 static pw_status dechunk(pw_http_msg *m, const char *data, size_t len,
                          size_t *used, char *err, size_t errlen) {
-  size_t pos = 0, total = 0, size, le, start;
-  const char *nl;
+  size_t pos = 0, total = 0, size, le;
   char *body = NULL, *nb;
+  pw_status st;
 
-  for (;;) {
-    nl = memchr(data + pos, '\n', len - pos);
-    if (!nl)
-      goto more;
-    size = 0;
-    start = pos;
-    while (pos < len && data[pos] && strchr("0123456789abcdefABCDEF",
-                                             data[pos])) {
-      size = size * 16 + (size_t)(data[pos] <= '9' ? data[pos] - '0'
-                                  : (data[pos] | 0x20) - 'a' + 10);
-      if (size > PW_BODY_MAX)
-        goto too_big;
-      pos++;
-    }
-    if (pos == start || (data[pos] != ';' && data[pos] != '\r' &&
-                         data[pos] != '\n'))
-      goto bad;
-    pos = (size_t)(nl - data) + 1;
-    if (size == 0)
-      break;
+  while ((st = chunk_size(data, len, &pos, &size)) == PW_OK && size > 0) {
+    st = PW_TOO_BIG;
     if (total + size > PW_BODY_MAX)
-      goto too_big;
+      break;
+    st = PW_TIMEOUT;
     if (len - pos < size + 1)
-      goto more;
+      break;
     nb = realloc(body, total + size + 1);
-    if (!nb)
-      goto too_big;
+    if (!nb) {
+      st = PW_ERROR;
+      break;
+    }
     body = nb;
     memcpy(body + total, data + pos, size);
     total += size;
     pos += size;
     le = data[pos] == '\r' ? 2 : 1;
     if (len - pos < le)
-      goto more;
+      break;
+    st = PW_PROTOCOL;
     if (data[pos + le - 1] != '\n')
-      goto bad;
+      break;
     pos += le;
   }
-  for (;;) { /* trailer fields, then the blank line */
-    nl = memchr(data + pos, '\n', len - pos);
-    if (!nl)
-      goto more;
-    le = (size_t)(nl - (data + pos));
-    pos = (size_t)(nl - data) + 1;
-    if (le == 0 || (le == 1 && data[pos - 2] == '\r'))
-      break;
+  if (st == PW_OK)
+    st = skip_trailers(data, len, &pos);
+  if (st != PW_OK) {
+    free(body);
+    if (st != PW_TIMEOUT)
+      set_err(err, errlen, "%s", st == PW_TOO_BIG ? "chunked HTTP body "
+              "past the cap" : st == PW_ERROR ? "out of memory"
+              : "bad chunk in a chunked HTTP body");
+    return st;
   }
   m->body = body ? body : malloc(1);
   if (!m->body)
@@ -863,18 +893,6 @@ static pw_status dechunk(pw_http_msg *m, const char *data, size_t len,
   m->body_len = total;
   *used = pos;
   return PW_OK;
-
-more:
-  free(body);
-  return PW_TIMEOUT;
-bad:
-  free(body);
-  set_err(err, errlen, "bad chunk in a chunked HTTP body");
-  return PW_PROTOCOL;
-too_big:
-  free(body);
-  set_err(err, errlen, "chunked HTTP body past the cap");
-  return PW_TOO_BIG;
 }
 
 /* Whether an answer to `m` carries a body at all. */
