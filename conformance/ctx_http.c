@@ -39,15 +39,8 @@ char *pc_http_build(const pc_run *r, const char *method, const char *path,
 }
 
 void pc_log_answer(pc_ctx *t, const char *label, const pw_http_msg *a) {
-  char *all = malloc(a->head_len + a->body_len + 1);
-
-  if (!all)
-    return;
-  memcpy(all, a->head, a->head_len);
-  if (a->body_len)
-    memcpy(all + a->head_len, a->body, a->body_len);
-  pc_log(t, PC_RECEIVED, label, "http", all, a->head_len + a->body_len);
-  free(all);
+  pc_log(t, PC_RECEIVED, label, "http", a->raw ? a->raw : a->head,
+         a->raw ? a->raw_len : a->head_len);
 }
 
 pw_status pc_http_do(pc_run *r, pc_ctx *t, const char *request,

@@ -612,6 +612,7 @@ void pw_http_msg_free(pw_http_msg *m) {
   free(m->target);
   free(m->head);
   free(m->body);
+  free(m->raw);
   memset(m, 0, sizeof *m);
 }
 
@@ -971,6 +972,8 @@ static pw_status read_msg(pw_conn *c, bool request, bool no_body,
     st = parse_msg((const char *)c->in + c->in_off, pw_buffered(c),
                    request, no_body, c->eof, out, &used, err, errlen);
     if (st == PW_OK) {
+      out->raw = dup_n((const char *)c->in + c->in_off, used);
+      out->raw_len = out->raw ? used : 0;
       c->in_off += used;
       if (request || out->status < 100 || out->status > 199 ||
           out->status == 101)

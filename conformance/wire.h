@@ -99,6 +99,10 @@ typedef struct pw_http_msg {
   size_t field_count;
   char **names;        /* as received */
   char **values;       /* trimmed of surrounding blanks */
+  char *raw;           /* the whole message as it came on the wire (a
+                          chunked body still chunked), NUL-terminated;
+                          set by the pw_http_read_* calls */
+  size_t raw_len;
 } pw_http_msg;
 
 void pw_http_msg_free(pw_http_msg *m);
