@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -293,13 +294,19 @@ static int open_report(const char *flag, const char *path, FILE **f)
 static int open_reports(app *a)
 {
   int rc;
+  struct stat st;
 
   if ((rc = open_report("--junit", a->o.junit_path, &a->junit)) ||
       (rc = open_report("--json", a->o.json_path, &a->json)))
     return rc;
-  if (a->o.html_dir && mkdir(a->o.html_dir, 0777) != 0 && errno != EEXIST) {
+  if (!a->o.html_dir)
+    return 0;
+  if (mkdir(a->o.html_dir, 0777) != 0 &&
+      (errno != EEXIST || stat(a->o.html_dir, &st) != 0 ||
+       !S_ISDIR(st.st_mode))) {
     fprintf(stderr, "parley-conform: --html %s: cannot make the "
-                    "directory: %s\n", a->o.html_dir, strerror(errno));
+                    "directory: %s\n", a->o.html_dir,
+            strerror(errno == EEXIST ? ENOTDIR : errno));
     return PC_EXIT_USAGE;
   }
   return 0;
@@ -439,10 +446,14 @@ static void tear_down(app *a, int *rc)
   run_release(&a->run);
   if (a->server && pc_selfserve_stop(a->server) != 0 && *rc != 2)
     *rc = PC_EXIT_SETUP;
-  if (a->junit)
+  if (a->junit) {               /* opened, never written: no report */
     fclose(a->junit);
-  if (a->json && a->json != stdout)
+    unlink(a->o.junit_path);
+  }
+  if (a->json && a->json != stdout) {
     fclose(a->json);
+    unlink(a->o.json_path);
+  }
   pc_expect_fail_free();
   free(a->items);
   free(a->o.globs);

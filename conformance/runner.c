@@ -124,13 +124,18 @@ static bool xfail_mark(pc_item *items, size_t count, const char *id,
 }
 
 /* Parses one line in place: the id, then an optional reason after
- * blanks; '#' starts a comment. Sets *id to NULL for a blank line. */
+ * blanks; a '#' at the start of the line or after a blank starts a
+ * comment (so "(#123)" in a reason stays). Sets *id to NULL for a line
+ * with no id. */
 static void xfail_split(char *line, char **id, char **reason)
 {
   char *p, *end;
 
-  if ((p = strchr(line, '#')))
-    *p = '\0';
+  for (p = strchr(line, '#'); p; p = strchr(p + 1, '#'))
+    if (p == line || p[-1] == ' ' || p[-1] == '\t') {
+      *p = '\0';
+      break;
+    }
   line += strspn(line, " \t\r");
   end = line + strlen(line);
   while (end > line && strchr(" \t\r", end[-1]))
@@ -337,6 +342,7 @@ typedef struct pool {
   pthread_mutex_t lock;        /* guards everything below and `term` */
   size_t next, done, failing;
   bool halt;                   /* --fail-fast: start nothing more */
+  uint64_t t0_us;              /* when the first case started */
 } pool;
 
 static uint64_t mono_us(void)
@@ -351,8 +357,8 @@ static void progress_draw(pool *p)
 {
   if (!p->tty)
     return;
-  fprintf(p->term, "\r\033[K[%zu/%zu] %zu failing", p->done, p->o->count,
-          p->failing);
+  fprintf(p->term, "\r\033[K[%zu/%zu] %zu failing, %.1f s", p->done,
+          p->o->count, p->failing, (double)(mono_us() - p->t0_us) / 1e6);
   fflush(p->term);
 }
 
@@ -428,10 +434,9 @@ static void *worker(void *arg)
 
 void pc_run_items(pc_run *r, pc_outcome *o, FILE *term)
 {
-  pool p = {.r = r, .o = o, .term = term};
+  pool p = {.r = r, .o = o, .term = term, .t0_us = mono_us()};
   size_t n = o->opts->jobs, i, started = 0;
   pthread_t *threads;
-  uint64_t t0 = mono_us();
 
   p.tty = o->opts->verbosity >= 0 && isatty(fileno(term));
   pthread_mutex_init(&p.lock, NULL);
@@ -447,7 +452,7 @@ void pc_run_items(pc_run *r, pc_outcome *o, FILE *term)
     pthread_join(threads[i], NULL);
   progress_clear(&p);
   fflush(term);
-  o->wall_us = mono_us() - t0;
+  o->wall_us = mono_us() - p.t0_us;
   o->interrupted = pc_stop_requested();
   free(threads);
   pthread_mutex_destroy(&p.lock);

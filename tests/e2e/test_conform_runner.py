@@ -411,13 +411,30 @@ def test_expect_fail_excuses(ctx):
     assert failing
     xfail = os.path.join(ctx["workdir"], "broken-xfail.txt")
     with open(xfail, "w") as f:
-        f.write("\n".join(f"{i}  the stand-in breaks it" for i in failing))
+        f.write("# every case the stand-in fails\n\n")
+        f.write("\n".join(f"{i}  the stand-in breaks it (#1)  # a note"
+                          for i in failing))
     r, doc, _ = broken_run(ctx, "after", "--expect-fail", xfail)
     assert r.returncode == 0, where(r)
+    assert "XFAIL" in r.stdout, r.stdout[-2000:]
     cases = {c["id"]: c for c in doc["cases"]}
     for i in failing:
         assert cases[i]["expected_fail"] and not cases[i]["stale"], i
+        assert cases[i]["verdict"] == "fail", cases[i]
+        assert cases[i]["expect_fail_reason"] == \
+            "the stand-in breaks it (#1)", cases[i]
     assert doc["run"]["counts"]["failing"] == 0
+    with open(os.path.join(ctx["workdir"], "after.xml")) as f:
+        assert re.search(r'<testsuites [^>]*failures="0"', f.read())
+    should = [c["id"] for c in doc["cases"] if c["verdict"] == "non-strict"]
+    if should:
+        # --strict: the SHOULD cases that fail now fail the run too.
+        r, doc, junit = broken_run(ctx, "strict", "--expect-fail", xfail,
+                                   "--strict")
+        assert r.returncode == 1, where(r)
+        assert doc["run"]["counts"]["failing"] == len(should), doc["run"]
+        with open(junit, encoding="utf-8") as f:
+            assert f.read().count('<failure type="SHOULD"') == len(should)
 
 
 def test_fail_fast(ctx):
