@@ -229,3 +229,50 @@ def verbs_table(text):
         cell = line.split("|")[1]
         verbs += re.findall(r"`([A-Z][A-Z0-9-]*)`", cell)
     return verbs
+
+
+# The heading of the section that lists the requirements the conformance
+# suite cannot observe (section 1.5), found by its title so that a new
+# section number does not lose it.
+UNOBSERVABLE_TITLE = "Requirements the conformance suite cannot observe"
+STRENGTH = {"MUST": 3, "SHOULD": 2, "MAY": 1}
+# What each keyword of a requirement's level counts as.
+KEYWORD_STRENGTH = {"MUST": "MUST", "MUST NOT": "MUST", "REQUIRED": "MUST",
+                    "SHALL": "MUST", "SHALL NOT": "MUST",
+                    "SHOULD": "SHOULD", "SHOULD NOT": "SHOULD",
+                    "RECOMMENDED": "SHOULD", "NOT RECOMMENDED": "SHOULD",
+                    "MAY": "MAY", "OPTIONAL": "MAY"}
+
+
+def strongest(level):
+    """"MUST", "SHOULD" or "MAY": the strongest keyword of a level as
+    Requirement.level writes it ("MUST NOT, SHOULD"), or "" for none."""
+    best = ""
+    for word in level.split(", "):
+        kind = KEYWORD_STRENGTH.get(word, "")
+        if STRENGTH.get(kind, 0) > STRENGTH.get(best, 0):
+            best = kind
+    return best
+
+
+def unobservable(text):
+    """Rows (id, reason, line) of the table under the heading titled
+    UNOBSERVABLE_TITLE, or None when there is no such heading."""
+    lines = text.split("\n")
+    start = None
+    for k, line in enumerate(lines):
+        m = HEADING_RE.match(line)
+        if m and m.group(2).endswith(UNOBSERVABLE_TITLE):
+            start = k + 1
+            break
+    if start is None:
+        return None
+    rows = []
+    row_re = re.compile(r"^\|\s*([A-Z][A-Z0-9]*-[0-9]+)\s*\|\s*(.*?)\s*\|\s*$")
+    for k in range(start, len(lines)):
+        if HEADING_RE.match(lines[k]):
+            break
+        m = row_re.match(lines[k])
+        if m:
+            rows.append((m.group(1), m.group(2), k + 1))
+    return rows

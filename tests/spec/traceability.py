@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Writes spec/traceability.md: every requirement id of spec/parley-1.md,
-in spec order, with its level, its section and the tests that check it.
+in spec order, with its level, its section, the tests that check it and
+the conformance cases that check it.
 
 A test says what it checks with a tag on the line right before it:
 a C comment `/* spec: ID ID */` or a Python comment `# spec: ID ID`.
-The files scanned are the C and Python files under tests/.
+The files scanned are the C and Python files under tests/. The
+conformance cases are those of conformance/catalogue.json, the case
+catalogue of parley-conform that conform_trace.py writes and checks.
 
     traceability.py [--write] [--head] [ROOT]
 
@@ -16,6 +19,7 @@ defaults to the repository holding this script.
 """
 
 import difflib
+import json
 import os
 import re
 import subprocess
@@ -25,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import specdoc  # noqa: E402
 
 OUT_PATH = "spec/traceability.md"
+CATALOGUE_PATH = "conformance/catalogue.json"
 SCAN_DIR = "tests"
 SCAN_EXT = (".c", ".h", ".py")
 TAG_RE = re.compile(r"^\s*(?:/\*\s*spec:(?P<c>[^*]*)\*/|#\s*spec:(?P<py>.*))"
@@ -59,6 +64,9 @@ class WorkTree:
         with open(os.path.join(self.root, rel), "rb") as f:
             return f.read()
 
+    def exists(self, rel):
+        return os.path.exists(os.path.join(self.root, rel))
+
 
 class GitHead:
     """Reads files as committed in HEAD of the repository at `root`."""
@@ -78,6 +86,11 @@ class GitHead:
 
     def read(self, rel):
         return self._git("show", f"HEAD:{rel}")
+
+    def exists(self, rel):
+        return subprocess.run(("git", "-C", self.root, "cat-file", "-e",
+                               f"HEAD:{rel}"), stderr=subprocess.DEVNULL
+                              ).returncode == 0
 
 
 def source_files(root):
@@ -153,32 +166,66 @@ def _cell(text):
     return text.replace("|", "\\|")
 
 
+def catalogue_cases(src):
+    """{requirement id: [case id]} from the case catalogue, or None when
+    there is none (or it does not parse)."""
+    if not src.exists(CATALOGUE_PATH):
+        return None
+    try:
+        doc = json.loads(src.read(CATALOGUE_PATH).decode("utf-8"))
+        out = {}
+        for case in doc["cases"]:
+            for rid in case["reqs"]:
+                out.setdefault(rid, []).append(case["id"])
+        return out
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _case_cell(rid, level, cases, exempt):
+    """The conformance column of one requirement."""
+    if rid in exempt:
+        return "not observable (section 1.5)"
+    found = sorted(set((cases or {}).get(rid, [])))
+    if found:
+        return "<br>".join(f"`{c}`" for c in found)
+    return "**none**" if specdoc.strongest(level) == "MUST" else "none"
+
+
 def generate(root, head=False):
     """The text spec/traceability.md should hold now."""
     src = GitHead(root) if head else WorkTree(root)
     spec = src.read(specdoc.SPEC_PATH).decode("utf-8", "surrogateescape")
     reqs, _ = specdoc.requirements(spec)
     tags = collect_tags(src)
+    cases = catalogue_cases(src)
+    exempt = {row[0] for row in specdoc.unobservable(spec) or ()}
     known = {r.id for r in reqs}
     tested = sum(1 for r in reqs if r.id in tags)
     out = [
         "# Parley/1 requirement traceability",
         "",
-        "Generated from `spec/parley-1.md` and the `spec:` tags of the tests",
-        "under `tests/` by `python3 tests/spec/traceability.py --write`;",
-        "do not edit it by hand. `spec_lint` fails when it is out of date.",
+        "Generated from `spec/parley-1.md`, the `spec:` tags of the tests",
+        "under `tests/` and the conformance case catalogue",
+        f"`{CATALOGUE_PATH}` by `python3 tests/spec/traceability.py",
+        "--write`; do not edit it by hand. `spec_lint` fails when it is out",
+        "of date; `conform_trace` fails when a MUST has no conformance case",
+        "and section 1.5 does not list it.",
         "",
         f"{len(reqs)} requirements; {tested} checked by at least one test,"
         f" {len(reqs) - tested} not yet tested.",
         "",
-        "| id | level | section | tests |",
-        "|---|---|---|---|",
+        _case_summary(reqs, cases, exempt),
+        "",
+        "| id | level | section | tests | conformance cases |",
+        "|---|---|---|---|---|",
     ]
     for r in reqs:
         found = sorted(set(tags.get(r.id, [])))
         cell = "<br>".join(f"`{p}`: {_cell(n)}" for p, n in found)
         out.append(f"| {r.id} | {r.level} | {r.section} | "
-                   f"{cell or 'not yet tested'} |")
+                   f"{cell or 'not yet tested'} | "
+                   f"{_case_cell(r.id, r.level, cases, exempt)} |")
     unknown = sorted(rid for rid in tags if rid not in known)
     if unknown:
         out += ["", "## Tags that name no requirement", ""]
@@ -187,6 +234,18 @@ def generate(root, head=False):
                 bad = "" if ID_RE.match(rid) else " (not an id)"
                 out.append(f"- `{_cell(rid)}`{bad}: `{p}`: {_cell(n)}")
     return "\n".join(out) + "\n"
+
+
+def _case_summary(reqs, cases, exempt):
+    """One sentence on the MUSTs and their conformance cases."""
+    if cases is None:
+        return f"No conformance case catalogue (`{CATALOGUE_PATH}`)."
+    musts = [r for r in reqs if specdoc.strongest(r.level) == "MUST"]
+    covered = sum(1 for r in musts if r.id in cases)
+    skipped = sum(1 for r in musts if r.id in exempt and r.id not in cases)
+    return (f"{len(musts)} MUST requirements: {covered} with a conformance "
+            f"case, {skipped} that the suite cannot observe (section 1.5),"
+            f" {len(musts) - covered - skipped} without a case.")
 
 
 def stale_diff(root, head=False):
