@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tool.h"
@@ -395,7 +394,7 @@ static int run_and_report(app *a)
   out.self_started = a->server != NULL;
   out.server = a->server;
   out.mode = a->o.client ? "client" : "server";
-  out.started_ms = (uint64_t)time(NULL) * 1000u;
+  out.started_ms = pc_now_ms();
   if (a->o.verbosity >= 0)
     fprintf(a->term, "parley-conform %s: %zu %s case%s against %s%s, "
             "%u job%s, timeout %u ms\n", PARLEY_VERSION, a->count, out.mode,

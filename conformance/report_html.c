@@ -29,6 +29,7 @@ static const char style[] =
   ".skipped,.not-run{background:#eee}.xfail{background:#fdf}\n"
   ".sent{color:#036}.received{color:#630}.event{color:#666}\n"
   ".stale{border:3px solid #c00;padding:.5em}\n"
+  ".nw{white-space:nowrap}\n"
   "</style>\n";
 
 /* Appends s, made visible and HTML-escaped. */
@@ -115,9 +116,10 @@ static void wire_row(pc_buf *b, size_t i, const pc_log_entry *e)
   char wall[40];
 
   pc_iso_time(e->wall_ms, wall, sizeof wall);
-  pc_buf_addf(b, "<tr class=\"%s\"><td>%zu</td><td>%.3f</td><td>%s</td>"
-              "<td>%s</td><td>", pc_dir_name(e->dir), i + 1,
-              (double)e->t_us / 1000.0, wall,
+  pc_buf_addf(b, "<tr class=\"%s\"><td>%zu</td><td class=\"nw\">%.3f"
+              "</td><td class=\"nw\" title=\"%s\">%.12s</td>"
+              "<td class=\"nw\">%s</td><td>", pc_dir_name(e->dir), i + 1,
+              (double)e->t_us / 1000.0, wall, wall + 11,
               e->dir == PC_SENT ? "&gt; sent" : e->dir == PC_RECEIVED
                                                     ? "&lt; received"
                                                     : "* event");
@@ -173,7 +175,7 @@ static int case_page(const pc_item *it, const char *dir)
               "received: \\r \\n \\t and \\xNN for control octets and "
               "for octets that are not UTF-8, \\u{XXXX} for invisible "
               "characters, \\\\ for a backslash.</p>\n<table>\n<tr><th>#"
-              "</th><th>ms</th><th>wall clock (UTC)</th><th>dir</th>"
+              "</th><th>ms</th><th>UTC</th><th>dir</th>"
               "<th>connection</th><th>kind</th><th>octets</th>"
               "<th>data</th></tr>\n", it->res.log_count);
   for (i = 0; i < it->res.log_count; i++)
