@@ -79,10 +79,6 @@ def _b(x):
     return x.encode("utf-8") if isinstance(x, str) else bytes(x)
 
 
-def _cat(*parts):
-    return b"".join(_b(p) for p in parts)
-
-
 class File:
     """One vector file: its vectors, in the order they are added."""
 
@@ -257,8 +253,9 @@ def build_spec(f, examples):
 
 # ---- grammar, case and whitespace ---------------------------------------
 
-def build_grammar(f):
-    v, bad = f.valid, f.bad
+def _grammar_valid(f):
+    """Valid frames: verbs, names, values, bodies."""
+    v = f.valid
     fr = frame
     v("verb-only", "a frame of a verb alone", ["FRAME-1"], fr("PING", []))
     v("verb-one-letter", "a verb of one letter", ["FRAME-1"], fr("A", []))
@@ -314,7 +311,10 @@ def build_grammar(f):
     v("body-spaces", "a body of spaces", ["FRAME-4"],
       fr("SEND", [("content-length", None)], "   "))
 
-    # bad-start-line
+
+def _grammar_start_line(f):
+    """Start lines that break the verb rule."""
+    bad = f.bad
     S = ["FRAME-1"]
     bad("lower-case-verb", "a lower-case verb", S, "", "send\r\n\r\n",
         "bad-start-line", "start line")
@@ -345,7 +345,11 @@ def build_grammar(f):
     bad("verb-is-euro-sign", "a verb that is a non-ASCII character", S, "",
         "\u20ac\r\n\r\n", "bad-start-line", "start line")
 
-    # line ends
+
+def _grammar_line_ends(f):
+    """Bare LF and CR where CRLF belongs."""
+    bad = f.bad
+    S = ["FRAME-1"]
     bad("lf-after-verb", "a bare LF ends the start line", S, "SEND",
         "\nconv: c\r\n\r\n", "bad-start-line", "start line")
     bad("lf-only-frame", "a frame whose lines all end with LF", S, "PING",
@@ -369,7 +373,11 @@ def build_grammar(f):
         "line starts", S, "SEND\r\n\r", "conv: c\r\n\r\n", "bad-header-name",
         "header name")
 
-    # bad-header-name
+
+def _grammar_names(f):
+    """Header names that break the grammar."""
+    bad = f.bad
+    S = ["FRAME-1"]
     bad("upper-case-name", "a header name starting with an upper-case "
         "letter", S, "SEND\r\n", "Conv: c1\r\n\r\n", "bad-header-name",
         "header name")
@@ -405,7 +413,10 @@ def build_grammar(f):
         "name starts is bad-header-name, not bad-utf8", S, "SEND\r\n",
         b"\xff: c\r\n\r\n", "bad-header-name", "header name")
 
-    # bad-header-value
+
+def _grammar_values(f):
+    """Header values that break the grammar."""
+    bad = f.bad
     V = ["FRAME-10"]
     bad("no-space-after-colon", "no space after the colon", V,
         "SEND\r\nconv:", "c1\r\n\r\n", "bad-header-value", "header value")
@@ -428,7 +439,12 @@ def build_grammar(f):
         "SEND\r\nconv: c1", "\r\r\n\r\n", "bad-header-value",
         "header value")
 
-    # duplicate-header
+
+def _grammar_duplicates(f):
+    """Header names given twice."""
+    v = f.valid
+    bad = f.bad
+    fr = frame
     D = ["FRAME-6"]
     bad("duplicate", "a header name given twice", D, "SEND\r\nconv: a\r\n",
         "conv: b\r\n\r\n", "duplicate-header", "header name")
@@ -448,7 +464,10 @@ def build_grammar(f):
       "names", ["FRAME-6"],
       fr("SEND", [("con", "1"), ("conv", "2"), ("conv-x", "3")]))
 
-    # the first fault met is the one reported
+
+def _grammar_first_fault(f):
+    """Frames with several faults: the first met."""
+    bad = f.bad
     F = ["FRAME-10"]
     bad("first-fault-verb", "a bad verb before a bad header name", F, "",
         "send\r\nConv: x\r\n\r\n", "bad-start-line", "start line")
@@ -467,7 +486,18 @@ def build_grammar(f):
         "bad-utf8", "header value")
 
 
-# ---- UTF-8 ---------------------------------------------------------------
+def build_grammar(f):
+    """The frame grammar, case and whitespace (sections 2.1, 2.2, 2.4)."""
+    _grammar_valid(f)
+    _grammar_start_line(f)
+    _grammar_line_ends(f)
+    _grammar_names(f)
+    _grammar_values(f)
+    _grammar_duplicates(f)
+    _grammar_first_fault(f)
+
+
+# ---- UTF-8 --------------------------------------------------------------
 
 # (name, octets, what) of sequences RFC 3629 forbids; the fault is at the
 # first octet of each, unless `skip` says how many valid octets lead.
@@ -596,7 +626,7 @@ def build_utf8(f):
           b"\xff\r\n\r\nx", "bad-utf8", "header value")
 
 
-# ---- content-length ------------------------------------------------------
+# ---- content-length -----------------------------------------------------
 
 def build_length(f):
     L = ["FRAME-4"]
@@ -661,7 +691,7 @@ def build_length(f):
           "header value")
 
 
-# ---- messages (WebSocket) ------------------------------------------------
+# ---- messages (WebSocket) -----------------------------------------------
 
 def build_message(f):
     W = ["WS-2"]
@@ -714,7 +744,15 @@ def build_message(f):
           "\r\nab", b"\xff", "bad-utf8", "body")
 
 
-# ---- limits at the boundary and one past ---------------------------------
+# ---- limits at the boundary and one past --------------------------------
+
+VERB32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ-01234"
+
+
+def _send_hello():
+    return frame("SEND", [("conv", "c1"), ("temp-id", "t-1"),
+                          ("content-length", None)], "hello")
+
 
 def _headers(n, width=1):
     """n header lines "hNN: v", all different."""
@@ -759,10 +797,12 @@ def _largest_length(limit, head=b"SEND\r\ncontent-length: "):
     raise ValueError(limit)
 
 
-def build_limits(f):
+def _limits_verb(f):
+    """The verb limit: 32 octets."""
+    v = f.valid
+    bad = f.bad
     L = ["FRAME-2"]
-    v, bad = f.valid, f.bad
-    verb32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ-01234"
+    verb32 = VERB32
     v("verb-32", "a verb of 32 octets, the limit", L, frame(verb32, []))
     bad("verb-33", "a verb of 33 octets", L + ["FRAME-1"], verb32,
         "5\r\n\r\n", "bad-start-line", "start line")
@@ -783,6 +823,12 @@ def build_limits(f):
         "octet", L, verb32[:31], "\u00e9\r\n\r\n", "bad-start-line",
         "start line")
 
+
+def _limits_headers(f):
+    """The header count limit: 32 lines."""
+    v = f.valid
+    bad = f.bad
+    L = ["FRAME-2"]
     v("headers-32", "32 header lines, the limit", L,
       frame("SEND", _headers(32)))
     v("headers-31-and-length", "31 header lines and content-length", L,
@@ -801,6 +847,12 @@ def build_limits(f):
         "cut short, not too many", ["WS-2"],
         h33[:at33], b"", "truncated-frame", "WebSocket message")
 
+
+def _limits_line(f):
+    """The header line limit: 1,024 octets."""
+    v = f.valid
+    bad = f.bad
+    L = ["FRAME-2"]
     line = 1024
     v("line-1024", "a header line of 1,024 octets, the limit", L,
       frame("SEND", [_long_line("x-long", line)]))
@@ -859,6 +911,12 @@ def build_limits(f):
         "octet of a header line is cut short", ["WS-2", "FRAME-10"],
         b"SEND\r\nx-long: " + b"a" * (line - 8), b"", "truncated-frame",
         "WebSocket message")
+
+
+def _limits_length_line(f):
+    """A content-length line at the line limit."""
+    bad = f.bad
+    line = 1024
     digits = b"1" + b"0" * (line - 17)
     v_len = b"SEND\r\ncontent-length: "
     bad("length-line-1024", "a content-length line of 1,024 octets: a "
@@ -868,6 +926,14 @@ def build_limits(f):
         "line limit is met first", ["FRAME-2", "FRAME-10"],
         v_len + digits, b"0\r\n\r\n", "header-too-long", "header line")
 
+
+def _limits_frame(f):
+    """The frame size limit: 65,536 octets."""
+    v = f.valid
+    bad = f.bad
+    L = ["FRAME-2"]
+    verb32 = VERB32
+    line = 1024
     size = 65536
     big = _sized(size)
     v("frame-65536", "a frame of 65,536 octets, the limit", L, big)
@@ -891,13 +957,22 @@ def build_limits(f):
       L + ["FRAME-4"], _sized(size, verb32, lines, "A"))
 
 
-# ---- streams ---------------------------------------------------------------
+def build_limits(f):
+    """Each limit of section 2.3 at the boundary and one past."""
+    _limits_verb(f)
+    _limits_headers(f)
+    _limits_line(f)
+    _limits_length_line(f)
+    _limits_frame(f)
 
-def build_stream(f, examples):
+
+# ---- streams ------------------------------------------------------------
+
+def _stream_frames(f, examples):
+    """Streams of whole frames."""
     S = ["STREAM-1"]
     ping = frame("PING", [("nonce", "n1")])
-    send = frame("SEND", [("conv", "c1"), ("temp-id", "t-1"),
-                          ("content-length", None)], "hello")
+    send = _send_hello()
     nolen = frame("SYNC", [("since", "0")])
     fake = frame("MSG", [("content-length", None)], "PING\r\n\r\n")
     f.stream("empty", "an empty stream holds no frame", S, [])
@@ -909,9 +984,16 @@ def build_stream(f, examples):
              [nolen, nolen, send, nolen])
     f.stream("body-looks-like-frame", "a body holding a frame's octets is "
              "body, not a frame", S + ["FRAME-4"], [fake, fake])
-    valid = [(w, j) for _, _, bad, w, j in examples if not bad]
+    valid = [(w, j) for _, _, invalid, w, j in examples if not invalid]
     f.stream("spec-examples", "every valid example of section 15, in "
              "order, in one stream", S + ["FRAME-4", "FRAME-5"], valid)
+
+
+def _stream_partial(f, examples):
+    """Streams that end inside a frame, and the spec's examples that
+    section 15.31 says what a stream makes of."""
+    S = ["STREAM-1"]
+    ping = frame("PING", [("nonce", "n1")])
     f.stream("frame-then-partial", "a frame and the start of the next",
              S, [ping], b"SEND\r\ncontent-length: 5\r\n\r\nhe")
     f.stream("partial-start-line", "the first octets of a verb", S, [],
@@ -947,6 +1029,13 @@ def build_stream(f, examples):
                  ["conv", "c7f3a"], ["temp-id", "t-0012"],
                  ["content-length", "2"]], "body": "he"})],
              wire[cut:], ("bad-start-line", 0, "start line"))
+
+
+def _stream_errors(f, examples):
+    """Streams in which a frame fails."""
+    S = ["STREAM-1"]
+    ping = frame("PING", [("nonce", "n1")])
+    send = _send_hello()
     f.stream("crlf-between-frames", "a CRLF between frames is an empty "
              "start line", S + ["FRAME-1"], [send], b"\r\nPING\r\n\r\n",
              ("bad-start-line", 0, "start line"))
@@ -985,7 +1074,14 @@ def build_stream(f, examples):
              "frame after it", S + ["FRAME-2"], [_sized(65536), ping])
 
 
-# ---- limits a receiver stated ---------------------------------------------
+def build_stream(f, examples):
+    """Frames on a byte stream (section 2.6, STREAM-1)."""
+    _stream_frames(f, examples)
+    _stream_partial(f, examples)
+    _stream_errors(f, examples)
+
+
+# ---- limits a receiver stated -------------------------------------------
 
 STATED = {"frame_size": 1024, "header_count": 8, "header_line": 256}
 
@@ -1041,7 +1137,7 @@ def build_stated(f):
              "back", ["FRAME-2"], [_sized(size), _sized(size, "MSG")])
 
 
-# ---- files -------------------------------------------------------------------
+# ---- files --------------------------------------------------------------
 
 def files(root):
     """The vector files, as {file name: File}."""

@@ -8,8 +8,9 @@
 It asks PARLEY_CONFORM (the parley-conform binary) for its case catalogue
 with `--list --json -` and fails (exit 1, one line per problem) when:
 - the catalogue is malformed: a case without id, suite, title, reqs,
-  level, cap, version or mode (other fields are ignored), an id given twice or not of the form
-  `<suite>.<name>`, a version other than the spec's;
+  level, cap, version or mode (other fields are ignored), an id given
+  twice or not of the form `<suite>.<name>`, a version other than the
+  spec's;
 - a case names a requirement id that the spec does not have;
 - a case's level is not the strongest keyword among its requirements
   (a case that checks a MUST requirement is a MUST case);

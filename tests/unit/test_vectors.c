@@ -222,7 +222,7 @@ static unsigned char *vector_input(const json_t *v, const char *id,
   return data;
 }
 
-/* ---- decoded frames and errors ------------------------------------------ */
+/* ---- decoded frames and errors ----------------------------------------- */
 
 /* A decoded frame in the vectors' form {"verb", "headers", "body"}. */
 static json_t *frame_json(const parley_frame *f)
@@ -408,7 +408,7 @@ static void check_stream(const char *id, const parley_limits *limits,
   free(cuts);
 }
 
-/* ---- messages ------------------------------------------------------------ */
+/* ---- messages ---------------------------------------------------------- */
 
 /* Parses one message through the guard page and checks `expect`. */
 static void check_message(const char *id, const parley_limits *limits,
