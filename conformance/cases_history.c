@@ -291,11 +291,21 @@ static void bad_cursor(pc_ctx *t)
 static void not_found(pc_ctx *t)
 {
   mu_sess *a = mu_open(t, 0, NULL, false);
+  mu_sess *c = mu_open(t, 2, NULL, false);
   const char *missing = pc_uniq(t, "c");
+  const char *conv;
 
-  refused(a, pc_printf(t, "conv: %s\r\n", missing), "not-found", NULL);
-  refused(a, pc_printf(t, "conv: %s\r\ncursor: zzz\r\n", missing),
-          "not-found", NULL);
+  filled(a, 3, &conv);
+  const char *cursor = mu_history(a, conv, "2", NULL, NULL)->cursor;
+  const char *convs[2] = {missing, conv};
+  for (size_t i = 0; i < 2; i++) {
+    const char *h = pc_printf(t, "conv: %s\r\n", convs[i]);
+    refused(c, h, "not-found", NULL);
+    refused(c, pc_printf(t, "%scursor: zzz\r\n", h), "not-found", NULL);
+    refused(c, pc_printf(t, "%scursor: %s\r\n", h, cursor), "not-found",
+            NULL);
+    refused(c, pc_printf(t, "%safter: 1\r\n", h), "not-found", NULL);
+  }
 }
 
 /* ---- over HTTP (spec 12.2) ---- */
@@ -469,6 +479,10 @@ static void http_bad_cursor(pc_ctx *t)
   pc_http_expect(t, http_page(t, 0, missing, ""), 404, "not-found");
   pc_http_expect(t, http_page(t, 0, missing, "cursor=zzz"), 404,
                  "not-found");
+  pc_http_expect(t, http_page(t, 2, conv, ""), 404, "not-found");
+  pc_http_expect(t, http_page(t, 2, conv, "cursor=zzz"), 404, "not-found");
+  pc_http_expect(t, http_page(t, 2, conv, pc_printf(t, "cursor=%s", cursor)),
+                 404, "not-found");
 }
 
 static const pc_case cases[] = {
@@ -515,8 +529,9 @@ static const pc_case cases[] = {
    "A tampered, truncated, malformed, too long or foreign cursor gets "
    "bad-cursor.", "FRAME-11 HIST-2", PC_MUST, NULL, bad_cursor},
   {"history.not-found",
-   "HISTORY of a conversation that does not exist gets not-found, also "
-   "with a bad cursor.", "SEC-2", PC_MUST, NULL, not_found},
+   "HISTORY of a conversation that does not exist, or that the user is "
+   "not in, gets not-found, whatever its cursor.", "SEC-2", PC_MUST, NULL,
+   not_found},
   {"history.http-pages",
    "GET /v1/conversations/{id}/messages pages back like HISTORY: "
    "ascending messages, more, and a cursor exactly while more is true.",
@@ -532,7 +547,8 @@ static const pc_case cases[] = {
    "bad-value.", "HTTP-2", PC_MUST, NULL, http_bad_limit},
   {"history.http-bad-cursor",
    "Over HTTP a tampered or foreign cursor gets 400 bad-cursor, and a "
-   "conversation that does not exist 404 not-found whatever the cursor.",
+   "conversation that does not exist or the user is not in 404 not-found "
+   "whatever the cursor.",
    "HTTP-2 HTTP-9", PC_MUST, NULL, http_bad_cursor},
 };
 

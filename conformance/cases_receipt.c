@@ -208,11 +208,18 @@ static void bad_values(pc_ctx *t)
 /* spec: RCPT-2 SEC-2 */
 static void not_found(pc_ctx *t)
 {
-  mu_sess *b = open_rcpt(t, 1);
+  const int members[] = {1};
+  const char *conv = mu_group(t, 0, members, 1);
+  mu_sess *a = open_rcpt(t, 0);
+  mu_sess *c = mu_open(t, 2, NULL, false);
   const char *missing = pc_uniq(t, "c");
 
-  mu_expect_err(b, "not-found", receipt(b, missing, "read", "1"), NULL);
-  mu_expect_err(b, "not-found", receipt(b, missing, "delivered", "999999"),
+  mu_fill(a, conv, 1, "members only");
+  mu_expect_err(c, "not-found", receipt(c, missing, "read", "1"), NULL);
+  mu_expect_err(c, "not-found", receipt(c, missing, "delivered", "999999"),
+                NULL);
+  mu_expect_err(c, "not-found", receipt(c, conv, "read", "1"), NULL);
+  mu_expect_err(c, "not-found", receipt(c, conv, "delivered", "999999"),
                 NULL);
 }
 
@@ -325,8 +332,8 @@ static const pc_case cases[] = {
    "the header and changing nothing.", "FRAME-11 FRAME-7", PC_MUST,
    "receipts", bad_values},
   {"receipt.not-found",
-   "A receipt for a conversation that does not exist gets not-found, "
-   "whatever its seq.", "RCPT-2 SEC-2", PC_MUST, "receipts", not_found},
+   "A receipt for a conversation that does not exist, or that the user "
+   "is not in, gets not-found, whatever its seq.", "RCPT-2 SEC-2", PC_MUST, "receipts", not_found},
   {"receipt.per-user-and-conversation",
    "Receipt values are kept per conversation and per user: one member's "
    "value does not cover another's, nor another conversation's.",

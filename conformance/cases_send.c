@@ -77,6 +77,81 @@ static void ack_fields(pc_ctx *t)
             "expected 1 (SEND-2)", (unsigned long long)k.seq);
 }
 
+#define STORED_BATCH 10
+
+/* Checks, right after the ACK k came, what another member b sees: a
+ * RECEIPT up to k's seq is accepted (when receipts are offered), the
+ * conversation's last_seq covers it, HISTORY holds it. Returns the pos
+ * of a SYNC without since sent then, which must lie after k. */
+static const char *stored_now(mu_sess *b, const char *conv, const mu_ack *k,
+                              bool receipts)
+{
+  pc_ctx *t = b->t;
+  const char *seq = pc_printf(t, "%llu", (unsigned long long)k->seq);
+  const char *late = "the ACK came before the message was durable";
+  mu_list ignored = {0};
+
+  if (receipts) {
+    const char *req = mu_req(b);
+    mu_pace(b);
+    pc_send(b->c, "RECEIPT", NULL, "conv", conv, "kind", "delivered", "seq",
+            seq, "req", req, NULL);
+    if (strcmp(pc_expect_req(b->c, req, PC_WAIT)->verb, "OK") != 0)
+      pc_fail(t, "RECEIPT delivered %s sent right after its ACK was not "
+              "answered OK: %s (SEND-1, DUR-1)", seq, late);
+  }
+  const char *pos = pc_hdr(mu_sync(b, NULL, conv, NULL, &ignored), "pos");
+  pc_http *r = pc_http_request(t, "GET", pc_printf(t,
+                               "/v1/conversations/%s", conv),
+                               pc_token(t, b->user), NULL, NULL, 0);
+  pc_http_expect(t, r, 200, NULL);
+  json_t *last = json_object_get(r->json, "last_seq");
+  if (!json_is_integer(last) || json_integer_value(last) < 0 ||
+      (uint64_t)json_integer_value(last) < k->seq)
+    pc_fail(t, "GET /v1/conversations/{id} right after the ACK of seq %s "
+            "gives a last_seq (the newest durable message) below it: %s "
+            "(SEND-1, DUR-1)", seq, late);
+  mu_page *p = mu_history(b, conv, "1", NULL,
+                          pc_printf(t, "%llu", (unsigned long long)(k->seq -
+                                                                     1)));
+  if (p->msgs.n != 1 ||
+      strcmp(mu_hdr(t, p->msgs.v[0], "msg-id"), k->msg_id) != 0)
+    pc_fail(t, "HISTORY read right after the ACK of seq %s does not hold "
+            "that message: %s (SEND-1, DUR-1)", seq, late);
+  return pos;
+}
+
+/* spec: SEND-1 DUR-1 SYNC-1 */
+static void ack_means_stored(pc_ctx *t)
+{
+  const char *conv = conv_ab(t);
+  mu_sess *b = mu_open(t, 1, NULL, false);
+  mu_sess *a = mu_open(t, 0, NULL, false);
+  const char *reqs[STORED_BATCH], *pos[STORED_BATCH];
+  const char *caps = pc_hdr(pc_welcome(b->c), "caps");
+  bool receipts = caps != NULL && strstr(caps, "receipts") != NULL;
+  mu_ack k[STORED_BATCH];
+
+  for (size_t i = 0; i < STORED_BATCH; i++)
+    reqs[i] = mu_send(a, conv, pc_uniq(t, "t"), NULL, "durable", 7);
+  for (size_t i = 0; i < STORED_BATCH; i++) {
+    mu_ack_of(a, reqs[i], &k[i]);
+    pos[i] = stored_now(b, conv, &k[i], receipts);
+  }
+  mu_sess *b2 = mu_open(t, 1, NULL, false);
+  for (size_t i = 0; i < STORED_BATCH; i++) {
+    mu_list ev = {0};
+    mu_sync(b2, pos[i], conv, NULL, &ev);
+    for (size_t j = 0; j < ev.n; j++)
+      if (strcmp(ev.v[j]->verb, "MSG") == 0 && mu_seq(t, ev.v[j]) <= k[i].seq)
+        pc_fail(t, "SYNC since the position a SYNC without since named "
+                "right after the ACK of seq %llu brings MSG seq %s again: "
+                "the ACK came before the message was durable (SEND-1, "
+                "DUR-1)", (unsigned long long)k[i].seq,
+                pc_hdr(ev.v[j], "seq"));
+  }
+}
+
 /* spec: SEND-1 DELIV-1 SEC-3 */
 static void msg_matches_ack(pc_ctx *t)
 {
@@ -642,6 +717,11 @@ static const pc_case cases[] = {
    "An accepted SEND is answered with ACK carrying its conv and temp-id, "
    "a msg-id, seq 1 in a new conversation, a ts in milliseconds and its "
    "req.", "SEND-1 SEND-2 REQ-1", PC_MUST, NULL, ack_fields},
+  {"send.ack-means-stored",
+   "As soon as its ACK has come, a message is in the history another "
+   "member reads and within the conversation's last_seq: the ACK follows "
+   "the commit.", "SEND-1 DUR-1 SYNC-1", PC_MUST, NULL,
+   ack_means_stored},
   {"send.msg-matches-ack",
    "The MSG of a sent message, on the sender's and the other member's "
    "sessions, carries the ACK's msg-id, seq and ts, the sending user, "
