@@ -163,6 +163,10 @@ static void flood_run(pc_ctx *t, pc_conn *c, flood *fl)
       break;
   }
   fl->last_ms = pc_now_ms();
+  PC_CHECK(t, fl->closed || fl->pong + fl->limited == fl->sent,
+           "%zu of %zu PINGs got an answer with their req: a rate-limited "
+           "ERROR must carry the req of a well-formed frame (RATE-1)",
+           fl->pong + fl->limited, fl->sent);
   pc_note(t, "%zu PINGs: %zu PONG, %zu rate-limited; %zu binary: %zu "
           "rate-limited, %zu binary-message; %llu ms", fl->sent, fl->pong,
           fl->limited, fl->extra, fl->extra_limited, fl->extra_refused,
@@ -248,7 +252,10 @@ static void limited_not_malformed(pc_ctx *t)
   const char *req = pc_uniq(t, "p");
 
   fl.sent = flood_size(t, c);
-  fl.extra = 24;
+  /* Fewer than 16: a server that counted them as malformed would not
+   * close yet, and is caught when the paced ones make 15 (a close
+   * during the flood is allowed, section 17.2). */
+  fl.extra = 10;
   flood_run(t, c, &fl);
   flood_bound(t, c, &fl);
   if (fl.closed) {
@@ -256,9 +263,11 @@ static void limited_not_malformed(pc_ctx *t)
                "bucket (section 17.2 allows it); nothing left to check");
     return;
   }
-  PC_CHECK(t, fl.extra_refused < 16, "%zu binary messages found a token "
-           "and the session lives: the count of WS-4 is past 15",
-           fl.extra_refused);
+  if (fl.extra_refused >= 16) {
+    pc_note(t, "%zu binary messages found a token: nothing left to check "
+               "here", fl.extra_refused);
+    return;
+  }
   pc_note(t, "%zu malformed so far; %zu more, paced, make 15: the "
           "rate-limited ones must not have counted (section 17.2)",
           fl.extra_refused, 15 - fl.extra_refused);
