@@ -412,6 +412,12 @@ def _grammar_names(f):
     bad("invalid-utf8-name", "an octet that is not UTF-8 where a header "
         "name starts is bad-header-name, not bad-utf8", S, "SEND\r\n",
         b"\xff: c\r\n\r\n", "bad-header-name", "header name")
+    bad("invalid-utf8-inside-name", "an octet that is not UTF-8 inside a "
+        "header name", S, "SEND\r\nx", b"\xc0\xaf: c\r\n\r\n",
+        "bad-header-name", "header name")
+    bad("non-ascii-inside-name", "a valid non-ASCII letter inside a header "
+        "name", S, "SEND\r\nna", "\u00efve: c\r\n\r\n",
+        "bad-header-name", "header name")
 
 
 def _grammar_values(f):
