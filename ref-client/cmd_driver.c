@@ -182,6 +182,14 @@ static void on_event(void *ud, app *a, const parley_client_action *act)
   case PARLEY_CLIENT_EV_ERROR:
     emit_error(act);
     break;
+  case PARLEY_CLIENT_EV_TYPING: /* shown, or lapsed (DRV-15, TYPE-1) */
+    emit(json_pack("{s:s, s:s, s:s, s:b}", "event", "typing", "conv",
+                   act->conv, "user", act->user, "typing", act->on));
+    break;
+  case PARLEY_CLIENT_EV_PRESENCE: /* DRV-15, PRES-2 */
+    emit(json_pack("{s:s, s:s, s:s}", "event", "presence", "user",
+                   act->user, "status", act->presence));
+    break;
   default:
     break;
   }
