@@ -333,7 +333,8 @@ static const pc_case cases[] = {
    "receipts", bad_values},
   {"receipt.not-found",
    "A receipt for a conversation that does not exist, or that the user "
-   "is not in, gets not-found, whatever its seq.", "RCPT-2 SEC-2", PC_MUST, "receipts", not_found},
+   "is not in, gets not-found, whatever its seq.", "RCPT-2 SEC-2",
+   PC_MUST, "receipts", not_found},
   {"receipt.per-user-and-conversation",
    "Receipt values are kept per conversation and per user: one member's "
    "value does not cover another's, nor another conversation's.",

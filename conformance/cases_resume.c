@@ -244,6 +244,52 @@ static void unknown_pos(pc_ctx *t)
 
 #define SYNC4_BACKLOG 30
 
+/* What a session that sent two SYNC frames back to back has seen. */
+typedef struct two_syncs {
+  const char *conv, *r1, *r2;
+  bool synced1;
+  size_t msgs;
+} two_syncs;
+
+/* Judges one frame on the session of sync_during_sync. Returns true when
+ * the case has its answer: the second SYNC refused with bad-state (then
+ * the session must close), or answered after the first SYNCED. */
+static bool judge(pc_ctx *t, const pc_frame *f, two_syncs *st)
+{
+  const char *req = pc_hdr(f, "req"), *c = pc_hdr(f, "conv");
+
+  if (strcmp(f->verb, "ERROR") == 0) {
+    if (st->synced1)
+      pc_fail(t, "the second SYNC, handled after the first one's SYNCED "
+              "was sent, got ERROR %s", pc_hdr(f, "reason"));
+    if (req == NULL || strcmp(req, st->r2) != 0)
+      pc_fail(t, "ERROR %s with req %s; the second SYNC had req %s "
+              "(ERR-2)", pc_hdr(f, "reason"), req ? req : "(none)", st->r2);
+    if (strcmp(mu_hdr(t, f, "reason"), "bad-state") != 0 ||
+        strcmp(mu_hdr(t, f, "fatal"), "yes") != 0 ||
+        pc_hdr_u64(t, f, "code") != 421)
+      pc_fail(t, "a SYNC during a SYNC answer got ERROR %s %s fatal %s, "
+              "expected 421 bad-state fatal (SYNC-4)", pc_hdr(f, "code"),
+              pc_hdr(f, "reason"), pc_hdr(f, "fatal"));
+    return true;
+  }
+  if (strcmp(f->verb, "SYNCED") == 0 && req != NULL) {
+    if (strcmp(req, st->r1) == 0)
+      st->synced1 = true;
+    else if (strcmp(req, st->r2) == 0 && !st->synced1)
+      pc_fail(t, "the second SYNC got SYNCED before the first one did: "
+              "it was answered during the first answer (SYNC-4)");
+    else if (strcmp(req, st->r2) == 0)
+      return true;
+  }
+  if (!st->synced1 && strcmp(f->verb, "MSG") == 0 && c != NULL &&
+      strcmp(c, st->conv) == 0 && ++st->msgs > SYNC4_BACKLOG)
+    pc_fail(t, "more than %d MSG frames of %d messages before the first "
+            "SYNCED: two SYNC answers ran at once (SYNC-4)", SYNC4_BACKLOG,
+            SYNC4_BACKLOG);
+  return false;
+}
+
 /* spec: SYNC-4 */
 static void sync_during_sync(pc_ctx *t)
 {
@@ -252,60 +298,28 @@ static void sync_during_sync(pc_ctx *t)
   mu_sess *a = mu_open(t, 0, NULL, true);
   const char *pos = pc_pos(a->c);
   mu_sess *b = mu_open(t, 1, NULL, false);
-  mu_sess *a2;
-  const char *r1, *r2;
-  size_t msgs = 0;
-  bool synced1 = false;
+  two_syncs st = {conv, NULL, NULL, false, 0};
+  pc_frame *f;
 
   mu_fill(b, conv, SYNC4_BACKLOG, "backlog");
-  a2 = mu_open(t, 0, NULL, false);
-  r1 = mu_req(a2);
-  r2 = mu_req(a2);
+  mu_sess *a2 = mu_open(t, 0, NULL, false);
+  st.r1 = mu_req(a2);
+  st.r2 = mu_req(a2);
   mu_pace(a2);
   mu_pace(a2);
-  pc_send(a2->c, "SYNC", NULL, "since", pos, "req", r1, NULL);
-  pc_send(a2->c, "SYNC", NULL, "since", pos, "req", r2, NULL);
-  for (;;) {
-    pc_frame *f = pc_recv(a2->c, pc_wait_ms(t));
+  pc_send(a2->c, "SYNC", NULL, "since", pos, "req", st.r1, NULL);
+  pc_send(a2->c, "SYNC", NULL, "since", pos, "req", st.r2, NULL);
+  do {
+    f = pc_recv(a2->c, pc_wait_ms(t));
     if (f == NULL)
       pc_fail(t, "%s before an answer to the second SYNC",
               pc_closed(a2->c) ? "the connection closed" : "nothing came");
-    const char *req = pc_hdr(f, "req");
-    if (strcmp(f->verb, "ERROR") == 0) {
-      if (synced1)
-        pc_fail(t, "the second SYNC, handled after the first one's SYNCED "
-                "was sent, got ERROR %s", pc_hdr(f, "reason"));
-      if (req == NULL || strcmp(req, r2) != 0)
-        pc_fail(t, "ERROR %s with req %s; the second SYNC had req %s "
-                "(ERR-2)", pc_hdr(f, "reason"), req ? req : "(none)", r2);
-      if (strcmp(mu_hdr(t, f, "reason"), "bad-state") != 0 ||
-          strcmp(mu_hdr(t, f, "fatal"), "yes") != 0 ||
-          pc_hdr_u64(t, f, "code") != 421)
-        pc_fail(t, "a SYNC during a SYNC answer got ERROR %s %s fatal %s, "
-                "expected 421 bad-state fatal (SYNC-4)", pc_hdr(f, "code"),
-                pc_hdr(f, "reason"), pc_hdr(f, "fatal"));
-      pc_expect_close(a2->c, PC_WAIT);
-      return;
-    }
-    if (strcmp(f->verb, "SYNCED") == 0 && req != NULL &&
-        strcmp(req, r2) == 0) {
-      if (!synced1)
-        pc_fail(t, "the second SYNC got SYNCED before the first one did: "
-                "it was answered during the first answer (SYNC-4)");
-      pc_note(t, "the first SYNC was answered before the second arrived; "
-              "SYNC-4 was not exercised this time");
-      return;
-    }
-    if (strcmp(f->verb, "SYNCED") == 0 && req != NULL &&
-        strcmp(req, r1) == 0)
-      synced1 = true;
-    const char *c = pc_hdr(f, "conv");
-    if (!synced1 && strcmp(f->verb, "MSG") == 0 && c != NULL &&
-        strcmp(c, conv) == 0 && ++msgs > SYNC4_BACKLOG)
-      pc_fail(t, "more than %d MSG frames of %d messages before the first "
-              "SYNCED: two SYNC answers ran at once (SYNC-4)",
-              SYNC4_BACKLOG, SYNC4_BACKLOG);
-  }
+  } while (!judge(t, f, &st));
+  if (strcmp(f->verb, "ERROR") == 0)
+    pc_expect_close(a2->c, PC_WAIT);
+  else
+    pc_note(t, "the first SYNC was answered before the second arrived; "
+            "SYNC-4 was not exercised this time");
 }
 
 #define SYNC3_BEFORE 150
