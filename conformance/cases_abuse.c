@@ -703,8 +703,11 @@ static void slow_reader(pc_ctx *t)
   pcw_pace_init(t, &ps, 2);
   pc_pause_reading(slow, true);
   w.conv = conv;
-  w.count = 16;
-  w.nreq = 8;
+  /* Few messages and many pages: the live copies of these messages also
+   * reach other cases' sessions of the two accounts, the pages only the
+   * slow session. */
+  w.count = 4;
+  w.nreq = 32;
   w.live = w.count + probes;
   w.next_live = 1;
   w.reqs = pc_alloc(t, w.nreq * sizeof *w.reqs);
