@@ -686,6 +686,23 @@ static bool slow_drain(pc_ctx *t, pc_conn *c, slow_want *w)
   return true;
 }
 
+/* Fills *w for `conv`: few messages and many pages, since the live
+ * copies of the messages also reach other cases' sessions of the two
+ * accounts and the pages only the slow session. */
+static void slow_want_init(pc_ctx *t, slow_want *w, const char *conv,
+                           size_t probes)
+{
+  memset(w, 0, sizeof *w);
+  w->conv = conv;
+  w->count = 4;
+  w->nreq = 32;
+  w->live = w->count + probes;
+  w->next_live = 1;
+  w->reqs = pc_alloc(t, w->nreq * sizeof *w->reqs);
+  w->next_seq = pc_alloc(t, w->nreq * sizeof *w->next_seq);
+  w->paged = pc_alloc(t, w->nreq);
+}
+
 /* spec: SEC-15 DELIV-1 DELIV-2 */
 static void slow_reader(pc_ctx *t)
 {
@@ -694,7 +711,7 @@ static void slow_reader(pc_ctx *t)
   pc_conn *a = quiet(t, 0), *slow = quiet(t, 1), *fast = quiet(t, 1);
   size_t body_len = (size_t)pc_config_of(t)->max_body;
   char *body = pc_alloc(t, body_len + 1);
-  slow_want w = {0};
+  slow_want w;
   pcw_pace pa, ps;
   const size_t probes = 3;
 
@@ -702,17 +719,7 @@ static void slow_reader(pc_ctx *t)
   pcw_pace_init(t, &pa, 2);
   pcw_pace_init(t, &ps, 2);
   pc_pause_reading(slow, true);
-  w.conv = conv;
-  /* Few messages and many pages: the live copies of these messages also
-   * reach other cases' sessions of the two accounts, the pages only the
-   * slow session. */
-  w.count = 4;
-  w.nreq = 32;
-  w.live = w.count + probes;
-  w.next_live = 1;
-  w.reqs = pc_alloc(t, w.nreq * sizeof *w.reqs);
-  w.next_seq = pc_alloc(t, w.nreq * sizeof *w.next_seq);
-  w.paged = pc_alloc(t, w.nreq);
+  slow_want_init(t, &w, conv, probes);
   pc_note(t, "%llu messages of %zu octets, each delivered to a session "
              "that does not read", (unsigned long long)w.count, body_len);
   for (uint64_t i = 0; i < w.count; i++) {

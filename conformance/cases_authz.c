@@ -195,7 +195,8 @@ static void typing_not_member(pc_ctx *t)
   pcw_need_cap(t, a, "typing");
   same_not_found(t, m, conv, build_typing, NULL,
                  "TYPING to others' conversation and to none");
-  nothing_about(t, a, "TYPING", conv, "an outsider's TYPING was relayed (TYPE-2)");
+  nothing_about(t, a, "TYPING", conv,
+                "an outsider's TYPING was relayed (TYPE-2)");
 }
 
 /* spec: DELIV-1 RCPT-3 TYPE-2 */
