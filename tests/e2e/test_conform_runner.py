@@ -46,8 +46,12 @@ def conform(*args, timeout=RUN_S):
 
 
 def self_started(*args):
-    """A run against the reference server parley-conform starts itself."""
-    return conform("--server-bin", ARGS.server_bin, *args)
+    """A run against the reference server parley-conform starts itself.
+    Its token requests hash a password each (Argon2id, one at a time), so
+    on a loaded machine eight cases asking for tokens at once can wait
+    seconds: --timeout bounds the wait generously, it decides nothing."""
+    return conform("--server-bin", ARGS.server_bin, "--timeout", "15000",
+                   *args)
 
 
 def where(r):
