@@ -198,12 +198,13 @@ static void fresh_auth_keeps_session(pc_ctx *t)
 {
   int u = ca_acct(t, 7);
   const char *device = pc_uniq(t, "d");
+  const char *second = pc_token(t, u); /* the run's: lives longer */
   const char *first = pc_token_fresh(t, u, 2000);
   uint64_t got = pc_now_ms();
   const pc_frame *r;
   pc_conn *c = ca_ready(t, u, first, device, 0, &r);
   uint64_t e1 = pc_hdr_u64(t, r, "expires"), e2, wait;
-  const char *req = auth(t, c, pc_token_fresh(t, u, 0), device);
+  const char *req = auth(t, c, second, device);
 
   r = pc_expect_req(c, req, PC_WAIT);
   PC_CHECK(t, strcmp(r->verb, "READY") == 0, "a fresh AUTH for the same "

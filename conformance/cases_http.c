@@ -375,9 +375,13 @@ static void content_type(pc_ctx *t)
   r = pc_http_request(t, "POST", "/v1/conversations", pc_token(t, u),
                       "text/plain", "{}", 2);
   http_err(t, r, 415, "unsupported-media-type", 415);
-  r = pc_http_request(t, "POST", "/v1/auth/token", NULL,
+  body = pc_printf(t, "{\"kind\": \"group\", \"members\": [\"%s\"]}",
+                   pc_user(t, u));
+  r = pc_http_request(t, "POST", "/v1/conversations", pc_token(t, u),
                       "application/json; charset=utf-8", body, strlen(body));
-  expect_200(t, r, "Content-Type application/json; charset=utf-8");
+  PC_CHECK(t, r->status == 201, "a conversation request with Content-Type "
+           "application/json; charset=utf-8 got %d: %.300s", r->status,
+           r->body);
 }
 
 static void length_required(pc_ctx *t)
@@ -394,10 +398,11 @@ static void length_required(pc_ctx *t)
   http_err(t, r, 411, "length-required", 411);
 }
 
-/* A token request of exactly n octets: padded with an unknown member. */
+/* A group request of exactly n octets: padded with an unknown member. */
 static const char *padded(pc_ctx *t, int u, size_t n)
 {
-  json_t *b = token_body(t, u, json_pack("{s:s}", "pad", ""));
+  json_t *b = json_pack("{s:s, s:[s], s:s}", "kind", "group", "members",
+                        pc_user(t, u), "pad", "");
   char *text = json_dumps(b, JSON_COMPACT);
   size_t len = text ? strlen(text) : 0;
   const char *out;
@@ -419,9 +424,13 @@ static void too_large(pc_ctx *t)
 
   PC_CHECK(t, strlen(at) == 65536 && strlen(past) == 65537,
            "internal: padding");
-  r = pc_http_request(t, "POST", "/v1/auth/token", NULL, "application/json",
-                      at, 65536);
-  expect_200(t, r, "a token request of exactly 65,536 octets");
+  r = pc_http_request(t, "POST", "/v1/conversations", pc_token(t, u),
+                      "application/json", at, 65536);
+  PC_CHECK(t, r->status == 201, "a group request of exactly 65,536 octets "
+           "got %d: %.300s", r->status, r->body);
+  r = pc_http_request(t, "POST", "/v1/conversations", pc_token(t, u),
+                      "application/json", past, 65537);
+  http_err(t, r, 413, "too-large", 413);
   r = pc_http_request(t, "POST", "/v1/auth/token", NULL, "application/json",
                       past, 65537);
   http_err(t, r, 413, "too-large", 413);
@@ -825,7 +834,8 @@ static void ws_subprotocol(pc_ctx *t)
 static void json_past_limits(pc_ctx *t)
 {
   int u = ca_acct(t, 23);
-  json_t *b = token_body(t, u, NULL);
+  json_t *b = json_pack("{s:s, s:[s]}", "kind", "group", "members",
+                        pc_user(t, u));
   char *text = json_dumps(b, JSON_COMPACT);
   size_t len = text ? strlen(text) : 0;
   const char *deep = pc_printf(t, "%s1%s", ca_fill(t, '[', 100),
@@ -837,11 +847,12 @@ static void json_past_limits(pc_ctx *t)
   for (size_t i = 0; i < PC_COUNT(odd); i++) {
     const char *body = pc_printf(t, "%.*s,\"x\":%s}", (int)len - 1, text,
                                  odd[i]);
-    pc_http *r = pc_http_request(t, "POST", "/v1/auth/token", NULL,
-                                 "application/json", body, strlen(body));
+    pc_http *r = pc_http_request(t, "POST", "/v1/conversations",
+                                 pc_token(t, u), "application/json", body,
+                                 strlen(body));
 
     pc_note(t, "an unknown member holding %.40s", odd[i]);
-    if (r->status == 200)
+    if (r->status == 201)
       continue;
     http_err(t, r, 400, "bad-request", 400);
   }
