@@ -480,6 +480,13 @@ static void send_append(parley_server *s, session *ss, conv *c,
     p->d = dedup_add(s, key, key_len, c, m, s->now);
     if (p->d != NULL)
       p->d->in_flight = p;
+  } else if (PARLEY_FAULT(&s->cfg, DEDUP_OFF)) {
+    /* A second message under a known temp-id. The store's unique index
+     * would refuse it (a store failure stops the core), so the stored
+     * copy takes a temp-id of its own, as a store without that index
+     * would keep both; ACK and the live MSG carry the client's. */
+    snprintf(p->req.msg.temp_id, sizeof p->req.msg.temp_id, "%.40s-dup%llu",
+             m->temp_id, (unsigned long long)m->pos);
   }
   uint64_t ack_seq = m->seq;
   if (PARLEY_FAULT(&s->cfg, SEQ_REUSE))
