@@ -63,6 +63,7 @@ pc_item *pc_select(const pc_opts *o, bool all_modes, size_t *count)
               all_modes ? "" : o->client ? "client " : "server ");
       free(items);
       items = NULL;
+      n = 0;
       break;
     }
   free(hits);

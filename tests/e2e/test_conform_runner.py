@@ -279,6 +279,7 @@ def test_usage_errors(ctx):
         (["--timeout", "-5"], "--timeout"),
         (["--timeout"], "--timeout"),
         (["--case", "no-such-suite.*"], "no-such-suite.*"),
+        (["--case", "*", "--case", "nothing.x"], "nothing.x"),
         (["--expect-fail", bad_xfail], "no-such.case"),
         (["--expect-fail", os.path.join(d, "missing.txt")], "missing.txt"),
         (["http://127.0.0.1:1", "--accounts", ctx["accounts"]],
