@@ -298,6 +298,35 @@ static void in_sync_answer(pc_ctx *t)
   }
 }
 
+/* spec: RCPT-3 DUR-1 SYNC-1 */
+static void ok_means_stored(pc_ctx *t)
+{
+  const int members[] = {1};
+  const char *conv = mu_group(t, 0, members, 1);
+  mu_sess *a = open_rcpt(t, 0);
+  mu_sess *b = mu_open(t, 1, NULL, false);
+  const char *pos[3];
+  mu_list ignored = {0};
+
+  mu_fill(a, conv, 3, "read me");
+  for (uint64_t i = 0; i < 3; i++) {
+    receipt_ok(b, conv, "read", i + 1);
+    pos[i] = pc_hdr(mu_sync(b, NULL, conv, NULL, &ignored), "pos");
+  }
+  mu_sess *b2 = mu_open(t, 1, NULL, false);
+  for (uint64_t i = 0; i < 3; i++) {
+    mu_list ev = {0};
+    mu_sync(b2, pos[i], conv, NULL, &ev);
+    for (size_t j = 0; j < ev.n; j++)
+      if (strcmp(ev.v[j]->verb, "RECEIPT") == 0 && mu_seq(t, ev.v[j]) <= i + 1)
+        pc_fail(t, "SYNC since the position a SYNC without since named "
+                "right after the OK of read %llu brings RECEIPT read %s "
+                "again: the OK came before the receipt was durable (RCPT-3, "
+                "DUR-1)", (unsigned long long)(i + 1),
+                pc_hdr(ev.v[j], "seq"));
+  }
+}
+
 /* spec: RCPT-3 */
 static void session_without_cap(pc_ctx *t)
 {
@@ -343,6 +372,10 @@ static const pc_case cases[] = {
    "Raised receipts are events: a SYNC answer holds them in position "
    "order after the messages, for the members and for the receipt's own "
    "user.", "RCPT-3 SYNC-1", PC_MUST, "receipts", in_sync_answer},
+  {"receipt.ok-means-stored",
+   "A receipt is durable when its OK comes: a SYNC without since sent "
+   "right after names a position past it.", "RCPT-3 DUR-1 SYNC-1", PC_MUST,
+   "receipts", ok_means_stored},
   {"receipt.session-without-cap",
    "A session that did not name receipts still gets the relayed RECEIPT "
    "frames.", "RCPT-3", PC_MUST, "receipts", session_without_cap},

@@ -409,6 +409,12 @@ static void events_during_sync(pc_ctx *t)
     if (strcmp(l.v[i]->verb, "MSG") == 0 && mu_seq(t, l.v[i]) <= SYNC3_BEFORE)
       pc_fail(t, "MSG seq %s, durable before the SYNC came, arrived after "
               "SYNCED (SYNC-1)", pc_hdr(l.v[i], "seq"));
+  mu_list after = {0};
+  mu_sess *a3 = mu_open(t, 0, NULL, false);
+  mu_sync(a3, mu_hdr(t, l.v[at], "pos"), conv, NULL, &after);
+  mu_check_seqs(t, &after, mu_seq(t, l.v[at - 1]) + 1, l.n - at - 1,
+                "SYNC since the pos of that SYNCED, which names the last "
+                "event sent before it (SYNC-3)");
 }
 
 /* spec: SYNC-1 DELIV-1 DELIV-3 DELIV-8 */
