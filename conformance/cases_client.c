@@ -92,9 +92,10 @@ static const ps_rx *nth_send(ps_server *srv, const char *body, size_t nth)
   return NULL;
 }
 
-/* The seqs of `conv` in the order the client showed them, as text. */
+/* The seqs of `conv` up to `upto`, in the order the client showed them,
+ * as text. */
 static const char *shown_order(pc_ctx *t, pd *d, const char *conv,
-                               size_t *count)
+                               size_t *count, uint64_t upto)
 {
   char *out = pc_strdup(t, "");
   const pd_event *e;
@@ -102,7 +103,8 @@ static const char *shown_order(pc_ctx *t, pd *d, const char *conv,
 
   for (i = 0; (e = pd_get(d, i)) != NULL; i++) {
     const char *c = pd_str(e, "conv");
-    if (strcmp(e->event, "message") != 0 || c == NULL || strcmp(c, conv))
+    if (strcmp(e->event, "message") != 0 || c == NULL || strcmp(c, conv) ||
+        pd_u64(e, "seq") > upto)
       continue;
     out = pc_printf(t, "%s%s%llu", out, n++ ? " " : "",
                     (unsigned long long)pd_u64(e, "seq"));
@@ -111,19 +113,37 @@ static const char *shown_order(pc_ctx *t, pd *d, const char *conv,
   return out;
 }
 
-/* Fails unless the client showed seq 1..n of conv once each, in order. */
+/* Fails unless the client showed seq 1..n of conv (and any later ones,
+ * which are barriers) once each, in order. */
 static void expect_order(pc_ctx *t, ps_server *srv, const char *conv,
                          size_t n, const char *req)
 {
   char *want = pc_strdup(t, "");
   size_t i, got_n;
-  const char *got = shown_order(t, ps_driver(srv), conv, &got_n);
+  const char *got = shown_order(t, ps_driver(srv), conv, &got_n, n);
 
   for (i = 1; i <= n; i++)
     want = pc_printf(t, "%s%s%zu", want, i > 1 ? " " : "", i);
   if (strcmp(got, want) != 0)
     pc_fail(t, "the client showed the messages of %s as seq %s; each once "
             "and in seq order is %s (spec %s)", conv, got, want, req);
+}
+
+/* A last message delivered on s and awaited: the client reports what it
+ * shows in order, so every repeat of an earlier message shows before
+ * it. */
+static void barrier(ps_server *srv, ps_session *s, const char *conv)
+{
+  ps_msg *m = ps_post(srv, conv, "bob", "the-last-one");
+  size_t i;
+
+  for (i = ps_session_count(srv); i > 0; i--) { /* the newest live one */
+    s = ps_session_at(srv, i - 1);
+    if (s->synced && !s->closed && !s->server_closed)
+      break;
+  }
+  ps_deliver(s, m);
+  ps_await_shown(srv, m->body, ps_reconnect_ms(srv));
 }
 
 /* Fails unless each seq 1..n of conv was shown exactly once. */
@@ -221,24 +241,40 @@ static void driver_interface(pc_ctx *t)
 
 /* ---- the handshake ------------------------------------------------- */
 
+static bool have_frame(ps_server *srv, void *ud)
+{
+  size_t n = *(size_t *)ud;
+
+  return ps_session_count(srv) >= n && ps_session_at(srv, n - 1)->frames;
+}
+
+/* Waits for the first frame on the n-th session; fails unless it is
+ * HELLO. */
+static void expect_hello_first(pc_ctx *t, ps_server *srv, size_t n)
+{
+  ps_session *s;
+  const ps_rx *r;
+  size_t i;
+
+  ps_run(srv, n == 1 ? first_ms(t) : ps_reconnect_ms(srv), have_frame, &n,
+         pc_printf(t, "a frame on the client's connection #%zu", n));
+  s = ps_session_at(srv, n - 1);
+  for (i = 0; (r = ps_rx_at(srv, i)) != NULL && r->s != s; i++)
+    ;
+  if (strcmp(r->f->verb, "HELLO") != 0)
+    pc_fail(t, "the first frame on %s was %s, not HELLO (spec LIFE-1)",
+            s->label, r->f->verb);
+}
+
 /* spec: LIFE-1 WS-6 */
 static void first_frame_is_hello(pc_ctx *t)
 {
   ps_server *srv = ps_start(t, NULL);
-  ps_session *s;
-  const ps_rx *r;
-  size_t i, k;
 
+  expect_hello_first(t, srv, 1);
   ps_drop(live(srv, 1));
+  expect_hello_first(t, srv, 2);
   live(srv, 2);
-  for (k = 0; k < 2; k++) {
-    s = ps_session_at(srv, k);
-    for (i = 0; (r = ps_rx_at(srv, i)) != NULL && r->s != s; i++)
-      ;
-    if (r == NULL || strcmp(r->f->verb, "HELLO") != 0)
-      pc_fail(t, "the first frame on %s was %s, not HELLO (spec LIFE-1)",
-              s->label, r ? r->f->verb : "(none)");
-  }
 }
 
 /* spec: SEC-4 */
@@ -332,7 +368,7 @@ static void shows_each_message_once(pc_ctx *t)
   s = live(srv, 2);
   ps_deliver(s, ps_post(srv, conv, "bob", "once-3"));
   ps_await_shown(srv, "once-3", PC_WAIT);
-  ps_quit(srv);
+  barrier(srv, s, conv);
   expect_once(t, srv, conv, 3);
 }
 
@@ -352,7 +388,7 @@ static void fills_gap_before_showing(pc_ctx *t)
   ps_deliver(s, m3);
   ps_await_shown(srv, "gap-3", 2 * pc_wait_ms(t));
   ps_await_shown(srv, "gap-2", PC_WAIT);
-  ps_quit(srv);
+  barrier(srv, s, conv);
   pc_note(t, "HISTORY frames: %zu, SYNC frames: %zu",
           count_rx(srv, NULL, "HISTORY"), count_rx(srv, NULL, "SYNC"));
   expect_order(t, srv, conv, 3, "DELIV-5");
@@ -372,7 +408,7 @@ static void orders_out_of_order_delivery(pc_ctx *t)
   ps_deliver(s, m1);
   ps_deliver(s, ps_post(srv, conv, "bob", "order-3"));
   ps_await_shown(srv, "order-3", 2 * pc_wait_ms(t));
-  ps_quit(srv);
+  barrier(srv, s, conv);
   expect_order(t, srv, conv, 3, "DELIV-5");
 }
 
@@ -414,7 +450,7 @@ static void resumes_from_synced_position(pc_ctx *t)
 {
   ps_opts o = {.no_connect = true};
   ps_server *srv = ps_start(t, &o);
-  const char *conv = ps_conv(srv), *synced;
+  const char *conv = ps_conv(srv), *other = ps_conv(srv), *synced;
   ps_session *s;
   ps_msg *a, *live_one, *c, *d;
 
@@ -423,9 +459,10 @@ static void resumes_from_synced_position(pc_ctx *t)
   ps_script_of(srv)->hold_sync = true;
   ps_connect(srv);
   s = held_sync(srv, 1);
-  live_one = ps_post(srv, conv, "bob", "resume-live");
-  pc_note(t, "a live event before SYNCED, then the first MSG of the SYNC "
-          "answer cut in half and the connection dropped");
+  live_one = ps_post(srv, other, "bob", "resume-live");
+  pc_note(t, "a live event before SYNCED (the first message of another "
+          "conversation, so nothing waits behind a gap), then the first "
+          "MSG of the SYNC answer cut in half and the connection dropped");
   ps_deliver(s, live_one);
   ps_cut(s, a);
   s = held_sync(srv, 2);
@@ -512,10 +549,15 @@ static void resends_unacked_with_same_temp_id(pc_ctx *t)
   ps_await_shown(srv, "resend-a", PC_WAIT);
   ps_await_shown(srv, "resend-b", PC_WAIT);
   ps_await_shown(srv, "resend-c", PC_WAIT);
-  await_event(srv, "sent", "temp_id", ta, "resend-a acknowledged");
-  await_event(srv, "sent", "temp_id", tb, "resend-b acknowledged");
   expect_temp_id(t, srv, "resend-a", ta);
   expect_temp_id(t, srv, "resend-b", tb);
+  await_event(srv, "sent", "temp_id", ta, "resend-a acknowledged");
+  await_event(srv, "sent", "temp_id", tb, "resend-b acknowledged");
+}
+
+static bool have_sends(ps_server *srv, void *ud)
+{
+  return count_rx(srv, NULL, "SEND") >= *(size_t *)ud;
 }
 
 /* spec: SEND-8 */
@@ -524,14 +566,14 @@ static void temp_ids_unique(pc_ctx *t)
   ps_server *srv = ps_start(t, NULL);
   const char *conv = ps_conv(srv), *ids[3];
   pd *d = ps_driver(srv);
-  size_t i;
+  size_t i, three = 3;
 
   live(srv, 1);
   for (i = 0; i < 3; i++)
     pd_cmd(d, "{s:s, s:s, s:s, s:s}", "cmd", "send", "conv", conv, "body",
            i < 2 ? "the same words" : "other words", "ref",
            pc_printf(t, "u%zu", i));
-  ps_await_shown(srv, "other words", PC_WAIT);
+  ps_run(srv, PC_WAIT, have_sends, &three, "three SENDs");
   for (i = 0; i < 3; i++) {
     const ps_rx *r = nth_send(srv, i < 2 ? "the same words" : "other words",
                               i < 2 ? i : 0);
@@ -560,25 +602,32 @@ static size_t frame_octets(const pc_frame *f)
 /* spec: SEND-10 FRAME-3 DRV-12 */
 static void respects_max_body(pc_ctx *t)
 {
-  enum { MAX_FRAME = 4096, BIG = 5000 };
+  enum { MAX_FRAME = 4096, BIG = 5000, OVER = 100 };
   ps_opts o = {.max_body = 64, .max_frame = MAX_FRAME};
   ps_server *srv = ps_start(t, &o);
   const char *conv = ps_conv(srv);
   char big[BIG + 1];
+  const char *bodies[2];
   const ps_rx *r;
   size_t i;
 
   memset(big, 'x', BIG);
   big[BIG] = '\0';
+  bodies[0] = pc_strdup(t, big + BIG - OVER);
+  bodies[1] = big;
   live(srv, 1);
   pc_note(t, "WELCOME states max-body 64 and max-frame %d; the user sends "
-          "%d octets, then 10", MAX_FRAME, BIG);
-  user_sends(srv, conv, big);
+          "%d octets, %d, then 10", MAX_FRAME, OVER, BIG);
+  user_sends(srv, conv, bodies[0]);
+  user_sends(srv, conv, bodies[1]);
   user_sends(srv, conv, "small-body");
   ps_await_shown(srv, "small-body", PC_WAIT);
-  if (pd_find(ps_driver(srv), 0, "send-failed", "ref", big, NULL) == NULL)
-    await_event(srv, "send-failed", "temp_id", queued_temp_id(srv, big),
-                "the message past max-body given up, spec DRV-12");
+  for (i = 0; i < 2; i++)
+    if (pd_find(ps_driver(srv), 0, "send-failed", "ref", bodies[i], NULL) ==
+        NULL)
+      await_event(srv, "send-failed", "temp_id",
+                  queued_temp_id(srv, bodies[i]),
+                  "a message past max-body given up, spec DRV-12");
   if (ps_faults(srv) && strstr(ps_faults(srv), "SEND-10"))
     pc_fail(t, "%s", ps_faults(srv));
   for (i = 0; (r = ps_rx_at(srv, i)) != NULL; i++)
@@ -802,12 +851,12 @@ static void heartbeat_frame_per_interval(pc_ctx *t)
   worst = pw_mono_ms() - prev > worst ? pw_mono_ms() - prev : worst;
   pc_note(t, "%zu frames; the longest silence %llu ms", n,
           (unsigned long long)worst);
-  if (s->closed)
-    pc_fail(t, "the client closed %s, a live session", s->label);
   if (worst >= 2 * HB)
     pc_fail(t, "the client sent nothing for %llu ms; it must send a frame "
             "at least once per interval of %d ms (spec HB-2; this case "
             "allows up to two)", (unsigned long long)worst, HB);
+  if (s->closed)
+    pc_fail(t, "the client closed %s, a live session", s->label);
 }
 
 /* The first PING on s at or after `since`, or NULL. */
@@ -922,15 +971,12 @@ static void fatal_unsupported_version(pc_ctx *t)
 static void unknown_fatal_error(pc_ctx *t)
 {
   ps_server *srv = ps_start(t, NULL);
-  ps_session *s;
+  ps_session *s = live(srv, 1);
 
-  ps_script_of(srv)->hold_sync = true;
-  s = held_sync(srv, 1);
   ps_script_of(srv)->fatal_keeps_open = true;
-  pc_note(t, "the SYNC is answered with ERROR 999 (a private code the "
-          "client cannot know), fatal: yes, and the server keeps the "
-          "connection open");
-  ps_error(s, 999, "private-failure", true, s->sync_req);
+  pc_note(t, "ERROR 999 (a private code the client cannot know), fatal: "
+          "yes, unasked; the server keeps the connection open");
+  ps_error(s, 999, "private-failure", true, NULL);
   await_client_close(s, "an ERROR with a code it does not know and fatal: "
                      "yes (spec ERR-3)");
 }

@@ -391,7 +391,10 @@ static void serve_conn(ps_server *srv, pw_conn *c)
   else
     free(target);
   pthread_mutex_unlock(&srv->lock);
-  if (pw_ws_is_upgrade(&req) && strcmp(req.target, PS_WS_PATH) == 0) {
+  if (pw_ws_is_upgrade(&req) &&
+      strncmp(req.target, PS_WS_PATH, strlen(PS_WS_PATH)) == 0 &&
+      (req.target[strlen(PS_WS_PATH)] == '\0' ||
+       req.target[strlen(PS_WS_PATH)] == '?')) {
     set_kind(srv, PS_UPGRADE);
     upgrade(srv, c, label, &req);
   } else {
