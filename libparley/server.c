@@ -530,29 +530,6 @@ static bool take_req(const parley_frame *f, reqid *req)
 static void dispatch(parley_server *s, session *ss, const parley_frame *f,
                      const reqid *req, bool req_ok);
 
-/* True when every header name of f is one the spec defines (section
- * 2.9). Only a planted fault asks: the spec has unknown headers
- * ignored (EXT-1). */
-static bool headers_all_defined(const parley_frame *f)
-{
-  static const char *const defined[] = {
-      "after", "caps", "code", "content-length", "content-type", "conv",
-      "count", "cursor", "dedup-window", "device", "expires", "fatal",
-      "from", "heartbeat", "kind", "limit", "max-frame", "max-headers",
-      "max-header-line", "max-body", "more", "msg-id", "nonce", "pos",
-      "rate", "rate-burst", "reason", "req", "seq", "since", "state",
-      "status", "temp-id", "token", "ts", "ttl", "typing-ttl", "user",
-      "version", "versions"};
-  for (size_t i = 0; i < f->header_count; i++) {
-    bool known = false;
-    for (size_t k = 0; k < sizeof defined / sizeof defined[0]; k++)
-      known = known || parley_str_eq(f->headers[i].name, defined[k]);
-    if (!known)
-      return false;
-  }
-  return true;
-}
-
 /* Parses one message and hands the frame on. Every message takes a token
  * from the bucket (429 when empty, the frame dropped); then binary
  * (WS-3) and malformed messages (WS-2) are answered, non-fatal but
@@ -579,7 +556,7 @@ static void handle_message(parley_server *s, session *ss, const char *data,
     return;
   }
   if (PARLEY_FAULT(&s->cfg, UNKNOWN_HEADER_REJECTED) &&
-      !headers_all_defined(&f)) {
+      !fault_headers_all_defined(&f)) {
     malformed(s, ss, PARLEY_E_BAD_HEADER_NAME, NULL); /* EXT-1 ignored */
     return;
   }
@@ -819,38 +796,6 @@ static bool user_sessions_full(const parley_server *s, const char *name)
   return u != NULL && u->sessions.len >= s->cfg.max_sessions_per_user;
 }
 
-/* Reads a token's payload without checking its signature, as a server
- * that forgot the check would. Only a planted fault asks. Returns
- * PARLEY_OK with the user (user_out, PARLEY_USER_MAX + 1 octets) and the
- * expiry, PARLEY_E_TOKEN_EXPIRED, or PARLEY_E_AUTH_FAILED when the
- * payload cannot be read. */
-static parley_err token_payload_trusted(const char *token, size_t len,
-                                        uint64_t now, char *user_out,
-                                        uint64_t *expires)
-{
-  char payload[80];
-  size_t plen = 0;
-
-  if (len <= 4 || memcmp(token, "pt1.", 4) != 0)
-    return PARLEY_E_AUTH_FAILED;
-  const char *dot = memchr(token + 4, '.', len - 4);
-  if (dot == NULL ||
-      sodium_base642bin((unsigned char *)payload, sizeof payload - 1,
-                        token + 4, (size_t)(dot - token - 4), NULL, &plen,
-                        NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-    return PARLEY_E_AUTH_FAILED;
-  payload[plen] = '\0';
-  const char *bar1 = strchr(payload, '|');
-  const char *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
-  if (bar2 == NULL || !srv_user_valid(payload, (size_t)(bar1 - payload)) ||
-      !parley_parse_u64(bar2 + 1, strlen(bar2 + 1), expires))
-    return PARLEY_E_AUTH_FAILED;
-  if (now >= *expires)
-    return PARLEY_E_TOKEN_EXPIRED;
-  srv_copy(user_out, PARLEY_USER_MAX + 1, payload, (size_t)(bar1 - payload));
-  return PARLEY_OK;
-}
-
 /* AUTH (AUTH-1) and its refresh in READY (AUTH-3). */
 static void on_auth(parley_server *s, session *ss, const parley_frame *f,
                     const reqid *req)
@@ -873,8 +818,8 @@ static void on_auth(parley_server *s, session *ss, const parley_frame *f,
                                        token->len, now, name, &expires);
   if (PARLEY_FAULT(&s->cfg, TOKEN_SIGNATURE_UNCHECKED) &&
       err == PARLEY_E_AUTH_FAILED)
-    err = token_payload_trusted(token->ptr, token->len, s->now, name,
-                                &expires);
+    err = fault_token_payload_trusted(token->ptr, token->len, s->now,
+                                      name, &expires);
   if (err != PARLEY_OK) {
     act_log(s, ss->conn, PARLEY_LOG_INFO, "auth refused: %s",
             parley_err_reason(err));

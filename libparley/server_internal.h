@@ -423,6 +423,15 @@ void history_read_done(parley_server *s, pending *p,
                        const parley_store_result *res);
 void held_clear(session *ss);
 
+/* ---- planted faults (server_faults.c, test builds only) ---- */
+
+/* Defined only where PARLEY_FAULTS is; a normal build's branches that
+ * call them are constant false and compile to nothing. */
+bool fault_headers_all_defined(const parley_frame *f);
+parley_err fault_token_payload_trusted(const char *token, size_t len,
+                                       uint64_t now, char *user_out,
+                                       uint64_t *expires);
+
 /* ---- conversations, typing, presence (server_api.c) ---- */
 
 conv *conv_new(parley_server *s, const parley_conv_info *info,
