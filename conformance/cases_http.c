@@ -769,9 +769,13 @@ static void messages(pc_ctx *t)
   PC_CHECK(t, n == 1 && seq[0] == 1 && !cursor, "the page after the cursor "
            "gave %zu messages (first seq %llu) and more %s", n,
            n ? (unsigned long long)seq[0] : 0ull, cursor ? "true" : "false");
-  page(t, get(t, base, tok), seq, &n);
-  PC_CHECK(t, n == 3 && seq[0] == 1 && seq[2] == 3, "the default page of 3 "
-           "messages holds %zu in ascending seq", n);
+  cursor = page(t, get(t, base, tok), seq, &n);
+  PC_CHECK(t, n == 3 && seq[0] == 1 && seq[2] == 3 && !cursor, "the default"
+           " page of 3 messages holds %zu in ascending seq, more %s", n,
+           cursor ? "true" : "false");
+  cursor = page(t, get(t, pc_printf(t, "%s?limit=3", base), tok), seq, &n);
+  PC_CHECK(t, n == 3 && !cursor, "a full page that reaches the first "
+           "message says more: true");
   page(t, get(t, pc_printf(t, "%s?limit=100&cursor=", base), tok), seq, &n);
   for (size_t i = 0; i < PC_COUNT(limits); i++) {
     pc_note(t, "limit=%s", limits[i]);
