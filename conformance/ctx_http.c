@@ -171,7 +171,7 @@ static void expect_error_body(pc_ctx *t, const pc_http *r, int status,
             "code %lld (%s)", status, json_string_value(why),
             (long long)json_integer_value(code), want,
             known >= 420 ? "the registry's, spec 13"
-                               : "the HTTP status, spec HTTP-2");
+                          : "the HTTP status, spec HTTP-2");
 }
 
 void pc_http_expect(pc_ctx *t, const pc_http *r, int status,
