@@ -12,7 +12,7 @@
 
 #include "ca_util.h"
 
-/* ---- frame errors (400 to 412): on a NEGOTIATED session -------------- */
+/* ---- frame errors (400 to 412): on a NEGOTIATED session ------------------ */
 
 /* Sends one malformed message; its ERROR must come next, carrying no req
  * or `req`, and the session goes on. */
@@ -123,7 +123,7 @@ static void too_many_errors(pc_ctx *t)
   pc_expect_close(c, PC_WAIT);
 }
 
-/* ---- errors of meaning ------------------------------------------------ */
+/* ---- errors of meaning --------------------------------------------------- */
 
 /* Sends verb with req and the header pairs of a READY session's request;
  * expects the non-fatal `reason` with req, then that the session is still
@@ -252,7 +252,7 @@ static void rate_limited(pc_ctx *t)
   ca_pong_next(t, c);
 }
 
-/* ---- fatal errors ------------------------------------------------------ */
+/* ---- fatal errors -------------------------------------------------------- */
 
 static void bad_state(pc_ctx *t)
 {

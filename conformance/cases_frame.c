@@ -16,7 +16,7 @@
 
 #include "ca_util.h"
 
-/* ---- building frames ----------------------------------------------- */
+/* ---- building frames ----------------------------------------------------- */
 
 /* "PING" with nonce, req and `extra` header lines ("name: value\r\n"
  * each), and no body. */
@@ -107,7 +107,7 @@ static void expect_taken(pc_ctx *t, pc_conn *c, const char *msg,
   ca_pong_next(t, c);
 }
 
-/* ---- the start line ------------------------------------------------ */
+/* ---- the start line ------------------------------------------------------ */
 
 static const ca_sample lower_case_verbs[] = {
   CA_S("the spec's example: send", "send\r\nconv: c7f3a\r\ntemp-id: t-0004"
@@ -177,7 +177,7 @@ static void verb_past_limit(pc_ctx *t)
   ca_each_bad(t, "neg", s, PC_COUNT(s));
 }
 
-/* ---- header names and values --------------------------------------- */
+/* ---- header names and values --------------------------------------------- */
 
 static const ca_sample bad_names[] = {
   CA_S("upper-case first", "PING\r\nreq: h1\r\nNonce: a\r\n\r\n",
@@ -241,7 +241,7 @@ static void header_value_grammar(pc_ctx *t)
   ca_each_bad(t, "neg", bad_values, PC_COUNT(bad_values));
 }
 
-/* ---- limits ---------------------------------------------------------- */
+/* ---- limits -------------------------------------------------------------- */
 
 static void header_line_at_limit(pc_ctx *t)
 {
@@ -350,7 +350,7 @@ static void frame_past_limit(pc_ctx *t)
   ca_pong_next(t, c);
 }
 
-/* ---- content-length -------------------------------------------------- */
+/* ---- content-length ------------------------------------------------------ */
 
 static const ca_sample bad_lengths[] = {
   CA_S("the spec's example: 05", "SEND\r\nconv: c7f3a\r\ntemp-id: t-0008\r\n"
@@ -430,7 +430,7 @@ static void duplicate_header(pc_ctx *t)
   ca_each_bad(t, "neg", duplicates, PC_COUNT(duplicates));
 }
 
-/* ---- one frame per message (WS-1, WS-2, WS-3) ----------------------- */
+/* ---- one frame per message (WS-1, WS-2, WS-3) ---------------------------- */
 
 static const ca_sample no_length[] = {
   CA_S("the spec's example", "SEND\r\nconv: c7f3a\r\ntemp-id: t-0010\r\n"
@@ -536,7 +536,7 @@ static void fragments_past_limit(pc_ctx *t)
   ca_pong_next(t, c);
 }
 
-/* ---- UTF-8 (FRAME-5, WS-8) ------------------------------------------ */
+/* ---- UTF-8 (FRAME-5, WS-8) ----------------------------------------------- */
 
 static const ca_sample bad_utf8[] = {
   CA_S("verb: overlong", "PING\xC0\xAF\r\n\r\n", "bad-utf8", NULL),
@@ -607,7 +607,7 @@ static void utf8_session_goes_on(pc_ctx *t)
   ca_each_bad(t, "neg", bad_utf8, PC_COUNT(bad_utf8));
 }
 
-/* ---- acting on nothing, in READY (FRAME-7) -------------------------- */
+/* ---- acting on nothing, in READY (FRAME-7) ------------------------------- */
 
 /* Malformed SEND frames of every kind for an empty conversation of the
  * user's own: none may be stored, so the first valid SEND gets seq 1. */
@@ -668,7 +668,7 @@ static void rejected_send_not_stored(pc_ctx *t)
            (unsigned long long)pc_hdr_u64(t, ack, "seq"));
 }
 
-/* ---- values keep their spaces (section 2.2) ------------------------- */
+/* ---- values keep their spaces (section 2.2) ------------------------------ */
 
 static void value_spaces_kept(pc_ctx *t)
 {

@@ -69,7 +69,7 @@ static bool speaks(json_t *versions, json_int_t v)
   return false;
 }
 
-/* ---- WELCOME ----------------------------------------------------------- */
+/* ---- WELCOME ------------------------------------------------------------- */
 
 static void welcome_headers(pc_ctx *t)
 {
@@ -276,7 +276,7 @@ static void hello_after_welcome(pc_ctx *t)
   ca_fatal(t, c, "bad-state", req);
 }
 
-/* ---- OPEN: the first frame ---------------------------------------------- */
+/* ---- OPEN: the first frame ----------------------------------------------- */
 
 static void first_frame_not_hello(pc_ctx *t)
 {
@@ -319,7 +319,7 @@ static void malformed_in_open(pc_ctx *t)
   is_welcome(t, w, "HELLO after malformed messages in OPEN");
 }
 
-/* ---- unknown headers and verbs ------------------------------------------ */
+/* ---- unknown headers and verbs ------------------------------------------- */
 
 static void unknown_headers_ignored(pc_ctx *t)
 {
@@ -425,7 +425,7 @@ static void ready_error_ignored(pc_ctx *t)
              "was answered with ERROR %s", pc_hdr(f, "reason"));
 }
 
-/* ---- BYE and close codes ------------------------------------------------ */
+/* ---- BYE and close codes ------------------------------------------------- */
 
 /* Sends BYE and returns the close code after the server's BYE. */
 static int bye(pc_ctx *t, pc_conn *c)

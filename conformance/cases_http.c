@@ -13,7 +13,7 @@
 
 #include "ca_util.h"
 
-/* ---- checks of answers ------------------------------------------------- */
+/* ---- checks of answers --------------------------------------------------- */
 
 /* Fails unless the answer has Content-Type application/json. */
 static void expect_json_type(pc_ctx *t, const pc_http *r)
@@ -476,7 +476,7 @@ static void expired_token(pc_ctx *t)
   expect_401(t, get(t, "/v1/conversations", tok), "token-expired", 425);
 }
 
-/* ---- paths and methods ---------------------------------------------------- */
+/* ---- paths and methods --------------------------------------------------- */
 
 /* Fails unless r is a 405 whose Allow lists each of `want` (comma
  * separated) and not `method`. */
@@ -539,7 +539,7 @@ static void no_such_path(pc_ctx *t)
   }
 }
 
-/* ---- conversations --------------------------------------------------------- */
+/* ---- conversations ------------------------------------------------------- */
 
 /* Fails unless `o` is a conversation object of `kind` whose members are
  * exactly the accounts in `who` (n of them). */
@@ -701,7 +701,7 @@ static void get_conversation(pc_ctx *t)
   http_err(t, r, 404, "not-found", 440);
 }
 
-/* ---- messages -------------------------------------------------------------- */
+/* ---- messages ------------------------------------------------------------ */
 
 /* A message object of the messages endpoint: fields and types. */
 static void message_object(pc_ctx *t, json_t *m)
