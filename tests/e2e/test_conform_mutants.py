@@ -12,8 +12,8 @@ with the cases conformance/mutants.json tags for that fault. The run must
 exit 1, and the case that failed must be one of those selected. A control
 run on the same server with no fault, over every selected case, must exit
 0, so a failure is the fault's doing and not the cases'. The table must
-name every fault the binary has, and conformance/MUTANTS.md document
-each.
+name every fault the binary has, conformance/MUTANTS.md document each
+and conformance/README.md list each.
 
 A fault whose selection fails nothing is reported as NOT CAUGHT and fails
 this test: the suite lacks a case for the requirement the fault breaks.
@@ -208,7 +208,8 @@ def report(results, wall):
 
 def test_table_names_every_fault(ctx):
     """mutants.json has one row per fault of `--fault list`, each with
-    spec ids and case globs; MUTANTS.md has a row for each."""
+    spec ids and case globs; MUTANTS.md has a row for each, and the
+    README beside it names each."""
     names = fault_names()
     rows = [r["name"] for r in ctx["table"]]
     assert len(rows) == len(set(rows)), "a fault listed twice"
@@ -225,6 +226,11 @@ def test_table_names_every_fault(ctx):
     for n in names:
         assert re.search(rf"^\| `{re.escape(n)}` \|", doc, re.M), (
             f"{n} has no row in {ARGS.doc}")
+    readme = os.path.join(os.path.dirname(ARGS.doc), "README.md")
+    with open(readme, encoding="utf-8") as f:
+        listed = f.read()
+    for n in names:
+        assert f"`{n}`" in listed, f"{n} is not listed in {readme}"
 
 
 def test_control_passes(ctx):
