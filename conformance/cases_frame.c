@@ -348,6 +348,49 @@ static void frame_past_limit(pc_ctx *t)
   pc_send_text(c, huge, 4 * max);
   ca_frame_error(t, c, "frame-too-large", "p2");
   ca_pong_next(t, c);
+  pc_note(t, "a message one past max-frame with a bad verb: refused whole");
+  memcpy((char *)msg, "xfill", 5);
+  pc_send_text(c, msg, max + 1);
+  ca_frame_error(t, c, "frame-too-large", "p1");
+  ca_pong_next(t, c);
+}
+
+/* Frames with two faults: the one met first in reading gets its error
+ * (the table of 2.8). */
+static void first_fault_reported(pc_ctx *t)
+{
+  size_t max = pc_config_of(t)->max_headers;
+  ca_sample s[] = {
+    CA_S("bad verb, then a bad header name", "ping\r\nNonce: a\r\n\r\n",
+         "bad-start-line", NULL),
+    CA_S("invalid UTF-8 in the verb, then a bad header name",
+         "PI\xC0\xAF\r\nNonce: a\r\n\r\n", "bad-utf8", NULL),
+    CA_S("bad header name, then a duplicate", "PING\r\nreq: f3\r\nNonce: "
+         "a\r\nnonce: a\r\nnonce: b\r\n\r\n", "bad-header-name", "f3"),
+    CA_S("duplicate name, then a bad value", "PING\r\nreq: f4\r\nnonce: a"
+         "\r\nnonce: b\x01\r\n\r\n", "duplicate-header", "f4"),
+    CA_S("no space after the colon, then a duplicate", "PING\r\nreq: f5\r\n"
+         "nonce:a\r\nnonce: b\r\n\r\n", "bad-header-value", "f5"),
+    CA_S("bad content-length, then the message ends", "PING\r\nreq: f6\r\n"
+         "content-length: 05\r\n\r\nab", "bad-length", "f6"),
+    CA_S("content-length past the limit, then a bad header name",
+         "PING\r\nreq: f7\r\ncontent-length: 9999999\r\nNonce: a\r\n\r\n",
+         "frame-too-large", "f7"),
+    CA_S("invalid UTF-8 in the body, then extra data", "PING\r\nreq: f8\r\n"
+         "content-length: 3\r\n\r\n\xC0\xAFxyz", "bad-utf8", "f8"),
+    {"a header line past the limit, then the message ends", NULL, 0,
+     "header-too-long", "f9"},
+    {"one header line too many, with a bad name", NULL, 0,
+     "too-many-headers", "f10"},
+  };
+
+  s[8].octets = pc_printf(t, "PING\r\nreq: f9\r\nx-pad: %s",
+                          ca_fill(t, 'a', pc_config_of(t)->max_header_line));
+  s[9].octets = pc_printf(t, "PING\r\nreq: f10\r\n%sBad: x\r\n\r\n",
+                          many_lines(t, max - 1));
+  for (size_t i = 8; i < PC_COUNT(s); i++)
+    s[i].len = strlen(s[i].octets);
+  ca_each_bad(t, "neg", s, PC_COUNT(s));
 }
 
 /* ---- content-length ------------------------------------------------------ */
@@ -726,8 +769,12 @@ static const pc_case cases[] = {
    "FRAME-2 AUTH-2", PC_MUST, NULL, frame_at_limit},
   {"frame.frame-past-limit",
    "A message one octet past max-frame, or four times it, gets "
-   "frame-too-large and the session goes on.", "FRAME-2 WS-7", PC_MUST,
+   "frame-too-large whatever else is wrong in it, and the session goes "
+   "on.", "FRAME-2 WS-7", PC_MUST,
    NULL, frame_past_limit},
+  {"frame.first-fault-reported",
+   "Of two faults in a frame, the one met first in reading gets its "
+   "error.", "FRAME-10", PC_SHOULD, NULL, first_fault_reported},
   {"frame.content-length-malformed",
    "A content-length that is not a number without leading zeros gets "
    "bad-length.", "FRAME-4", PC_MUST, NULL, content_length_malformed},

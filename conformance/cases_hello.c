@@ -425,6 +425,43 @@ static void ready_error_ignored(pc_ctx *t)
              "was answered with ERROR %s", pc_hdr(f, "reason"));
 }
 
+/* Fails unless f carries no req (REQ-3: a req that breaks its form is
+ * never copied). */
+static void no_req(pc_ctx *t, const pc_frame *f)
+{
+  PC_CHECK(t, !pc_hdr(f, "req"), "ERROR %s copies the malformed req %s",
+           pc_hdr(f, "reason"), pc_hdr(f, "req"));
+}
+
+static void bad_req(pc_ctx *t)
+{
+  const char *bad[] = {"r!x", ca_fill(t, 'r', 65), ""};
+  pc_conn *c = pc_ws_open(t, "open", NULL);
+  const pc_frame *f;
+
+  pc_send(c, "PING", NULL, "req", bad[0], NULL);
+  f = pc_expect_error(c, "bad-state", 1, NULL, PC_WAIT);
+  no_req(t, f);
+  pc_expect_close(c, PC_WAIT);
+  c = ca_negotiated(t, "neg", 0, NULL);
+  pc_send(c, "SEND", "x", "conv", "c1", "temp-id", "t1", "req", bad[0],
+          NULL);
+  f = pc_recv(c, PC_WAIT);
+  PC_CHECK(t, f, "SEND before READY got no answer");
+  ca_is_error(t, f, "auth-required", 0, NULL);
+  no_req(t, f);
+  ca_pong_next(t, c);
+  c = ca_ready(t, ca_acct(t, 9), NULL, NULL, 0, NULL);
+  for (size_t i = 0; i < PC_COUNT(bad); i++) {
+    pc_note(t, "PING in READY with req \"%.70s\"", bad[i]);
+    pc_send(c, "PING", NULL, "nonce", "n", "req", bad[i], NULL);
+    f = pc_expect_error(c, "bad-value", 0, NULL, PC_WAIT);
+    no_req(t, f);
+    ca_body_names(t, f, "req");
+  }
+  ca_still_ready(t, c);
+}
+
 /* ---- BYE and close codes ------------------------------------------------- */
 
 /* Sends BYE and returns the close code after the server's BYE. */
@@ -566,6 +603,10 @@ static const pc_case cases[] = {
   {"hello.ready-error-ignored",
    "In READY an ERROR from the client, fatal or not, is ignored.",
    "LIFE-8", PC_MUST, NULL, ready_error_ignored},
+  {"hello.bad-req",
+   "A req that breaks its form is never copied: the state's error comes "
+   "first, and in READY it gets bad-value naming req.", "REQ-3 ERR-2",
+   PC_MUST, NULL, bad_req},
   {"hello.bye",
    "BYE in NEGOTIATED and in READY is answered with BYE carrying its req, "
    "then the server closes.", "LIFE-6 REQ-1", PC_MUST, NULL, bye_answered},
