@@ -267,6 +267,17 @@ static void hello_after_welcome(pc_ctx *t)
           req, NULL);
   pc_send(c, "PING", NULL, "nonce", "after", NULL);
   ca_fatal(t, c, "bad-state", req);
+  pc_note(t, "a HELLO without versions after WELCOME");
+  c = ca_negotiated(t, "neg-2", 0, NULL);
+  req = ca_req(t);
+  pc_send(c, "HELLO", NULL, "heartbeat", "30000", "req", req, NULL);
+  ca_fatal(t, c, "bad-state", req);
+  pc_note(t, "a HELLO sharing no version after WELCOME");
+  c = ca_negotiated(t, "neg-3", 0, NULL);
+  req = ca_req(t);
+  pc_send(c, "HELLO", NULL, "versions", "4000000", "heartbeat", "30000",
+          "req", req, NULL);
+  ca_fatal(t, c, "bad-state", req);
   c = ca_ready(t, ca_acct(t, 2), NULL, NULL, 0, NULL);
   req = ca_req(t);
   pc_note(t, "HELLO in READY");
@@ -575,7 +586,8 @@ static const pc_case cases[] = {
    "bad-value naming it, and a corrected HELLO then gets WELCOME.",
    "LIFE-2 FRAME-11 ERR-2", PC_MUST, NULL, bad_hello_stays_open},
   {"hello.hello-after-welcome",
-   "A HELLO after WELCOME, in NEGOTIATED or READY, gets bad-state, fatal.",
+   "A HELLO after WELCOME, in NEGOTIATED or READY, well-formed or not, "
+   "gets bad-state, fatal.",
    "LIFE-4 ERR-4", PC_MUST, NULL, hello_after_welcome},
   {"hello.first-frame-not-hello",
    "Any first frame other than HELLO, of any verb, gets bad-state, fatal.",
