@@ -341,13 +341,13 @@ static const pc_case cases[] = {
    "AUTH-1 SEC-7 ERR-4", PC_MUST, NULL, bad_token_in_ready},
   {"auth.expired-token",
    "An expired token gets token-expired, fatal, in NEGOTIATED and in a "
-   "fresh AUTH in READY.", "AUTH-1 SEC-7 ERR-4", PC_MUST, NULL, expired},
+   "fresh AUTH in READY.", "AUTH-1 SEC-7 ERR-4 HTTP-12", PC_MUST, NULL, expired},
   {"auth.close-code-1008",
    "The server closes with WebSocket status 1008 after auth-failed and "
    "token-expired.", "LIFE-7", PC_SHOULD, NULL, close_code_1008},
   {"auth.expires-in-ready",
    "When a READY session's token expires the server sends token-expired, "
-   "fatal, and closes.", "AUTH-3", PC_MUST, NULL, expires_in_ready},
+   "fatal, and closes.", "AUTH-3 HTTP-12", PC_MUST, NULL, expires_in_ready},
   {"auth.fresh-auth-keeps-session",
    "A fresh AUTH for the same user and device before expiry gets READY "
    "with the new expires, and the session outlives the old token.",

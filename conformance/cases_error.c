@@ -367,7 +367,7 @@ static const pc_case cases[] = {
        "SYNC before READY gets 423 auth-required, not fatal."),
   CASE("auth-failed", auth_failed, "ERR-1 ERR-2 ERR-4 AUTH-1", PC_MUST,
        "A bad token gets 424 auth-failed, fatal."),
-  CASE("token-expired", token_expired, "ERR-1 ERR-2 ERR-4 AUTH-1", PC_MUST,
+  CASE("token-expired", token_expired, "ERR-1 ERR-2 ERR-4 AUTH-1 HTTP-12", PC_MUST,
        "An expired token gets 425 token-expired, fatal."),
   CASE("missing-header", missing_header, "ERR-1 ERR-2 FRAME-11", PC_MUST,
        "A SEND without temp-id gets 426 missing-header naming it, not "
