@@ -408,6 +408,7 @@ static void *accept_main(void *arg)
 {
   ps_server *srv = arg;
   pw_conn *c;
+  pw_status st;
   bool stop;
 
   for (;;) {
@@ -416,8 +417,11 @@ static void *accept_main(void *arg)
     pthread_mutex_unlock(&srv->lock);
     if (stop)
       return NULL;
-    if (pw_accept(srv->l, 100, &c, NULL, 0) == PW_OK)
+    st = pw_accept(srv->l, 100, &c, NULL, 0);
+    if (st == PW_OK)
       serve_conn(srv, c);
+    else if (st == PW_ERROR)
+      pc_sleep_ms(10); /* out of descriptors, say: do not spin */
   }
 }
 

@@ -444,15 +444,13 @@ static void do_connect(driver *d, const cli *c, json_t *js)
 {
   app_hooks hooks = {d, on_msg, on_event, NULL};
   const char *complaint = take_connect(d, c, js);
-  int rc;
 
   if (complaint != NULL) {
     emit_bad_command(complaint);
     return;
   }
   set_state(d, "connecting", NULL);
-  rc = d->opened ? reopen_core(d) : open_app(d, c);
-  if (rc != EXIT_OK) {
+  if ((d->opened ? reopen_core(d) : open_app(d, c)) != EXIT_OK) {
     set_state(d, "idle", "the client could not start");
     return;
   }
@@ -460,7 +458,7 @@ static void do_connect(driver *d, const cli *c, json_t *js)
   d->a.service = service;
   d->halt = HALT_NONE;
   set_wake(d, d->a.net);
-  rc = app_core_run(&d->a, &hooks);
+  app_core_run(&d->a, &hooks); /* the outcome shows in halt and stop */
   set_wake(d, NULL);
   if (d->halt != HALT_NONE) {
     set_state(d, "idle", NULL);
@@ -470,7 +468,6 @@ static void do_connect(driver *d, const cli *c, json_t *js)
     /* It gave up by itself: no token (CLI-3), or a broken store. */
     set_state(d, "idle", d->a.token[0] == '\0' ? "auth-failed" : "failed");
   }
-  (void)rc;
 }
 
 /* `send`: the user sends `body` in `conv` (DRV-10). */
