@@ -252,6 +252,123 @@ static void rate_limited(pc_ctx *t)
   ca_pong_next(t, c);
 }
 
+/* ---- a req that breaks its form (REQ-3) ---------------------------------- */
+
+/* Three req values outside `id` (section 2.9): a character outside
+ * [A-Za-z0-9_-], 65 characters, empty. */
+static const char *bad_req_value(pc_ctx *t, size_t i)
+{
+  const char *bad[] = {"r!x", ca_fill(t, 'r', 65), ""};
+
+  return bad[i % PC_COUNT(bad)];
+}
+
+/* Fails unless f, an ERROR, carries no req. */
+static void no_req(pc_ctx *t, const pc_frame *f, const char *what)
+{
+  PC_CHECK(t, !pc_hdr(f, "req"), "%s: the ERROR %s copies the malformed "
+           "req \"%.70s\"", what, pc_hdr(f, "reason"), pc_hdr(f, "req"));
+}
+
+/* A frame to send with a malformed req: verb, body (NULL: none) and up
+ * to three header pairs, ended by a NULL name. */
+typedef struct bad_req_frame {
+  const char *verb, *body;
+  const char *h[6];
+} bad_req_frame;
+
+/* Sends `fr` with the malformed req number i and fails unless the ERROR
+ * that answers it is `reason` (fatal only for bad-state) without req;
+ * a bad-value names req in its body (FRAME-11). */
+static void bad_req_error(pc_ctx *t, pc_conn *c, const char *reason,
+                          size_t i, bad_req_frame fr)
+{
+  const char *verb = fr.verb;
+  const char *what = pc_printf(t, "%s with req \"%.70s\"", verb,
+                               bad_req_value(t, i));
+  const pc_frame *f;
+
+  pc_note(t, "%s: expecting %s without req", what, reason);
+  pc_send(c, verb, fr.body, "req", bad_req_value(t, i), fr.h[0], fr.h[1],
+          fr.h[2], fr.h[3], fr.h[4], fr.h[5], NULL);
+  f = pc_expect(c, "ERROR", NULL, NULL, PC_WAIT);
+  ca_is_error(t, f, reason, strcmp(reason, "bad-state") == 0, NULL);
+  no_req(t, f, what);
+  if (strcmp(reason, "bad-value") == 0)
+    ca_body_names(t, f, "req");
+}
+
+/* NEGOTIATED takes AUTH: a valid token with a bad req gets bad-value and
+ * the session stays NEGOTIATED (nothing of the AUTH was acted on). */
+static void bad_req_negotiated(pc_ctx *t, int u)
+{
+  pc_conn *c = ca_negotiated(t, "neg", 0, NULL);
+  const char *req = ca_req(t);
+  const pc_frame *f;
+
+  bad_req_error(t, c, "bad-value", 0, (bad_req_frame){"AUTH", NULL,
+                {"token", pc_token(t, u), "device", pc_uniq(t, "d")}});
+  ca_pong_next(t, c);
+  pc_send(c, "SYNC", NULL, "req", req, NULL);
+  f = pc_recv(c, PC_WAIT);
+  PC_CHECK(t, f, "SYNC after the refused AUTH got no answer");
+  ca_is_error(t, f, "auth-required", 0, req);
+  req = ca_req(t);
+  pc_send(c, "AUTH", NULL, "token", pc_token(t, u), "device",
+          pc_uniq(t, "d"), "req", req, NULL);
+  f = pc_expect_req(c, req, PC_WAIT);
+  PC_CHECK(t, strcmp(f->verb, "READY") == 0, "AUTH with a valid token and "
+           "req after the refused one got %s, not READY", f->verb);
+}
+
+/* READY takes SEND, RECEIPT and HISTORY: each gets bad-value without req
+ * and does nothing; the SEND stores no message. */
+static void bad_req_ready_requests(pc_ctx *t, int u)
+{
+  const char *conv = pc_conv_group(t, u, &u, 1);
+  pc_conn *c = ca_ready(t, u, NULL, NULL, 0, NULL);
+  const pc_frame *f;
+
+  for (size_t i = 0; i < 2; i++)
+    bad_req_error(t, c, "bad-value", i, (bad_req_frame){"SEND",
+                  "not stored", {"conv", conv, "temp-id", pc_uniq(t, "t")}});
+  ca_pong(t, c);
+  f = send_msg(t, c, conv, pc_uniq(t, "t"), "stored");
+  PC_CHECK(t, strcmp(f->verb, "ACK") == 0, "a SEND with a good req got %s, "
+           "not ACK", f->verb);
+  PC_CHECK(t, pc_hdr_u64(t, f, "seq") == 1, "the first message stored in "
+           "the new conversation has seq %s, not 1: a SEND with a malformed "
+           "req was stored", pc_hdr(f, "seq"));
+  bad_req_error(t, c, "bad-value", 2, (bad_req_frame){"RECEIPT", NULL,
+                {"conv", conv, "kind", "read", "seq", "1"}});
+  bad_req_error(t, c, "bad-value", 0, (bad_req_frame){"HISTORY", NULL,
+                {"conv", conv}});
+  ca_still_ready(t, c);
+}
+
+/* READY does not take an unknown verb (unknown-verb, stays) nor a verb
+ * only servers send (bad-state, fatal): the state's error, without req. */
+static void bad_req_ready_refused(pc_ctx *t, int u)
+{
+  pc_conn *c = ca_ready(t, u, NULL, NULL, 0, NULL);
+
+  bad_req_error(t, c, "unknown-verb", 1, (bad_req_frame){"XFROB", NULL,
+                {NULL}});
+  ca_still_ready(t, c);
+  bad_req_error(t, c, "bad-state", 2, (bad_req_frame){"ACK", NULL,
+                {"conv", "c1", "seq", "1"}});
+  pc_expect_close(c, PC_WAIT);
+}
+
+static void bad_req(pc_ctx *t)
+{
+  int u = ca_acct(t, 6);
+
+  bad_req_negotiated(t, u);
+  bad_req_ready_requests(t, u);
+  bad_req_ready_refused(t, u);
+}
+
 /* ---- fatal errors -------------------------------------------------------- */
 
 static void bad_state(pc_ctx *t)
@@ -386,6 +503,10 @@ static const pc_case cases[] = {
   CASE("temp-id-conflict", temp_id_conflict, "ERR-1 ERR-2 SEND-4", PC_MUST,
        "A temp-id reused with another body gets 441 temp-id-conflict, not "
        "fatal."),
+  CASE("bad-req", bad_req, "REQ-3 FRAME-11 ERR-2", PC_MUST,
+       "A req that breaks its form is never copied: AUTH, SEND, RECEIPT "
+       "and HISTORY get bad-value without req and do nothing, an unknown "
+       "or server-only verb its state's error without req."),
   CASE("bad-cursor", bad_cursor, "ERR-1 ERR-2", PC_MUST,
        "A HISTORY cursor the server never issued gets 442 bad-cursor, not "
        "fatal."),
