@@ -701,6 +701,65 @@ static void get_conversation(pc_ctx *t)
   http_err(t, r, 404, "not-found", 440);
 }
 
+/* The id of the conversation object of a 201 answer. */
+static const char *created_id(pc_ctx *t, const pc_http *r)
+{
+  json_t *id = r->json ? json_object_get(r->json, "id") : NULL;
+
+  PC_CHECK(t, r->status == 201 && json_is_string(id), "a new group got %d, "
+           "not 201 with an id: %.300s", r->status, r->body);
+  return pc_strdup(t, json_string_value(id));
+}
+
+/* How many entries of the conversation list `list` have id `id`. */
+static size_t times_listed(pc_ctx *t, json_t *list, const char *id)
+{
+  size_t i, seen = 0;
+  json_t *x;
+
+  PC_CHECK(t, json_is_array(list), "GET /v1/conversations is not an array");
+  json_array_foreach(list, i, x) {
+    const char *xid = json_string_value(json_object_get(x, "id"));
+
+    seen += xid && strcmp(xid, id) == 0;
+  }
+  return seen;
+}
+
+/* Right after the 201 of each of a few groups, the other member reads the
+ * conversation, finds it in its list and sends to it: a 201 that came
+ * before the commit shows as a 404, a missing entry or a not-found. */
+static void create_durable(pc_ctx *t)
+{
+  int a = ca_acct(t, 24), b = ca_acct(t, 25), who[2] = {a, b};
+  const char *ta = pc_token(t, a), *tb = pc_token(t, b);
+  pc_conn *c = ca_ready(t, b, NULL, NULL, 0, NULL);
+
+  PC_CHECK(t, b != a, "the case needs 2 accounts");
+  for (int i = 0; i < 3; i++) {
+    const char *id = created_id(t, ca_post_json(t, "/v1/conversations", ta,
+                                json_pack("{s:s, s:[s]}", "kind", "group",
+                                          "members", pc_user(t, b))));
+    const char *req = ca_req(t);
+    pc_http *r = get(t, pc_printf(t, "/v1/conversations/%s", id), tb);
+    const pc_frame *f;
+
+    expect_200(t, r, "the other member's GET right after the 201");
+    conv_object(t, r->json, "group", who, 2);
+    r = get(t, "/v1/conversations", tb);
+    expect_200(t, r, "the other member's list right after the 201");
+    PC_CHECK(t, times_listed(t, r->json, id) == 1, "the other member's list"
+             " right after the 201 holds the new group %zu times",
+             times_listed(t, r->json, id));
+    pc_send(c, "SEND", "right after", "conv", id, "temp-id",
+            pc_uniq(t, "t"), "req", req, NULL);
+    f = pc_expect_req(c, req, PC_WAIT);
+    PC_CHECK(t, strcmp(f->verb, "ACK") == 0, "the other member's SEND right"
+             " after the 201 got %s %s, not ACK", f->verb,
+             pc_hdr(f, "reason") ? pc_hdr(f, "reason") : "");
+  }
+}
+
 /* ---- messages ------------------------------------------------------------ */
 
 /* A message object of the messages endpoint: fields and types. */
@@ -924,6 +983,10 @@ static const pc_case cases[] = {
   {"http.create-bad",
    "A bad kind, members list or title gets 400; a title of exactly 200 "
    "octets is taken.", "HTTP-5 HTTP-2", PC_MUST, NULL, create_bad},
+  {"http.create-durable",
+   "Right after the 201 for a new group, another member reads it, finds it "
+   "in its list and gets an ACK for a SEND to it.", "DUR-3", PC_MUST, NULL,
+   create_durable},
   {"http.get-conversation-not-found",
    "A conversation that does not exist gets 404 not-found, on its own "
    "path and its messages.", "HTTP-2 SEC-1", PC_MUST, NULL,
