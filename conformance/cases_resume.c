@@ -214,7 +214,7 @@ static void synced_pos_is_end(pc_ctx *t)
   msg_of(t, ev3.v[0], &k, "SYNC since the SYNCED pos");
 }
 
-/* spec: SYNC-2 FRAME-11 */
+/* spec: SYNC-5 FRAME-11 */
 static void unknown_pos(pc_ctx *t)
 {
   mu_sess *a = mu_open(t, 0, NULL, false);
@@ -470,7 +470,7 @@ static const pc_case cases[] = {
    "SYNC-1 DELIV-8 SYNC-4", PC_MUST, NULL, synced_pos_is_end},
   {"resume.unknown-pos",
    "SYNC since a position the server never issued, or one that is not an "
-   "id, gets bad-value and the session goes on.", "SYNC-2 FRAME-11",
+   "id, gets bad-value and the session goes on.", "SYNC-5 FRAME-11",
    PC_MUST, NULL, unknown_pos},
   {"resume.sync-during-sync",
    "A SYNC that arrives before the previous SYNC's SYNCED gets bad-state, "
