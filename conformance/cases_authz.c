@@ -199,7 +199,7 @@ static void typing_not_member(pc_ctx *t)
                 "an outsider's TYPING was relayed (TYPE-2)");
 }
 
-/* spec: DELIV-1 RCPT-3 TYPE-2 */
+/* spec: SEC-19 DELIV-1 RCPT-3 TYPE-2 */
 static void live_not_member(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, OWNER, member_1, 1);
@@ -224,7 +224,7 @@ static void live_not_member(pc_ctx *t)
                             "session of a user who is not a member");
 }
 
-/* spec: SYNC-1 SEC-1 */
+/* spec: SEC-19 SYNC-1 SEC-1 */
 static void sync_not_member(pc_ctx *t)
 {
   pc_session_opts o = {0};
@@ -520,11 +520,11 @@ static const pc_case cases[] = {
   {"authz.live-not-member",
    "Live MSG, RECEIPT and TYPING of a conversation reach its members' "
    "sessions and no session of a user who is not a member.",
-   "DELIV-1 RCPT-3 TYPE-2", PC_MUST, NULL, live_not_member},
+   "SEC-19 DELIV-1 RCPT-3 TYPE-2", PC_MUST, NULL, live_not_member},
   {"authz.sync-not-member",
    "A SYNC answer never holds a message or receipt of a conversation the "
    "user is not in.",
-   "SYNC-1 SEC-1", PC_MUST, NULL, sync_not_member},
+   "SEC-19 SYNC-1 SEC-1", PC_MUST, NULL, sync_not_member},
   {"authz.http-conversation",
    "GET /v1/conversations/{id} gives a user who is not a member the same "
    "404 not-found as for a conversation that does not exist.",

@@ -146,7 +146,7 @@ static void offline_member_syncs(pc_ctx *t)
               "a message in the SYNC answer");
 }
 
-/* spec: DELIV-1 SYNC-1 */
+/* spec: DELIV-1 SYNC-1 SEC-19 */
 static void non_member_nothing(pc_ctx *t)
 {
   const int ab[] = {1}, ad[] = {3};
@@ -221,7 +221,8 @@ static const pc_case cases[] = {
    offline_member_syncs},
   {"fanout.non-member-nothing",
    "A user who is not a member gets no MSG of the conversation, live or "
-   "in a SYNC answer.", "DELIV-1 SYNC-1", PC_MUST, NULL, non_member_nothing},
+   "in a SYNC answer.", "DELIV-1 SYNC-1 SEC-19", PC_MUST, NULL,
+   non_member_nothing},
   {"fanout.from-session-not-headers",
    "from, device and seq of a delivered message come from the session and "
    "the server, never from headers the SEND carried.", "SEC-3 EXT-5",
