@@ -371,7 +371,7 @@ static bool list_holds(pc_ctx *t, json_t *list, const char *conv,
   return times == 1;
 }
 
-/* spec: SEC-1 */
+/* spec: HTTP-14 */
 static void http_list_own(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, OWNER, member_1, 1);
@@ -401,7 +401,7 @@ static bool has_member(json_t *members, const char *user)
   return false;
 }
 
-/* spec: HTTP-5 */
+/* spec: HTTP-13 HTTP-5 */
 static void create_includes_caller(pc_ctx *t)
 {
   const char *tok = pc_token(t, OUTSIDER);
@@ -419,7 +419,7 @@ static void create_includes_caller(pc_ctx *t)
   conv = json_string_value(json_object_get(r->json, "id"));
   PC_CHECK(t, conv != NULL && has_member(members, pc_user(t, OUTSIDER)),
            "a group made without naming its caller does not list the "
-           "caller as a member (section 12.2: the caller is always one)");
+           "caller as a member (HTTP-13)");
   m = pc_session(t, OUTSIDER, NULL);
   send_msg(t, m, conv, "I am in it");
   pc_note(t, "a direct conversation between two other users: the caller "
@@ -536,11 +536,11 @@ static const pc_case cases[] = {
   {"authz.http-list-own",
    "GET /v1/conversations lists the caller's conversations only, each "
    "once.",
-   "SEC-1", PC_MUST, NULL, http_list_own},
+   "HTTP-14", PC_MUST, NULL, http_list_own},
   {"authz.create-includes-caller",
    "A conversation a user creates always has that user as a member; a "
    "direct conversation of two other users is refused.",
-   "HTTP-5", PC_MUST, NULL, create_includes_caller},
+   "HTTP-13 HTTP-5", PC_MUST, NULL, create_includes_caller},
   {"authz.sender-from-session",
    "MSG and RECEIPT name the user and device of the sending session, "
    "never from, device or user headers the client sent.",

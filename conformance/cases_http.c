@@ -974,8 +974,8 @@ static const pc_case cases[] = {
    no_such_path},
   {"http.create-group",
    "A group request gets 201 and a new conversation object each time, a "
-   "name listed twice counting once; GET and the list show it.", "HTTP-5",
-   PC_MUST, NULL, create_group},
+   "name listed twice counting once; GET and the list show it.",
+   "HTTP-5 HTTP-14", PC_MUST, NULL, create_group},
   {"http.direct-once",
    "There is one direct conversation per pair: asking again, from either "
    "side, gets 200 and the same one.", "HTTP-8", PC_MUST, NULL,
@@ -985,8 +985,8 @@ static const pc_case cases[] = {
    "octets is taken.", "HTTP-5 HTTP-2", PC_MUST, NULL, create_bad},
   {"http.create-durable",
    "Right after the 201 for a new group, another member reads it, finds it "
-   "in its list and gets an ACK for a SEND to it.", "DUR-3", PC_MUST, NULL,
-   create_durable},
+   "in its list and gets an ACK for a SEND to it; the caller is a member.",
+   "DUR-3 HTTP-13 HTTP-14", PC_MUST, NULL, create_durable},
   {"http.get-conversation-not-found",
    "A conversation that does not exist gets 404 not-found, on its own "
    "path and its messages.", "HTTP-2 SEC-1", PC_MUST, NULL,
