@@ -508,7 +508,7 @@ static const pc_case cases[] = {
        "A req that breaks its form is never copied: AUTH, SEND, RECEIPT "
        "and HISTORY get bad-value without req and do nothing, an unknown "
        "or server-only verb its state's error without req."),
-  CASE("bad-cursor", bad_cursor, "ERR-1 ERR-2", PC_MUST,
+  CASE("bad-cursor", bad_cursor, "ERR-1 ERR-2 HIST-5", PC_MUST,
        "A HISTORY cursor the server never issued gets 442 bad-cursor, not "
        "fatal."),
 };

@@ -262,7 +262,7 @@ static const char *flipped(pc_ctx *t, const char *cursor)
   return c;
 }
 
-/* spec: FRAME-11 HIST-2 */
+/* spec: HIST-5 FRAME-11 HIST-2 */
 static void bad_cursor(pc_ctx *t)
 {
   mu_sess *a = mu_open(t, 0, NULL, false);
@@ -451,7 +451,7 @@ static void http_bad_limit(pc_ctx *t)
   }
 }
 
-/* spec: HTTP-2 HTTP-9 */
+/* spec: HIST-5 HTTP-2 HTTP-9 */
 static void http_bad_cursor(pc_ctx *t)
 {
   mu_sess *a = mu_open(t, 0, NULL, false);
@@ -527,7 +527,7 @@ static const pc_case cases[] = {
    "FRAME-11 HIST-3", PC_MUST, NULL, bad_values},
   {"history.bad-cursor",
    "A tampered, truncated, malformed, too long or foreign cursor gets "
-   "bad-cursor.", "FRAME-11 HIST-2", PC_MUST, NULL, bad_cursor},
+   "bad-cursor.", "HIST-5 FRAME-11 HIST-2", PC_MUST, NULL, bad_cursor},
   {"history.not-found",
    "HISTORY of a conversation that does not exist, or that the user is "
    "not in, gets not-found, whatever its cursor.", "SEC-2", PC_MUST, NULL,
@@ -549,7 +549,7 @@ static const pc_case cases[] = {
    "Over HTTP a tampered or foreign cursor gets 400 bad-cursor, and a "
    "conversation that does not exist or the user is not in 404 not-found "
    "whatever the cursor.",
-   "HTTP-2 HTTP-9", PC_MUST, NULL, http_bad_cursor},
+   "HIST-5 HTTP-2 HTTP-9", PC_MUST, NULL, http_bad_cursor},
 };
 
 const pc_suite pc_suite_history = {"history", false, cases,

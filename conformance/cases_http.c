@@ -994,7 +994,7 @@ static const pc_case cases[] = {
   {"http.messages",
    "The messages endpoint pages back in ascending seq with an exclusive "
    "cursor; a bad limit gets 400 bad-value and a bad cursor 400 "
-   "bad-cursor.", "HIST-2 HTTP-2", PC_MUST, NULL, messages},
+   "bad-cursor.", "HIST-2 HIST-5 HTTP-2", PC_MUST, NULL, messages},
   {"http.messages-membership-first",
    "A non-member asking for messages with a bad cursor gets 404 not-found, "
    "not bad-cursor.", "HTTP-9 SEC-2", PC_MUST, NULL,
