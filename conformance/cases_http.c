@@ -101,24 +101,35 @@ static void expect_200(pc_ctx *t, const pc_http *r, const char *what)
 static pc_http *raw(pc_ctx *t, const char *method, const char *path,
                     const char *fields, const char *body)
 {
-  const char *req = pc_printf(t, "%s %s HTTP/1.1\r\nHost: parley-conform\r\n"
+  const char *req = pc_printf(t, "%s %s HTTP/1.1\r\nHost: %s\r\n"
                               "Connection: close\r\n%s\r\n%s", method, path,
-                              fields, body);
+                              pc_target_host(t), fields, body);
 
   return pc_http_raw(t, req, strlen(req));
+}
+
+static void json_release(void *j) { json_decref(j); }
+
+/* j, released when the case ends however it ends: for JSON a case builds
+ * before checks that may fail it. Pass json_incref(j) to what takes it. */
+static json_t *held(pc_ctx *t, json_t *j)
+{
+  pc_defer(t, json_release, j);
+  return j;
 }
 
 /* The JSON body of a token request for account u, with `extra` members
  * merged in (taken; NULL: none). */
 static json_t *token_body(pc_ctx *t, int u, json_t *extra)
 {
-  json_t *b = json_pack("{s:s, s:s}", "user", pc_user(t, u), "password",
-                        pc_password(t, u));
+  json_t *b;
 
-  if (extra) {
+  if (extra)
+    held(t, extra); /* pc_user may fail the case */
+  b = json_pack("{s:s, s:s}", "user", pc_user(t, u), "password",
+                pc_password(t, u));
+  if (extra)
     json_object_update(b, extra);
-    json_decref(extra);
-  }
   return b;
 }
 
@@ -296,8 +307,10 @@ static void token_refusals_identical(pc_ctx *t)
   };
   pc_http *r[PC_COUNT(bodies)];
 
+  for (size_t i = 0; i < PC_COUNT(bodies); i++)
+    held(t, bodies[i]);
   for (size_t i = 0; i < PC_COUNT(bodies); i++) {
-    r[i] = ca_post_json(t, "/v1/auth/token", NULL, bodies[i]);
+    r[i] = ca_post_json(t, "/v1/auth/token", NULL, json_incref(bodies[i]));
     expect_401(t, r[i], "auth-failed", 424);
   }
   for (size_t i = 1; i < PC_COUNT(bodies); i++) {
@@ -405,15 +418,13 @@ static const char *padded(pc_ctx *t, int u, size_t n)
                         pc_user(t, u), "pad", "");
   char *text = json_dumps(b, JSON_COMPACT);
   size_t len = text ? strlen(text) : 0;
-  const char *out;
 
   json_decref(b);
+  pc_defer(t, free, text);
   PC_CHECK(t, text && len < n, "out of memory");
   /* text ends with ...,"pad":""}: put the padding between the quotes */
-  out = pc_printf(t, "%.*s%s\"}", (int)len - 2, text,
-                  ca_fill(t, 'x', n - len));
-  free(text);
-  return out;
+  return pc_printf(t, "%.*s%s\"}", (int)len - 2, text,
+                   ca_fill(t, 'x', n - len));
 }
 
 static void too_large(pc_ctx *t)
@@ -582,9 +593,9 @@ static void create_group(pc_ctx *t)
 {
   int a = ca_acct(t, 12), b = ca_acct(t, 13), who[2] = {a, b};
   const char *tok = pc_token(t, a), *title = pc_uniq(t, "title");
-  json_t *req = json_pack("{s:s, s:[s,s,s], s:s}", "kind", "group",
-                          "members", pc_user(t, b), pc_user(t, b),
-                          pc_user(t, a), "title", title);
+  json_t *req = held(t, json_pack("{s:s, s:[s,s,s], s:s}", "kind", "group",
+                                  "members", pc_user(t, b), pc_user(t, b),
+                                  pc_user(t, a), "title", title));
   pc_http *r = ca_post_json(t, "/v1/conversations", tok, json_incref(req));
   const char *id;
   size_t i, seen = 0;
@@ -612,7 +623,7 @@ static void create_group(pc_ctx *t)
       seen++;
   PC_CHECK(t, seen == 1, "the member's list holds the new group %zu times",
            seen);
-  r = ca_post_json(t, "/v1/conversations", tok, req);
+  r = ca_post_json(t, "/v1/conversations", tok, json_incref(req));
   PC_CHECK(t, r->status == 201 && r->json && strcmp(json_string_value(
            json_object_get(r->json, "id")) ? json_string_value(
            json_object_get(r->json, "id")) : id, id) != 0,
@@ -668,13 +679,15 @@ static void create_bad(pc_ctx *t)
   pc_http *r;
   char title[201] = "";
 
+  for (size_t i = 0; i < PC_COUNT(reqs); i++)
+    held(t, reqs[i]);
   PC_CHECK(t, b != a && c != a && c != b, "the case needs 3 accounts");
   for (size_t i = 0; i < PC_COUNT(reqs); i++) {
     char *text = json_dumps(reqs[i], JSON_COMPACT);
     const char *what = pc_strdup(t, text ? text : "?");
 
     free(text);
-    r = ca_post_json(t, "/v1/conversations", tok, reqs[i]);
+    r = ca_post_json(t, "/v1/conversations", tok, json_incref(reqs[i]));
     http_400(t, r, pc_printf(t, "POST /v1/conversations %.100s", what));
   }
   r = pc_http_request(t, "POST", "/v1/conversations", tok,
@@ -906,6 +919,7 @@ static void json_past_limits(pc_ctx *t)
   const char *odd[] = {"1e400", "-1e400", "99999999999999999999999", deep};
 
   json_decref(b);
+  pc_defer(t, free, text);
   PC_CHECK(t, text, "out of memory");
   for (size_t i = 0; i < PC_COUNT(odd); i++) {
     const char *body = pc_printf(t, "%.*s,\"x\":%s}", (int)len - 1, text,
@@ -919,7 +933,6 @@ static void json_past_limits(pc_ctx *t)
       continue;
     http_err(t, r, 400, "bad-request", 400);
   }
-  free(text);
 }
 
 static const pc_case cases[] = {

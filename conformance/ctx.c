@@ -390,21 +390,25 @@ const char *pc_token_fresh(pc_ctx *t, int i, uint64_t ttl_ms) {
   return out;
 }
 
+static void json_release(void *j) { json_decref(j); }
+
 const char *pc_conv_group(pc_ctx *t, int owner, const int *members,
                           size_t n) {
-  json_t *req = json_object(), *list = json_array(), *id;
   const char *token = pc_token(t, owner);
+  json_t *req = json_object(), *list = json_array(), *id;
   pc_http *res;
   char *body;
   size_t i;
 
+  json_object_set_new(req, "members", list);
+  pc_defer(t, json_release, req); /* pc_user may fail the case */
   for (i = 0; i < n; i++)
     json_array_append_new(list, json_string(pc_user(t, members[i])));
+  if (n == 0) /* spec 12.3: an empty members list is refused */
+    json_array_append_new(list, json_string(pc_user(t, owner)));
   json_object_set_new(req, "kind", json_string("group"));
-  json_object_set_new(req, "members", list);
   json_object_set_new(req, "title", json_string(pc_uniq(t, "pc-conv")));
   body = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
   if (!body)
     pc_fail(t, "out of memory");
   pc_defer(t, free, body);
@@ -654,6 +658,22 @@ static void ctx_free(pc_ctx *t) {
   free(t);
 }
 
+/* Fills t->target_host from the run's host and port: IPv6 literals in
+ * brackets, "" without a target. */
+static void set_target_host(pc_ctx *t) {
+  const pc_run *r = t->r;
+
+  if (!r->host) {
+    t->target_host[0] = '\0';
+    return;
+  }
+  snprintf(t->target_host, sizeof t->target_host,
+           strchr(r->host, ':') ? "[%s]:%u" : "%s:%u", r->host,
+           (unsigned)r->port);
+}
+
+const char *pc_target_host(const pc_ctx *t) { return t->target_host; }
+
 void pc_run_case(pc_run *r, const pc_suite *s, const pc_case *c,
                  pc_result *out) {
   pc_ctx *t = calloc(1, sizeof *t);
@@ -669,6 +689,7 @@ void pc_run_case(pc_run *r, const pc_suite *s, const pc_case *c,
   t->r = r;
   t->suite = s;
   t->c = c;
+  set_target_host(t);
   t->start_mono_us = pc_mono_us();
   t->hard_deadline_ms = pw_mono_ms() + PC_CASE_MAX_MS;
   pthread_mutex_init(&t->lock, NULL);

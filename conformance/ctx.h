@@ -66,6 +66,7 @@ struct pc_ctx {
   bool log_full_noted;
   parley_parser parser;
   unsigned http_n;
+  char target_host[300];    /* pc_target_host: host:port, or "" */
 };
 
 /* Microseconds on the monotonic clock. */

@@ -126,8 +126,8 @@ const char *pc_token(pc_ctx *t, int i);
  * default), never cached. Fails the case when the request fails. */
 const char *pc_token_fresh(pc_ctx *t, int i, uint64_t ttl_ms);
 /* A new group conversation made by account `owner` with the accounts in
- * `members` (owner need not be listed). Returns its id; fails the case
- * when the API refuses. */
+ * `members` (owner need not be listed; n 0 makes a group of the owner
+ * alone). Returns its id; fails the case when the API refuses. */
 const char *pc_conv_group(pc_ctx *t, int owner, const int *members,
                           size_t n);
 
@@ -219,13 +219,19 @@ void pc_close(pc_conn *c, int code);
 void pc_drop(pc_conn *c);
 /* paused: stops reading from the socket (a slow reader) until called
  * again with false; the kernel buffers fill and the peer's writes back
- * up. */
+ * up. While paused nothing is read: pc_recv and pc_expect_none look only
+ * at frames set aside earlier and return at once, pc_expect returns a
+ * matching frame set aside earlier or fails the case, and
+ * pc_expect_close fails the case. */
 void pc_pause_reading(pc_conn *c, bool paused);
 
 /* The next frame received, in order, or NULL when none came within
  * `timeout_ms` or the connection closed (pc_closed tells which). Fails
  * the case when the peer sends something that is not one well-formed
- * frame in one text message. Frames set aside by pc_expect come first. */
+ * frame in one text message. Frames set aside by pc_expect come first.
+ * On a connection whose reading is paused (pc_pause_reading) it returns
+ * a frame set aside earlier, or NULL at once without reading or waiting;
+ * pc_closed is false then. */
 pc_frame *pc_recv(pc_conn *c, unsigned timeout_ms);
 /* Waits for a frame with `verb` whose header `name` equals `value` (name
  * NULL: any frame with the verb). Frames of other kinds that arrive
@@ -274,5 +280,19 @@ const pc_frame *pc_ready(const pc_conn *c);
 const char *pc_device(const pc_conn *c);
 /* The position of the session's last SYNCED, or NULL before one. */
 const char *pc_pos(const pc_conn *c);
+
+/* ---- additions ----------------------------------------------------- */
+
+/* Runs fn(arg) when the case ends, however it ends (a pass, pc_fail,
+ * pc_skip); the last registered runs first. For what a case holds that
+ * the context does not own, such as jansson objects or malloc'd text,
+ * which a failing check would otherwise leak. */
+void pc_defer(pc_ctx *t, void (*fn)(void *arg), void *arg);
+
+/* The target's host and port as a Host field value ("127.0.0.1:8080",
+ * "[::1]:8080"), for HTTP requests a case writes out itself
+ * (pc_http_raw); "" when the run has no target (client mode). The string
+ * belongs to the context. */
+const char *pc_target_host(const pc_ctx *t);
 
 #endif

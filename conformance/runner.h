@@ -83,9 +83,6 @@ struct pw_conn;
 /* Appends an entry to the case's wire log. */
 void pc_log(pc_ctx *t, pc_dir dir, const char *conn, const char *kind,
             const void *data, size_t len);
-/* Runs fn(arg) when the case ends, however it ends; the last registered
- * runs first. */
-void pc_defer(pc_ctx *t, void (*fn)(void *arg), void *arg);
 pc_run *pc_run_of(pc_ctx *t);
 /* Wraps a server-side WebSocket connection whose upgrade is done (see
  * wire.h) so that pc_send, pc_recv, pc_expect and the rest work on it;
