@@ -242,7 +242,7 @@ int ca_acct(pc_ctx *t, int k)
 {
   size_t n = pc_account_count(t);
 
-  return n ? (int)((size_t)k % n) : 0;
+  return n > 1 ? (int)((size_t)k % (n - 1)) : 0;
 }
 
 bool ca_list_has(const char *list, const char *item)

@@ -90,9 +90,10 @@ const char *ca_token_req(pc_ctx *t, int user, uint64_t ttl_ms,
 char *ca_fill(pc_ctx *t, char ch, size_t n);
 /* A fresh request id. */
 const char *ca_req(pc_ctx *t);
-/* The account `k` of the run modulo the number of accounts: spreads the
- * token requests of the cases over the accounts (SEC-13 limits them per
- * user name). */
+/* The account `k` of the run modulo the number of accounts but the last:
+ * spreads the token requests of the cases over the accounts (SEC-13
+ * limits them per user name) and leaves the last account, the subject of
+ * the presence cases, to them. */
 int ca_acct(pc_ctx *t, int k);
 /* Whether the comma-separated list holds `item`. */
 bool ca_list_has(const char *list, const char *item);

@@ -149,10 +149,10 @@ static void offline_member_syncs(pc_ctx *t)
 /* spec: DELIV-1 SYNC-1 SEC-19 */
 static void non_member_nothing(pc_ctx *t)
 {
-  const int ab[] = {1}, ad[] = {3};
+  const int ab[] = {1}, ad[] = {2};
   const char *x = mu_group(t, 0, ab, 1);
   const char *y = mu_group(t, 0, ad, 1);
-  mu_sess *d = mu_open(t, 3, NULL, true);
+  mu_sess *d = mu_open(t, 2, NULL, true);
   const char *pos = pc_pos(d->c);
   mu_sess *a = mu_open(t, 0, NULL, false);
   sent m, marker;

@@ -346,8 +346,8 @@ static int set_up(app *a, const char *argv0)
       return PC_EXIT_USAGE;
   } else if (!(a->server = pc_selfserve_start(argv0, a->o.server_bin,
                                               a->o.server_args,
-                                              a->o.server_arg_count, 4,
-                                              r))) {
+                                              a->o.server_arg_count,
+                                              PC_SELFSERVE_ACCOUNTS, r))) {
     return PC_EXIT_SETUP;
   }
   a->set_up = true;

@@ -45,9 +45,12 @@ struct pc_selfserve {
   char errlog[PATH_MAX + 16];  /* the server's stderr */
 };
 
+/* One name per account of PC_SELFSERVE_ACCOUNTS. */
 static const char *const account_names[] = {
   "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
 };
+_Static_assert(PC_COUNT(account_names) >= PC_SELFSERVE_ACCOUNTS,
+               "a name for each account of a self-started run");
 
 /* ---- finding the binary -------------------------------------------- */
 

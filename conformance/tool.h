@@ -146,6 +146,11 @@ bool pc_stop_requested(void);
 
 /* ---- selfserve.c: the reference server as the target ---------------- */
 
+/* The accounts a self-started run makes. The presence cases take the
+ * last one as their subject, and no other case opens a session of it;
+ * the other suites spread over the rest. */
+#define PC_SELFSERVE_ACCOUNTS 8
+
 /* Starts parley-server on 127.0.0.1 with a temporary database and
  * `accounts` accounts, and fills r (url, host, port, accounts). Returns
  * the handle, or NULL after writing why (with the server's stderr) to
