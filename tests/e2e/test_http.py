@@ -344,7 +344,7 @@ def test_command_line(ctx):
     assert run_cli("users", "--db", db).stdout.split() == ["frank"]
 
 
-# spec: HTTP-2 HTTP-5 HTTP-8 DUR-3
+# spec: HTTP-2 HTTP-5 HTTP-8 HTTP-13 DUR-3
 def test_create_conversations(ctx):
     port, tok = ctx["port"], ctx["tokens"]
     status, _, conv = request(port, "POST", "/v1/conversations",
@@ -464,7 +464,7 @@ def test_get_conversation(ctx):
     assert not_member[1] == missing[1], (not_member[1], missing[1])
 
 
-# spec: HTTP-3 SEC-1
+# spec: HTTP-3 HTTP-14 SEC-1
 def test_list_conversations(ctx):
     """GET /v1/conversations: the caller's conversations, each as the
     conversation object GET /v1/conversations/{id} answers."""

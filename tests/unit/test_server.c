@@ -1623,7 +1623,7 @@ static void expect_stream(harness *h, parley_conn_id conn, uint64_t first,
   }
 }
 
-/* spec: SYNC-1 SYNC-2 DELIV-3 */
+/* spec: SYNC-1 SYNC-2 SYNC-5 DELIV-3 */
 Test(server, sync_replays_events_after_since)
 {
   harness *h = harness_new();
@@ -1814,7 +1814,7 @@ Test(server, history_pages_back_and_forward)
   harness_free(h);
 }
 
-/* spec: HIST-2 HIST-3 SEC-2 */
+/* spec: HIST-2 HIST-3 HIST-5 SEC-2 */
 Test(server, history_bad_cursor_and_values)
 {
   harness *h = harness_new();
