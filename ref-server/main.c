@@ -40,6 +40,7 @@
 
 #include <sodium.h>
 
+#include "core_load.h"
 #include "host.h"
 #include "log.h"
 #include "store.h"
@@ -488,26 +489,6 @@ static int run_command(const options *o)
 
 /* ---- start-up: core and load ------------------------------------------ */
 
-static int load_conv(void *ctx, const parley_conv_info *c)
-{
-  return parley_server_load_conv(ctx, c) == PARLEY_OK ? 0 : 1;
-}
-
-static int load_receipt(void *ctx, const parley_receipt *r)
-{
-  return parley_server_load_receipt(ctx, r) == PARLEY_OK ? 0 : 1;
-}
-
-static int load_sent(void *ctx, const parley_msg *m)
-{
-  return parley_server_load_sent(ctx, m) == PARLEY_OK ? 0 : 1;
-}
-
-static void load_pos(void *ctx, uint64_t last_pos)
-{
-  parley_server_load_pos(ctx, last_pos);
-}
-
 /* Fills the core's configuration with every value spelled out, so the
  * values /v1/config reports are the ones the core uses. */
 static void make_config(const options *o, parley_server_config *cfg)
@@ -536,7 +517,6 @@ static void make_config(const options *o, parley_server_config *cfg)
 static int start_core(host *h, const options *o)
 {
   char err[256];
-  store_loader ld = {0};
   bool existed = db_exists(o->db);
 
   if (!(h->st = store_open(o->db, err, sizeof err))) {
@@ -559,12 +539,8 @@ static int start_core(host *h, const options *o)
     plog_error(0, "out of memory creating the core");
     return 1;
   }
-  ld.ctx = h->core;
-  ld.conv = load_conv;
-  ld.receipt = load_receipt;
-  ld.sent = load_sent;
-  ld.pos = load_pos;
-  if (store_load(h->st, &ld, host_now_ms() - h->cfg.dedup_window_ms) != 0) {
+  if (core_load(h->st, h->core,
+                host_now_ms() - h->cfg.dedup_window_ms) != 0) {
     plog_error(0, "store: loading the core failed");
     return 1;
   }

@@ -35,6 +35,7 @@
  * window apart, hence in different epochs, and the index lets them be.
  * A repeat inside one epoch can only come from a dedup failure in the
  * core, and the index refuses it (the commit fails, which is fatal). */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1268,6 +1269,21 @@ void store_batch_discard(store_batch *b)
 {
   jobs_free(b->head);
   memset(b, 0, sizeof *b);
+}
+
+store_done *store_batch_run(store *st, store_batch *b)
+{
+  store_job *list = b->head;
+
+  assert(!st->running); /* the writer thread would race this one */
+  if (!list)
+    return NULL;
+  pthread_mutex_lock(&st->mu);
+  st->in_flight += b->count; /* store_take_done counts them out again */
+  pthread_mutex_unlock(&st->mu);
+  memset(b, 0, sizeof *b);
+  serve_jobs(st, list);
+  return store_take_done(st);
 }
 
 int store_submit_users_exist(store *st, uint64_t tag,

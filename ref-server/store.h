@@ -126,6 +126,16 @@ int store_batch_submit(store *st, store_batch *b);
 /* Frees the requests of a batch that will not be submitted. */
 void store_batch_discard(store_batch *b);
 
+/* Runs the batch now, on the calling thread, the way the writer thread
+ * runs what it takes off its queue: consecutive writes share one
+ * transaction, each reported done only after COMMIT returned, and reads
+ * see every write before them. For a host without the threads (the
+ * simulator, which runs commits at a virtual time): call it on a store
+ * that was never started. Empties the batch and returns its done
+ * records in submission order, as store_take_done would (the caller
+ * frees each with store_done_free), or NULL for an empty batch. */
+store_done *store_batch_run(store *st, store_batch *b);
+
 /* Queues a check that every user in names exists. Returns 0 or -1. */
 int store_submit_users_exist(store *st, uint64_t tag,
                              const char *const *names, size_t count);

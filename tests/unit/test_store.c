@@ -314,6 +314,58 @@ Test(store, consecutive_appends_share_one_commit)
   free(c);
 }
 
+/* store_batch_run: the same work on the calling thread, for the
+ * simulator. A read after writes in one batch sees them; the results
+ * come back in submission order; only what a run committed is found by
+ * a reopened store, and a batch that never ran leaves nothing. */
+/* spec: DUR-1 SEND-1 */
+Test(store, batch_run_commits_on_the_calling_thread)
+{
+  parley_conv_info *c = make_conv("c1", "alice", "bob");
+  parley_store_req reqs[4];
+  store_batch b = {0}, never = {0};
+  store *st = open_store();
+  store_stats stats;
+  loaded l;
+
+  reqs[0] = conv_req(1, c);
+  reqs[1] = msg_req(2, 1, "c1", 1, "phone", "t1", 1000);
+  reqs[2] = msg_req(3, 2, "c1", 2, "phone", "t2", 1001);
+  memset(&reqs[3], 0, sizeof reqs[3]);
+  reqs[3].id = 4;
+  reqs[3].op = PARLEY_STORE_READ_HISTORY;
+  snprintf(reqs[3].read_history.conv, PARLEY_ID_MAX + 1, "c1");
+  reqs[3].read_history.limit = 10;
+  for (int i = 0; i < 4; i++)
+    cr_assert_eq(store_batch_add(&b, &reqs[i]), 0);
+  cr_assert_null(store_batch_run(st, &never), "an empty batch runs nothing");
+  store_done *list = store_batch_run(st, &b), *d = list;
+  cr_assert_eq(b.count, 0, "the batch is emptied");
+  for (uint64_t id = 1; id <= 4; id++, d = d->next) {
+    cr_assert_not_null(d);
+    cr_assert_eq(d->result.id, id, "results in submission order");
+    cr_assert(d->result.ok);
+  }
+  cr_assert_null(d);
+  cr_assert_eq(list->next->next->next->result.event_count, 2,
+               "the read sees the writes queued before it");
+  done_list_free(list);
+  cr_assert_eq(store_in_flight(st), 0);
+  store_get_stats(st, &stats);
+  cr_assert_eq(stats.commits, 1, "consecutive writes share one commit");
+
+  reqs[0] = msg_req(5, 3, "c1", 3, "phone", "t3", 1002);
+  cr_assert_eq(store_batch_add(&never, &reqs[0]), 0);
+  store_batch_discard(&never); /* a crash before the commit */
+  store_close(st);
+  st = open_store();
+  load(st, 0, &l);
+  cr_assert_eq(l.sent, 2, "only the committed messages are there");
+  cr_assert_eq(l.conv.last_seq, 2);
+  store_close(st);
+  free(c);
+}
+
 /* spec: SEND-3 SYNC-2 RCPT-1 DUR-1 */
 Test(store, reload_after_reopen_gives_back_what_was_committed)
 {
