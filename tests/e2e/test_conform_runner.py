@@ -34,6 +34,9 @@ SCHEMA_DIR = os.path.join(HERE, "..", "..", "conformance", "schema")
 JUNIT_XSD = os.path.join(SCHEMA_DIR, "junit.xsd")
 RESULT_SCHEMA = os.path.join(SCHEMA_DIR,
                              "parley-conform-result.schema.json")
+ROOT = os.path.join(HERE, "..", "..")
+# The documents whose case ids must name real cases.
+DOCS = ("README.md", os.path.join("conformance", "README.md"))
 RUN_S = 600  # guards a whole run against hangs; never a pass condition
 
 ARGS = None
@@ -265,6 +268,35 @@ def test_list_json(ctx):
     assert f"{len(ids)} case" in r.stdout, r.stdout[-500:]
 
 
+def doc_case_ids(text, suites):
+    """Every `<suite>.<name>` in text whose suite is one of `suites`: a
+    word of its own, not part of a path, a file name, a glob ('send.*')
+    or a call (frame.replace(...))."""
+    rx = re.compile(r"(?<![\w/.-])(?:" + "|".join(map(re.escape, suites)) +
+                    r")\.[a-z0-9]+(?:-[a-z0-9]+)*(?![\w*(/-]|\.\w)")
+    return [m.group(0) for m in rx.finditer(text)]
+
+
+def test_doc_case_ids(ctx):
+    """Every case id the READMEs mention is a case of --list, so the
+    examples a reader copies (--case, --expect-fail) work."""
+    doc = catalogue()
+    ids = {c["id"] for c in doc["cases"]}
+    suites = sorted({c["suite"] for c in doc["cases"]})
+    seen = 0
+    for name in DOCS:
+        with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+            found = doc_case_ids(f.read(), suites)
+        missing = sorted(set(found) - ids)
+        assert not missing, f"{name} names cases that do not exist: " \
+            f"{missing}"
+        seen += len(found)
+    assert seen >= 3, "the READMEs name no case id: the pattern is wrong"
+    assert doc_case_ids("see send.retry-x, `send.*`, cases_send.c, "
+                        "frame.replace(x) and no-such.case", ["send"]) == \
+        ["send.retry-x"]
+
+
 def test_usage_errors(ctx):
     """Exit 2, with the flag or file named, for every kind of misuse."""
     d = ctx["workdir"]
@@ -461,7 +493,7 @@ def test_fail_fast(ctx):
 
 TESTS = {
     "full": [test_full_suite],
-    "list": [test_list_json, test_case_glob],
+    "list": [test_list_json, test_case_glob, test_doc_case_ids],
     "usage": [test_usage_errors, test_unreachable],
     "expect_fail": [test_expect_fail_stale, test_expect_fail_excuses],
     "failing": [test_failing_target, test_fail_fast],
