@@ -67,6 +67,14 @@ static const char help_text[] =
 
 /* ---- commands ----------------------------------------------------------- */
 
+void netem_kick_all(netem_ctx *ctx)
+{
+  for (int i = 0; i < ctx->n_udp; i++)
+    netem_udp_kick(ctx->udp[i]);
+  for (int i = 0; i < ctx->n_tcp; i++)
+    netem_tcp_kick(ctx->tcp[i]);
+}
+
 /* A switch of a schedule: DURATION from now, on (until off), or off. */
 static int switch_schedule(netem_schedule *s, const char *arg,
                            netem_buf *out)

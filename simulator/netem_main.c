@@ -210,14 +210,6 @@ static int check_local(const options *o)
   return 0;
 }
 
-void netem_kick_all(netem_ctx *ctx)
-{
-  for (int i = 0; i < ctx->n_udp; i++)
-    netem_udp_kick(ctx->udp[i]);
-  for (int i = 0; i < ctx->n_tcp; i++)
-    netem_tcp_kick(ctx->tcp[i]);
-}
-
 /* Opens every relay and prints its line. Returns 0 or -1 (message
  * printed). */
 static int open_relays(const options *o, netem_ctx *ctx, netem_buf *lines)
