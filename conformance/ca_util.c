@@ -58,7 +58,11 @@ pc_conn *ca_ready(pc_ctx *t, int user, const char *token,
   f = pc_expect_req(c, hreq, PC_WAIT);
   PC_CHECK(t, strcmp(f->verb, "WELCOME") == 0,
            "HELLO was answered with %s, not WELCOME", describe(t, f));
-  f = pc_expect_req(c, areq, PC_WAIT);
+  while (pc_auth_retry(c, f = pc_expect_req(c, areq, PC_WAIT))) {
+    areq = ca_req(t);
+    pc_send(c, "AUTH", NULL, "token", token ? token : pc_token(t, user),
+            "device", device, "req", areq, NULL);
+  }
   PC_CHECK(t, strcmp(f->verb, "READY") == 0,
            "AUTH with a valid token was answered with %s, not READY",
            describe(t, f));

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -423,6 +424,64 @@ const char *pc_conv_group(pc_ctx *t, int owner, const int *members,
     pc_fail(t, "POST /v1/conversations answered %d without a string "
             "\"id\": %.300s", res->status, res->body);
   return pc_strdup(t, json_string_value(id));
+}
+
+/* ---- sign-in refused for rate -------------------------------------- */
+
+/* The wait before the next try: 100 ms doubling to 1 s, plus a random
+ * part of up to half of it so that cases refused together do not come
+ * back together; the target's Retry-After when that is longer. */
+static unsigned signin_wait_ms(unsigned tries, unsigned hint_ms) {
+  unsigned base = tries >= 4 ? 1000u : 100u << tries;
+  unsigned short rnd = 0;
+
+  if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    rnd = 0;
+  base += rnd % (base / 2 + 1);
+  return hint_ms > base ? hint_ms : base;
+}
+
+bool pc_signin_pause(pc_run *r, pc_ctx *t, uint64_t since_ms,
+                     unsigned *tries, unsigned hint_ms, const char *what) {
+  uint64_t now = pw_mono_ms(), end = since_ms + PC_SIGNIN_RETRY_MS;
+  unsigned wait = signin_wait_ms(*tries, hint_ms);
+
+  (void)r;
+  if (t && t->hard_deadline_ms < end)
+    end = t->hard_deadline_ms;
+  if (now + wait > end)
+    return false;
+  (*tries)++;
+  if (t)
+    pc_note(t, "%s was refused for rate (spec 17.2): a step of the "
+            "case's set-up, so it is tried again in %u ms (try %u)",
+            what, wait, *tries + 1);
+  pc_sleep_ms(wait);
+  return true;
+}
+
+void pc_signin_text(const pc_run *r, const pc_ctx *t, const char *what,
+                    const char *limit, const char *answer, char *out,
+                    size_t size) {
+  char needs[40];
+
+  snprintf(needs, sizeof needs, r->jobs > 1 ? "--jobs %u" : "this case "
+           "alone", r->jobs);
+  snprintf(out, size, "%s was refused for rate (%s) through %u s of "
+           "retries: the target's limit on %s is below what %s needs; "
+           "raise it for the test accounts%s (conformance/README.md, "
+           "\"Limits the target needs\"). This is set-up, no verdict on "
+           "%s", what, answer, PC_SIGNIN_RETRY_MS / 1000, limit, needs,
+           r->jobs > 1 ? " or lower --jobs" : "",
+           t ? t->c->reqs : "any requirement");
+}
+
+void pc_signin_limited(pc_ctx *t, const char *what, const char *limit,
+                       const char *answer) {
+  char msg[1024];
+
+  pc_signin_text(t->r, t, what, limit, answer, msg, sizeof msg);
+  pc_fail(t, "%s", msg);
 }
 
 /* ---- the run ------------------------------------------------------- */

@@ -41,6 +41,8 @@ struct pc_conn {
   const char *device;
   const char *pos;
   unsigned req_n;
+  uint64_t opened_ms;       /* monotonic: the upgrade was sent */
+  unsigned signin_tries;    /* AUTHs refused for rate (pc_auth_retry) */
 };
 
 struct pc_ctx {
@@ -95,6 +97,31 @@ int pc_fetch_token(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
 
 /* Logs an HTTP answer as received: its head and body. */
 void pc_log_answer(pc_ctx *t, const char *label, const pw_http_msg *a);
+
+/* A sign-in step of a case's set-up (a token request, the upgrade or the
+ * AUTH of a session) that the target refused for rate, as spec 17.2 and
+ * SEC-13/SEC-14 let it, is tried again for up to this long before the
+ * case fails; a connection has 10 s to reach READY (LIFE-3). */
+#define PC_SIGNIN_RETRY_MS 8000u
+
+/* Sleeps before the next try of a sign-in step refused for rate, when
+ * the window that opened at since_ms (monotonic) leaves room for it:
+ * 100 ms doubling to 1 s with a random part on top, or `hint_ms` (a
+ * Retry-After) when longer. With a case (t non-NULL) it notes the wait
+ * in the wire log and stays within the case's hard limit. Counts *tries.
+ * Returns false, without sleeping, when the window is spent. */
+bool pc_signin_pause(pc_run *r, pc_ctx *t, uint64_t since_ms,
+                     unsigned *tries, unsigned hint_ms, const char *what);
+/* Writes why a sign-in step failed for good into out: `what` ("AUTH of
+ * alice") was refused with `answer` through the retries, the target's
+ * limit on `limit` ("sessions per user") is below what --jobs needs, and
+ * this is set-up, no verdict on the case's requirements. */
+void pc_signin_text(const pc_run *r, const pc_ctx *t, const char *what,
+                    const char *limit, const char *answer, char *out,
+                    size_t size);
+/* pc_signin_text as the case's failure. */
+PC_NORETURN void pc_signin_limited(pc_ctx *t, const char *what,
+                                   const char *limit, const char *answer);
 
 /* Closes every connection of the context (end of a case). */
 void pc_conns_close_all(pc_ctx *t);

@@ -185,10 +185,26 @@ void pc_http_expect(pc_ctx *t, const pc_http *r, int status,
     expect_error_body(t, r, status, reason);
 }
 
-/* POST /v1/auth/token; see ctx.h. */
-int pc_fetch_token(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
-                   char **token, uint64_t *expires_ms, char *err,
-                   size_t errlen) {
+/* How long a Retry-After field asks to wait, in ms (0: none or not
+ * delta-seconds). */
+static unsigned retry_after_ms(const pw_http_msg *m) {
+  const char *v = pw_http_field(m, "Retry-After");
+  char *end;
+  unsigned long s;
+
+  if (!v || *v < '0' || *v > '9')
+    return 0;
+  s = strtoul(v, &end, 10);
+  return *end || s > 60 ? 0 : (unsigned)s * 1000u;
+}
+
+/* One POST /v1/auth/token. Returns 0 with *token and *expires_ms, 1 when
+ * the answer was 429 (*hint_ms from its Retry-After, `answer` a short
+ * account of it), or -1 with err. */
+static int token_try(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
+                     char **token, uint64_t *expires_ms, unsigned *hint_ms,
+                     char *answer, size_t answer_len, char *err,
+                     size_t errlen) {
   const pc_account *a = &r->accounts[i];
   json_t *req = json_pack("{s:s, s:s}", "user", a->user, "password",
                           a->password);
@@ -214,19 +230,45 @@ int pc_fetch_token(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
   ans = json_loadb(msg.body, msg.body_len, 0, NULL);
   tok = json_object_get(ans, "token");
   exp = json_object_get(ans, "expires_ms");
-  if (msg.status != 200 || !json_is_string(tok) || !json_is_integer(exp)) {
+  if (msg.status == 429) {
+    *hint_ms = retry_after_ms(&msg);
+    snprintf(answer, answer_len, "HTTP 429: %.120s", msg.body);
+    rc = 1;
+  } else if (msg.status != 200 || !json_is_string(tok) ||
+             !json_is_integer(exp)) {
     snprintf(err, errlen, "POST /v1/auth/token for %s answered HTTP %d "
              "without a token and expires_ms: %.300s", a->user, msg.status,
              msg.body);
-    goto free_ans;
+  } else {
+    *token = strdup(json_string_value(tok));
+    *expires_ms = (uint64_t)json_integer_value(exp);
+    rc = *token ? 0 : -1;
   }
-  *token = strdup(json_string_value(tok));
-  *expires_ms = (uint64_t)json_integer_value(exp);
-  rc = *token ? 0 : -1;
-free_ans:
   json_decref(ans);
   pw_http_msg_free(&msg);
 free_text:
   free(text);
+  return rc;
+}
+
+/* POST /v1/auth/token; see ctx.h. A 429 is tried again for up to
+ * PC_SIGNIN_RETRY_MS (the token is set-up, never what a case checks). */
+int pc_fetch_token(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
+                   char **token, uint64_t *expires_ms, char *err,
+                   size_t errlen) {
+  uint64_t since = pw_mono_ms();
+  unsigned tries = 0, hint = 0;
+  char answer[200], what[160];
+  int rc;
+
+  snprintf(what, sizeof what, "POST /v1/auth/token for %s",
+           r->accounts[i].user);
+  while ((rc = token_try(r, t, i, ttl_ms, token, expires_ms, &hint, answer,
+                         sizeof answer, err, errlen)) == 1)
+    if (!pc_signin_pause(r, t, since, &tries, hint, what)) {
+      pc_signin_text(r, t, what, "token requests (per user and per "
+                     "address)", answer, err, errlen);
+      return -1;
+    }
   return rc;
 }

@@ -54,10 +54,12 @@ pc_conn *pc_conn_adopt(pc_ctx *t, const char *label, struct pw_conn *w) {
   return c;
 }
 
-/* Logs the handshake and decides what its outcome means for the case. */
+/* Logs the handshake and decides what its outcome means for the case.
+ * `limited` non-NULL: an upgrade refused with 429 (the target's limit on
+ * sessions, spec 17.2) sets it and returns NULL instead of failing. */
 static pc_conn *open_outcome(pc_conn *c, pw_status st, pw_ws_handshake *h,
                              pc_ws_opts *opts, const char *path,
-                             const char *err) {
+                             const char *err, bool *limited) {
   pc_ctx *t = c->t;
   bool refusal = opts && opts->expect_refusal;
 
@@ -70,8 +72,12 @@ static pc_conn *open_outcome(pc_conn *c, pw_status st, pw_ws_handshake *h,
   if (st == PW_OK)
     pc_fail(t, "%s accepted the WebSocket upgrade to %s; it should have "
             "refused it", peer(c), path);
-  if (st == PW_REFUSED && refusal) {
-    opts->refusal_status = h->answer.status;
+  if (st == PW_REFUSED && (refusal || (limited &&
+                                       h->answer.status == 429))) {
+    if (refusal)
+      opts->refusal_status = h->answer.status;
+    else
+      *limited = true;
     pw_drop(c->w);
     c->closed = true;
     c->close_code = -1;
@@ -85,12 +91,15 @@ static pc_conn *open_outcome(pc_conn *c, pw_status st, pw_ws_handshake *h,
 
 static void handshake_free(void *h) { pw_ws_handshake_free(h); }
 
-pc_conn *pc_ws_open(pc_ctx *t, const char *label, pc_ws_opts *opts) {
+/* pc_ws_open; `limited`: see open_outcome. */
+static pc_conn *ws_open(pc_ctx *t, const char *label, pc_ws_opts *opts,
+                        bool *limited) {
   const pc_run *r = t->r;
   pw_ws_client_opts o = {0};
   pw_ws_handshake *h;
   char err[512], *what;
   unsigned wait = pc_budget(t, PC_WAIT);
+  uint64_t opened = pw_mono_ms();
   pw_status st;
   pc_conn *c;
   pw_conn *w;
@@ -110,10 +119,15 @@ pc_conn *pc_ws_open(pc_ctx *t, const char *label, pc_ws_opts *opts) {
   if (!w)
     pc_fail(t, "cannot connect to %s: %s", r->url ? r->url : r->host, err);
   c = conn_new(t, label, w);
+  c->opened_ms = opened;
   h = pc_alloc(t, sizeof *h);
   pc_defer(t, handshake_free, h);
   st = pw_ws_client_handshake(w, &o, wait, h, err, sizeof err);
-  return open_outcome(c, st, h, opts, o.path, err);
+  return open_outcome(c, st, h, opts, o.path, err, limited);
+}
+
+pc_conn *pc_ws_open(pc_ctx *t, const char *label, pc_ws_opts *opts) {
+  return ws_open(t, label, opts, NULL);
 }
 
 bool pc_closed(const pc_conn *c) { return c->closed; }
@@ -681,16 +695,38 @@ static const char *next_req(pc_conn *c) {
   return pc_printf(c->t, "pc-%u", ++c->req_n);
 }
 
-/* Waits for the answer to `req` and fails unless its verb is `verb`. */
-static pc_frame *answer(pc_conn *c, const char *req, const char *verb,
-                        const char *step) {
-  pc_frame *f = pc_expect_req(c, req, PC_WAIT);
-
+/* Fails unless f, the answer to `step`, has the verb `verb`. */
+static pc_frame *answer_is(pc_conn *c, pc_frame *f, const char *verb,
+                           const char *step) {
   if (strcmp(f->verb, verb) != 0)
     pc_fail(c->t, "%s: %s answered with %s%s%.200s, expected %s", c->label,
             step, frame_brief(c->t, f), f->body_len ? ": " : "", f->body,
             verb);
   return f;
+}
+
+/* Waits for the answer to `req` and fails unless its verb is `verb`. */
+static pc_frame *answer(pc_conn *c, const char *req, const char *verb,
+                        const char *step) {
+  return answer_is(c, pc_expect_req(c, req, PC_WAIT), verb, step);
+}
+
+bool pc_auth_retry(pc_conn *c, const pc_frame *f) {
+  const char *why = pc_hdr(f, "reason");
+  char *what, *text;
+
+  if (strcmp(f->verb, "ERROR") != 0 || !why ||
+      strcmp(why, "rate-limited") != 0)
+    return false;
+  what = pc_printf(c->t, "%s: AUTH", c->label);
+  text = pc_printf(c->t, "ERROR rate-limited%s%.*s", f->body_len ? ": " : "",
+                   (int)(f->body_len < 120 ? f->body_len : 120), f->body);
+  /* LIFE-3 leaves a connection 10 s to reach READY: the window counts
+   * from its upgrade. */
+  if (!pc_signin_pause(c->t->r, c->t, c->opened_ms, &c->signin_tries, 0,
+                       what))
+    pc_signin_limited(c->t, what, "sessions per user", text);
+  return true;
 }
 
 /* True when the comma-separated `list` holds `cap`. */
@@ -730,16 +766,21 @@ static void hello(pc_conn *c, const pc_session_opts *o) {
     pc_skip(c->t, need);
 }
 
-/* AUTH and READY. */
+/* AUTH and READY; an AUTH refused for rate is sent again
+ * (pc_auth_retry). */
 static void auth(pc_conn *c, int user, const pc_session_opts *o) {
-  const char *req = next_req(c), *name = pc_user(c->t, user), *v;
+  const char *req, *name = pc_user(c->t, user), *v;
   pc_frame *r;
 
   c->device = o && o->device ? pc_strdup(c->t, o->device)
                              : pc_uniq(c->t, "dev");
-  pc_send(c, "AUTH", NULL, "token", pc_token(c->t, user), "device",
-          c->device, "req", req, NULL);
-  r = answer(c, req, "READY", "AUTH");
+  do {
+    req = next_req(c);
+    pc_send(c, "AUTH", NULL, "token", pc_token(c->t, user), "device",
+            c->device, "req", req, NULL);
+    r = pc_expect_req(c, req, PC_WAIT);
+  } while (pc_auth_retry(c, r));
+  answer_is(c, r, "READY", "AUTH");
   v = pc_hdr(r, "user");
   if (!v || strcmp(v, name) != 0)
     pc_fail(c->t, "%s: READY with user %s, expected %s (spec AUTH-1)",
@@ -751,6 +792,22 @@ static void auth(pc_conn *c, int user, const pc_session_opts *o) {
   c->ready = r;
 }
 
+/* Opens the connection of a session; an upgrade refused with 429 (the
+ * target's limit on sessions per address) is tried again. */
+static pc_conn *session_open(pc_ctx *t, const char *label) {
+  uint64_t since = pw_mono_ms();
+  unsigned tries = 0;
+  bool limited = false;
+  pc_conn *c;
+  char *what = pc_printf(t, "%s: the WebSocket upgrade", label);
+
+  while (!(c = ws_open(t, label, NULL, &limited)))
+    if (!pc_signin_pause(t->r, t, since, &tries, 0, what))
+      pc_signin_limited(t, what, "sessions per client address",
+                        "HTTP 429");
+  return c;
+}
+
 pc_conn *pc_session(pc_ctx *t, int user, const pc_session_opts *opts) {
   const char *name = pc_user(t, user), *req;
   size_t n = 1, len = strlen(name);
@@ -759,7 +816,7 @@ pc_conn *pc_session(pc_ctx *t, int user, const pc_session_opts *opts) {
   for (x = t->conns; x; x = x->next)
     if (strncmp(x->label, name, len) == 0 && x->label[len] == '-')
       n++;
-  c = pc_ws_open(t, pc_printf(t, "%s-%zu", name, n), NULL);
+  c = session_open(t, pc_printf(t, "%s-%zu", name, n));
   hello(c, opts);
   auth(c, user, opts);
   if (opts && opts->sync) {

@@ -332,6 +332,7 @@ static int set_up(app *a, const char *argv0)
   char err[1024] = "";
 
   r->timeout_ms = a->o.timeout_ms;
+  r->jobs = a->o.jobs;
   r->tls_insecure = a->o.insecure;
   make_run_tag(r);
   if (a->o.client) {

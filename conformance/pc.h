@@ -295,4 +295,14 @@ void pc_defer(pc_ctx *t, void (*fn)(void *arg), void *arg);
  * belongs to the context. */
 const char *pc_target_host(const pc_ctx *t);
 
+/* For a session a case signs in itself (its own HELLO and AUTH) only to
+ * set something up: when `answer`, the answer to an AUTH on c, is ERROR
+ * rate-limited (the target's limit on sessions, spec 17.2 and SEC-14),
+ * waits a short backoff and returns true, and the case sends the AUTH
+ * again on c; returns false for any other answer. Once the refusals go
+ * on for as long as a connection has to reach READY (LIFE-3), fails the
+ * case saying that the target's limits are below what --jobs needs.
+ * pc_session does this itself. Not for a case that checks the refusal. */
+bool pc_auth_retry(pc_conn *c, const pc_frame *answer);
+
 #endif

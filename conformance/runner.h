@@ -45,6 +45,8 @@ typedef struct pc_run {
   pc_account *accounts;
   size_t account_count;
   unsigned timeout_ms; /* --timeout */
+  unsigned jobs;       /* --jobs: named when the target's limits refuse
+                          a sign-in (ctx.c, pc_signin_limited) */
   char run_tag[16];    /* random letters that make ids of this run unique */
   pthread_mutex_t lock;
   /* Client mode. */

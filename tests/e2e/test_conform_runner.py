@@ -491,12 +491,33 @@ def test_fail_fast(ctx):
     assert "--fail-fast" in r.stdout, r.stdout[-2000:]
 
 
+def test_session_limits(ctx):
+    """A target whose session limit refuses a case's set-up: the AUTH is
+    tried again after a short wait, and when the refusals last the case
+    fails with a message that blames the limit and --jobs, not the
+    requirement (a case that needs two sessions of one account, against a
+    server that allows one)."""
+    result = os.path.join(ctx["workdir"], "limits.json")
+    r = self_started("--server-arg", "--max-sessions-user",
+                     "--server-arg", "1", "--case", "fanout.every-session",
+                     "--jobs", "2", "--json", result)
+    assert r.returncode == 1, where(r)
+    case = load_result(result)["cases"][0]
+    assert case["verdict"] == "fail", case
+    for words in ("refused for rate", "sessions per user", "--jobs 2",
+                  "no verdict on DELIV-1"):
+        assert words in case["message"], case["message"]
+    retries = [e for e in case["wire_log"] if e["kind"] == "note" and
+               "tried again" in e["data"]]
+    assert len(retries) >= 2, case["wire_log"][-10:]
+
+
 TESTS = {
     "full": [test_full_suite],
     "list": [test_list_json, test_case_glob, test_doc_case_ids],
     "usage": [test_usage_errors, test_unreachable],
     "expect_fail": [test_expect_fail_stale, test_expect_fail_excuses],
-    "failing": [test_failing_target, test_fail_fast],
+    "failing": [test_failing_target, test_fail_fast, test_session_limits],
 }
 
 
