@@ -15,9 +15,8 @@ static const char *describe(pc_ctx *t, const pc_frame *f)
   if (!f)
     return "nothing";
   if (strcmp(f->verb, "ERROR") == 0)
-    return pc_printf(t, "ERROR %s %s", pc_hdr(f, "code") ? pc_hdr(f, "code")
-                     : "(no code)", pc_hdr(f, "reason") ? pc_hdr(f, "reason")
-                     : "(no reason)");
+    return pc_printf(t, "ERROR %s %s", pc_hdr_show(f, "code"),
+                     pc_hdr_show(f, "reason"));
   return f->verb;
 }
 
@@ -157,7 +156,7 @@ void ca_is_error(pc_ctx *t, const pc_frame *f, const char *reason,
   const char *r = pc_hdr(f, "req");
 
   PC_CHECK(t, strcmp(f->verb, "ERROR") == 0 && pc_hdr(f, "reason") &&
-              strcmp(pc_hdr(f, "reason"), reason) == 0,
+              pc_hdr_is(f, "reason", reason),
            "expected ERROR %s, got %s", reason, describe(t, f));
   PC_CHECK(t, code && atoi(code) == ca_code(reason) && strlen(code) == 3,
            "ERROR %s carries code %s, not the registry's %d", reason,

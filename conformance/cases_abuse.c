@@ -48,7 +48,7 @@ static pc_frame *post(pc_ctx *t, pc_conn *c, const char *conv,
   f = pc_expect_req(c, req, PC_WAIT);
   PC_CHECK(t, strcmp(f->verb, "ACK") == 0, "%s: SEND got %s %s",
            pc_conn_label(c), f->verb,
-           pc_hdr(f, "reason") ? pc_hdr(f, "reason") : "");
+           pc_hdr_show(f, "reason"));
   return f;
 }
 
@@ -59,7 +59,7 @@ static void still_served(pc_ctx *t, pc_conn *from, pc_conn *to,
 {
   const pc_frame *ack = post(t, from, conv, what);
 
-  pc_expect(to, "MSG", "msg-id", pc_hdr(ack, "msg-id"), PC_WAIT);
+  pc_expect(to, "MSG", "msg-id", pc_hdr_need(t, ack, "msg-id"), PC_WAIT);
 }
 
 /* The number value of the WELCOME header `name` of session c. */
@@ -101,7 +101,7 @@ static bool flood_answer(pc_ctx *t, flood *fl, pc_frame *f, bool *seen)
 
   if (strcmp(f->verb, "ERROR") == 0 && reason != NULL &&
       strcmp(reason, "too-many-errors") == 0) {
-    PC_CHECK(t, strcmp(pc_hdr(f, "fatal"), "yes") == 0,
+    PC_CHECK(t, pc_hdr_is(f, "fatal", "yes"),
              "too-many-errors without fatal: yes");
     fl->closed = true;
     return false;
@@ -116,8 +116,8 @@ static bool flood_answer(pc_ctx *t, flood *fl, pc_frame *f, bool *seen)
     PC_CHECK(t, strcmp(f->verb, "ERROR") == 0 && reason != NULL &&
                     strcmp(reason, "rate-limited") == 0,
              "a flood PING got %s %s", f->verb, reason ? reason : "");
-    PC_CHECK(t, strcmp(pc_hdr(f, "code"), "429") == 0 &&
-                    strcmp(pc_hdr(f, "fatal"), "no") == 0,
+    PC_CHECK(t, pc_hdr_is(f, "code", "429") &&
+                    pc_hdr_is(f, "fatal", "no"),
              "rate-limited must be code 429, fatal: no (RATE-1)");
     fl->limited++;
     return true;
@@ -131,7 +131,7 @@ static bool flood_answer(pc_ctx *t, flood *fl, pc_frame *f, bool *seen)
     fl->extra_refused++;
   else
     pc_fail(t, "a binary message got %s", reason ? reason : "(no reason)");
-  PC_CHECK(t, strcmp(pc_hdr(f, "fatal"), "no") == 0,
+  PC_CHECK(t, pc_hdr_is(f, "fatal", "no"),
            "ERROR %s with fatal: yes", reason);
   return true;
 }
@@ -397,8 +397,8 @@ static void sixteenth_error(pc_ctx *t)
   pc_send_binary(c, "PING\r\n\r\n", 8);
   pc_note(t, "section 2.5: its own error may come first");
   f = pc_expect(c, "ERROR", "reason", "too-many-errors", PC_WAIT);
-  PC_CHECK(t, strcmp(pc_hdr(f, "code"), "413") == 0 &&
-                  strcmp(pc_hdr(f, "fatal"), "yes") == 0,
+  PC_CHECK(t, pc_hdr_is(f, "code", "413") &&
+                  pc_hdr_is(f, "fatal", "yes"),
            "too-many-errors must be code 413 with fatal: yes (section 13)");
   pc_expect_close(c, PC_WAIT);
 }
@@ -471,9 +471,9 @@ static void several_frames(pc_ctx *t)
              "the conversation's first message");
   pc_send_text(c, first, strlen(first));
   ack = pc_expect(c, "ACK", "req", r1, PC_WAIT);
-  PC_CHECK(t, strcmp(pc_hdr(ack, "seq"), "1") == 0,
+  PC_CHECK(t, pc_hdr_is(ack, "seq", "1"),
            "the SEND got seq %s: a SEND of the refused message was stored",
-           pc_hdr(ack, "seq"));
+           pc_hdr_show(ack, "seq"));
 }
 
 /* spec: WS-2 FRAME-7 */
@@ -506,9 +506,9 @@ static void half_frames(pc_ctx *t)
            "a SEND sent in halves was answered: the halves were joined");
   pc_send_text(c, whole, strlen(whole));
   ack = pc_expect(c, "ACK", "req", req, PC_WAIT);
-  PC_CHECK(t, strcmp(pc_hdr(ack, "seq"), "1") == 0,
+  PC_CHECK(t, pc_hdr_is(ack, "seq", "1"),
            "the whole SEND got seq %s: a joined half was stored",
-           pc_hdr(ack, "seq"));
+           pc_hdr_show(ack, "seq"));
 }
 
 /* A masked WebSocket text frame (RFC 6455 5.2) holding `len` octets,
@@ -638,7 +638,7 @@ static void slow_take(pc_ctx *t, slow_want *w, const pc_frame *f)
       return;
     PC_CHECK(t, pc_hdr_u64(t, f, "seq") == w->next_live,
              "live MSG seq %s came where seq %llu was due (DELIV-2)",
-             pc_hdr(f, "seq"), (unsigned long long)w->next_live);
+             pc_hdr_show(f, "seq"), (unsigned long long)w->next_live);
     w->next_live++;
     return;
   }
@@ -650,7 +650,7 @@ static void slow_take(pc_ctx *t, slow_want *w, const pc_frame *f)
     PC_CHECK(t, w->next_seq[i] == w->count + 1 &&
                     pc_hdr_u64(t, f, "count") == w->count,
              "HISTORY %s: PAGE with count %s after %llu MSG frames, "
-             "expected %llu", req, pc_hdr(f, "count"),
+             "expected %llu", req, pc_hdr_show(f, "count"),
              (unsigned long long)(w->next_seq[i] - 1),
              (unsigned long long)w->count);
     w->paged[i] = true;
@@ -660,7 +660,7 @@ static void slow_take(pc_ctx *t, slow_want *w, const pc_frame *f)
   PC_CHECK(t, strcmp(f->verb, "MSG") == 0 &&
                   pc_hdr_u64(t, f, "seq") == w->next_seq[i],
            "HISTORY %s: %s seq %s where MSG seq %llu was due", req, f->verb,
-           pc_hdr(f, "seq") ? pc_hdr(f, "seq") : "-",
+           pc_hdr_show(f, "seq"),
            (unsigned long long)w->next_seq[i]);
   w->next_seq[i]++;
 }

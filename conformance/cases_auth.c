@@ -74,15 +74,15 @@ static void valid_token(pc_ctx *t)
   const pc_frame *r;
 
   ca_ready(t, u, tok, device, 0, &r);
-  PC_CHECK(t, pc_hdr(r, "user") && strcmp(pc_hdr(r, "user"),
-           pc_user(t, u)) == 0, "READY names user %s, the token's is %s",
-           pc_hdr(r, "user") ? pc_hdr(r, "user") : "(none)", pc_user(t, u));
-  PC_CHECK(t, pc_hdr(r, "device") && strcmp(pc_hdr(r, "device"), device)
-           == 0, "READY names device %s, the AUTH's was %s",
-           pc_hdr(r, "device") ? pc_hdr(r, "device") : "(none)", device);
+  PC_CHECK(t, pc_hdr_is(r, "user", pc_user(t, u)),
+           "READY names user %s, the token's is %s",
+           pc_hdr_show(r, "user"), pc_user(t, u));
+  PC_CHECK(t, pc_hdr_is(r, "device", device),
+           "READY names device %s, the AUTH's was %s",
+           pc_hdr_show(r, "device"), device);
   PC_CHECK(t, pc_hdr_u64(t, r, "expires") == expires,
            "READY says expires %s, the token answer said %llu",
-           pc_hdr(r, "expires"), (unsigned long long)expires);
+           pc_hdr_show(r, "expires"), (unsigned long long)expires);
 }
 
 /* HELLO, AUTH and PING in one go: WELCOME, READY and PONG in order. */
@@ -190,7 +190,7 @@ static void expires_in_ready(pc_ctx *t)
   pc_note(t, "waiting for the token of 1000 ms to expire");
   f = pc_expect_error(c, "token-expired", 1, NULL, 1000 + pc_wait_ms(t));
   PC_CHECK(t, !pc_hdr(f, "req"), "the token-expired of an expiry carries "
-           "req %s, which no request of the client had", pc_hdr(f, "req"));
+           "req %s, which no request of the client had", pc_hdr_show(f, "req"));
   pc_expect_close(c, PC_WAIT);
 }
 
@@ -213,9 +213,9 @@ static void fresh_auth_keeps_session(pc_ctx *t)
   PC_CHECK(t, e2 > e1, "the fresh AUTH's READY says expires %llu, not the "
            "new token's (the first one expired at %llu)",
            (unsigned long long)e2, (unsigned long long)e1);
-  PC_CHECK(t, pc_hdr(r, "device") && strcmp(pc_hdr(r, "device"), device)
-           == 0 && pc_hdr(r, "user") && strcmp(pc_hdr(r, "user"),
-           pc_user(t, u)) == 0, "the fresh READY names another user or "
+  PC_CHECK(t, pc_hdr_is(r, "device", device) &&
+              pc_hdr_is(r, "user", pc_user(t, u)),
+           "the fresh READY names another user or "
            "device");
   wait = got + 2000 + 200 > pc_now_ms() ? got + 2000 + 200 - pc_now_ms() : 1;
   pc_note(t, "waiting %llu ms, past the first token's expiry",
@@ -294,9 +294,9 @@ static void device_syntax(pc_ctx *t)
     const pc_frame *r;
 
     ca_ready(t, u, NULL, devices[i], 0, &r);
-    PC_CHECK(t, pc_hdr(r, "device") && strcmp(pc_hdr(r, "device"),
-             devices[i]) == 0, "READY names device %s, the AUTH's was %s",
-             pc_hdr(r, "device") ? pc_hdr(r, "device") : "(none)",
+    PC_CHECK(t, pc_hdr_is(r, "device", devices[i]),
+             "READY names device %s, the AUTH's was %s",
+             pc_hdr_show(r, "device"),
              devices[i]);
   }
 }
@@ -341,7 +341,8 @@ static const pc_case cases[] = {
    "AUTH-1 SEC-7 ERR-4", PC_MUST, NULL, bad_token_in_ready},
   {"auth.expired-token",
    "An expired token gets token-expired, fatal, in NEGOTIATED and in a "
-   "fresh AUTH in READY.", "AUTH-1 SEC-7 ERR-4 HTTP-12", PC_MUST, NULL, expired},
+   "fresh AUTH in READY.", "AUTH-1 SEC-7 ERR-4 HTTP-12", PC_MUST, NULL,
+   expired},
   {"auth.close-code-1008",
    "The server closes with WebSocket status 1008 after auth-failed and "
    "token-expired.", "LIFE-7", PC_SHOULD, NULL, close_code_1008},

@@ -33,7 +33,7 @@ static pc_frame *send_msg(pc_ctx *t, pc_conn *c, const char *conv,
           req, NULL);
   f = pc_expect_req(c, req, PC_WAIT);
   PC_CHECK(t, strcmp(f->verb, "ACK") == 0, "a member's SEND got %s %s",
-           f->verb, pc_hdr(f, "reason") ? pc_hdr(f, "reason") : "");
+           f->verb, pc_hdr_show(f, "reason"));
   return f;
 }
 
@@ -94,9 +94,9 @@ static void send_not_member(pc_ctx *t)
   nothing_about(t, a, NULL, conv, "an outsider's SEND was delivered (SEND-6)");
   pc_send(a, "HISTORY", NULL, "conv", conv, "req", req, NULL);
   page = pc_expect(a, "PAGE", "req", req, PC_WAIT);
-  PC_CHECK(t, strcmp(pc_hdr(page, "count"), "0") == 0,
+  PC_CHECK(t, pc_hdr_is(page, "count", "0"),
            "the outsider's refused SEND was stored: the page holds %s "
-           "messages", pc_hdr(page, "count"));
+           "messages", pc_hdr_show(page, "count"));
 }
 
 static void build_receipt(pc_ctx *t, pc_conn *c, const char *conv,
@@ -206,7 +206,8 @@ static void live_not_member(pc_ctx *t)
   pc_conn *m = pc_session(t, OUTSIDER, NULL);
   pc_conn *a = pc_session(t, OWNER, NULL);
   pc_conn *b = pc_session(t, MEMBER, NULL);
-  const char *seq = pc_hdr(send_msg(t, a, conv, "members only"), "seq");
+  const char *seq = pc_hdr_need(t, send_msg(t, a, conv, "members only"),
+                                "seq");
   const char *req = pc_uniq(t, "r");
 
   pc_expect(b, "MSG", "conv", conv, PC_WAIT);
@@ -238,7 +239,7 @@ static void sync_not_member(pc_ctx *t)
 
   o.sync = true;
   m = pc_session(t, OUTSIDER, &o);
-  seq = pc_hdr(send_msg(t, a, conv, "members only"), "seq");
+  seq = pc_hdr_need(t, send_msg(t, a, conv, "members only"), "seq");
   pc_send(b, "RECEIPT", NULL, "conv", conv, "kind", "read", "seq", seq, "req",
           req, NULL);
   pc_expect(b, "OK", "req", req, PC_WAIT);
@@ -448,18 +449,18 @@ static void sender_from_session(pc_ctx *t)
           NULL);
   pc_expect(a, "ACK", "req", req, PC_WAIT);
   f = pc_expect(b, "MSG", "conv", conv, PC_WAIT);
-  PC_CHECK(t, strcmp(pc_hdr(f, "from"), pc_user(t, OWNER)) == 0 &&
-                  strcmp(pc_hdr(f, "device"), pc_device(a)) == 0,
+  PC_CHECK(t, pc_hdr_is(f, "from", pc_user(t, OWNER)) &&
+                  pc_hdr_is(f, "device", pc_device(a)),
            "the MSG names from %s device %s, not the sending session's %s "
-           "%s", pc_hdr(f, "from"), pc_hdr(f, "device"), pc_user(t, OWNER),
-           pc_device(a));
+           "%s", pc_hdr_show(f, "from"), pc_hdr_show(f, "device"),
+           pc_user(t, OWNER), pc_device(a));
   pc_send(a, "RECEIPT", NULL, "conv", conv, "kind", "read", "seq",
-          pc_hdr(f, "seq"), "user", other, "req", rreq, NULL);
+          pc_hdr_need(t, f, "seq"), "user", other, "req", rreq, NULL);
   pc_expect(a, "OK", "req", rreq, PC_WAIT);
   f = pc_expect(b, "RECEIPT", "conv", conv, PC_WAIT);
-  PC_CHECK(t, strcmp(pc_hdr(f, "user"), pc_user(t, OWNER)) == 0,
+  PC_CHECK(t, pc_hdr_is(f, "user", pc_user(t, OWNER)),
            "the RECEIPT names user %s, not the sending session's %s",
-           pc_hdr(f, "user"), pc_user(t, OWNER));
+           pc_hdr_show(f, "user"), pc_user(t, OWNER));
 }
 
 /* spec: SEC-3 AUTH-1 EXT-5 */
@@ -477,8 +478,8 @@ static void ready_user_from_token(pc_ctx *t)
           pc_uniq(t, "d"), "user", pc_user(t, OWNER), "req", req, NULL);
   f = pc_expect_req(c, req, PC_WAIT);
   PC_CHECK(t, strcmp(f->verb, "READY") == 0, "AUTH got %s", f->verb);
-  PC_CHECK(t, strcmp(pc_hdr(f, "user"), pc_user(t, MEMBER)) == 0,
-           "READY names user %s, not the token's %s", pc_hdr(f, "user"),
+  PC_CHECK(t, pc_hdr_is(f, "user", pc_user(t, MEMBER)),
+           "READY names user %s, not the token's %s", pc_hdr_show(f, "user"),
            pc_user(t, MEMBER));
 }
 

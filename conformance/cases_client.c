@@ -225,7 +225,7 @@ static void driver_interface(pc_ctx *t)
   ps_await_shown(srv, "driver-one", PC_WAIT);
   await_event(srv, "sent", "temp_id", temp_id, "the ACK, spec DRV-12");
   send = nth_send(srv, "driver-one", 0);
-  if (send == NULL || strcmp(pc_hdr(send->f, "temp-id"), temp_id) != 0)
+  if (send == NULL || !pc_hdr_is(send->f, "temp-id", temp_id))
     pc_fail(t, "the SEND of \"driver-one\" carries temp-id %s, not the %s "
             "of its `queued` event (spec DRV-10)",
             send ? pc_hdr(send->f, "temp-id") : "(no SEND)", temp_id);
@@ -516,13 +516,25 @@ static void expect_temp_id(pc_ctx *t, ps_server *srv, const char *body,
   size_t i;
 
   for (i = 0; (r = nth_send(srv, body, i)) != NULL; i++)
-    if (strcmp(pc_hdr(r->f, "temp-id"), temp_id) != 0)
+    if (!pc_hdr_is(r->f, "temp-id", temp_id))
       pc_fail(t, "\"%s\" was sent on %s with temp-id %s, and first with "
               "%s; a retry keeps the temp-id (spec SEND-5)", body,
-              r->s->label, pc_hdr(r->f, "temp-id"), temp_id);
+              r->s->label, pc_hdr_show(r->f, "temp-id"), temp_id);
   if (i < 2)
     pc_fail(t, "\"%s\" was sent %zu time(s); after the reconnect it must "
             "be sent again (spec SEND-5)", body, i);
+}
+
+/* The temp-id of the first SEND of `body`; fails when there is none or
+ * it has none (SEND-5 needs it). */
+static const char *first_temp_id(pc_ctx *t, ps_server *srv,
+                                 const char *body)
+{
+  const ps_rx *r = nth_send(srv, body, 0);
+
+  if (r == NULL)
+    pc_fail(t, "the client never sent \"%s\"", body);
+  return pc_hdr_need(t, r->f, "temp-id");
 }
 
 /* spec: SEND-5 DRV-6 */
@@ -536,8 +548,8 @@ static void resends_unacked_with_same_temp_id(pc_ctx *t)
   user_sends(srv, conv, "resend-a");
   user_sends(srv, conv, "resend-b");
   ps_run(srv, PC_WAIT, have_two_sends, NULL, "both SENDs on ws-1");
-  ta = pc_hdr(nth_send(srv, "resend-a", 0)->f, "temp-id");
-  tb = pc_hdr(nth_send(srv, "resend-b", 0)->f, "temp-id");
+  ta = first_temp_id(t, srv, "resend-a");
+  tb = first_temp_id(t, srv, "resend-b");
   pc_note(t, "resend-a stored without an ACK, resend-b lost; the "
           "connection drops and the server is down a while");
   ps_set_down(srv, true);
@@ -580,7 +592,7 @@ static void temp_ids_unique(pc_ctx *t)
     if (r == NULL)
       pc_fail(t, "the client sent %s SEND(s) for three messages",
               i == 0 ? "no" : "too few");
-    ids[i] = pc_hdr(r->f, "temp-id");
+    ids[i] = pc_hdr_need(t, r->f, "temp-id");
   }
   if (strcmp(ids[0], ids[1]) == 0 || strcmp(ids[0], ids[2]) == 0 ||
       strcmp(ids[1], ids[2]) == 0)
@@ -667,10 +679,11 @@ static void rate_limited_resends(pc_ctx *t)
   if (again == NULL)
     pc_fail(t, "the message refused with rate-limited was shown but never "
             "sent again");
-  if (strcmp(pc_hdr(first->f, "temp-id"), pc_hdr(again->f, "temp-id")))
+  if (strcmp(pc_hdr_need(t, first->f, "temp-id"),
+             pc_hdr_need(t, again->f, "temp-id")) != 0)
     pc_fail(t, "the SEND refused with rate-limited went again with "
             "temp-id %s, not %s (spec RATE-2, section 17.2)",
-            pc_hdr(again->f, "temp-id"), pc_hdr(first->f, "temp-id"));
+            pc_hdr_show(again->f, "temp-id"), pc_hdr_show(first->f, "temp-id"));
   pc_note(t, "sent again %llu ms after the first try",
           (unsigned long long)(again->mono_ms - first->mono_ms));
 }

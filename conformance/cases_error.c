@@ -27,9 +27,9 @@ static void frame_error(pc_ctx *t, const char *msg, size_t len,
   PC_CHECK(t, f, "a malformed message got no answer (the connection %s)",
            pc_closed(c) ? "closed" : "stayed silent");
   ca_is_error(t, f, reason, 0, NULL);
-  PC_CHECK(t, !pc_hdr(f, "req") || (req && strcmp(pc_hdr(f, "req"), req)
-           == 0), "the ERROR carries req %s, which the message did not hold",
-           pc_hdr(f, "req"));
+  PC_CHECK(t, !pc_hdr(f, "req") || pc_hdr_is(f, "req", req),
+           "the ERROR carries req %s, which the message did not hold",
+           pc_hdr_show(f, "req"));
   ca_pong_next(t, c);
 }
 
@@ -115,7 +115,7 @@ static void too_many_errors(pc_ctx *t)
   pc_send_text(c, "ping\r\n\r\n", 8);
   f = pc_recv(c, PC_WAIT);
   if (f && pc_hdr(f, "reason") &&
-      strcmp(pc_hdr(f, "reason"), "bad-start-line") == 0)
+      pc_hdr_is(f, "reason", "bad-start-line"))
     f = pc_recv(c, PC_WAIT); /* the 16th's own error may come first */
   PC_CHECK(t, f, "the 16th malformed message did not end the session with "
            "too-many-errors");
@@ -267,7 +267,8 @@ static const char *bad_req_value(pc_ctx *t, size_t i)
 static void no_req(pc_ctx *t, const pc_frame *f, const char *what)
 {
   PC_CHECK(t, !pc_hdr(f, "req"), "%s: the ERROR %s copies the malformed "
-           "req \"%.70s\"", what, pc_hdr(f, "reason"), pc_hdr(f, "req"));
+           "req \"%.70s\"", what, pc_hdr_show(f, "reason"),
+           pc_hdr_show(f, "req"));
 }
 
 /* A frame to send with a malformed req: verb, body (NULL: none) and up
@@ -338,7 +339,7 @@ static void bad_req_ready_requests(pc_ctx *t, int u)
            "not ACK", f->verb);
   PC_CHECK(t, pc_hdr_u64(t, f, "seq") == 1, "the first message stored in "
            "the new conversation has seq %s, not 1: a SEND with a malformed "
-           "req was stored", pc_hdr(f, "seq"));
+           "req was stored", pc_hdr_show(f, "seq"));
   bad_req_error(t, c, "bad-value", 2, (bad_req_frame){"RECEIPT", NULL,
                 {"conv", conv, "kind", "read", "seq", "1"}});
   bad_req_error(t, c, "bad-value", 0, (bad_req_frame){"HISTORY", NULL,
@@ -485,7 +486,8 @@ static const pc_case cases[] = {
        "SYNC before READY gets 423 auth-required, not fatal."),
   CASE("auth-failed", auth_failed, "ERR-1 ERR-2 ERR-4 AUTH-1", PC_MUST,
        "A bad token gets 424 auth-failed, fatal."),
-  CASE("token-expired", token_expired, "ERR-1 ERR-2 ERR-4 AUTH-1 HTTP-12", PC_MUST,
+  CASE("token-expired", token_expired, "ERR-1 ERR-2 ERR-4 AUTH-1 HTTP-12",
+       PC_MUST,
        "An expired token gets 425 token-expired, fatal."),
   CASE("missing-header", missing_header, "ERR-1 ERR-2 FRAME-11", PC_MUST,
        "A SEND without temp-id gets 426 missing-header naming it, not "

@@ -164,13 +164,13 @@ static void non_member_nothing(pc_ctx *t)
            "the MSG of the conversation the user is in");
   if (live.n != 1)
     pc_fail(t, "a non-member got %s %s of a conversation it is not in",
-            live.v[0]->verb, pc_hdr(live.v[0], "seq"));
+            live.v[0]->verb, pc_hdr_show(live.v[0], "seq"));
   mu_sync(d, pos, x, y, &ev);
   for (size_t i = 0; i < ev.n; i++)
     if (strcmp(mu_hdr(t, ev.v[i], "conv"), x) == 0)
       pc_fail(t, "the SYNC answer of a non-member holds %s seq %s of a "
               "conversation it is not in", ev.v[i]->verb,
-              pc_hdr(ev.v[i], "seq"));
+              pc_hdr_show(ev.v[i], "seq"));
   if (ev.n != 1)
     pc_fail(t, "the SYNC answer holds %zu events of the conversation the "
             "user is in, expected its one message", ev.n);

@@ -86,11 +86,11 @@ static void expect_pong_of(pc_ctx *t, pc_conn *c, const char *msg,
   f = pc_recv(c, PC_WAIT);
   PC_CHECK(t, f, "a well-formed PING within the limits got no answer");
   PC_CHECK(t, strcmp(f->verb, "PONG") == 0 && pc_hdr(f, "nonce") &&
-              strcmp(pc_hdr(f, "nonce"), nonce) == 0,
+              pc_hdr_is(f, "nonce", nonce),
            "a well-formed PING within the limits was answered with %s "
            "(%s), not its PONG", f->verb,
-           pc_hdr(f, "reason") ? pc_hdr(f, "reason") : "");
-  PC_CHECK(t, pc_hdr(f, "req") && strcmp(pc_hdr(f, "req"), req) == 0,
+           pc_hdr_show(f, "reason"));
+  PC_CHECK(t, pc_hdr_is(f, "req", req),
            "PONG does not carry the PING's req %s", req);
 }
 
@@ -558,7 +558,7 @@ static void fragments_joined(pc_ctx *t)
   pc_send_fragmented(c, ping, strlen(ping), 3);
   f = pc_recv(c, PC_WAIT);
   PC_CHECK(t, f && strcmp(f->verb, "PONG") == 0 && pc_hdr(f, "nonce") &&
-              strcmp(pc_hdr(f, "nonce"), nonce) == 0,
+              pc_hdr_is(f, "nonce", nonce),
            "a PING in 3 fragments was not answered with its PONG (got %s)",
            f ? f->verb : "nothing");
   req = ca_req(t);

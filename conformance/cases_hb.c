@@ -136,7 +136,7 @@ static int silent_until_timeout(pc_ctx *t, pc_conn *c, uint64_t hb)
   pc_note(t, "timeout after %llu ms of silence",
           (unsigned long long)(pc_now_ms() - start));
   PC_CHECK(t, !pc_hdr(f, "req"), "the timeout carries req %s, which no "
-           "request of the client had", pc_hdr(f, "req"));
+           "request of the client had", pc_hdr_show(f, "req"));
   code = pc_expect_close(c, PC_WAIT);
   return code;
 }

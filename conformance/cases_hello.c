@@ -43,7 +43,7 @@ static void is_welcome(pc_ctx *t, const pc_frame *f, const char *what)
 {
   PC_CHECK(t, strcmp(f->verb, "WELCOME") == 0, "%s was answered with %s %s,"
            " not WELCOME", what, f->verb,
-           pc_hdr(f, "reason") ? pc_hdr(f, "reason") : "");
+           pc_hdr_show(f, "reason"));
 }
 
 /* The versions GET /v1/config lists. */
@@ -82,7 +82,7 @@ static void welcome_headers(pc_ctx *t)
 
   is_welcome(t, w, "HELLO");
   PC_CHECK(t, pc_hdr_u64(t, w, "version") == 1, "WELCOME names version "
-           "%s, the client offered only 1", pc_hdr(w, "version"));
+           "%s, the client offered only 1", pc_hdr_show(w, "version"));
   PC_CHECK(t, pc_hdr(w, "caps"), "WELCOME carries no caps");
   hb = pc_hdr_u64(t, w, "heartbeat");
   frame = pc_hdr_u64(t, w, "max-frame");
@@ -117,7 +117,7 @@ static void welcome_headers(pc_ctx *t)
                   hb == cfg->heartbeat_max_ms) || hb == 30000,
            "a proposal of 30000 ms became %llu, not 30000 clamped to the "
            "bounds", (unsigned long long)hb);
-  PC_CHECK(t, pc_hdr(w, "req") && strcmp(pc_hdr(w, "req"), req) == 0,
+  PC_CHECK(t, pc_hdr_is(w, "req", req),
            "WELCOME does not carry the HELLO's req");
 }
 
@@ -137,7 +137,7 @@ static void version_highest(pc_ctx *t)
   is_welcome(t, w, "HELLO with versions 4242,1,9999");
   PC_CHECK(t, pc_hdr_u64(t, w, "version") == (uint64_t)want,
            "WELCOME names version %s; the highest both list is %lld",
-           pc_hdr(w, "version"), (long long)want);
+           pc_hdr_show(w, "version"), (long long)want);
 }
 
 static void unsupported_version(pc_ctx *t)
@@ -181,7 +181,7 @@ static void unknown_capability(pc_ctx *t)
   is_welcome(t, w, "HELLO with only an unknown capability");
   PC_CHECK(t, pc_hdr(w, "caps") && pc_hdr(w, "caps")[0] == '\0',
            "WELCOME lists caps \"%s\" when the client offered none the "
-           "server knows", pc_hdr(w, "caps") ? pc_hdr(w, "caps") : "(none)");
+           "server knows", pc_hdr_show(w, "caps"));
 }
 
 static void caps_optional(pc_ctx *t)
@@ -192,7 +192,7 @@ static void caps_optional(pc_ctx *t)
   is_welcome(t, w, "HELLO without caps");
   PC_CHECK(t, !pc_hdr(w, "caps") || pc_hdr(w, "caps")[0] == '\0',
            "WELCOME lists caps \"%s\" for a HELLO that offered none",
-           pc_hdr(w, "caps"));
+           pc_hdr_show(w, "caps"));
 }
 
 /* The interval the server must choose for a proposal: `p` (0 standing
@@ -217,7 +217,7 @@ static void heartbeat_clamped(pc_ctx *t)
     is_welcome(t, w, pc_printf(t, "HELLO with heartbeat %s", s[i].p));
     PC_CHECK(t, pc_hdr_u64(t, w, "heartbeat") == s[i].want,
              "heartbeat %s became %s, not %llu (the proposal within the "
-             "bounds %llu to %llu)", s[i].p, pc_hdr(w, "heartbeat"),
+             "bounds %llu to %llu)", s[i].p, pc_hdr_show(w, "heartbeat"),
              (unsigned long long)s[i].want, (unsigned long long)lo,
              (unsigned long long)hi);
     pc_close(c, 1000);
@@ -354,7 +354,7 @@ static void unknown_headers_ignored(pc_ctx *t)
           "kind", "read", "req", preq, NULL);
   f = pc_expect_req(c, preq, PC_WAIT);
   PC_CHECK(t, strcmp(f->verb, "PONG") == 0 && pc_hdr(f, "nonce") &&
-              strcmp(pc_hdr(f, "nonce"), "n1") == 0,
+              pc_hdr_is(f, "nonce", "n1"),
            "PING with unknown headers was answered with %s, not its PONG",
            f->verb);
 }
@@ -433,7 +433,7 @@ static void ready_error_ignored(pc_ctx *t)
   ca_still_ready(t, c);
   while ((f = pc_recv(c, 1)) != NULL)
     PC_CHECK(t, strcmp(f->verb, "ERROR") != 0, "an ERROR from the client "
-             "was answered with ERROR %s", pc_hdr(f, "reason"));
+             "was answered with ERROR %s", pc_hdr_show(f, "reason"));
 }
 
 /* Fails unless f carries no req (REQ-3: a req that breaks its form is
@@ -441,7 +441,7 @@ static void ready_error_ignored(pc_ctx *t)
 static void no_req(pc_ctx *t, const pc_frame *f)
 {
   PC_CHECK(t, !pc_hdr(f, "req"), "ERROR %s copies the malformed req %s",
-           pc_hdr(f, "reason"), pc_hdr(f, "req"));
+           pc_hdr_show(f, "reason"), pc_hdr_show(f, "req"));
 }
 
 static void bad_req(pc_ctx *t)

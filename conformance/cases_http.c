@@ -606,8 +606,9 @@ static void create_group(pc_ctx *t)
            r->status, r->body);
   expect_json_type(t, r);
   conv_object(t, r->json, "group", who, 2);
-  PC_CHECK(t, strcmp(json_string_value(json_object_get(r->json, "title")),
-           title) == 0, "the title was not kept");
+  PC_CHECK(t, json_is_string(json_object_get(r->json, "title")) &&
+              strcmp(json_string_value(json_object_get(r->json, "title")),
+                     title) == 0, "the title was not kept");
   PC_CHECK(t, json_integer_value(json_object_get(r->json, "last_seq")) == 0,
            "a new conversation has last_seq other than 0");
   id = pc_strdup(t, json_string_value(json_object_get(r->json, "id")));
@@ -769,7 +770,7 @@ static void create_durable(pc_ctx *t)
     f = pc_expect_req(c, req, PC_WAIT);
     PC_CHECK(t, strcmp(f->verb, "ACK") == 0, "the other member's SEND right"
              " after the 201 got %s %s, not ACK", f->verb,
-             pc_hdr(f, "reason") ? pc_hdr(f, "reason") : "");
+             pc_hdr_show(f, "reason"));
   }
 }
 

@@ -68,7 +68,7 @@ static void same_order(pc_ctx *t, const mu_list *l, const char **ids,
     if (strcmp(mu_hdr(t, m, "msg-id"), ids[seq]) != 0)
       pc_fail(t, "%s: MSG seq %llu has msg-id %s, the ACK of seq %llu "
               "named %s", who, (unsigned long long)seq,
-              pc_hdr(m, "msg-id"), (unsigned long long)seq, ids[seq]);
+              pc_hdr_show(m, "msg-id"), (unsigned long long)seq, ids[seq]);
   }
 }
 

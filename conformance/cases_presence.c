@@ -96,7 +96,7 @@ static uint64_t check_ttl(pc_ctx *t, const pc_frame *f, uint64_t max)
 static void check_no_ttl(pc_ctx *t, const pc_frame *f, const char *why)
 {
   PC_CHECK(t, pc_hdr(f, "ttl") == NULL, "the relayed PRESENCE carries "
-           "ttl %s, %s", pc_hdr(f, "ttl"), why);
+           "ttl %s, %s", pc_hdr_show(f, "ttl"), why);
 }
 
 /* spec: PRES-3 */

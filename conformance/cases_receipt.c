@@ -35,8 +35,7 @@ static void receipt_ok(mu_sess *s, const char *conv, const char *kind,
   pc_frame *f = pc_expect_req(s->c, req, PC_WAIT);
   if (strcmp(f->verb, "OK") != 0)
     pc_fail(s->t, "RECEIPT %s %s answered %s %s, expected OK (RCPT-1)",
-            kind, v, f->verb, pc_hdr(f, "reason") ? pc_hdr(f, "reason")
-                                                  : "");
+            kind, v, f->verb, pc_hdr_show(f, "reason"));
 }
 
 /* Fails unless f is the relay of user's kind/seq in conv (RCPT-3). */
@@ -50,11 +49,12 @@ static void is_relay(pc_ctx *t, const pc_frame *f, const char *conv,
       strcmp(mu_hdr(t, f, "kind"), kind) != 0 || mu_seq(t, f) != seq)
     pc_fail(t, "%s: expected RECEIPT of %s %s %llu, got %s user %s kind "
             "%s seq %s", who, user, kind, (unsigned long long)seq,
-            f->verb, pc_hdr(f, "user"), pc_hdr(f, "kind"),
-            pc_hdr(f, "seq"));
+            f->verb, pc_hdr_show(f, "user"), pc_hdr_show(f, "kind"),
+            pc_hdr_show(f, "seq"));
   if (!mu_is_id(pc_hdr(f, "pos")) || pc_hdr(f, "req") != NULL)
     pc_fail(t, "%s: a relayed RECEIPT carries pos and no req (RCPT-3); "
-            "got pos %s req %s", who, pc_hdr(f, "pos"), pc_hdr(f, "req"));
+            "got pos %s req %s", who, pc_hdr_show(f, "pos"),
+            pc_hdr_show(f, "req"));
 }
 
 /* An expected relay. */
@@ -248,7 +248,7 @@ static void per_user_and_conversation(pc_ctx *t)
 
   mu_until(a, x, y, "RECEIPT", "conv", y, &l, "a RECEIPT of y");
   while (pc_hdr(l.v[l.n - 1], "seq") == NULL ||
-         strcmp(pc_hdr(l.v[l.n - 1], "seq"), "3") != 0)
+         !pc_hdr_is(l.v[l.n - 1], "seq", "3"))
     mu_until(a, x, y, "RECEIPT", "conv", y, &l, "the RECEIPT of y seq 3");
   for (size_t i = 0; i < l.n; i++)
     if (strcmp(l.v[i]->verb, "RECEIPT") == 0)
@@ -292,7 +292,8 @@ static void in_sync_answer(pc_ctx *t)
       if (strcmp(ev[i]->v[j]->verb, "MSG") != 0 ||
           strcmp(mu_hdr(t, ev[i]->v[j], "msg-id"), k[j].msg_id) != 0)
         pc_fail(t, "%s: event %zu is %s seq %s, expected MSG seq %zu", who,
-                j + 1, ev[i]->v[j]->verb, pc_hdr(ev[i]->v[j], "seq"), j + 1);
+                j + 1, ev[i]->v[j]->verb, pc_hdr_show(ev[i]->v[j], "seq"),
+                j + 1);
     is_relay(t, ev[i]->v[2], conv, bu, "delivered", 1, who);
     is_relay(t, ev[i]->v[3], conv, bu, "read", 2, who);
   }
@@ -323,7 +324,7 @@ static void ok_means_stored(pc_ctx *t)
                 "right after the OK of read %llu brings RECEIPT read %s "
                 "again: the OK came before the receipt was durable (RCPT-3, "
                 "DUR-1)", (unsigned long long)(i + 1),
-                pc_hdr(ev.v[j], "seq"));
+                pc_hdr_show(ev.v[j], "seq"));
   }
 }
 

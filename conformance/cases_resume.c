@@ -19,7 +19,7 @@ static void msg_of(pc_ctx *t, const pc_frame *m, const mu_ack *k,
       strcmp(mu_hdr(t, m, "msg-id"), k->msg_id) != 0 || mu_seq(t, m) != k->seq)
     pc_fail(t, "%s: expected MSG seq %llu msg-id %s, got %s seq %s msg-id "
             "%s", who, (unsigned long long)k->seq, k->msg_id, m->verb,
-            pc_hdr(m, "seq"), pc_hdr(m, "msg-id"));
+            pc_hdr_show(m, "seq"), pc_hdr_show(m, "msg-id"));
 }
 
 /* spec: SYNC-1 DELIV-2 */
@@ -43,7 +43,7 @@ static void since_held_pos(pc_ctx *t)
               pc_printf(t, "missed %zu", i + 1), strlen("missed 1"),
               "a message in the SYNC answer");
   }
-  pc_note(t, "SYNCED pos %s", pc_hdr(synced, "pos"));
+  pc_note(t, "SYNCED pos %s", pc_hdr_show(synced, "pos"));
 }
 
 /* Reads a's live MSG frames of conv up to msg-id `last` and returns the
@@ -98,7 +98,7 @@ static bool same_event(const pc_frame *x, const pc_frame *y)
 /* A one-line description of an event. */
 static const char *event_text(pc_ctx *t, const pc_frame *f)
 {
-  return pc_printf(t, "%s seq %s%s%s", f->verb, pc_hdr(f, "seq"),
+  return pc_printf(t, "%s seq %s%s%s", f->verb, pc_hdr_show(f, "seq"),
                    pc_hdr(f, "kind") ? " " : "",
                    pc_hdr(f, "kind") ? pc_hdr(f, "kind") : "");
 }
@@ -136,8 +136,8 @@ static void every_live_pos(pc_ctx *t)
   mu_sess *c = mu_open(t, 2, NULL, false);
   mu_ack last;
   mu_list live = {0};
-  bool receipts = pc_hdr(pc_welcome(b->c), "caps") != NULL &&
-                  strstr(pc_hdr(pc_welcome(b->c), "caps"), "receipts");
+  const char *caps = pc_hdr(pc_welcome(b->c), "caps");
+  bool receipts = caps != NULL && strstr(caps, "receipts") != NULL;
 
   for (int i = 0; i < 4; i++) {
     mu_post(b, x, "x");
@@ -261,16 +261,17 @@ static bool judge(pc_ctx *t, const pc_frame *f, two_syncs *st)
   if (strcmp(f->verb, "ERROR") == 0) {
     if (st->synced1)
       pc_fail(t, "the second SYNC, handled after the first one's SYNCED "
-              "was sent, got ERROR %s", pc_hdr(f, "reason"));
+              "was sent, got ERROR %s", pc_hdr_show(f, "reason"));
     if (req == NULL || strcmp(req, st->r2) != 0)
       pc_fail(t, "ERROR %s with req %s; the second SYNC had req %s "
-              "(ERR-2)", pc_hdr(f, "reason"), req ? req : "(none)", st->r2);
+              "(ERR-2)", pc_hdr_show(f, "reason"), pc_show(req), st->r2);
     if (strcmp(mu_hdr(t, f, "reason"), "bad-state") != 0 ||
         strcmp(mu_hdr(t, f, "fatal"), "yes") != 0 ||
         pc_hdr_u64(t, f, "code") != 421)
       pc_fail(t, "a SYNC during a SYNC answer got ERROR %s %s fatal %s, "
-              "expected 421 bad-state fatal (SYNC-4)", pc_hdr(f, "code"),
-              pc_hdr(f, "reason"), pc_hdr(f, "fatal"));
+              "expected 421 bad-state fatal (SYNC-4)",
+              pc_hdr_show(f, "code"), pc_hdr_show(f, "reason"),
+              pc_hdr_show(f, "fatal"));
     return true;
   }
   if (strcmp(f->verb, "SYNCED") == 0 && req != NULL) {
@@ -349,7 +350,7 @@ static size_t read_answer(mu_sess *s, const char *conv, const char *req,
       synced_at = l->n;
       mu_push(t, l, f);
     } else if (strcmp(f->verb, "ERROR") == 0) {
-      pc_fail(t, "ERROR %s during the SYNC answer", pc_hdr(f, "reason"));
+      pc_fail(t, "ERROR %s during the SYNC answer", pc_hdr_show(f, "reason"));
     } else if (strcmp(f->verb, "ACK") == 0) {
       mu_push(t, acks, f);
     } else if (strcmp(f->verb, "MSG") == 0 && c != NULL &&
@@ -408,7 +409,7 @@ static void events_during_sync(pc_ctx *t)
   for (size_t i = at + 1; i < l.n; i++)
     if (strcmp(l.v[i]->verb, "MSG") == 0 && mu_seq(t, l.v[i]) <= SYNC3_BEFORE)
       pc_fail(t, "MSG seq %s, durable before the SYNC came, arrived after "
-              "SYNCED (SYNC-1)", pc_hdr(l.v[i], "seq"));
+              "SYNCED (SYNC-1)", pc_hdr_show(l.v[i], "seq"));
   mu_list after = {0};
   mu_sess *a3 = mu_open(t, 0, NULL, false);
   mu_sync(a3, mu_hdr(t, l.v[at], "pos"), conv, NULL, &after);

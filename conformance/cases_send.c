@@ -148,7 +148,7 @@ static void ack_means_stored(pc_ctx *t)
                 "right after the ACK of seq %llu brings MSG seq %s again: "
                 "the ACK came before the message was durable (SEND-1, "
                 "DUR-1)", (unsigned long long)k[i].seq,
-                pc_hdr(ev.v[j], "seq"));
+                pc_hdr_show(ev.v[j], "seq"));
   }
 }
 
@@ -170,7 +170,7 @@ static void msg_matches_ack(pc_ctx *t)
             "the other member's session");
   if (!mu_is_id(pc_hdr(theirs, "pos")) || pc_hdr(theirs, "req") != NULL)
     pc_fail(t, "a live MSG carries pos and no req (spec 6); got pos %s "
-            "req %s", pc_hdr(theirs, "pos"), pc_hdr(theirs, "req"));
+            "req %s", pc_hdr_show(theirs, "pos"), pc_hdr_show(theirs, "req"));
 }
 
 /* spec: DELIV-1 HIST-1 */

@@ -34,7 +34,7 @@ static void check_relay(pc_ctx *t, const pc_conn *to, const pc_frame *f,
   const char *u = pc_hdr(f, "user");
   const char *s = pc_hdr(f, "state");
 
-  PC_CHECK(t, strcmp(pc_hdr(f, "conv"), conv) == 0, "wrong conv");
+  PC_CHECK(t, pc_hdr_is(f, "conv", conv), "wrong conv");
   PC_CHECK(t, u != NULL && strcmp(u, pc_user(t, user)) == 0,
            "%s: the relayed TYPING names user %s, not the sender %s",
            pc_conn_label(to), u ? u : "(none)", pc_user(t, user));

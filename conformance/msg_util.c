@@ -304,8 +304,8 @@ void mu_msg_is(pc_ctx *t, const pc_frame *m, const mu_ack *a,
   want_hdr(t, m, "content-type", ctype, what);
   if (mu_seq(t, m) != a->seq || pc_hdr_u64(t, m, "ts") != a->ts)
     pc_fail(t, "%s: MSG seq %s ts %s, the ACK had seq %llu ts %llu", what,
-            pc_hdr(m, "seq"), pc_hdr(m, "ts"), (unsigned long long)a->seq,
-            (unsigned long long)a->ts);
+            pc_hdr_show(m, "seq"), pc_hdr_show(m, "ts"),
+            (unsigned long long)a->seq, (unsigned long long)a->ts);
   if (m->body_len != len || (len > 0 && memcmp(m->body, body, len) != 0))
     pc_fail(t, "%s: MSG body of %zu octets differs from the %zu octets "
             "sent", what, m->body_len, len);
@@ -385,14 +385,14 @@ const pc_frame *mu_sync(mu_sess *s, const char *since, const char *conv,
     bool ev = strcmp(f->verb, "MSG") == 0 || strcmp(f->verb, "RECEIPT") == 0;
     if (!ev)
       pc_fail(t, "a %s of conversation %s in the answer to SYNC", f->verb,
-              pc_hdr(f, "conv"));
+              pc_hdr_show(f, "conv"));
     if (!mu_is_id(pc_hdr(f, "pos")))
       pc_fail(t, "%s (seq %s) in a SYNC answer without a pos that is an "
-              "id (SYNC-1)", f->verb, pc_hdr(f, "seq"));
+              "id (SYNC-1)", f->verb, pc_hdr_show(f, "seq"));
     if (pc_hdr(f, "req") != NULL)
       pc_fail(t, "%s (seq %s) in a SYNC answer carries req %s; events "
-              "carry none (spec 8.1)", f->verb, pc_hdr(f, "seq"),
-              pc_hdr(f, "req"));
+              "carry none (spec 8.1)", f->verb, pc_hdr_show(f, "seq"),
+              pc_hdr_show(f, "req"));
     mu_push(t, events, f);
   }
   const pc_frame *synced = all.v[all.n - 1];
@@ -477,10 +477,10 @@ static void check_page(pc_ctx *t, const pc_frame *f, const char *conv,
   const char *more = mu_hdr(t, f, "more");
   if (strcmp(mu_hdr(t, f, "conv"), conv) != 0)
     pc_fail(t, "PAGE names conv %s, the HISTORY asked for %s",
-            pc_hdr(f, "conv"), conv);
+            pc_hdr_show(f, "conv"), conv);
   if (pc_hdr_u64(t, f, "count") != n)
     pc_fail(t, "PAGE count %s, but %zu MSG frames came (HIST-1)",
-            pc_hdr(f, "count"), n);
+            pc_hdr_show(f, "count"), n);
   if (strcmp(more, "yes") != 0 && strcmp(more, "no") != 0)
     pc_fail(t, "PAGE more '%s' is neither yes nor no", more);
   p->page = f;
@@ -510,10 +510,10 @@ mu_page *mu_history(mu_sess *s, const char *conv, const char *limit,
       wrong_answer(t, f, "MSG or PAGE", pc_printf(t, "HISTORY req %s", req));
     if (strcmp(mu_hdr(t, f, "conv"), conv) != 0)
       pc_fail(t, "HISTORY of %s answered with a MSG of %s", conv,
-              pc_hdr(f, "conv"));
+              pc_hdr_show(f, "conv"));
     if (pc_hdr(f, "pos") != NULL)
       pc_fail(t, "MSG seq %s of a HISTORY answer carries pos %s "
-              "(HIST-1: no pos)", pc_hdr(f, "seq"), pc_hdr(f, "pos"));
+              "(HIST-1: no pos)", pc_hdr_show(f, "seq"), pc_hdr_show(f, "pos"));
     mu_push(t, &p->msgs, f);
   }
 }
@@ -533,7 +533,7 @@ void mu_expect_err(mu_sess *s, const char *reason, const char *req,
   parley_err e = parley_err_from_reason(reason);
   if (pc_hdr_u64(t, f, "code") != (uint64_t)e)
     pc_fail(t, "ERROR %s with code %s; the registry says %d (ERR-1)",
-            reason, pc_hdr(f, "code"), (int)e);
+            reason, pc_hdr_show(f, "code"), (int)e);
   const char *fatal = mu_hdr(t, f, "fatal");
   if (strcmp(fatal, parley_err_fatal(e) ? "yes" : "no") != 0)
     pc_fail(t, "ERROR %s with fatal: %s; the registry says %s", reason,

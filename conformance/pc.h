@@ -305,4 +305,23 @@ const char *pc_target_host(const pc_ctx *t);
  * pc_session does this itself. Not for a case that checks the refusal. */
 bool pc_auth_retry(pc_conn *c, const pc_frame *answer);
 
+/* ---- headers that may be missing ----------------------------------- */
+
+/* A server under test may leave out any header, so a case never hands a
+ * pc_hdr value to strcmp, strlen or printf without knowing it is there.
+ * These helpers are implemented in pc_more.c. */
+
+/* Whether f carries header `name` with exactly `value` (octet for
+ * octet); false when the header is missing. */
+bool pc_hdr_is(const pc_frame *f, const char *name, const char *value);
+/* The value of header `name`; fails the case, naming the verb and the
+ * header, when it is missing. For a header the spec requires there. */
+const char *pc_hdr_need(pc_ctx *t, const pc_frame *f, const char *name);
+/* The value of header `name` for a message: "(none)" when it is missing.
+ * Never NULL. */
+const char *pc_hdr_show(const pc_frame *f, const char *name);
+/* `s`, or "(none)" when s is NULL: for printing a value that may be
+ * missing. */
+const char *pc_show(const char *s);
+
 #endif
