@@ -65,7 +65,8 @@ typedef struct lane {
   uint64_t piece_left;
   double tokens;
   int64_t tokens_ns;
-  netem_rng rng;
+  netem_rng rng;       /* delays, drawn per read */
+  netem_rng slice_rng; /* slice sizes, drawn per piece written */
   netem_timer timer;
   bool src_eof, dst_shut, dead, want_write;
 } lane;
@@ -243,7 +244,8 @@ static size_t lane_allowance(lane *l, const netem_dir_faults *f,
     if (l->piece_left == 0) {
       uint64_t s = f->slice_bytes, v = f->slice_variation_bytes;
 
-      l->piece_left = netem_rng_range(&l->rng, s > v ? s - v : 1, s + v);
+      l->piece_left = netem_rng_range(&l->slice_rng, s > v ? s - v : 1,
+                                      s + v);
     }
     if (want > l->piece_left)
       want = (size_t)l->piece_left;
@@ -518,6 +520,22 @@ static int conn_connect(conn *c)
   return 0;
 }
 
+/* Lane d of c, with its generators: streams of the seed numbered by
+ * relay, connection and direction, so the same seed draws the same
+ * delays for the same reads. */
+static void lane_init(conn *c, int d)
+{
+  lane *l = &c->lane[d];
+  uint64_t stream = ((uint64_t)(c->relay->index + 1) << 40) |
+                    (c->id << 2) | ((uint64_t)d << 1);
+
+  l->conn = c;
+  l->d = d;
+  l->timer.on_fire = on_lane_timer;
+  netem_rng_seed(&l->rng, c->relay->ctx->seed, stream);
+  netem_rng_seed(&l->slice_rng, c->relay->ctx->seed, stream | 1);
+}
+
 static void conn_open(netem_tcp *t, int fd, int64_t now)
 {
   conn *c = calloc(1, sizeof *c);
@@ -533,14 +551,8 @@ static void conn_open(netem_tcp *t, int fd, int64_t now)
   c->side[1].fd = -1;
   c->side[1].on_event = on_side1;
   c->reset_timer.on_fire = on_reset_timer;
-  for (int d = 0; d < 2; d++) {
-    c->lane[d].conn = c;
-    c->lane[d].d = d;
-    c->lane[d].timer.on_fire = on_lane_timer;
-    netem_rng_seed(&c->lane[d].rng, t->ctx->seed,
-                   ((uint64_t)(t->index + 1) << 40) | (c->id << 1) |
-                       (uint64_t)d);
-  }
+  for (int d = 0; d < 2; d++)
+    lane_init(c, d);
   c->next = t->conns;
   if (t->conns != NULL)
     t->conns->prev = c;

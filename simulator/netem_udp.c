@@ -5,19 +5,23 @@
  * target's answers come back on that socket and go out of the listening
  * socket to the peer. Up is peer to target, down is target to peer.
  *
- * A datagram goes through these steps, in this order, each drawing from
- * its direction's generator:
+ * A datagram goes through these steps, in this order:
  *
  *   arrival   dropped in a partition window or under blackhole;
  *             loss (random, or Gilbert-Elliott with its state);
  *             duplicate (the copy goes through every later step too);
- *             corrupt (one bit flipped, per copy)
+ *             per copy: corrupt (one bit flipped), and the draw of its
+ *             delay: delay and jitter from the distribution, and
+ *             reorder, which holds a share back by reorder-hold more
  *   rate      a token bucket per direction; datagrams wait in a FIFO
  *             of at most queue-limit bytes, more are dropped
- *   delay     delay and jitter drawn from the distribution; reorder
- *             holds a share back by reorder-hold more. Jitter alone
+ *   delay     the datagram waits the delay it drew. Jitter alone
  *             reorders too, as on Linux netem
  *   delivery  when due, unless a partition window is open then
+ *
+ * Every draw is made on arrival, from the direction's generator, so the
+ * decisions for the n-th datagram depend only on the seed and the
+ * datagrams before it, never on timing.
  *
  * Invariants: heap is a min-heap on (due_ns, order), order counts
  * arrivals, so equal times keep arrival order; inflight_bytes is the sum
@@ -41,6 +45,7 @@
 
 typedef struct packet {
   int64_t due_ns;
+  int64_t delay_ns; /* drawn on arrival, applied after the rate step */
   uint64_t order;
   int dir;
   int flow;
@@ -191,18 +196,12 @@ static void on_delay_timer(netem_timer *t, int64_t now)
     netem_timer_arm(&u->timer, u->heap[0]->due_ns);
 }
 
-/* The delay step: draws the delay (and the reorder hold) and queues p
- * for delivery. */
+/* The delay step: queues p for delivery after the delay it drew. */
 static void schedule(netem_udp *u, int d, packet *p, int64_t now)
 {
-  const netem_dir_faults *f = &u->ctx->faults.dir[d];
   udp_dir *s = &u->dir[d];
 
-  p->due_ns = now + netem_draw_delay(f, &s->rng);
-  if (netem_rng_chance(&s->rng, f->reorder)) {
-    p->due_ns += f->reorder_hold_ns;
-    s->st.reorder++;
-  }
+  p->due_ns = now + p->delay_ns;
   if (heap_push(u, p) != 0) {
     s->st.overflow++;
     drop(u, p);
@@ -387,6 +386,11 @@ static void arrive(netem_udp *u, int d, int flow, const uint8_t *data,
 
       p->data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
       s->st.corrupt++;
+    }
+    p->delay_ns = netem_draw_delay(f, &s->rng);
+    if (netem_rng_chance(&s->rng, f->reorder)) {
+      p->delay_ns += f->reorder_hold_ns;
+      s->st.reorder++;
     }
     rate_or_schedule(u, d, p, now);
   }
