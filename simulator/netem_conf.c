@@ -92,9 +92,9 @@ static const fault_key keys[] = {
   {"slice-gap", NULL, V_DURATION, D_(slice_gap_ns), "DURATION",
    "TCP: pause between two pieces"},
   {"blackhole", NULL, V_SWITCH, D_(blackhole), "on|off",
-   "forward nothing: UDP drops; TCP reads and discards while the\n"
-   "connections stay open (a connection that lost bytes stays\n"
-   "silent for good)"},
+   "forward nothing: UDP drops what arrives; TCP reads and discards\n"
+   "while the connections stay open (a connection that lost bytes\n"
+   "stays silent for good)"},
   {"partition", NULL, V_WINDOWS, G_(partition), "START:LEN[,...]",
    "windows (from now) in which nothing crosses: UDP drops,\n"
    "TCP holds everything as a stall does"},
@@ -593,7 +593,10 @@ static void format_value(char *out, size_t cap, const fault_key *k,
                df->ge_r * 100, df->ge_1h * 100, df->ge_1k * 100);
     break;
   case V_RATE:
-    snprintf(out, cap, "%gkbit", *(const double *)field * 8 / 1000);
+    if (*(const double *)field > 0)
+      snprintf(out, cap, "%gkbit", *(const double *)field * 8 / 1000);
+    else
+      snprintf(out, cap, "0");
     break;
   case V_SIZE:
     snprintf(out, cap, "%llu", (unsigned long long)*(const uint64_t *)field);

@@ -116,6 +116,10 @@ static void cmd_set(netem_ctx *ctx, char **w, int n, netem_buf *out)
     netem_buf_printf(out, "error: usage: set [up|down] KEY VALUE\n");
     return;
   }
+  if (!netem_faults_known(w[k])) {
+    netem_buf_printf(out, "error: unknown fault \"%s\" (try help)\n", w[k]);
+    return;
+  }
   if (netem_faults_set(&ctx->faults, dir, w[k], w[k + 1], netem_now_ns(),
                        err, sizeof err) != 0) {
     netem_buf_printf(out, "error: %s: %s\n", w[k], err);
@@ -335,6 +339,8 @@ static int open_unix(netem_ctl *c, const char *path, char *err,
                      size_t err_len)
 {
   struct sockaddr_un sun;
+  mode_t old_mask;
+  int rc, saved;
 
   memset(&sun, 0, sizeof sun);
   sun.sun_family = AF_UNIX;
@@ -344,13 +350,19 @@ static int open_unix(netem_ctl *c, const char *path, char *err,
   }
   strcpy(sun.sun_path, path);
   c->io.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (c->io.fd < 0 ||
-      bind(c->io.fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
-    snprintf(err, err_len, "cannot bind %s: %s", path, strerror(errno));
+  if (c->io.fd < 0) {
+    snprintf(err, err_len, "socket: %s", strerror(errno));
+    return -1;
+  }
+  old_mask = umask(0077); /* the socket is made private, with no window */
+  rc = bind(c->io.fd, (struct sockaddr *)&sun, sizeof sun);
+  saved = errno;
+  umask(old_mask);
+  if (rc != 0) {
+    snprintf(err, err_len, "cannot bind %s: %s", path, strerror(saved));
     return -1;
   }
   strcpy(c->unix_path, path);
-  chmod(path, 0600);
   snprintf(c->where, sizeof c->where, "unix:%s", path);
   return 0;
 }

@@ -14,7 +14,7 @@
 
 #include "netem.h"
 
-#define BIG_BUFFER_BYTES (4 * 1024 * 1024)
+#define BIG_BUFFER_BYTES (8 * 1024 * 1024)
 
 void netem_buf_printf(netem_buf *b, const char *fmt, ...)
 {
