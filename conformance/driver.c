@@ -30,6 +30,8 @@
 extern char **environ;
 
 #define PD_LINE_MAX (4u * 1024 * 1024)
+/* How much of the end of the client's standard error a message quotes. */
+#define PD_TAIL 400u
 
 struct pd {
   pc_ctx *t;
@@ -41,6 +43,10 @@ struct pd {
   pd_event *events;
   size_t count, cap;
   bool eof;
+  bool ended;          /* reaped: `status` is the waitpid status */
+  int status;
+  char err_tail[PD_TAIL]; /* the end of its standard error */
+  size_t err_tail_len;
 };
 
 /* ---- the process --------------------------------------------------- */
@@ -116,18 +122,96 @@ bool pd_reap(pd *d, unsigned timeout_ms, int *status)
   uint64_t until = pw_mono_ms() + timeout_ms;
   pid_t got;
 
+  if (d->ended) {
+    *status = d->status;
+    return true;
+  }
   if (d->pid <= 0)
     return false;
   for (;;) {
     got = waitpid(d->pid, status, WNOHANG);
     if (got == d->pid || (got < 0 && errno != EINTR)) {
       d->pid = 0;
+      d->ended = got > 0;
+      d->status = *status;
       return got > 0;
     }
     if (pw_mono_ms() >= until)
       return false;
     pc_sleep_ms(5);
   }
+}
+
+/* ---- how a client ended -------------------------------------------- */
+
+/* Keeps the last PD_TAIL - 1 octets of what came on standard error. */
+static void tail_add(char *tail, size_t *len, const char *buf, size_t n)
+{
+  size_t keep = PD_TAIL - 1;
+
+  if (n >= keep) {
+    memcpy(tail, buf + n - keep, keep);
+    *len = keep;
+    return;
+  }
+  if (*len + n > keep) {
+    memmove(tail, tail + (*len + n - keep), keep - n);
+    *len = keep - n;
+  }
+  memcpy(tail + *len, buf, n);
+  *len += n;
+}
+
+/* "; the end of its standard error: \"...\"" for a message, from the
+ * last whole lines of the tail (nothing when it is empty). */
+static void tail_text(const char *tail, size_t len, char *out, size_t size)
+{
+  const char *p = tail, *nl;
+
+  while (len > 0 && strchr(" \t\r\n", tail[len - 1]))
+    len--;
+  nl = len == PD_TAIL - 1 ? memchr(p, '\n', len) : NULL;
+  if (nl) {
+    len -= (size_t)(nl + 1 - p);
+    p = nl + 1;
+  }
+  if (len == 0)
+    snprintf(out, size, "; it wrote nothing on its standard error");
+  else
+    snprintf(out, size, "; the end of its standard error: \"%.*s\"",
+             (int)len, p);
+}
+
+/* "exited with status 127 (the shell found no such command)" or
+ * "was killed by signal 9" for a waitpid status. */
+static void status_text(int status, char *out, size_t size)
+{
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+
+  if (code < 0)
+    snprintf(out, size, "was killed by signal %d",
+             WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  else
+    snprintf(out, size, "exited with status %d%s", code,
+             code == 127 ? " (the shell found no such command)"
+             : code == 126 ? " (the shell could not run the command)"
+                           : "");
+}
+
+void pd_fail_ended(pd *d, const char *what)
+{
+  char how[128], tail[PD_TAIL + 64];
+  int status;
+
+  if (pd_reap(d, 1000, &status))
+    status_text(status, how, sizeof how);
+  else
+    snprintf(how, sizeof how, "closed its standard output and still "
+             "runs");
+  pd_read(d); /* the rest of its standard error */
+  tail_text(d->err_tail, d->err_tail_len, tail, sizeof tail);
+  pc_fail(d->t, "the client %s while the case waited for %s%s", how, what,
+          tail);
 }
 
 /* The cleanup: the end of input, a moment to exit, then the group is
@@ -186,6 +270,113 @@ pd *pd_start(pc_ctx *t)
   return d;
 }
 
+/* ---- the check before a run ---------------------------------------- */
+
+/* What the probe sees of the client. */
+typedef struct probe {
+  pid_t pid;
+  int in_fd, out_fd, err_fd;
+  bool line, out_end;
+  char tail[PD_TAIL];
+  size_t tail_len;
+} probe;
+
+/* Reads what is there on the probe's pipes; waits up to ms for it. */
+static void probe_read(probe *p, int ms)
+{
+  struct pollfd fds[2] = {{.fd = p->out_fd, .events = POLLIN},
+                          {.fd = p->err_fd, .events = POLLIN}};
+  char buf[4096];
+  ssize_t n;
+
+  if (poll(fds, 2, ms) <= 0)
+    return;
+  if (fds[1].revents && p->err_fd >= 0) {
+    if ((n = read(p->err_fd, buf, sizeof buf)) > 0)
+      tail_add(p->tail, &p->tail_len, buf, (size_t)n);
+    else
+      close_fd(&p->err_fd);
+  }
+  if (fds[0].revents && p->out_fd >= 0) {
+    if ((n = read(p->out_fd, buf, sizeof buf)) > 0)
+      p->line = p->line || memchr(buf, '\n', (size_t)n) != NULL;
+    else {
+      close_fd(&p->out_fd);
+      p->out_end = true;
+    }
+  }
+}
+
+/* Ends the probed process: the end of its input, a moment, then the
+ * group is killed. Returns true with *status when it exited by itself
+ * within wait_ms. */
+static bool probe_end(probe *p, unsigned wait_ms, int *status)
+{
+  uint64_t until = pw_mono_ms() + wait_ms;
+  bool exited = false;
+
+  close_fd(&p->in_fd);
+  while (!(exited = waitpid(p->pid, status, WNOHANG) == p->pid) &&
+         pw_mono_ms() < until)
+    probe_read(p, 10);
+  if (!exited) {
+    kill(-p->pid, SIGKILL);
+    waitpid(p->pid, status, 0);
+  }
+  while (p->err_fd >= 0)   /* the rest of its standard error */
+    probe_read(p, 100);
+  close_fd(&p->out_fd);
+  return exited;
+}
+
+int pd_probe(const char *cmd, unsigned wait_ms, char *err, size_t errlen)
+{
+  probe p = {.in_fd = -1, .out_fd = -1, .err_fd = -1};
+  int in[2], out[2], errp[2], status;
+  uint64_t until = pw_mono_ms() + wait_ms;
+  char how[128], tail[PD_TAIL + 64];
+  bool out_end;
+
+  if (!make_pipes(in, out, errp)) {
+    snprintf(err, errlen, "cannot make pipes: %s", strerror(errno));
+    return -1;
+  }
+  p.pid = spawn(cmd, in, out, errp);
+  close(in[0]);
+  close(out[1]);
+  close(errp[1]);
+  p.in_fd = in[1];
+  p.out_fd = out[0];
+  p.err_fd = errp[0];
+  if (p.pid < 0) {
+    snprintf(err, errlen, "cannot start /bin/sh: %s", strerror(errno));
+    close_fd(&p.in_fd);
+    close_fd(&p.out_fd);
+    close_fd(&p.err_fd);
+    return -1;
+  }
+  while (!p.line && !p.out_end && pw_mono_ms() < until)
+    probe_read(&p, 50);
+  if (p.line) {
+    probe_end(&p, 500, &status);
+    return 0;
+  }
+  out_end = p.out_end;
+  if (probe_end(&p, out_end ? 2000 : 0, &status))
+    status_text(status, how, sizeof how);
+  else
+    snprintf(how, sizeof how, "closed its standard output");
+  tail_text(p.tail, p.tail_len, tail, sizeof tail);
+  if (out_end)
+    snprintf(err, errlen, "the client %s before its first line (the "
+             "`driver` event, spec DRV-3)%s", how, tail);
+  else
+    snprintf(err, errlen, "the client wrote no line within %u ms (its "
+             "first line, the `driver` event, comes at once: spec DRV-3)%s",
+             wait_ms, tail);
+  return -1;
+}
+
 /* ---- commands ------------------------------------------------------ */
 
 /* Writes all of buf to the client's standard input, waiting for room
@@ -206,8 +397,8 @@ static void write_all(pd *d, const char *buf, size_t len)
       continue;
     }
     if (n < 0 && errno == EPIPE)
-      pc_fail(d->t, "the client no longer reads its standard input (it "
-              "ended?); a command could not be written");
+      pd_fail_ended(d, "it to read a command (its standard input is "
+                    "closed)");
     if (n < 0 && errno != EAGAIN && errno != EINTR)
       pc_fail(d->t, "writing a command to the client: %s", strerror(errno));
     if (pw_mono_ms() >= until)
@@ -333,10 +524,12 @@ static bool drain(pd *d, int fd, bool is_out)
   for (;;) {
     n = read(fd, buf, sizeof buf);
     if (n > 0) {
-      if (is_out)
+      if (is_out) {
         take_output(d, buf, (size_t)n);
-      else
+      } else {
         pc_log(d->t, PC_EVENT, "driver", "stderr", buf, (size_t)n);
+        tail_add(d->err_tail, &d->err_tail_len, buf, (size_t)n);
+      }
       continue;
     }
     if (n == 0)

@@ -53,6 +53,18 @@ bool pd_eof(const pd *d);
 /* Waits for the process to end (after pd_eof) for up to timeout_ms.
  * Returns true with *status as waitpid gives it, or false. */
 bool pd_reap(pd *d, unsigned timeout_ms, int *status);
+/* Fails the case because the client ended (closed its standard output,
+ * or no longer reads its input) while the case waited for `what`: the
+ * message gives its exit status, once it has one within a moment, and
+ * the end of its standard error. */
+PC_NORETURN void pd_fail_ended(pd *d, const char *what);
+
+/* The check before a client-mode run: starts `cmd` as pd_start does and
+ * waits up to wait_ms for its first line. Returns 0 when a line came
+ * (whatever it holds: the cases judge it), or -1 with why in err: the
+ * command exited first (its status and the end of its standard error)
+ * or stayed silent. Ends the process either way. */
+int pd_probe(const char *cmd, unsigned wait_ms, char *err, size_t errlen);
 
 /* The events read so far, in order. */
 size_t pd_count(const pd *d);

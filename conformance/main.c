@@ -6,7 +6,8 @@
  * files (so a bad path fails before anything runs); find the target --
  * the URL given with its --accounts, or a reference server this run
  * starts -- and set the run up against it (exit 3 when it cannot be
- * reached); run the cases on --jobs threads; write the reports; stop the
+ * reached; in client mode, when the --exec command does not start and
+ * write its first line); run the cases on --jobs threads; write the reports; stop the
  * self-started server; exit 0 when every MUST case passed, 1 otherwise.
  * README.md is the user's manual and says the same at length. */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "tool.h"
 
 #ifndef PARLEY_VERSION
@@ -325,6 +327,22 @@ static void make_run_tag(pc_run *r)
   r->run_tag[sizeof raw] = '\0';
 }
 
+/* Client mode: starts the --exec command once and waits for its first
+ * line (as long as a case gives the client to reach its first session),
+ * so that a command that cannot start is one message and exit 3, not a
+ * failure of every case. Returns 0 or an exit code. */
+static int client_check(app *a)
+{
+  char err[1024];
+
+  if (pd_probe(a->o.exec_cmd, 3 * a->o.timeout_ms + 2000, err,
+               sizeof err) == 0)
+    return 0;
+  fprintf(stderr, "parley-conform: --exec %s: cannot set the run up: %s\n",
+          a->o.exec_cmd, err);
+  return PC_EXIT_SETUP;
+}
+
 /* Finds the target and sets the run up. Returns 0 or an exit code. */
 static int set_up(app *a, const char *argv0)
 {
@@ -339,7 +357,7 @@ static int set_up(app *a, const char *argv0)
     r->exec_cmd = strdup(a->o.exec_cmd);
     pthread_mutex_init(&r->lock, NULL);
     a->set_up = true;
-    return 0;
+    return client_check(a);
   }
   if (a->o.target) {
     if (pc_target_parse(a->o.target, r) != 0 ||

@@ -9,7 +9,10 @@
  * and the thread's notify pipe together, waking at least every 50 ms so
  * that predicates about time are asked often enough. A session's frames
  * are read only through pc_recv, never pc_expect, so none are ever set
- * aside and the socket's readiness tells whether one may be waiting. */
+ * aside and the socket's readiness tells whether one may be waiting.
+ * When the client ends its output while ps_run waits for anything but
+ * that, the wait fails at once with the client's exit status and the end
+ * of its standard error (pd_fail_ended). */
 #define _GNU_SOURCE /* pipe2 */
 #include "scripted_internal.h"
 
@@ -419,6 +422,8 @@ void ps_run(ps_server *srv, unsigned timeout_ms, ps_until_fn until,
     pd_read(srv->d);
     if (until != NULL && until(srv, ud))
       return;
+    if (until != NULL && pd_eof(srv->d))
+      pd_fail_ended(srv->d, what);
     now = pw_mono_ms();
     if (now >= deadline) {
       if (until == NULL)

@@ -354,6 +354,31 @@ def test_unreachable(ctx):
     assert "did not start" in r.stderr, where(r)
 
 
+def test_client_cannot_start(ctx):
+    """--client with a command that cannot start: exit 3 before any case,
+    naming the shell's status and its standard error; a client that
+    starts and exits: every case fails with its exit status, none waits
+    for a timeout to say so."""
+    r = conform("--client", "--exec", "no-such-command-xq", "-q")
+    assert r.returncode == 3, where(r)
+    assert "status 127" in r.stderr and "no-such-command-xq" in r.stderr, \
+        where(r)
+    r = conform("--client", "--exec", "true", "-q")
+    assert r.returncode == 3 and "status 0" in r.stderr, where(r)
+    result = os.path.join(ctx["workdir"], "client-exits.json")
+    line = json.dumps({"event": "driver", "version": 1})
+    r = conform("--client", "--exec",
+                f"echo '{line}'; echo 'out of cheese' >&2; exit 4",
+                "--json", result)
+    assert r.returncode == 1, where(r)
+    cases = load_result(result)["cases"]
+    assert cases and all(c["verdict"] in ("fail", "non-strict")
+                         for c in cases), verdicts({"cases": cases})
+    for c in cases:
+        assert "exited with status 4" in c["message"] and \
+            "out of cheese" in c["message"], (c["id"], c["message"])
+
+
 def test_expect_fail_stale(ctx):
     """A listed case that passes is reported STALE; the run still
     passes, and the JSON marks it."""
@@ -515,7 +540,7 @@ def test_session_limits(ctx):
 TESTS = {
     "full": [test_full_suite],
     "list": [test_list_json, test_case_glob, test_doc_case_ids],
-    "usage": [test_usage_errors, test_unreachable],
+    "usage": [test_usage_errors, test_unreachable, test_client_cannot_start],
     "expect_fail": [test_expect_fail_stale, test_expect_fail_excuses],
     "failing": [test_failing_target, test_fail_fast, test_session_limits],
 }
