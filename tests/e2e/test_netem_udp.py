@@ -39,8 +39,9 @@ each quartile of the delays must reach the model's within its sampling
 error); load on the machine only makes datagrams later, so upper bounds
 on delays and spreads add LOAD_MARGIN_MS. Jitter is checked from below
 with room for a late relay that sends several datagrams at once (0.6 of
-the model): a relay that ignored --jitter would fail. The rate check is the token
-bucket's own guarantee: delivered bytes <= burst + rate * elapsed.
+the model): a relay that ignored --jitter would fail. The rate check is
+the token bucket's own guarantee: delivered bytes <= burst + rate *
+elapsed.
 
 Usage: test_netem_udp.py --netem PATH [--phase NAME]...
 (--receiver and --probe are the child processes' own modes.)
