@@ -197,7 +197,7 @@ static void expect_fresh_state(pc_ctx *t, ps_server *srv, ps_session *s)
             "starts with no position (spec DRV-7)", s->since);
 }
 
-/* spec: DRV-1 DRV-2 DRV-3 DRV-4 DRV-5 DRV-7 DRV-9 DRV-10 DRV-12 DRV-13 */
+/* spec: DRV-1 DRV-2 DRV-3 DRV-4 DRV-5 DRV-7 DRV-9 DRV-10 DRV-12 DRV-13 DRV-17 */
 static void driver_interface(pc_ctx *t)
 {
   ps_opts o = {.no_connect = true};
@@ -1490,6 +1490,54 @@ static void typing_lapses(pc_ctx *t) { lapses(t, "typing"); }
 /* spec: PRES-2 DRV-15 */
 static void presence_lapses(pc_ctx *t) { lapses(t, "presence"); }
 
+/* The body of the first SEND of srv's client other than `body`, or NULL. */
+static const char *other_send(ps_server *srv, const char *body)
+{
+  size_t i;
+  const ps_rx *r;
+
+  for (i = 0; (r = ps_rx_at(srv, i)) != NULL; i++)
+    if (strcmp(r->f->verb, "SEND") == 0 && strcmp(r->f->body, body) != 0)
+      return r->f->body;
+  return NULL;
+}
+
+/* spec: DRV-16 DRV-7 DRV-17 */
+static void processes_apart(pc_ctx *t)
+{
+  ps_opts ob = {.name = "b"};
+  ps_server *a = ps_start(t, NULL), *b;
+  const char *ca = ps_conv(a), *cb, *other;
+
+  live(a, 1);
+  user_sends(a, ca, "apart-a");
+  ps_await_shown(a, "apart-a", PC_WAIT);
+  pc_note(t, "client A holds a token, a position and a message; its "
+          "server goes down and its next message waits in its outbox");
+  ps_set_down(a, true);
+  ps_drop(ps_session_at(a, 0));
+  user_sends(a, ca, "apart-pending");
+  queued_temp_id(a, "apart-pending");
+  pc_note(t, "client B starts beside A, in the same working directory "
+          "with the same environment");
+  b = ps_start(t, &ob);
+  cb = ps_conv(b);
+  expect_fresh_state(t, b, live(b, 1));
+  user_sends(b, cb, "apart-b");
+  ps_await_shown(b, "apart-b", PC_WAIT);
+  if ((other = other_send(b, "apart-b")) != NULL)
+    pc_fail(t, "client B sent \"%s\", which its user never sent: it took "
+            "the outbox of another process (spec DRV-16)", other);
+  if (pd_shown_body(ps_driver(b), "apart-a") > 0)
+    pc_fail(t, "client B showed a message of another process's store "
+            "(spec DRV-16)");
+  ps_set_down(a, false);
+  live(a, 2);
+  ps_await_shown(a, "apart-pending", ps_reconnect_ms(a));
+  if (pd_shown_body(ps_driver(a), "apart-b") > 0)
+    pc_fail(t, "client A showed a message of client B's (spec DRV-16)");
+}
+
 /* ---- the suite ----------------------------------------------------- */
 
 static const pc_case cases[] = {
@@ -1497,8 +1545,13 @@ static const pc_case cases[] = {
    "the client speaks the test-driver interface: JSON lines, its first "
    "line, unknown members and commands, bad ones, a fresh start, queued "
    "and sent, its states, quit",
-   "DRV-1 DRV-2 DRV-3 DRV-4 DRV-5 DRV-7 DRV-9 DRV-10 DRV-12 DRV-13",
-   PC_MUST, NULL, driver_interface},
+   "DRV-1 DRV-2 DRV-3 DRV-4 DRV-5 DRV-7 DRV-9 DRV-10 DRV-12 DRV-13 "
+   "DRV-17", PC_MUST, NULL, driver_interface},
+  {"client.processes-apart",
+   "Two clients started side by side, in the same working directory with "
+   "the same environment, keep their state apart: the second starts "
+   "empty, and neither sends nor shows the other's messages.",
+   "DRV-16 DRV-7 DRV-17", PC_MUST, NULL, processes_apart},
   {"client.driver-backoff-settings",
    "the client waits with the backoff base and cap `connect` gives",
    "DRV-8", PC_MUST, NULL, driver_backoff_settings},

@@ -35,6 +35,7 @@ extern char **environ;
 
 struct pd {
   pc_ctx *t;
+  const char *label;   /* in the wire log: "driver" */
   pid_t pid;           /* also the process group's id; 0 once reaped */
   int in_fd;           /* the client's standard input; -1 once closed */
   int out_fd, err_fd;  /* its standard output and error; -1 at their end */
@@ -237,7 +238,7 @@ static void pd_cleanup(void *arg)
   free(d);
 }
 
-pd *pd_start(pc_ctx *t)
+pd *pd_start(pc_ctx *t, const char *label)
 {
   const char *cmd = pc_run_of(t)->exec_cmd;
   int in[2], out[2], err[2];
@@ -250,6 +251,7 @@ pd *pd_start(pc_ctx *t)
   d->t = t;
   d->in_fd = d->out_fd = d->err_fd = -1;
   pc_defer(t, pd_cleanup, d);
+  d->label = pc_strdup(t, label ? label : "driver");
   if (!make_pipes(in, out, err))
     pc_fail(t, "cannot make pipes for the client: %s", strerror(errno));
   d->pid = spawn(cmd, in, out, err);
@@ -266,7 +268,7 @@ pd *pd_start(pc_ctx *t)
   fcntl(d->in_fd, F_SETFL, O_NONBLOCK);
   fcntl(d->out_fd, F_SETFL, O_NONBLOCK);
   fcntl(d->err_fd, F_SETFL, O_NONBLOCK);
-  pc_log(t, PC_EVENT, "driver", "connect", cmd, strlen(cmd));
+  pc_log(t, PC_EVENT, d->label, "connect", cmd, strlen(cmd));
   return d;
 }
 
@@ -427,7 +429,7 @@ void pd_cmd(pd *d, const char *fmt, ...)
   json_decref(js);
   if (text == NULL)
     pc_fail(d->t, "out of memory");
-  pc_log(d->t, PC_SENT, "driver", "command", text, strlen(text));
+  pc_log(d->t, PC_SENT, d->label, "command", text, strlen(text));
   pc_defer(d->t, free, text);
   write_all(d, text, strlen(text));
   write_all(d, "\n", 1);
@@ -457,7 +459,7 @@ static void take_line(pd *d, const char *line, size_t len)
   json_t *js, *ev;
   pd_event *e;
 
-  pc_log(d->t, PC_RECEIVED, "driver", "event", line, len);
+  pc_log(d->t, PC_RECEIVED, d->label, "event", line, len);
   js = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
   ev = js ? json_object_get(js, "event") : NULL;
   if (!json_is_object(js) || !json_is_string(ev)) {
@@ -527,7 +529,7 @@ static bool drain(pd *d, int fd, bool is_out)
       if (is_out) {
         take_output(d, buf, (size_t)n);
       } else {
-        pc_log(d->t, PC_EVENT, "driver", "stderr", buf, (size_t)n);
+        pc_log(d->t, PC_EVENT, d->label, "stderr", buf, (size_t)n);
         tail_add(d->err_tail, &d->err_tail_len, buf, (size_t)n);
       }
       continue;
@@ -547,7 +549,7 @@ void pd_read(pd *d)
   if (d->out_fd >= 0 && !drain(d, d->out_fd, true)) {
     close_fd(&d->out_fd);
     d->eof = true;
-    pc_log(d->t, PC_EVENT, "driver", "closed", ended, sizeof ended - 1);
+    pc_log(d->t, PC_EVENT, d->label, "closed", ended, sizeof ended - 1);
     if (d->out_len > 0)
       pc_note(d->t, "the client's last %zu octets had no line feed and "
               "are not a line", d->out_len);

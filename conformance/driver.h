@@ -4,7 +4,8 @@
  * pd_start runs the run's --exec command with /bin/sh -c in a process
  * group of its own, its standard input, output and error on pipes. Each
  * command written and each line read goes into the case's wire log
- * (connection "driver"; the client's standard error as "stderr" notes).
+ * (connection "driver", or the label pd_start is given; the client's
+ * standard error as "stderr" notes).
  * Lines are read only when the owner calls pd_read, typically after a
  * poll on the fds pd_fds gives, so the owner's wait loop serves the
  * client's WebSocket connections and its events together. A line that
@@ -35,8 +36,9 @@ typedef struct pd_event {
   uint64_t mono_ms;    /* when it was read (pw_mono_ms) */
 } pd_event;
 
-/* Starts the run's --exec command. Fails the case when it cannot. */
-pd *pd_start(pc_ctx *t);
+/* Starts the run's --exec command; `label` names it in the wire log
+ * (NULL: "driver"). Fails the case when it cannot. */
+pd *pd_start(pc_ctx *t, const char *label);
 
 /* Writes one command line, built by json_pack from `fmt` (the object's
  * format, "{s:s, ...}"). Fails the case when the format does not pack

@@ -315,7 +315,7 @@ static void adopt_pending(ps_server *srv)
     s->srv = srv;
     s->w = p.w;
     s->index = srv->sess_n;
-    s->label = pc_printf(srv->t, "ws-%zu", srv->sess_n + 1);
+    s->label = pc_printf(srv->t, "ws-%s%zu", srv->tag, srv->sess_n + 1);
     s->c = pc_conn_adopt(srv->t, s->label, p.w);
     s->opened_ms = p.mono_ms;
     s->no_subprotocol = p.no_subprotocol;
@@ -597,6 +597,7 @@ ps_server *ps_start(pc_ctx *t, const ps_opts *o)
     pc_fail(t, "out of memory");
   srv->t = t;
   srv->o = defaults(o);
+  snprintf(srv->tag, sizeof srv->tag, "%s", o && o->name ? o->name : "");
   srv->notify[0] = srv->notify[1] = -1;
   srv->tokens_left = SIZE_MAX;
   pthread_mutex_init(&srv->lock, NULL);
@@ -619,7 +620,8 @@ ps_server *ps_start(pc_ctx *t, const ps_opts *o)
   pc_note(t, "scripted server at %s; the client signs in as %s, device "
           "%s", srv->url, PS_USER, srv->device);
   ps_http_start(srv);
-  srv->d = pd_start(t);
+  srv->d = pd_start(t, srv->tag[0] ? pc_printf(t, "driver-%s", srv->tag)
+                                    : "driver");
   if (!srv->o.no_connect)
     ps_connect(srv);
   return srv;

@@ -52,6 +52,10 @@ typedef struct ps_opts {
   uint32_t backoff_base_ms;   /* connect's backoff_base_ms: 100 */
   uint32_t backoff_cap_ms;    /* connect's backoff_cap_ms: 400 */
   bool no_connect;            /* do not send `connect` from ps_start */
+  const char *name;           /* for a second client in one case ("b"):
+                                 its labels in the wire log are
+                                 driver-b, http-b1, ws-b1, tcp-b1;
+                                 NULL: driver, http-1, ws-1, tcp-1 */
 } ps_opts;
 
 /* A stored message. Strings belong to the case. */

@@ -370,11 +370,11 @@ static void serve_conn(ps_server *srv, pw_conn *c)
   pw_status st;
 
   if (note_accept(srv, PS_HTTP, &n)) {
-    snprintf(label, sizeof label, "tcp-%u", n);
+    snprintf(label, sizeof label, "tcp-%s%u", srv->tag, n);
     reset(srv, c, label);
     return;
   }
-  snprintf(label, sizeof label, "http-%u", n);
+  snprintf(label, sizeof label, "http-%s%u", srv->tag, n);
   st = pw_http_read_request(c, PS_HTTP_READ_MS, &req, err, sizeof err);
   if (st != PW_OK) {
     pc_log(srv->t, PC_EVENT, label, "error", err, strlen(err));

@@ -49,6 +49,7 @@ struct ps_server {
   char password[64];
   char device[64];
   char url[64];
+  char tag[16];               /* ps_opts.name, or "": in labels */
   pthread_mutex_t lock;
   pthread_t thread;
   bool thread_on;
