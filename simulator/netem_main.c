@@ -278,7 +278,7 @@ static int run(const options *o, netem_ctx *ctx)
   if (o->control != NULL) {
     ctl = netem_ctl_open(ctx, o->control, err, sizeof err);
     if (ctl == NULL) {
-      fprintf(stderr, "parley-netem: --control %s: %s\n", o->control, err);
+      fprintf(stderr, "parley-netem: --control: %s\n", err);
       rc = EXIT_USAGE;
       goto out_close;
     }

@@ -21,6 +21,7 @@ this process, read by a thread that timestamps every read).
              after the connection opened
   slice      --slice 10 --slice-gap 5ms: 200 bytes take at least 19 gaps
   refused    a target nobody listens on: the peer gets an RST
+  cli        bad flags named in one line, exit 2; --help, --version
 
 Every bound on time is one the relay guarantees (it never forwards
 early, never passes its bucket, never ends a stall early), so a loaded
@@ -34,6 +35,7 @@ import argparse
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -335,6 +337,46 @@ def test_refused(netem):
     relay.stop()
 
 
+def test_cli(netem):
+    """Bad flags are named in one line and exit 2; --help and --version
+    exit 0; nothing listens off loopback without being told to."""
+    cases = [
+        (["--udp", "127.0.0.1:0=127.0.0.1:9", "--delay", "50"], "--delay",
+         "not a duration with a unit"),
+        (["--udp", "127.0.0.1:0=127.0.0.1:9", "--loss", "5"], "--loss",
+         "percentage"),
+        (["--tcp", "127.0.0.1:0=127.0.0.1:9", "--rate", "100"], "--rate",
+         "rate with a unit"),
+        (["--tcp", "127.0.0.1:0"], "--tcp", "LISTEN=TARGET"),
+        (["--tcp", "127.0.0.1:0=localhost:9"], "--tcp", "numeric"),
+        (["--tcp", "127.0.0.1:0=127.0.0.1:9", "--frobnicate", "1"],
+         "--frobnicate", "unknown flag"),
+        (["--tcp", "127.0.0.1:0=127.0.0.1:9", "--loss"], "--loss",
+         "needs a value"),
+        (["--delay", "5ms"], "--udp/--tcp", "at least one relay"),
+        (["--tcp", "10.1.2.3:0=127.0.0.1:9"], "--tcp", "--allow-nonlocal"),
+        (["--tcp", "127.0.0.1:0=127.0.0.1:9", "--control", "10.1.2.3:0"],
+         "--control", "loopback only"),
+        (["--tcp", "127.0.0.1:0=127.0.0.1:9", "--dir", "sideways"], "--dir",
+         "up, down or both"),
+        (["--tcp", "127.0.0.1:0=127.0.0.1:9", "--dir", "up",
+          "--partition", "1s:1s"], "--partition", "both directions"),
+    ]
+    for argv, flag, why in cases:
+        r = subprocess.run([netem, *argv], capture_output=True, text=True,
+                           timeout=HANG_S)
+        first = r.stderr.splitlines()[0] if r.stderr else ""
+        assert r.returncode == 2, f"{argv}: exit {r.returncode} {r.stderr}"
+        assert first.startswith(f"parley-netem: {flag}: ") and why in first, \
+            f"{argv}: {r.stderr!r}"
+    for argv, want in ((["--help"], "--loss-gemodel"),
+                       (["--version"], "parley-netem ")):
+        r = subprocess.run([netem, *argv], capture_output=True, text=True,
+                           timeout=HANG_S)
+        assert r.returncode == 0 and want in r.stdout, (argv, r)
+    print(f"  {len(cases)} bad command lines named and refused with 2")
+
+
 TESTS = {
     "order": test_order,
     "rate": test_rate,
@@ -344,6 +386,7 @@ TESTS = {
     "reset": test_reset_after,
     "slice": test_slice,
     "refused": test_refused,
+    "cli": test_cli,
 }
 
 
