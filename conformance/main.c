@@ -253,25 +253,77 @@ typedef struct app {
                                   mode, the run's lock made) */
 } app;
 
-static void on_signal(int sig)
+/* The partial results an exit at once must not leave behind: the
+ * report destinations, until they are written whole. `lock` is held
+ * while the reports are written, and from the exit at once on, so that
+ * neither cuts into the other. */
+static struct {
+  const char *junit, *json, *html;  /* NULL: none, or stdout */
+  bool written;
+  pthread_mutex_t lock;
+} g_partial = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The second ^C (or SIGTERM): removes the reports not yet written whole
+ * and the self-started server's temporary directory, stops that server,
+ * and exits. */
+static _Noreturn void end_at_once(void)
 {
-  (void)sig;
-  pc_stop_request();
+  static const char msg[] = "\nparley-conform: interrupted again: ended "
+                            "at once, partial reports removed\n";
+
+  pthread_mutex_lock(&g_partial.lock); /* never unlocked: we exit */
+  if (!g_partial.written) {
+    if (g_partial.junit)
+      unlink(g_partial.junit);
+    if (g_partial.json)
+      unlink(g_partial.json);
+    if (g_partial.html)
+      pc_report_html_clear(g_partial.html);
+  }
+  pc_selfserve_abandon();
+  if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+  }
+  _exit(PC_EXIT_INTERRUPTED);
 }
 
-/* SIGINT and SIGTERM ask the run to stop starting cases (a second ^C
- * kills); SIGPIPE is ignored, since peers may close at any time. */
+/* The thread that takes SIGINT and SIGTERM, which every other thread
+ * blocks: the first asks the run to start no more cases (the running
+ * ones finish and the reports are written); the second ends at once. */
+static void *signal_thread(void *arg)
+{
+  sigset_t *set = arg;
+  int sig, seen = 0;
+  static const char msg[] = "\nparley-conform: stopping: the running "
+                            "cases finish (interrupt again to end at "
+                            "once)\n";
+
+  for (;;) {
+    if (sigwait(set, &sig) != 0)
+      continue;
+    if (seen++ > 0)
+      end_at_once();
+    pc_stop_request();
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+    }
+  }
+  return NULL;
+}
+
+/* Blocks SIGINT and SIGTERM in this thread and every thread made after
+ * it, and starts the thread that takes them; SIGPIPE is ignored, since
+ * peers may close at any time. Children unblock them before exec. */
 static void set_signals(void)
 {
-  struct sigaction sa;
+  static sigset_t set;
+  pthread_t th;
 
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sa.sa_flags = SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  if (pthread_create(&th, NULL, signal_thread, &set) == 0)
+    pthread_detach(th);
 }
 
 /* Opens a report file for writing. Returns 0 or the usage exit code. */
@@ -300,6 +352,10 @@ static int open_reports(app *a)
   if ((rc = open_report("--junit", a->o.junit_path, &a->junit)) ||
       (rc = open_report("--json", a->o.json_path, &a->json)))
     return rc;
+  g_partial.junit = a->junit && a->junit != stdout ? a->o.junit_path
+                                                   : NULL;
+  g_partial.json = a->json && a->json != stdout ? a->o.json_path : NULL;
+  g_partial.html = a->o.html_dir;
   if (!a->o.html_dir)
     return 0;
   if (mkdir(a->o.html_dir, 0777) != 0 &&
@@ -424,7 +480,10 @@ static int run_and_report(app *a)
   fflush(a->term);
   pc_run_items(&a->run, &out, a->term);
   pc_report_summary(&out, a->term);
+  pthread_mutex_lock(&g_partial.lock);
   rc = write_reports(a, &out);
+  g_partial.written = true;
+  pthread_mutex_unlock(&g_partial.lock);
   pc_tally_of(&out, &t);
   if (rc == 0 && out.interrupted)
     rc = PC_EXIT_INTERRUPTED;

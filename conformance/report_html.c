@@ -7,8 +7,10 @@
  * Everything that came from a case or from the target is passed through
  * pc_escape_visible (control characters and invalid UTF-8 spelled out)
  * and then HTML-escaped, so the target cannot put markup in the report. */
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -268,4 +270,27 @@ int pc_report_html(const pc_outcome *o, const char *dir)
     rc = -1;
   pc_buf_free(&b);
   return rc;
+}
+
+void pc_report_html_clear(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  size_t n;
+  pc_buf path = {0};
+
+  if (!d)
+    return;
+  while ((e = readdir(d))) {
+    n = strlen(e->d_name);
+    if (strcmp(e->d_name, "index.html") != 0 &&
+        (strncmp(e->d_name, "case-", 5) != 0 || n < 10 ||
+         strcmp(e->d_name + n - 5, ".html") != 0))
+      continue;
+    path.len = 0;
+    pc_buf_addf(&path, "%s/%s", dir, e->d_name);
+    unlink(path.p);
+  }
+  closedir(d);
+  pc_buf_free(&path);
 }

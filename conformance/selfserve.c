@@ -45,6 +45,10 @@ struct pc_selfserve {
   char errlog[PATH_MAX + 16];  /* the server's stderr */
 };
 
+/* The server this process started or is starting, for
+ * pc_selfserve_abandon; NULL when none. */
+static pc_selfserve *volatile g_live;
+
 /* One name per account of PC_SELFSERVE_ACCOUNTS. */
 static const char *const account_names[] = {
   "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
@@ -98,6 +102,7 @@ static void child_exec(const char *errlog, int out_fd, char **argv)
 {
   int null = open("/dev/null", O_RDONLY);
   int err = open(errlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  sigset_t none;
 
   if (null < 0 || err < 0)
     _exit(126);
@@ -107,6 +112,8 @@ static void child_exec(const char *errlog, int out_fd, char **argv)
   signal(SIGPIPE, SIG_DFL);
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL); /* the runner blocks them */
   execv(argv[0], argv);
   dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
   _exit(127);
@@ -364,6 +371,7 @@ pc_selfserve *pc_selfserve_start(const char *argv0, const char *bin,
 
   s->pid = -1;
   s->out_fd = -1;
+  g_live = s;
   if (!bin && find_server(argv0, found, sizeof found, &looked) != 0) {
     fprintf(stderr, "parley-conform: no target given and no parley-server "
                     "found (looked at %s); name one with --server-bin or "
@@ -387,6 +395,7 @@ fail_remove:
   if (s->dir[0])
     remove_dir(s->dir);
 fail_free:
+  g_live = NULL;
   pc_buf_free(&looked);
   free(s);
   return NULL;
@@ -439,6 +448,21 @@ int pc_selfserve_stop(pc_selfserve *s)
   }
   close(s->out_fd);
   remove_dir(s->dir);
+  g_live = NULL;
   free(s);
   return rc;
+}
+
+void pc_selfserve_abandon(void)
+{
+  pc_selfserve *s = g_live;
+
+  if (!s)
+    return;
+  if (s->pid > 0 && !s->reaped) {
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+  }
+  if (s->dir[0])
+    remove_dir(s->dir);
 }

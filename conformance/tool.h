@@ -160,6 +160,11 @@ pc_selfserve *pc_selfserve_start(const char *argv0, const char *bin,
                                  size_t accounts, pc_run *r);
 /* True while the server runs. */
 bool pc_selfserve_alive(pc_selfserve *s);
+/* For an exit at once (a second ^C): kills the server that
+ * pc_selfserve_start started or is starting, and removes its temporary
+ * directory (the database and the accounts' passwords). Frees nothing;
+ * the process exits next. */
+void pc_selfserve_abandon(void);
 /* Stops the server (SIGTERM, then SIGKILL after a grace period), prints
  * its stderr when it died early or exited with a failure, removes the
  * temporary directory and frees s. Returns 0 when it ran and stopped
@@ -186,5 +191,8 @@ int pc_report_list(const pc_item *items, size_t count,
 int pc_report_junit(const pc_outcome *o, FILE *f);
 int pc_report_json(const pc_outcome *o, FILE *f);
 int pc_report_html(const pc_outcome *o, const char *dir);
+/* Removes the files an HTML report writes in dir (index.html and every
+ * case-*.html), so that none is left from an earlier or a cut-off run. */
+void pc_report_html_clear(const char *dir);
 
 #endif

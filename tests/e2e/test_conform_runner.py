@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -379,6 +380,42 @@ def test_client_cannot_start(ctx):
             "out of cheese" in c["message"], (c["id"], c["message"])
 
 
+def test_second_interrupt(ctx):
+    """A second SIGINT ends the run at once: exit 130, no report file
+    left half written, and the self-started server's temporary directory
+    (with the accounts' passwords) removed."""
+    d = os.path.join(ctx["workdir"], "interrupt")
+    tmp = os.path.join(d, "tmp")
+    os.makedirs(tmp)
+    junit, result = os.path.join(d, "r.xml"), os.path.join(d, "r.json")
+    html = os.path.join(d, "html")
+    p = subprocess.Popen([ARGS.conform_bin, "--server-bin", ARGS.server_bin,
+                          "--timeout", "15000", "--junit", junit, "--json",
+                          result, "--html", html],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=dict(os.environ, TMPDIR=tmp))
+    try:
+        header = p.stdout.readline()  # printed once the cases start
+        assert "server cases against" in header, header
+        assert os.listdir(tmp), "no temporary directory for the server"
+        p.send_signal(signal.SIGINT)
+        line = p.stderr.readline()
+        while line and "stopping" not in line:
+            line = p.stderr.readline()
+        assert "stopping" in line, line
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=RUN_S)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, (p.returncode, err[-2000:])
+    assert "ended at once" in err, err[-2000:]
+    assert not os.path.exists(junit) and not os.path.exists(result)
+    assert os.listdir(html) == [], os.listdir(html)
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+
+
 def test_expect_fail_stale(ctx):
     """A listed case that passes is reported STALE; the run still
     passes, and the JSON marks it."""
@@ -542,7 +579,8 @@ TESTS = {
     "list": [test_list_json, test_case_glob, test_doc_case_ids],
     "usage": [test_usage_errors, test_unreachable, test_client_cannot_start],
     "expect_fail": [test_expect_fail_stale, test_expect_fail_excuses],
-    "failing": [test_failing_target, test_fail_fast, test_session_limits],
+    "failing": [test_failing_target, test_fail_fast, test_session_limits,
+                test_second_interrupt],
 }
 
 
