@@ -391,6 +391,30 @@ const char *pc_token_fresh(pc_ctx *t, int i, uint64_t ttl_ms) {
   return out;
 }
 
+void pc_conv_note(pc_ctx *t, const char *id) {
+  const char **grown;
+
+  if (pc_conv_owned(t, id))
+    return;
+  if (t->conv_n == t->conv_cap) {
+    t->conv_cap = t->conv_cap ? t->conv_cap * 2 : 8;
+    grown = pc_alloc(t, t->conv_cap * sizeof *grown);
+    if (t->conv_n)
+      memcpy(grown, t->convs, t->conv_n * sizeof *grown);
+    t->convs = grown;
+  }
+  t->convs[t->conv_n++] = pc_strdup(t, id);
+}
+
+bool pc_conv_owned(const pc_ctx *t, const char *id) {
+  size_t i;
+
+  for (i = 0; i < t->conv_n; i++)
+    if (strcmp(t->convs[i], id) == 0)
+      return true;
+  return false;
+}
+
 static void json_release(void *j) { json_decref(j); }
 
 const char *pc_conv_group(pc_ctx *t, int owner, const int *members,

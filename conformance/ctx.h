@@ -69,6 +69,8 @@ struct pc_ctx {
   parley_parser parser;
   unsigned http_n;
   char target_host[300];    /* pc_target_host: host:port, or "" */
+  const char **convs;       /* the conversations the case created */
+  size_t conv_n, conv_cap;
 };
 
 /* Microseconds on the monotonic clock. */
@@ -122,6 +124,13 @@ void pc_signin_text(const pc_run *r, const pc_ctx *t, const char *what,
 /* pc_signin_text as the case's failure. */
 PC_NORETURN void pc_signin_limited(pc_ctx *t, const char *what,
                                    const char *limit, const char *answer);
+
+/* Records conversation `id` as one the case created (pc_conv_group and
+ * every POST /v1/conversations it made), so that failure messages can
+ * tell its frames from other cases' traffic on the same accounts. */
+void pc_conv_note(pc_ctx *t, const char *id);
+/* Whether the case created conversation `id`. */
+bool pc_conv_owned(const pc_ctx *t, const char *id);
 
 /* Closes every connection of the context (end of a case). */
 void pc_conns_close_all(pc_ctx *t);

@@ -115,6 +115,10 @@ static pc_http *http_run(pc_ctx *t, const char *request, size_t len,
                              JSON_DECODE_ANY, NULL);
   if (res->pub.json)
     pc_defer(t, json_free, res->pub.json);
+  if (len > 23 && memcmp(request, "POST /v1/conversations ", 23) == 0 &&
+      json_is_string(json_object_get(res->pub.json, "id")))
+    pc_conv_note(t, json_string_value(json_object_get(res->pub.json,
+                                                      "id")));
   return &res->pub;
 }
 

@@ -20,11 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a wait looks for: a verb (NULL: any) and a header (NULL: any). */
+/* What a wait looks for: a verb (NULL: any) and a header (NULL: any);
+ * `what` (NULL: made from the rest) says it in a failure message. */
 typedef struct match {
   const char *verb;
   const char *name;
   const char *value;
+  const char *what;
 } match;
 
 /* ---- connections --------------------------------------------------- */
@@ -366,6 +368,8 @@ static bool matches(const pc_frame *f, const match *m) {
 }
 
 static const char *match_text(pc_ctx *t, const match *m) {
+  if (m->what)
+    return m->what;
   return pc_printf(t, "%s%s%s%s%s%s", m->verb ? m->verb : "a frame",
                    m->name ? " with \"" : "", m->name ? m->name : "",
                    m->name ? ": " : "", m->name ? m->value : "",
@@ -373,19 +377,33 @@ static const char *match_text(pc_ctx *t, const match *m) {
 }
 
 /* What came on c since the queue held `from` frames, for a failure
- * message. */
+ * message. Frames of conversations the case did not create (other
+ * cases' traffic on the same accounts) are only counted. */
 static const char *came_text(pc_conn *c, size_t from) {
   pc_ctx *t = c->t;
-  const char *s = "";
-  size_t i, n = c->queue_len - from;
+  const char *s = "", *conv;
+  const pc_frame *f;
+  size_t i, shown = 0, more = 0, other = 0;
 
-  for (i = from; i < c->queue_len && i < from + 4; i++)
-    s = pc_printf(t, "%s%s%s", s, i > from ? "; " : "",
-                  frame_brief(t, c->queue[c->queue_head + i]));
-  if (n > 4)
-    s = pc_printf(t, "%s; and %zu more", s, n - 4);
-  if (n == 0)
+  for (i = from; i < c->queue_len; i++) {
+    f = c->queue[c->queue_head + i];
+    conv = pc_hdr(f, "conv");
+    if (conv && !pc_conv_owned(t, conv))
+      other++;
+    else if (shown++ < 4)
+      s = pc_printf(t, "%s%s%s", s, shown > 1 ? "; " : "",
+                    frame_brief(t, f));
+    else
+      more++;
+  }
+  if (more)
+    s = pc_printf(t, "%s; and %zu more", s, more);
+  if (shown == 0)
     s = "nothing";
+  if (other)
+    s = pc_printf(t, "%s (and %zu frame%s of conversations this case did "
+                  "not create: other cases' traffic)", s, other,
+                  other == 1 ? "" : "s");
   if (c->closed)
     s = pc_printf(t, "%s, then the connection closed (%s%d)", s,
                   c->close_code < 0 ? "without a close frame, " : "code ",
@@ -418,7 +436,7 @@ static pc_frame *wait_for(pc_conn *c, const match *m, unsigned timeout_ms) {
 
 pc_frame *pc_expect(pc_conn *c, const char *verb, const char *name,
                     const char *value, unsigned timeout_ms) {
-  match m = {verb, name, value};
+  match m = {verb, name, value, NULL};
 
   if (name && !value)
     m.name = NULL;
@@ -426,7 +444,9 @@ pc_frame *pc_expect(pc_conn *c, const char *verb, const char *name,
 }
 
 pc_frame *pc_expect_req(pc_conn *c, const char *req, unsigned timeout_ms) {
-  match m = {NULL, "req", req};
+  match m = {NULL, "req", req, NULL};
+
+  m.what = pc_printf(c->t, "the answer to \"req: %s\"", req);
 
   return wait_for(c, &m, timeout_ms);
 }
@@ -466,9 +486,13 @@ static void check_error(pc_conn *c, const pc_frame *f, const char *reason,
 
 pc_frame *pc_expect_error(pc_conn *c, const char *reason, int fatal,
                           const char *req, unsigned timeout_ms) {
-  match m = {"ERROR", NULL, NULL};
+  match m = {"ERROR", NULL, NULL, NULL};
   pc_frame *f;
 
+  m.what = pc_printf(c->t, "ERROR %d %s%s%s%s", (int)parley_err_from_reason(
+                     reason), reason, fatal < 0 ? "" : fatal ? ", fatal"
+                     : ", not fatal", req ? ", answering \"req: " : "",
+                     req ? pc_printf(c->t, "%s\"", req) : "");
   if (req) {
     m.verb = NULL;
     m.name = "req";
@@ -501,7 +525,7 @@ int pc_expect_close(pc_conn *c, unsigned timeout_ms) {
 
 void pc_expect_none(pc_conn *c, const char *verb, unsigned ms) {
   uint64_t deadline = pw_mono_ms() + pc_budget(c->t, ms);
-  match m = {verb, NULL, NULL};
+  match m = {verb, NULL, NULL, NULL};
   pc_frame *f;
   size_t i;
 

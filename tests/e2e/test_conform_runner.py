@@ -111,10 +111,29 @@ CONFIG = {"versions": [1], "subprotocol": "parley.1", "ws_path": "/v1/ws",
 BROKEN = b"WELCOME\r\n<script>alert(1)</script>\x01\xff\r\n\r\n"
 
 
-class BrokenServer:
-    """HTTP API good enough for setup; WebSocket sessions that break."""
+# What the noisy stand-in sends on every WebSocket instead of an answer:
+# live MSG frames of a conversation no case created, as a server sends a
+# user's other traffic to every session of the user.
+NOISE = [("MSG\r\nconv: c-not-this-case\r\nmsg-id: m%d\r\nseq: %d\r\n"
+          "from: someone\r\ndevice: d1\r\ntemp-id: t%d\r\nts: 1\r\n"
+          "pos: p%d\r\ncontent-type: text/plain\r\ncontent-length: 2"
+          "\r\n\r\nhi" % (i, i, i, i)).encode() for i in range(1, 4)]
 
-    def __init__(self):
+
+def ws_text(data):
+    """One unmasked WebSocket text frame (server to client)."""
+    n = len(data)
+    head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + \
+        n.to_bytes(2, "big")
+    return head + data
+
+
+class BrokenServer:
+    """HTTP API good enough for setup; WebSocket sessions that break (or,
+    with noise, that answer nothing and send other conversations' MSG)."""
+
+    def __init__(self, noise=False):
+        self.noise = noise
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -213,8 +232,12 @@ class BrokenServer:
                       f"Sec-WebSocket-Accept: {accept}\r\n"
                       "Sec-WebSocket-Protocol: parley.1\r\n\r\n").encode())
         conn.recv(65536)  # the client's first message, unread
-        n = len(BROKEN)
-        conn.sendall(bytes([0x81, n]) + BROKEN)
+        if self.noise:
+            conn.sendall(b"".join(ws_text(f) for f in NOISE))
+            while conn.recv(65536):  # answers nothing until the case ends
+                pass
+            return
+        conn.sendall(ws_text(BROKEN))
 
 
 def accounts_file(workdir, n=4):
@@ -502,6 +525,29 @@ def test_failing_target(ctx):
         assert f"case-{broken[0]['id']}.html" in f.read()
 
 
+def test_other_traffic(ctx):
+    """A wait that fails names what it waited for, and counts the frames
+    of conversations the case did not create instead of listing them as
+    if the target had sent them to the case."""
+    noisy = BrokenServer(noise=True)
+    result = os.path.join(ctx["workdir"], "noise.json")
+    try:
+        r = conform(noisy.url(), "--accounts", ctx["accounts"], "--timeout",
+                    "300", "--case", "hello.*", "--json", result)
+    finally:
+        noisy.close()
+    assert r.returncode == 1, where(r)
+    msgs = [c["message"] for c in load_result(result)["cases"]
+            if c["verdict"] != "pass"]
+    counted = [m for m in msgs if "3 frames of conversations this case "
+               "did not create" in m]
+    assert counted, msgs
+    for m in msgs:
+        assert "c-not-this-case" not in m, m
+    assert any(re.search(r"waited \d+ ms for the answer to \"req: ", m)
+               for m in counted), counted
+
+
 def test_expect_fail_excuses(ctx):
     """Listing every failing case makes the run pass; each is an
     expected failure, and none is stale."""
@@ -580,7 +626,7 @@ TESTS = {
     "usage": [test_usage_errors, test_unreachable, test_client_cannot_start],
     "expect_fail": [test_expect_fail_stale, test_expect_fail_excuses],
     "failing": [test_failing_target, test_fail_fast, test_session_limits,
-                test_second_interrupt],
+                test_second_interrupt, test_other_traffic],
 }
 
 
