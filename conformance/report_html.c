@@ -162,6 +162,33 @@ static void case_facts(pc_buf *b, const pc_item *it)
               "</tr>\n</table>\n", (double)it->res.duration_us / 1000.0);
 }
 
+/* One item of the list of requirements on a case's page. */
+static void req_item(void *ud, const char *id, size_t len, const pc_req *r)
+{
+  pc_buf *b = ud;
+
+  pc_buf_adds(b, "<li><b>");
+  add_text(b, id, len, false);
+  pc_buf_adds(b, "</b>");
+  if (!r) {
+    pc_buf_adds(b, " (not in this version of the spec)</li>\n");
+    return;
+  }
+  pc_buf_addf(b, " (section %s, %s): ", r->section, r->level);
+  add_str(b, r->text);
+  pc_buf_adds(b, "</li>\n");
+}
+
+/* The sentence of every requirement the case checks, from the spec. */
+static void case_reqs(pc_buf *b, const pc_item *it)
+{
+  pc_buf_addf(b, "<h2>Requirements</h2>\n<p>What the case checks, quoted "
+              "from the spec (Parley/%s, spec/parley-1.md):</p>\n<ul>\n",
+              PC_SPEC_VERSION);
+  pc_reqs_each(it->c->reqs, req_item, b);
+  pc_buf_adds(b, "</ul>\n");
+}
+
 static int case_page(const pc_item *it, const char *dir)
 {
   pc_buf b = {0}, name = {0};
@@ -173,6 +200,7 @@ static int case_page(const pc_item *it, const char *dir)
   add_str(&b, it->c->id);
   pc_buf_adds(&b, "</h1>\n");
   case_facts(&b, it);
+  case_reqs(&b, it);
   pc_buf_addf(&b, "<h2>Wire log</h2>\n<p>%zu entries. Octets are shown as "
               "received: \\r \\n \\t and \\xNN for control octets and "
               "for octets that are not UTF-8, \\u{XXXX} for invisible "

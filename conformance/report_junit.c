@@ -10,7 +10,8 @@
  *   skipped               <skipped type="capability">
  *   expected failure      <skipped type="expected-failure">
  *   not run               <skipped type="not-run"> (--fail-fast, ^C)
- * Every case that did not pass carries its wire log in <system-out>;
+ * Every case that did not pass carries in <system-out> the sentences of
+ * its requirements (spec_reqs.c) and its wire log;
  * a stale --expect-fail entry is a passing case with a note there. XML
  * cannot hold most control characters even as references, so every
  * string from a case goes through pc_escape_visible first. */
@@ -67,7 +68,24 @@ static void add_outcome(pc_buf *b, const pc_item *it, bool strict)
   pc_buf_free(&why);
 }
 
-/* <system-out>: notes and, for a case that did not pass, its wire log. */
+/* A line of <system-out> quoting one requirement the case checks. */
+static void req_line(void *ud, const char *id, size_t len, const pc_req *r)
+{
+  pc_buf *out = ud;
+
+  pc_buf_adds(out, "  ");
+  pc_escape_visible(out, id, len, false);
+  if (!r) {
+    pc_buf_adds(out, " (not in this version of the spec)\n");
+    return;
+  }
+  pc_buf_addf(out, " (section %s, %s): ", r->section, r->level);
+  pc_escape_visible(out, r->text, strlen(r->text), false);
+  pc_buf_adds(out, "\n");
+}
+
+/* <system-out>: notes and, for a case that did not pass, the sentences
+ * of its requirements and its wire log. */
 static void add_system_out(pc_buf *b, const pc_item *it)
 {
   const pc_result *r = &it->res;
@@ -84,7 +102,9 @@ static void add_system_out(pc_buf *b, const pc_item *it)
   } else {
     pc_buf_addf(&out, "%s: ", pc_verdict_name(r->verdict));
     pc_escape_visible(&out, msg, strlen(msg), false);
-    pc_buf_adds(&out, "\n");
+    pc_buf_addf(&out, "\nrequirements (spec Parley/%s):\n",
+                PC_SPEC_VERSION);
+    pc_reqs_each(it->c->reqs, req_line, &out);
   }
   for (i = 0; r->verdict != PC_PASS && i < r->log_count; i++) {
     e = &r->log[i];

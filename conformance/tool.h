@@ -110,6 +110,27 @@ void pc_escape_markup(pc_buf *b, const char *s, size_t len);
  * surrogates, nothing past U+10FFFF). */
 bool pc_utf8_valid(const void *data, size_t len);
 
+/* ---- the spec's requirements (spec_reqs.c, generated) ------------- */
+
+/* One `[ID-N: ...]` bracket of the spec: what the reports quote. */
+typedef struct pc_req {
+  const char *id;              /* "SEND-3" */
+  const char *section;         /* "5.1" */
+  const char *level;           /* "MUST", "SHOULD" or "MAY" */
+  const char *text;            /* the bracket's sentence */
+} pc_req;
+
+extern const pc_req pc_reqs[];
+extern const size_t pc_req_count;
+
+/* The requirement `id` (of len octets), or NULL when the spec has none. */
+const pc_req *pc_req_find(const char *id, size_t len);
+/* Calls fn for each requirement id of a case's `reqs` list ("SEND-1
+ * SEND-3"), with the spec's entry (NULL when the spec has none). */
+void pc_reqs_each(const char *reqs,
+                  void (*fn)(void *ud, const char *id, size_t len,
+                             const pc_req *r), void *ud);
+
 /* ---- names --------------------------------------------------------- */
 
 const char *pc_level_name(pc_level l);       /* "MUST", ... */

@@ -16,6 +16,7 @@ import argparse
 import base64
 import fnmatch
 import hashlib
+import html as htmllib
 import json
 import os
 import re
@@ -25,6 +26,8 @@ import subprocess
 import sys
 import threading
 import time
+
+import xml.etree.ElementTree as ET
 
 import jsonschema
 
@@ -523,6 +526,30 @@ def test_failing_target(ctx):
     assert "<script>" not in text
     with open(os.path.join(html, "index.html"), encoding="utf-8") as f:
         assert f"case-{broken[0]['id']}.html" in f.read()
+    check_quoted_reqs(broken[0], text, junit)
+
+
+def spec_requirements():
+    """{id: (section, text)} of the spec, read as the reports quote it."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "spec"))
+    import specdoc  # pylint: disable=import-outside-toplevel
+    reqs, _ = specdoc.requirements(specdoc.read_spec(ROOT))
+    return {r.id: (r.section, r.text) for r in reqs}
+
+
+def check_quoted_reqs(case, page, junit):
+    """The case's HTML page and its JUnit <system-out> quote the sentence
+    and section of every requirement the case checks."""
+    spec = spec_requirements()
+    tree = ET.parse(junit)
+    out = next(tc.find("system-out").text for tc in tree.iter("testcase")
+               if tc.get("name") == case["id"])
+    plain = htmllib.unescape(re.sub(r"<[^>]+>", "", page))
+    for rid in case["reqs"]:
+        section, text = spec[rid]
+        quoted = f"{rid} (section {section}, "
+        assert quoted in plain and text in plain, (rid, plain[:3000])
+        assert quoted in out and text in out, (rid, out[:3000])
 
 
 def test_other_traffic(ctx):
