@@ -35,7 +35,7 @@ static void http_err(pc_ctx *t, const pc_http *r, int status,
   json_t *c = json_object_get(e, "code"), *why = json_object_get(e, "reason");
   json_t *m = json_object_get(e, "message");
 
-  PC_CHECK(t, !r->error, "no HTTP answer came: %s", r->error);
+  PC_CHECK(t, !r->error, "expected HTTP %d; %s", status, r->error);
   PC_CHECK(t, r->status == status, "expected HTTP %d%s%s, got %d: %.300s",
            status, reason ? " " : "", reason ? reason : "", r->status,
            r->body);
@@ -91,9 +91,9 @@ static pc_http *get(pc_ctx *t, const char *path, const char *token)
 
 static void expect_200(pc_ctx *t, const pc_http *r, const char *what)
 {
-  PC_CHECK(t, !r->error && r->status == 200, "%s: expected HTTP 200, got "
-           "%d %s: %.300s", what, r->status, r->error ? r->error : "",
-           r->body);
+  PC_CHECK(t, !r->error, "%s: expected HTTP 200; %s", what, r->error);
+  PC_CHECK(t, r->status == 200, "%s: expected HTTP 200, got %d: %.300s",
+           what, r->status, r->body);
   expect_json_type(t, r);
 }
 

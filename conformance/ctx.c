@@ -439,10 +439,11 @@ const char *pc_conv_group(pc_ctx *t, int owner, const int *members,
   pc_defer(t, free, body);
   res = pc_http_request(t, "POST", "/v1/conversations", token,
                         "application/json", body, strlen(body));
+  if (res->error)
+    pc_fail(t, "POST /v1/conversations (a group): %s", res->error);
   if (res->status != 201 && res->status != 200)
-    pc_fail(t, "POST /v1/conversations (a group) answered %s%d: %.300s",
-            res->error ? res->error : "HTTP ", res->status,
-            res->body ? res->body : "");
+    pc_fail(t, "POST /v1/conversations (a group) answered HTTP %d: %.300s",
+            res->status, res->body ? res->body : "");
   id = res->json ? json_object_get(res->json, "id") : NULL;
   if (!json_is_string(id))
     pc_fail(t, "POST /v1/conversations answered %d without a string "

@@ -43,6 +43,19 @@ void pc_log_answer(pc_ctx *t, const char *label, const pw_http_msg *a) {
          a->raw ? a->raw_len : a->head_len);
 }
 
+/* The error of an answer that did not come whole within `wait` ms, of
+ * which `got` octets came. */
+static void timeout_text(const pc_run *r, unsigned wait, size_t got,
+                         char *err, size_t errlen) {
+  const char *which = wait == r->timeout_ms ? " (--timeout)" : "";
+
+  if (got == 0)
+    snprintf(err, errlen, "no HTTP answer within %u ms%s", wait, which);
+  else
+    snprintf(err, errlen, "no whole HTTP answer within %u ms%s: %zu "
+             "octets of it came", wait, which, got);
+}
+
 pw_status pc_http_do(pc_run *r, pc_ctx *t, const char *request,
                      size_t len, bool no_body, pw_http_msg *ans,
                      char *err, size_t errlen) {
@@ -77,6 +90,8 @@ pw_status pc_http_do(pc_run *r, pc_ctx *t, const char *request,
              st == PW_TIMEOUT ? "timed out" : "the connection ended");
   else
     st = pw_http_read_answer(w, no_body, wait, ans, err, errlen);
+  if (st == PW_TIMEOUT)
+    timeout_text(r, wait, pw_buffered(w), err, errlen);
   if (t && st == PW_OK)
     pc_log_answer(t, label, ans);
   else if (t)
@@ -181,7 +196,7 @@ static void expect_error_body(pc_ctx *t, const pc_http *r, int status,
 void pc_http_expect(pc_ctx *t, const pc_http *r, int status,
                     const char *reason) {
   if (r->error)
-    pc_fail(t, "expected HTTP %d, got no answer: %s", status, r->error);
+    pc_fail(t, "expected HTTP %d; %s", status, r->error);
   if (r->status != status)
     pc_fail(t, "expected HTTP %d%s%s, got %d: %.300s", status,
             reason ? " " : "", reason ? reason : "", r->status, r->body);
@@ -216,6 +231,7 @@ static int token_try(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
   pw_http_msg msg = {0};
   char *body, *text = NULL, why[512];
   size_t len;
+  pw_status st;
   int rc = -1;
 
   if (ttl_ms)
@@ -226,9 +242,12 @@ static int token_try(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
     text = pc_http_build(r, "POST", "/v1/auth/token", NULL,
                          "application/json", body, strlen(body), &len);
   free(body);
-  if (pc_http_do(r, t, text, text ? len : 0, false, &msg, why,
-                 sizeof why) != PW_OK) {
-    snprintf(err, errlen, "POST /v1/auth/token for %s: %s", a->user, why);
+  st = pc_http_do(r, t, text, text ? len : 0, false, &msg, why,
+                  sizeof why);
+  if (st != PW_OK) {
+    snprintf(err, errlen, "POST /v1/auth/token for %s: %s%s", a->user, why,
+             st == PW_TIMEOUT ? "; the server hashes the password before "
+             "it answers, which may take longer: raise --timeout" : "");
     goto free_text;
   }
   ans = json_loadb(msg.body, msg.body_len, 0, NULL);

@@ -379,6 +379,11 @@ def test_unreachable(ctx):
     r = conform("--server-bin", "/bin/true")
     assert r.returncode == 3, where(r)
     assert "did not start" in r.stderr, where(r)
+    # A --timeout far below the time a token request takes (the server
+    # hashes the password): set-up fails, and says so plainly.
+    r = conform("--server-bin", ARGS.server_bin, "--timeout", "20")
+    assert r.returncode == 3, where(r)
+    assert "no HTTP answer within 20 ms (--timeout)" in r.stderr, where(r)
 
 
 def test_client_cannot_start(ctx):
