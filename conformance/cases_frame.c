@@ -445,6 +445,55 @@ static void content_length_past_limit(pc_ctx *t)
   ca_each_bad(t, "neg", s, PC_COUNT(s));
 }
 
+/* The head (start line, header lines and blank line, no body) of a PING
+ * whose frame would be max-frame + `over` octets: content-length first,
+ * then req and three x-pK lines. The content-length fits max-frame with
+ * the octets before its own line; only the lines after it push the frame
+ * past the limit (spec 2.8). */
+static char *head_of_size(pc_ctx *t, const char *req, size_t over)
+{
+  const pc_config *cfg = pc_config_of(t);
+  size_t w = cfg->max_header_line < 200 ? cfg->max_header_line : 200;
+  size_t total = cfg->max_frame + over, body = 0, fixed;
+  char *pads = "", *head;
+
+  for (int k = 1; k <= 3; k++)
+    pads = pc_printf(t, "%sx-p%d: %s\r\n", pads, k, ca_fill(t, 'p', w - 6));
+  fixed = strlen("PING\r\ncontent-length: \r\nreq: \r\n\r\n") +
+          strlen(req) + strlen(pads);
+  for (size_t d = 1; d < 12; d++) {
+    if (total > fixed + d && digits(total - fixed - d) == d) {
+      body = total - fixed - d;
+      break;
+    }
+  }
+  head = pc_printf(t, "PING\r\ncontent-length: %zu\r\nreq: %s\r\n%s\r\n",
+                   body, req, pads);
+  PC_CHECK(t, body > 0 && strlen(head) + body == total &&
+              5 <= cfg->max_headers,
+           "internal: a head of %zu octets and a body of %zu are not a "
+           "frame of %zu", strlen(head), body, total);
+  return head;
+}
+
+/* spec: FRAME-4 FRAME-2 WS-2 */
+static void content_length_with_headers(pc_ctx *t)
+{
+  ca_sample s[] = {
+    {"the head of a frame of exactly max-frame octets, without its body",
+     NULL, 0, "truncated-frame", "w1"},
+    {"the head of a frame one octet past max-frame, without its body: "
+     "content-length fits the limit with its own line, not with the "
+     "header lines after it", NULL, 0, "frame-too-large", "w2"},
+  };
+
+  s[0].octets = head_of_size(t, "w1", 0);
+  s[1].octets = head_of_size(t, "w2", 1);
+  for (size_t i = 0; i < PC_COUNT(s); i++)
+    s[i].len = strlen(s[i].octets);
+  ca_each_bad(t, "neg", s, PC_COUNT(s));
+}
+
 static void content_length_zero(pc_ctx *t)
 {
   pc_conn *c = ca_negotiated(t, "neg", 0, NULL);
@@ -782,6 +831,11 @@ static const pc_case cases[] = {
    "A content-length above max-frame, however many digits it has, gets "
    "frame-too-large.", "FRAME-4 FRAME-2", PC_MUST, NULL,
    content_length_past_limit},
+  {"frame.content-length-with-headers",
+   "A content-length that fits max-frame with its own line but not with "
+   "the header lines after it gets frame-too-large where the body would "
+   "start, not truncated-frame; one octet less is within the limit.",
+   "FRAME-4 FRAME-2 WS-2", PC_MUST, NULL, content_length_with_headers},
   {"frame.content-length-zero",
    "A frame without a body may carry content-length: 0.", "FRAME-4",
    PC_MUST, NULL, content_length_zero},
