@@ -526,21 +526,64 @@ static void close_code_fatal(pc_ctx *t)
 
 /* ---- LIFE-3 -------------------------------------------------------------- */
 
-/* A NEGOTIATED session that keeps sending PING (so the heartbeat never
- * ends it) must still end 10 s after the transport opened. */
+/* LIFE-3: the time a server gives a session to reach READY, counted from
+ * the opening of the transport; and how long the case stays silent in
+ * OPEN before its HELLO, so that a server counting from HELLO instead
+ * would close the session at 15 s. */
+#define READY_WITHIN_MS 10000u
+#define QUIET_IN_OPEN_MS 5000u
+
+/* Stays silent in OPEN for QUIET_IN_OPEN_MS. Returns true when the
+ * session is still open; false when the server ended it with ERROR
+ * timeout meanwhile (which counts from the opening too). */
+static bool quiet_in_open(pc_ctx *t, pc_conn *c)
+{
+  const pc_frame *f;
+
+  pc_note(t, "nothing sent for %u ms after the transport opened",
+          QUIET_IN_OPEN_MS);
+  f = pc_recv(c, QUIET_IN_OPEN_MS);
+  if (!f) {
+    PC_CHECK(t, !pc_closed(c), "the session closed in OPEN without ERROR "
+             "timeout");
+    return true;
+  }
+  ca_is_error(t, f, "timeout", 1, NULL);
+  pc_note(t, "the server ended the silent session in OPEN with timeout");
+  pc_expect_close(c, PC_WAIT);
+  return false;
+}
+
+/* A session that stays silent in OPEN for 5 s, then sends HELLO and
+ * keeps sending PING (so the heartbeat never ends it) must still end 10 s
+ * after the transport opened, not 10 s after its HELLO. */
 static void ready_within_10s(pc_ctx *t)
 {
   uint64_t start = pc_now_ms();
+  pc_conn *c = pc_ws_open(t, "open", NULL);
+  uint64_t deadline = start + READY_WITHIN_MS + pc_wait_ms(t), hb;
+  const char *req = ca_req(t);
   const pc_frame *w, *f;
-  pc_conn *c = ca_negotiated(t, "neg", pc_config_of(t)->heartbeat_max_ms,
-                             &w);
-  uint64_t hb = pc_hdr_u64(t, w, "heartbeat");
-  unsigned step = (unsigned)(hb / 2 < 1000 ? (hb / 2 ? hb / 2 : 1) : 1000);
-  uint64_t deadline = start + 10000 + pc_wait_ms(t);
+  unsigned step;
 
+  if (!quiet_in_open(t, c))
+    return;
+  pc_send(c, "HELLO", NULL, "versions", "1", "caps", "", "heartbeat",
+          pc_printf(t, "%llu", (unsigned long long)
+                    pc_config_of(t)->heartbeat_max_ms), "req", req, NULL);
+  w = pc_expect_req(c, req, PC_WAIT);
+  PC_CHECK(t, strcmp(w->verb, "WELCOME") == 0, "HELLO after %u ms of "
+           "silence was answered with %s %s, not WELCOME", QUIET_IN_OPEN_MS,
+           w->verb, pc_hdr_show(w, "reason"));
+  hb = pc_hdr_u64(t, w, "heartbeat");
+  step = (unsigned)(hb / 2 < 1000 ? (hb / 2 ? hb / 2 : 1) : 1000);
+  pc_note(t, "NEGOTIATED and PINGing: the 10 s run from the opening, not "
+             "from HELLO");
   for (;;) {
     PC_CHECK(t, pc_now_ms() < deadline, "the session was not closed 10 s "
-             "after the transport opened without reaching READY");
+             "after the transport opened without reaching READY (it may "
+             "count from HELLO, sent %u ms after the opening)",
+             QUIET_IN_OPEN_MS);
     pc_send(c, "PING", NULL, "nonce", "keep", NULL);
     f = pc_recv(c, PC_WAIT);
     if (f && strcmp(f->verb, "PONG") == 0)
@@ -556,6 +599,60 @@ static void ready_within_10s(pc_ctx *t)
           (unsigned long long)(pc_now_ms() - start));
   ca_is_error(t, f, "timeout", 1, NULL);
   pc_expect_close(c, PC_WAIT);
+}
+
+/* ---- req ------------------------------------------------------------------ */
+
+/* A req of 64 characters, the most section 2.9 allows, using each of the
+ * 64 characters an id may hold once, rotated by k. */
+static const char *req_of_64(pc_ctx *t, size_t k)
+{
+  static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                              "qrstuvwxyz0123456789_-";
+  char *r = pc_alloc(t, 65);
+
+  for (size_t i = 0; i < 64; i++)
+    r[i] = chars[(i + k) % 64];
+  return r;
+}
+
+/* Fails unless f is `verb` carrying exactly `req`. */
+static void carries_req(pc_ctx *t, const pc_frame *f, const char *verb,
+                        const char *req, const char *what)
+{
+  PC_CHECK(t, strcmp(f->verb, verb) == 0, "%s with a req of 64 characters "
+           "was answered with %s %s, not %s", what, f->verb,
+           pc_hdr_show(f, "reason"), verb);
+  PC_CHECK(t, pc_hdr_is(f, "req", req), "the %s answering %s carries req "
+           "%s, not the 64 characters %s (REQ-1)", verb, what,
+           pc_hdr_show(f, "req"), req);
+}
+
+/* spec: REQ-1 */
+static void req_at_limit(pc_ctx *t)
+{
+  pc_conn *c = pc_ws_open(t, "open", NULL);
+  const char *r[4];
+  const pc_frame *f;
+
+  for (size_t i = 0; i < PC_COUNT(r); i++)
+    r[i] = req_of_64(t, 16 * i);
+  pc_send(c, "HELLO", NULL, "versions", "1", "caps", "", "heartbeat",
+          "60000", "req", r[0], NULL);
+  f = pc_recv(c, PC_WAIT);
+  PC_CHECK(t, f, "HELLO in OPEN got no answer");
+  carries_req(t, f, "WELCOME", r[0], "HELLO in OPEN");
+  pc_send(c, "AUTH", NULL, "token", pc_token(t, ca_acct(t, 9)), "device",
+          pc_uniq(t, "d"), "req", r[1], NULL);
+  f = pc_recv(c, PC_WAIT);
+  PC_CHECK(t, f, "AUTH in NEGOTIATED got no answer");
+  carries_req(t, f, "READY", r[1], "AUTH");
+  pc_send(c, "PING", NULL, "req", r[2], NULL);
+  carries_req(t, pc_expect(c, "PONG", NULL, NULL, PC_WAIT), "PONG", r[2],
+              "PING in READY");
+  pc_send(c, "XREQ", NULL, "req", r[3], NULL);
+  f = pc_expect(c, "ERROR", NULL, NULL, PC_WAIT);
+  ca_is_error(t, f, "unknown-verb", 0, r[3]);
 }
 
 static const pc_case cases[] = {
@@ -630,8 +727,13 @@ static const pc_case cases[] = {
    "unsupported-version.", "LIFE-7", PC_SHOULD, NULL, close_code_fatal},
   {"hello.ready-within-10s",
    "A session that has not reached READY 10 s after the transport opened "
-   "is closed with timeout, even while it sends PING.", "LIFE-3", PC_MUST,
-   NULL, ready_within_10s},
+   "is closed with timeout, even while it sends PING, and even when its "
+   "HELLO came 5 s after the opening.", "LIFE-3", PC_MUST, NULL,
+   ready_within_10s},
+  {"hello.req-at-limit",
+   "A req of 64 characters (every character an id may hold) is copied "
+   "octet for octet into WELCOME, READY, PONG and ERROR.", "REQ-1",
+   PC_MUST, NULL, req_at_limit},
 };
 
 const pc_suite pc_suite_hello = {"hello", false, cases, PC_COUNT(cases)};
