@@ -1,8 +1,11 @@
-/* Conformance cases: hb. The heartbeat (spec section 4.1, HB-1 to HB-7)
+/* Conformance cases: hb. The heartbeat (spec section 4.1, HB-1 to HB-8)
  * with the shortest interval the server takes: each case proposes
  * heartbeat_min_ms of GET /v1/config and reads the interval chosen from
  * WELCOME; every wait is a number of those intervals plus the run's
- * --timeout for the answer, never a fixed time. */
+ * --timeout for the answer, never a fixed time. The two cases that time
+ * the close itself (HB-8: not before two intervals, before a third)
+ * propose an interval of at least --timeout instead, so that the third
+ * interval covers the way of the ERROR back. */
 #include <stdio.h>
 #include <string.h>
 
@@ -169,6 +172,84 @@ static void timeout_close_code(pc_ctx *t)
            "1008", code);
 }
 
+/* The interval of the timing cases: at least the run's --timeout, so
+ * that the third interval HB-8 gives a server also covers the way of its
+ * ERROR back, and within the server's bounds. */
+static uint64_t timing_interval(pc_ctx *t)
+{
+  const pc_config *cfg = pc_config_of(t);
+  uint64_t hb = pc_wait_ms(t);
+
+  if (hb < cfg->heartbeat_min_ms)
+    hb = cfg->heartbeat_min_ms;
+  if (hb > cfg->heartbeat_max_ms)
+    hb = cfg->heartbeat_max_ms;
+  return hb;
+}
+
+/* A NEGOTIATED session with the interval of timing_interval, in *hb. */
+static pc_conn *timing_session(pc_ctx *t, uint64_t *hb)
+{
+  const pc_frame *w;
+  pc_conn *c = ca_negotiated(t, "neg", timing_interval(t), &w);
+
+  *hb = interval_of(t, w);
+  return c;
+}
+
+/* Stays silent on d, which just had its PONG, for one and a half
+ * intervals of hb, and fails unless it is still open and answers a PING
+ * then (HB-8: not closed before two intervals). */
+static void lives_short_of_two(pc_ctx *t, pc_conn *d, uint64_t hb)
+{
+  unsigned quiet = (unsigned)(hb + hb / 2);
+
+  pc_expect_none(d, NULL, quiet);
+  PC_CHECK(t, !pc_closed(d), "the session was closed after %u ms of "
+           "silence, short of two intervals of %llu ms (HB-8)", quiet,
+           (unsigned long long)hb);
+  ca_pong_next(t, d);
+}
+
+/* Two sessions silent side by side: d for one and a half intervals, then
+ * a PING, which must be answered; c until its timeout, which must come
+ * after two intervals and before a third has passed. */
+/* spec: HB-4 HB-8 HB-3 */
+static void silence_timely(pc_ctx *t)
+{
+  uint64_t hb, hb_d, last, gone;
+  pc_conn *c = timing_session(t, &hb);
+  pc_conn *d = timing_session(t, &hb_d);
+  uint64_t wait = pc_wait_ms(t);
+  /* A twentieth of an interval for the server's clock; the rest of the
+   * third interval (at least --timeout) for the ERROR's way back. */
+  uint64_t early = 2 * hb - hb / 20, late = 2 * hb + (hb > wait ? hb : wait);
+  const pc_frame *f;
+
+  last = pc_now_ms();
+  ca_pong_next(t, c);
+  ca_pong_next(t, d);
+  pc_note(t, "both silent after a PING; one PINGs again after one and a "
+          "half intervals of %llu ms, the other waits for its timeout, "
+          "due from %llu ms to %llu ms after its PING",
+          (unsigned long long)hb, (unsigned long long)early,
+          (unsigned long long)late);
+  lives_short_of_two(t, d, hb_d);
+  f = pc_expect_error(c, "timeout", 1, NULL,
+                      (unsigned)(last + late - pc_now_ms()));
+  gone = pc_now_ms() - last;
+  pc_note(t, "timeout %llu ms after the PING", (unsigned long long)gone);
+  PC_CHECK(t, gone >= early, "the session was closed for silence %llu ms "
+           "after its last message, before two intervals of %llu ms "
+           "(HB-8)", (unsigned long long)gone, (unsigned long long)hb);
+  PC_CHECK(t, gone < late, "the timeout came %llu ms after the last "
+           "message, past the third interval of %llu ms (HB-8)",
+           (unsigned long long)gone, (unsigned long long)hb);
+  PC_CHECK(t, !pc_hdr(f, "req"), "the timeout carries req %s, which no "
+           "request of the client had", pc_hdr_show(f, "req"));
+  pc_expect_close(c, PC_WAIT);
+}
+
 static void ping_keeps_alive(pc_ctx *t)
 {
   uint64_t hb;
@@ -224,6 +305,11 @@ static const pc_case cases[] = {
   {"hb.silence-negotiated",
    "A NEGOTIATED session silent for two intervals is closed with timeout, "
    "fatal.", "HB-4", PC_MUST, NULL, silence_negotiated},
+  {"hb.silence-timely",
+   "With intervals of at least --timeout, a silent session is closed with "
+   "timeout after two intervals and before a third has passed, and one "
+   "silent for one and a half intervals still answers PING.",
+   "HB-4 HB-8 HB-3", PC_MUST, NULL, silence_timely},
   {"hb.timeout-close-code",
    "The server closes with WebSocket status 1008 after timeout.", "LIFE-7",
    PC_SHOULD, NULL, timeout_close_code},
