@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca_util.h"
 #include "watch.h"
 
 /* Idle connections of abuse.idle-connections. */
@@ -230,6 +231,65 @@ static void rate_flood(pc_ctx *t)
   wait_refill(t, c, 2);
   pc_send(c, "PING", NULL, "req", req, NULL);
   pc_expect(c, "PONG", "req", req, PC_WAIT);
+}
+
+/* Reads the answers to the PINGs with reqs "<prefix><i>", i below n, on
+ * c (other frames, events of other cases, are skipped); returns how many
+ * were rate-limited. Fails on any other answer. */
+static size_t count_limited(pc_ctx *t, pc_conn *c, const char *prefix,
+                            size_t n)
+{
+  size_t answered = 0, limited = 0, len = strlen(prefix);
+  const char *req;
+  pc_frame *f;
+
+  while (answered < n) {
+    f = pc_recv(c, PC_WAIT);
+    PC_CHECK(t, f, "%s: %zu of %zu PINGs were answered, then %s",
+             pc_conn_label(c), answered, n,
+             pc_closed(c) ? "the connection closed" : "nothing came");
+    req = pc_hdr(f, "req");
+    if (req == NULL || strncmp(req, prefix, len) != 0)
+      continue;
+    answered++;
+    if (strcmp(f->verb, "PONG") == 0)
+      continue;
+    PC_CHECK(t, strcmp(f->verb, "ERROR") == 0 &&
+                    pc_hdr_is(f, "reason", "rate-limited"),
+             "a PING got %s %s", f->verb, pc_hdr_show(f, "reason"));
+    limited++;
+  }
+  return limited;
+}
+
+/* spec: RATE-1 */
+static void rate_per_session(pc_ctx *t)
+{
+  int u = ca_acct(t, 4);
+  pc_conn *a = quiet(t, u), *b = quiet(t, u);
+  uint64_t burst = welcome_u64(t, a, "rate-burst");
+  /* Three quarters of the bucket on each session: within what each
+   * session's own bucket holds after HELLO and AUTH took two tokens,
+   * half a bucket more than one bucket of the user would hold. */
+  size_t each = burst >= 8 ? (size_t)(3 * burst / 4)
+                           : (burst > 2 ? (size_t)burst - 2 : 0);
+  const char *pa = pc_uniq(t, "a"), *pb = pc_uniq(t, "b");
+  size_t la, lb;
+
+  PC_CHECK(t, burst <= 100000, "rate-burst %llu: too large to flood",
+           (unsigned long long)burst);
+  pc_note(t, "%zu PINGs at once on each of two sessions of one user, "
+          "whose buckets hold %llu each", each, (unsigned long long)burst);
+  for (size_t i = 0; i < each; i++)
+    pc_send(a, "PING", NULL, "req", pc_printf(t, "%s%zu", pa, i), NULL);
+  for (size_t i = 0; i < each; i++)
+    pc_send(b, "PING", NULL, "req", pc_printf(t, "%s%zu", pb, i), NULL);
+  la = count_limited(t, a, pa, each);
+  lb = count_limited(t, b, pb, each);
+  PC_CHECK(t, la + lb == 0, "%zu and %zu of %zu PINGs on two sessions of "
+           "one user were refused with rate-limited, though each session's "
+           "own bucket of %llu held them: the bucket is not per session "
+           "(RATE-1)", la, lb, each, (unsigned long long)burst);
 }
 
 /* Sends `n` binary messages paced under the bucket; each must get
@@ -876,11 +936,19 @@ static void http_flood(pc_ctx *t)
 }
 
 static const pc_case cases[] = {
+  {"abuse.idle-connections",
+   "Many connections that never reach READY do not hold up a working "
+   "session, and each is closed with timeout within 10 seconds.",
+   "LIFE-3 DELIV-1", PC_MUST, NULL, idle_connections},
   {"abuse.rate-flood",
    "A flood past the session's bucket gets rate-limited, with the req of "
    "each refused frame and not fatal, for what the stated bucket and rate "
    "do not cover, and the session serves again once it refills.",
    "RATE-1 RATE-3", PC_MUST, NULL, rate_flood},
+  {"abuse.rate-per-session",
+   "Each session has a bucket of its own: two sessions of one user can "
+   "each send three quarters of rate-burst at once without a refusal.",
+   "RATE-1", PC_MUST, NULL, rate_per_session},
   {"abuse.rate-limited-not-malformed",
    "Binary messages refused as rate-limited do not count toward the 16 "
    "malformed messages that end a session.",
@@ -923,10 +991,6 @@ static const pc_case cases[] = {
    "delivery to others, and is closed with timeout after two heartbeat "
    "intervals.",
    "HB-4 DELIV-1", PC_MUST, NULL, silent_peer},
-  {"abuse.idle-connections",
-   "Many connections that never reach READY do not hold up a working "
-   "session, and each is closed with timeout within 10 seconds.",
-   "LIFE-3 DELIV-1", PC_MUST, NULL, idle_connections},
   {"abuse.http-flood",
    "A flood of HTTP requests is answered, or refused with 429, while "
    "WebSocket sessions beside it keep being served.",
