@@ -152,6 +152,38 @@ static void ack_means_stored(pc_ctx *t)
   }
 }
 
+#define UNIQUE_PER_CONV 4
+
+/* spec: SEND-11 SEND-1 */
+static void msg_id_unique(pc_ctx *t)
+{
+  const int ab[] = {1};
+  /* Three conversations of account 0 (one with account 1), one of
+   * account 1 alone, so that ids counted per conversation, per session
+   * or per user all meet. */
+  const char *conv[4] = {mu_group(t, 0, NULL, 0), mu_group(t, 0, NULL, 0),
+                         mu_group(t, 0, ab, 1), mu_group(t, 1, NULL, 0)};
+  mu_sess *s[2] = {mu_open(t, 0, NULL, false), mu_open(t, 1, NULL, false)};
+  const char *reqs[4][UNIQUE_PER_CONV];
+  mu_ack k[4 * UNIQUE_PER_CONV];
+  size_t n = 0;
+
+  for (size_t i = 0; i < UNIQUE_PER_CONV; i++)
+    for (size_t c = 0; c < 4; c++)
+      reqs[c][i] = mu_send(s[c == 3], conv[c], pc_uniq(t, "t"), NULL,
+                           "which one", 9);
+  for (size_t c = 0; c < 4; c++)
+    for (size_t i = 0; i < UNIQUE_PER_CONV; i++)
+      mu_ack_of(s[c == 3], reqs[c][i], &k[n++]);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      if (strcmp(k[i].msg_id, k[j].msg_id) == 0)
+        pc_fail(t, "two messages got msg-id %s: seq %llu of %s and seq "
+                "%llu of %s; a message-id names one message on the server "
+                "(SEND-11)", k[i].msg_id, (unsigned long long)k[i].seq,
+                k[i].conv, (unsigned long long)k[j].seq, k[j].conv);
+}
+
 /* spec: SEND-1 DELIV-1 SEC-3 */
 static void msg_matches_ack(pc_ctx *t)
 {
@@ -722,6 +754,10 @@ static const pc_case cases[] = {
    "member reads and within the conversation's last_seq: the ACK follows "
    "the commit.", "SEND-1 DUR-1 SYNC-1", PC_MUST, NULL,
    ack_means_stored},
+  {"send.msg-id-unique",
+   "Messages of different conversations, senders and sessions, sent at "
+   "once, never share a msg-id.", "SEND-11 SEND-1", PC_MUST, NULL,
+   msg_id_unique},
   {"send.msg-matches-ack",
    "The MSG of a sent message, on the sender's and the other member's "
    "sessions, carries the ACK's msg-id, seq and ts, the sending user, "
