@@ -224,6 +224,71 @@ static void last_session_offline(pc_ctx *t)
   check_no_ttl(t, f, "but an offline status has none (section 10)");
 }
 
+/* Whether account k is in a conversation with user `user`, by its list
+ * of conversations (HTTP-14: every conversation it is a member of). */
+static bool shares_with(pc_ctx *t, int k, const char *user)
+{
+  pc_http *r = pc_http_request(t, "GET", "/v1/conversations",
+                               pc_token(t, k), NULL, NULL, 0);
+  json_t *conv, *members, *name;
+  size_t i, j;
+
+  pc_http_expect(t, r, 200, NULL);
+  PC_CHECK(t, json_is_array(r->json), "GET /v1/conversations is not an "
+           "array: %.300s", r->body);
+  json_array_foreach(r->json, i, conv) {
+    members = json_object_get(conv, "members");
+    json_array_foreach(members, j, name)
+      if (json_is_string(name) && strcmp(json_string_value(name), user) == 0)
+        return true;
+  }
+  return false;
+}
+
+/* An account that is in no conversation with the subject, or -1. The
+ * observers (0 and 1) are in one by pres_begin. */
+static int stranger_of(pc_ctx *t, const pres *p)
+{
+  for (int k = p->subject - 1; k > p->obs2; k--)
+    if (!shares_with(t, k, p->user))
+      return k;
+  return -1;
+}
+
+/* spec: PRES-4 PRES-3 */
+static void only_to_sharers(pc_ctx *t)
+{
+  pres p;
+  pc_conn *s = pres_begin(t, &p, NULL);
+  int k = stranger_of(t, &p);
+  pc_conn *o = pres_session(t, p.obs1, NULL), *x;
+  size_t n;
+  pc_frame **got;
+
+  pcw_need_cap(t, o, "presence");
+  if (k < 0) {
+    pc_note(t, "every account of the run is in a conversation with the "
+               "subject %s: PRES-4 cannot be seen on this target (spec "
+               "1.5); only the relay to a sharer is checked", p.user);
+    pc_send(s, "PRESENCE", NULL, "status", "away", NULL);
+    next_status(t, &p, o, "away", PC_WAIT);
+    return;
+  }
+  pc_note(t, "%s is in no conversation with the subject %s",
+          pc_user(t, k), p.user);
+  x = pres_session(t, k, NULL);
+  pc_send(s, "PRESENCE", NULL, "status", "away", NULL);
+  next_status(t, &p, o, "away", PC_WAIT);
+  got = pcw_collect(t, x, &n);
+  if (pcw_find(got, n, "PRESENCE", "user", p.user) == NULL)
+    return;
+  PC_CHECK(t, shares_with(t, k, p.user), "%s, in no conversation with "
+           "%s, was told %s's status (PRES-4)", pc_user(t, k), p.user,
+           p.user);
+  pc_note(t, "another case put %s in a conversation with the subject "
+          "meanwhile; nothing to judge", pc_user(t, k));
+}
+
 /* spec: FRAME-11 ERR-2 PRES-3 */
 static void ttl_range(pc_ctx *t)
 {
@@ -339,6 +404,11 @@ static const pc_case cases[] = {
    "the other users who share a conversation, with the time left as "
    "ttl, and neither the user's own sessions nor an answer.",
    "PRES-3", PC_MUST, "presence", relayed_to_sharers},
+  {"presence.only-to-sharers",
+   "A status is relayed to the users who share a conversation with the "
+   "user and to no session of a user who shares none (when the run has "
+   "such an account).",
+   "PRES-4 PRES-3", PC_MUST, "presence", only_to_sharers},
   {"presence.once-per-session",
    "A session that shares two conversations with the user gets each "
    "status change once.",
