@@ -7,6 +7,7 @@
  * events of their conversations too; the cases look only at the events
  * of the conversations they made. Positions are opaque: the cases keep
  * them and send them back, and never compare or compute with them. */
+#include <stdint.h>
 #include <string.h>
 
 #include "msg_util.h"
@@ -212,6 +213,86 @@ static void synced_pos_is_end(pc_ctx *t)
     pc_fail(t, "SYNC since a SYNCED pos holds %zu events of the "
             "conversation, expected the one message sent after it", ev3.n);
   msg_of(t, ev3.v[0], &k, "SYNC since the SYNCED pos");
+}
+
+/* Rounds of resume.synced-pos-durable, and the SENDs the other member
+ * pipelines right before each SYNC, so that some are being stored when
+ * the SYNC comes. */
+#define SYNCED_ROUNDS 50
+#define SYNCED_LOAD 2
+
+/* The seqs of the MSG frames of l from index `from` on, as text; at
+ * most `most` of them, then "...". */
+static const char *seqs_from(pc_ctx *t, const mu_list *l, size_t from,
+                             size_t most)
+{
+  char *out = "";
+  size_t n = 0;
+
+  for (size_t i = from; i < l->n; i++) {
+    if (strcmp(l->v[i]->verb, "MSG") != 0)
+      continue;
+    if (n++ == most)
+      return pc_printf(t, "%s ...", out);
+    out = pc_printf(t, "%s%s%s", out, *out ? " " : "",
+                    pc_hdr_show(l->v[i], "seq"));
+  }
+  return out;
+}
+
+/* Fails unless the MSG frames of `got` are, in order, those of `seen`
+ * after index `after` (compared by seq). */
+static void same_msgs(pc_ctx *t, const mu_list *got, const mu_list *seen,
+                      size_t after, size_t round)
+{
+  if (strcmp(seqs_from(t, got, 0, SIZE_MAX),
+             seqs_from(t, seen, after + 1, SIZE_MAX)) != 0)
+    pc_fail(t, "SYNC since the pos of SYNCED %zu, taken while SENDs were "
+            "being stored, brings seqs [%s]; the session that got that "
+            "SYNCED received [%s] after it: the position was not the end "
+            "of what it had been sent, or not durable (SYNC-1, SYNC-3, "
+            "DELIV-3)", round + 1, seqs_from(t, got, 0, 20),
+            seqs_from(t, seen, after + 1, 20));
+}
+
+/* spec: SYNC-1 SYNC-3 DELIV-3 */
+static void synced_pos_durable(pc_ctx *t)
+{
+  const int members[] = {1};
+  const char *conv = mu_group(t, 0, members, 1);
+  mu_sess *a = mu_open(t, 0, NULL, false);
+  mu_sess *b = mu_open(t, 1, NULL, false);
+  const char *pos[SYNCED_ROUNDS], *load[SYNCED_ROUNDS * SYNCED_LOAD];
+  size_t at[SYNCED_ROUNDS], nload = 0;
+  mu_list seen = {0};
+  mu_ack k;
+
+  pc_note(t, "%d rounds: %d SENDs pipelined on one session, then at once "
+          "a SYNC without since on another member's session", SYNCED_ROUNDS,
+          SYNCED_LOAD);
+  for (size_t i = 0; i < SYNCED_ROUNDS; i++) {
+    const char *req = mu_req(b);
+    for (size_t j = 0; j < SYNCED_LOAD; j++)
+      load[nload++] = mu_send(a, conv, pc_uniq(t, "t"), NULL, "load", 4);
+    mu_pace(b);
+    pc_send(b->c, "SYNC", NULL, "req", req, NULL);
+    mu_until(b, conv, NULL, "SYNCED", "req", req, &seen,
+             pc_printf(t, "SYNCED req %s", req));
+    at[i] = seen.n - 1;
+    pos[i] = mu_hdr(t, seen.v[at[i]], "pos");
+  }
+  for (size_t j = 0; j < nload; j++)
+    mu_ack_of(a, load[j], &k);
+  mu_until(b, conv, NULL, "MSG", "msg-id", k.msg_id, &seen,
+           "the last MSG on the syncing session");
+  mu_check_seqs(t, &seen, 1, nload, "the live MSG frames of the syncing "
+                "session");
+  mu_sess *b2 = mu_open(t, 1, NULL, false);
+  for (size_t i = 0; i < SYNCED_ROUNDS; i++) {
+    mu_list ev = {0};
+    mu_sync(b2, pos[i], conv, NULL, &ev);
+    same_msgs(t, &ev, &seen, at[i], i);
+  }
 }
 
 /* spec: SYNC-5 FRAME-11 */
@@ -469,6 +550,11 @@ static const pc_case cases[] = {
    "The pos of SYNCED names the end of the answer: a SYNC since it "
    "repeats nothing and brings what came after.",
    "SYNC-1 DELIV-8 SYNC-4", PC_MUST, NULL, synced_pos_is_end},
+  {"resume.synced-pos-durable",
+   "Fifty times over, while another member's SENDs are being stored, a "
+   "SYNC since the pos of a SYNCED brings exactly the messages the "
+   "session got after that SYNCED.", "SYNC-1 SYNC-3 DELIV-3", PC_MUST,
+   NULL, synced_pos_durable},
   {"resume.unknown-pos",
    "SYNC since a position the server never issued, or one that is not an "
    "id, gets bad-value and the session goes on.", "SYNC-5 FRAME-11",
