@@ -36,8 +36,9 @@
   X(PARTITION, "partition", "a device cut off from the server, healed "   \
     "later")                                                               \
   X(SLOW, "slow", "slow consumers: a device that reads its frames late")  \
-  X(REORDER, "reorder", "a new connection on a faster path than the "     \
-    "old one, whose frames straggle in after the new one's")              \
+  X(REORDER, "reorder", "a device changes network: its new connection "  \
+    "takes another path, and the old one's frames straggle in after "     \
+    "the new one's")                                                       \
   X(DUP, "dup", "an ACK lost with its connection: the SEND goes again "   \
     "on a new one after the first copy was delivered")                    \
   X(CLIENT_CRASH, "client-crash", "an app or a device dies and starts "   \
@@ -78,6 +79,29 @@ typedef struct sim_opts {
   int planted;           /* a planted server fault (faults build), or 0 */
 } sim_opts;
 
+/* What a run exercised: X(field, "what it counts"). */
+#define SIM_COUNT_LIST(X)                                                  \
+  X(srv_crashes, "server crashes")                                         \
+  X(cli_crashes, "client crashes")                                         \
+  X(quits, "apps quit and started again")                                  \
+  X(resets, "connection resets")                                           \
+  X(partitions, "partitions")                                              \
+  X(slow, "slow readers")                                                  \
+  X(drops, "sessions dropped by the server's send queue cap")              \
+  X(stalls, "disk stalls")                                                 \
+  X(acks_lost, "ACKs lost with their connection")                          \
+  X(straggles, "closed connections whose frames straggle in late")         \
+  X(stale, "frames reaching the server on a connection older than one "   \
+    "it accepted since")                                                   \
+  X(resent, "SENDs of a message the server had received before")          \
+  X(commits, "commits")
+
+typedef struct sim_counts {
+#define SIM_COUNT_FIELD_(f, what) uint64_t f;
+  SIM_COUNT_LIST(SIM_COUNT_FIELD_)
+#undef SIM_COUNT_FIELD_
+} sim_counts;
+
 typedef struct sim_result {
   bool ok;
   uint64_t hash;       /* FNV-1a over every event of the trace */
@@ -86,6 +110,7 @@ typedef struct sim_result {
   uint64_t deliveries; /* messages handed to devices */
   uint64_t sim_ms;     /* simulated time the run took */
   uint32_t faults;     /* the kinds that were on */
+  sim_counts n;        /* what it exercised */
   char invariant[48];  /* when !ok: the invariant that failed */
 } sim_result;
 
@@ -136,6 +161,7 @@ typedef enum sim_ev_kind {
   EV_PARTITION,    /* fault: a device is cut off */
   EV_HEAL_DEV,     /* a: device, b: token: its partition heals */
   EV_SLOW,         /* fault: a device reads late for a while */
+  EV_PATH,         /* fault: a device changes network */
   EV_HEAL,         /* the workload phase ends: faults off */
   EV_QUIET,        /* healing: is everything settled? */
   EV_KIND_COUNT
@@ -199,6 +225,7 @@ typedef struct sim_device {
   parley_client *core;    /* NULL while the app is not running */
   uint32_t inc;           /* one per start of the app */
   uint64_t last_conn;     /* the sim conn of the core's latest CONNECT */
+  uint64_t last_accepted; /* the latest of its conns the server took */
   bool host_down;         /* crashed with its host: silent until restart */
   bool stopping;          /* the user quit: restart pending */
   bool synced;
@@ -223,6 +250,7 @@ typedef struct sim_intent {
   uint32_t dev, conv;
   bool known;      /* seq and msg_id observed (an ACK or a MSG) */
   bool acked;
+  uint32_t srv_sends; /* SEND frames of it that reached the server */
   uint64_t seq;
   char msg_id[PARLEY_ID_MAX + 1];
 } sim_intent;
@@ -264,6 +292,8 @@ typedef struct sim_conn {
   bool srv_open;     /* the server core holds the session */
   bool accepted;     /* the server end exists (or existed) */
   bool dead;         /* reset: nothing more goes through */
+  bool cli_gone;     /* the client left this path: what reaches its end
+                        vanishes, no RST comes back */
   uint64_t owd_ms, jitter_ms;
   uint64_t accept_token;
   sim_pipe pipe[2];
@@ -307,7 +337,7 @@ typedef struct sim_server {
   sqlite3_stmt *q[8];     /* its prepared queries (sim_check.c) */
   uint64_t last_seq[SIM_CONVS_MAX];        /* cached per conversation */
   uint64_t last_seq_commit[SIM_CONVS_MAX]; /* commits + 1 when read */
-  uint64_t commits, stalls, crashes;
+  uint64_t commits;
 } sim_server;
 
 /* ---- parameters drawn per seed -------------------------------------- */
@@ -325,6 +355,7 @@ typedef struct sim_params {
   double ge_p, ge_r;          /* good->bad, bad->good per packet */
   double loss_good, loss_bad; /* loss in each state */
   uint64_t reset_every_ms, partition_every_ms, partition_max_ms;
+  uint64_t path_every_ms;
   uint64_t slow_every_ms, ccrash_every_ms, scrash_every_ms;
   uint64_t quit_every_ms;
   double dup_p;
@@ -365,6 +396,7 @@ typedef struct sim {
   sim_conn **conns;
   size_t conn_count, conn_cap;
   sim_server srv;
+  sim_counts n;
   bool failed, done;
   char fail_msg[256];
   sim_result *res;
@@ -396,6 +428,9 @@ void sim_net_close(sim *s, sim_conn *c, int dir);
  * one-way delay) when told. */
 void sim_net_reset(sim *s, sim_conn *c, bool tell_srv, bool tell_cli);
 void sim_net_reset_random(sim *s);
+/* A device changes network: it gives up a connection at once, and what
+ * it had sent on it arrives late (the reorder fault). */
+void sim_net_path_change(sim *s);
 void sim_net_server_crashed(sim *s, bool host);
 void sim_net_device_crashed(sim *s, uint32_t dev, bool host);
 void sim_net_device_healed(sim *s, uint32_t dev);

@@ -293,6 +293,7 @@ void sim_cli_crash(sim *s, uint32_t dev, bool host)
     return;
   sim_note_add(s, "cli-crash", dev, 0, host ? "device" : "app",
                host ? 6 : 3);
+  s->n.cli_crashes++;
   app_exit(s, d, host);
   d->host_down = host;
   sim_at(s, s->now + down, EV_CLI_START, dev, d->inc, 0);
@@ -305,6 +306,7 @@ void sim_cli_quit(sim *s, uint32_t dev)
   if (d->core == NULL || d->stopping)
     return;
   sim_note_add(s, "cli-quit", dev, 0, NULL, 0);
+  s->n.quits++;
   d->stopping = true;
   parley_client_stop(d->core, s->now);
   pump(s, d);

@@ -71,10 +71,12 @@ static bool parse_u64(const char *s, uint64_t *out)
 {
   char *end;
 
-  if (*s == '\0' || *s == '-')
+  bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+
+  if (*s == '\0' || *s == '-' || *s == '+' || (hex && s[2] == '\0'))
     return false;
   errno = 0;
-  *out = strtoull(s, &end, 0);
+  *out = strtoull(s, &end, hex ? 16 : 10);
   return errno == 0 && *end == '\0';
 }
 
@@ -231,10 +233,13 @@ static int parse_args(int argc, char **argv, cli *c)
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int opt, idx, rc;
+  char flag[64];
 
   opterr = 0;
   while ((idx = -1, opt = getopt_long(argc, argv, ":h", longs, &idx)) != -1) {
-    const char *flag = idx >= 0 ? longs[idx].name : argv[optind - 1];
+    /* The flag's own name: argv[optind - 1] may be its value. */
+    snprintf(flag, sizeof flag, "%s%s", idx >= 0 ? "--" : "",
+             idx >= 0 ? longs[idx].name : argv[optind - 1]);
     if (opt == 'h') {
       fputs(usage_text, stdout);
       return 0;
@@ -274,6 +279,44 @@ static void faults_text(uint32_t on, char *out, size_t cap)
     snprintf(out, cap, "none");
 }
 
+static const char *const count_names[] = {
+#define SIM_COUNT_NAME_(f, what) what,
+    SIM_COUNT_LIST(SIM_COUNT_NAME_)
+#undef SIM_COUNT_NAME_
+};
+
+/* The counts as an array, in the order of SIM_COUNT_LIST. */
+static void counts_values(const sim_counts *n, uint64_t *out)
+{
+  size_t i = 0;
+
+#define SIM_COUNT_VALUE_(f, what) out[i++] = n->f;
+  SIM_COUNT_LIST(SIM_COUNT_VALUE_)
+#undef SIM_COUNT_VALUE_
+  (void)i;
+}
+
+#define COUNT_N (sizeof count_names / sizeof count_names[0])
+
+static void counts_print(const sim_counts *n)
+{
+  uint64_t v[COUNT_N];
+
+  counts_values(n, v);
+  printf("  exercised:");
+  for (size_t i = 0; i < COUNT_N; i++)
+    printf("%s %llu %s", i ? "," : "", (unsigned long long)v[i],
+           count_names[i]);
+  printf("\n");
+}
+
+static void counts_add(sim_counts *sum, const sim_counts *n)
+{
+#define SIM_COUNT_ADD_(f, what) sum->f += n->f;
+  SIM_COUNT_LIST(SIM_COUNT_ADD_)
+#undef SIM_COUNT_ADD_
+}
+
 static int run_one(const cli *c)
 {
   sim_result r;
@@ -292,6 +335,7 @@ static int run_one(const cli *c)
          (unsigned long long)r.deliveries, (unsigned long long)r.events,
          (double)r.sim_ms / 1000.0, wall,
          wall > 0 ? (double)r.msgs / wall : 0.0);
+  counts_print(&r.n);
   return r.ok ? 0 : 1;
 }
 
@@ -317,11 +361,14 @@ static int run_sweep(const cli *c)
   uint64_t msgs = 0, failed = 0, done = 0, hash = 0xcbf29ce484222325ull;
   double t0 = wall_s();
   sim_result r;
+  sim_counts sum;
 
+  memset(&sum, 0, sizeof sum);
   for (uint64_t seed = c->first; seed <= c->last; seed++) {
     if (sim_run(&c->o, seed, &r) != 0)
       return 3;
     msgs += r.msgs;
+    counts_add(&sum, &r.n);
     done++;
     hash = (hash ^ r.hash) * 0x100000001b3ull;
     if (!r.ok) {
@@ -344,6 +391,7 @@ static int run_sweep(const cli *c)
          (unsigned long long)c->last, (unsigned long long)done,
          (unsigned long long)failed, (unsigned long long)msgs, wall,
          wall > 0 ? (double)msgs / wall : 0.0, (unsigned long long)hash);
+  counts_print(&sum);
   return failed ? 1 : 0;
 }
 

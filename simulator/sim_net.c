@@ -22,10 +22,14 @@
  *   and waits for its reader is what the server's host would hold in
  *   its send queue, and past the queue's cap the server drops the
  *   session (sim_server.c);
- * - reordering across connections: with `reorder`, a new connection
- *   takes a path of its own (its delay is drawn anew), and the frames
- *   still in flight on a connection the client closed straggle in
- *   seconds later, after the new connection's;
+ * - reordering across connections: with `reorder`, a device changes
+ *   network now and then: it gives up its connection at once (the app
+ *   sees it drop and reconnects), what it had sent on the old path
+ *   straggles in seconds later, after the new connection's frames, and
+ *   what the server sends to the old address vanishes; every new
+ *   connection takes a path of its own (its delay is drawn anew), and
+ *   the frames in flight on a connection the client closes straggle in
+ *   late too;
  * - a connection between a closed end and an open one: data arriving at
  *   a closed socket is answered with an RST, unless its host is down.
  *
@@ -268,10 +272,13 @@ static void straggle(sim *s, sim_conn *c)
   p->last_at += extra;
   schedule_head(s, c, SIM_UP);
   sim_note_add(s, "straggle", c->dev, c->id, NULL, 0);
+  s->n.straggles++;
 }
 
 void sim_net_close(sim *s, sim_conn *c, int dir)
 {
+  bool in_flight = c->pipe[SIM_UP].head != NULL;
+
   if (dir == SIM_UP)
     c->cli_open = false;
   else
@@ -279,9 +286,45 @@ void sim_net_close(sim *s, sim_conn *c, int dir)
   if (c->dead || !c->accepted)
     return; /* a connect not yet accepted is simply abandoned */
   pipe_push(s, c, dir, SIM_FR_FIN, NULL, 0);
-  if (dir == SIM_UP && SIM_FAULT_ON(s, REORDER) && s->faults_live &&
-      c->pipe[SIM_UP].head != NULL && sim_rng_chance(&s->rng, 0.5))
+  if (dir == SIM_UP && in_flight && SIM_FAULT_ON(s, REORDER) &&
+      s->faults_live && sim_rng_chance(&s->rng, 0.5))
     straggle(s, c);
+}
+
+/* True when c could carry frames both ways now. */
+static bool conn_live(const sim *s, const sim_conn *c)
+{
+  const sim_device *d = &s->devs[c->dev];
+
+  return c->accepted && !c->dead && c->cli_open && c->srv_open &&
+         d->core != NULL && c->cli_inc == d->inc &&
+         s->now >= d->partition_until;
+}
+
+void sim_net_path_change(sim *s)
+{
+  sim_conn *pick = NULL;
+  size_t n = 0;
+
+  /* Reservoir choice among live connections, those with frames in
+   * flight to the server first. */
+  for (int busy = 1; busy >= 0 && pick == NULL; busy--) {
+    for (size_t i = 0; i < s->conn_count; i++) {
+      sim_conn *c = s->conns[i];
+      if (!conn_live(s, c) || (busy && c->pipe[SIM_UP].head == NULL))
+        continue;
+      if (sim_rng_range(&s->rng, 0, n++) == 0)
+        pick = c;
+    }
+  }
+  if (pick == NULL)
+    return;
+  sim_note_add(s, "path-change", pick->dev, pick->id, NULL, 0);
+  pick->cli_gone = true;
+  if (pick->pipe[SIM_UP].head != NULL)
+    straggle(s, pick);
+  pipe_push(s, pick, SIM_UP, SIM_FR_FIN, NULL, 0);
+  sim_cli_on_close(s, pick);
 }
 
 void sim_net_reset(sim *s, sim_conn *c, bool tell_srv, bool tell_cli)
@@ -289,6 +332,7 @@ void sim_net_reset(sim *s, sim_conn *c, bool tell_srv, bool tell_cli)
   if (c->dead)
     return;
   c->dead = true;
+  s->n.resets++;
   pipe_cut(&c->pipe[SIM_UP], 0);
   pipe_cut(&c->pipe[SIM_DOWN], 0);
   sim_note_add(s, "reset", c->dev, c->id, tell_srv ? (tell_cli ? "both" :
@@ -424,6 +468,7 @@ static void on_accept(sim *s, sim_conn *c, uint64_t token)
   }
   c->accepted = c->srv_open = true;
   c->srv_inc = s->srv.inc;
+  s->devs[c->dev].last_accepted = c->id;
   pipe_push(s, c, SIM_DOWN, SIM_FR_OPEN, NULL, 0);
   sim_srv_on_open(s, c);
 }
@@ -433,7 +478,7 @@ static void on_accept(sim *s, sim_conn *c, uint64_t token)
 static void closed_end(sim *s, sim_conn *c, int dir, const sim_frame *f)
 {
   bool host_down = dir == SIM_UP ? s->srv.state == SIM_SRV_DOWN_HOST
-                                 : s->devs[c->dev].host_down;
+                                 : s->devs[c->dev].host_down || c->cli_gone;
 
   if (f->kind == SIM_FR_FIN)
     return;
@@ -441,6 +486,25 @@ static void closed_end(sim *s, sim_conn *c, int dir, const sim_frame *f)
                f->data, f->len);
   if (!host_down)
     sim_net_reset(s, c, dir == SIM_DOWN, dir == SIM_UP);
+}
+
+/* Counts what a frame reaching the server exercises: a SEND of a
+ * message the server had before, a frame of a superseded connection. */
+static void count_up(sim *s, const sim_conn *c, const sim_frame *f)
+{
+  size_t at = 0;
+
+  if (c->id < s->devs[c->dev].last_accepted)
+    s->n.stale++;
+  if (f->len < 6 || memcmp(f->data, "SEND\r\n", 6) != 0)
+    return;
+  while (at + 4 <= f->len && memcmp(f->data + at, "\r\n\r\n", 4) != 0)
+    at++;
+  if (at + 4 <= f->len) {
+    uint32_t i = sim_body_intent(s, f->data + at + 4, f->len - at - 4);
+    if (i != SIM_NONE && s->intents[i].srv_sends++ > 0)
+      s->n.resent++;
+  }
 }
 
 static void deliver(sim *s, sim_conn *c, int dir, const sim_frame *f)
@@ -466,6 +530,7 @@ static void deliver(sim *s, sim_conn *c, int dir, const sim_frame *f)
     sim_cli_on_open(s, c);
   } else if (dir == SIM_UP) {
     sim_note_add(s, ">srv", c->dev, c->id, f->data, f->len);
+    count_up(s, c, f);
     sim_srv_on_frame(s, c, f->data, f->len);
   } else {
     sim_note_add(s, ">cli", c->dev, c->id, f->data, f->len);

@@ -317,6 +317,7 @@ int sim_run(const sim_opts *o, uint64_t seed, sim_result *res)
   res->sim_ms = s->now - s->start_ms;
   res->msgs = s->intent_count;
   res->faults = s->p.on;
+  res->n = s->n;
   if (s->failed)
     report_failure(s);
 

@@ -30,7 +30,7 @@
 #include "core_load.h"
 #include "sim.h"
 
-#define QUEUE_CAP_BYTES 65536
+#define QUEUE_CAP_BYTES 16384
 #define DEDUP_WINDOW_MS (24ull * 3600 * 1000)
 #define WAKE_MS 1 /* from the writer's commit to the core hearing of it */
 
@@ -129,7 +129,7 @@ static void crash_now(sim *s, bool host)
   uint64_t down = host ? sim_rng_range(&s->rng, 1000, 8000)
                        : sim_rng_range(&s->rng, 100, 3000);
 
-  v->crashes++;
+  s->n.srv_crashes++;
   v->crash_at_commit = 0;
   sim_note_add(s, "srv-crash", SIM_NONE, 0, host ? "host" : "process",
                host ? 4 : 7);
@@ -185,7 +185,7 @@ static uint64_t commit_delay(sim *s)
   if (SIM_FAULT_ON(s, DISK) && s->faults_live &&
       sim_rng_chance(&s->rng, s->p.stall_p)) {
     d += sim_rng_range(&s->rng, 20, s->p.stall_max_ms);
-    s->srv.stalls++;
+    s->n.stalls++;
     sim_note_add(s, "disk-stall", SIM_NONE, 0, NULL, 0);
   }
   return d;
@@ -233,6 +233,7 @@ static void on_commit(sim *s)
   v->run.n = 0;
   v->running = false;
   v->commits++;
+  s->n.commits++;
   snprintf(text, sizeof text, "%zu requests", n);
   sim_note_add(s, "commit", SIM_NONE, 0, text, strlen(text));
   if (v->crash_at_commit == CRASH_AFTER_COMMIT) {
@@ -276,6 +277,7 @@ static void act_send(sim *s, const parley_action *a)
   if (SIM_FAULT_ON(s, DUP) && s->faults_live && is_ack(a->data, a->len) &&
       sim_rng_chance(&s->rng, s->p.dup_p)) {
     sim_note_add(s, "ack-lost", c->dev, c->id, a->data, a->len);
+    s->n.acks_lost++;
     sim_net_reset(s, c, true, true);
     return;
   }
@@ -283,6 +285,7 @@ static void act_send(sim *s, const parley_action *a)
     sim_note_add(s, "srv-drops", c->dev, c->id, "send queue past its cap",
                  23);
     c->srv_open = false;
+    s->n.drops++;
     sim_net_reset(s, c, false, true);
     sim_grow((void **)&v->kills, &v->kill_cap, v->kill_count + 1,
              sizeof *v->kills);

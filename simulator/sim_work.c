@@ -95,6 +95,7 @@ static void draw_params(sim *s)
   p->reset_every_ms = range(s, 2000, 15000);
   p->partition_every_ms = range(s, 5000, 30000);
   p->partition_max_ms = range(s, 2000, 30000);
+  p->path_every_ms = range(s, 3000, 20000);
   p->slow_every_ms = range(s, 5000, 30000);
   p->ccrash_every_ms = range(s, 5000, 30000);
   p->scrash_every_ms = range(s, 8000, 40000);
@@ -260,6 +261,8 @@ static void begin_workload(sim *s)
     next(s, s->p.partition_every_ms, EV_PARTITION, 0);
   if (SIM_FAULT_ON(s, SLOW))
     next(s, s->p.slow_every_ms, EV_SLOW, 0);
+  if (SIM_FAULT_ON(s, REORDER))
+    next(s, s->p.path_every_ms, EV_PATH, 0);
   if (SIM_FAULT_ON(s, CLIENT_CRASH))
     next(s, s->p.ccrash_every_ms, EV_CLI_CRASH, 0);
   if (SIM_FAULT_ON(s, SERVER_CRASH))
@@ -346,6 +349,7 @@ static void partition(sim *s)
   d->partition_until = s->now + len;
   snprintf(text, sizeof text, "%llu ms", (unsigned long long)len);
   sim_note_add(s, "partition", i, 0, text, strlen(text));
+  s->n.partitions++;
   sim_at(s, d->partition_until, EV_HEAL_DEV, i, ++d->partition_token, 0);
 }
 
@@ -362,6 +366,7 @@ static void slow(sim *s)
            (unsigned long long)d->read_delay_ms,
            (unsigned long long)(d->slow_until - s->now));
   sim_note_add(s, "slow", i, 0, text, strlen(text));
+  s->n.slow++;
 }
 
 /* A fault strikes (only while the workload runs). */
@@ -377,6 +382,10 @@ static void fault_event(sim *s, const sim_event *ev)
     break;
   case EV_SLOW:
     slow(s);
+    break;
+  case EV_PATH:
+    next(s, s->p.path_every_ms, EV_PATH, 0);
+    sim_net_path_change(s);
     break;
   case EV_CLI_CRASH:
     next(s, s->p.ccrash_every_ms, EV_CLI_CRASH, 0);
