@@ -43,7 +43,7 @@ pc_conn *ca_ready(pc_ctx *t, int user, const char *token,
                   const char *device, uint64_t hb_ms,
                   const pc_frame **ready)
 {
-  pc_conn *c = pc_ws_open(t, pc_printf(t, "user%d", user), NULL);
+  pc_conn *c = pc_ws_open(t, pc_user(t, user), NULL);
   const char *hreq = ca_req(t), *areq = ca_req(t);
   const pc_frame *f;
 

@@ -89,7 +89,7 @@ static void valid_token(pc_ctx *t)
 static void pipelined(pc_ctx *t)
 {
   int u = ca_acct(t, 1);
-  pc_conn *c = pc_ws_open(t, "user", NULL);
+  pc_conn *c = pc_ws_open(t, pc_user(t, u), NULL);
   const char *want[] = {"WELCOME", "READY", "PONG"};
   size_t got = 0;
 

@@ -466,7 +466,7 @@ static void sender_from_session(pc_ctx *t)
 /* spec: SEC-3 AUTH-1 EXT-5 */
 static void ready_user_from_token(pc_ctx *t)
 {
-  pc_conn *c = pc_ws_open(t, "claim", NULL);
+  pc_conn *c = pc_ws_open(t, pc_user(t, MEMBER), NULL);
   const char *req = pc_uniq(t, "a");
   pc_frame *f;
 

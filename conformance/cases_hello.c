@@ -335,7 +335,7 @@ static void malformed_in_open(pc_ctx *t)
 static void unknown_headers_ignored(pc_ctx *t)
 {
   int u = ca_acct(t, 4);
-  pc_conn *c = pc_ws_open(t, "user", NULL);
+  pc_conn *c = pc_ws_open(t, pc_user(t, u), NULL);
   const char *hreq = ca_req(t), *areq = ca_req(t), *preq = ca_req(t);
   const char *device = pc_uniq(t, "d");
   const pc_frame *f;

@@ -42,6 +42,8 @@ struct pc_conn {
   const char *pos;
   unsigned req_n;
   uint64_t opened_ms;       /* monotonic: the upgrade was sent */
+  bool retired;             /* refused for rate and tried again: its
+                               label counts no more (conn_label) */
   unsigned signin_tries;    /* AUTHs refused for rate (pc_auth_retry) */
 };
 

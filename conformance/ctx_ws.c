@@ -31,6 +31,48 @@ typedef struct match {
 
 /* ---- connections --------------------------------------------------- */
 
+/* The length of `label` without a trailing "-<digits>" (all of it when
+ * it has none, or nothing before it). */
+static size_t label_base(const char *label) {
+  size_t len = strlen(label), k = len;
+
+  while (k > 0 && label[k - 1] >= '0' && label[k - 1] <= '9')
+    k--;
+  return k < len && k > 1 && label[k - 1] == '-' ? k - 1 : len;
+}
+
+/* Whether `label` is the user name of one of the run's accounts (which
+ * may end in "-<digits>" itself). */
+static bool is_user(const pc_ctx *t, const char *label) {
+  size_t i;
+
+  for (i = 0; i < t->r->account_count; i++)
+    if (strcmp(t->r->accounts[i].user, label) == 0)
+      return true;
+  return false;
+}
+
+/* The label of a new connection the case opens: the word of `label` (a
+ * number it ends in dropped, unless it is a user name), '-', and one
+ * more than the case's connections of that word so far, leaving out
+ * those a sign-in retry gave up ("alice" -> "alice-2", "neg-0" ->
+ * "neg-1"). */
+static const char *conn_label(pc_ctx *t, const char *label) {
+  size_t base = is_user(t, label) ? strlen(label) : label_base(label);
+  size_t n = 1;
+  const pc_conn *x;
+
+  if (base == 0) {
+    label = "conn";
+    base = 4;
+  }
+  for (x = t->conns; x; x = x->next)
+    if (!x->retired && label_base(x->label) == base &&
+        strncmp(x->label, label, base) == 0 && x->label[base] == '-')
+      n++;
+  return pc_printf(t, "%.*s-%zu", (int)base, label, n);
+}
+
 static pc_conn *conn_new(pc_ctx *t, const char *label, pw_conn *w) {
   pc_conn *c = pc_alloc(t, sizeof *c);
 
@@ -108,6 +150,7 @@ static pc_conn *ws_open(pc_ctx *t, const char *label, pc_ws_opts *opts,
 
   if (!r->host)
     pc_fail(t, "no target to connect to (client mode)");
+  label = conn_label(t, label);
   o.host = r->host;
   o.port = r->port;
   o.path = opts && opts->path ? opts->path : r->config.ws_path;
@@ -816,31 +859,31 @@ static void auth(pc_conn *c, int user, const pc_session_opts *o) {
   c->ready = r;
 }
 
-/* Opens the connection of a session; an upgrade refused with 429 (the
- * target's limit on sessions per address) is tried again. */
-static pc_conn *session_open(pc_ctx *t, const char *label) {
+/* Opens the connection of a session of account `name`; an upgrade
+ * refused with 429 (the target's limit on sessions per address) is tried
+ * again under the same label. */
+static pc_conn *session_open(pc_ctx *t, const char *name) {
   uint64_t since = pw_mono_ms();
   unsigned tries = 0;
   bool limited = false;
   pc_conn *c;
-  char *what = pc_printf(t, "%s: the WebSocket upgrade", label);
+  char *what;
 
-  while (!(c = ws_open(t, label, NULL, &limited)))
+  while (!(c = ws_open(t, name, NULL, &limited))) {
+    t->conns->retired = true; /* the refused one, made last */
+    what = pc_printf(t, "%s: the WebSocket upgrade", t->conns->label);
     if (!pc_signin_pause(t->r, t, since, &tries, 0, what))
       pc_signin_limited(t, what, "sessions per client address",
                         "HTTP 429");
+  }
   return c;
 }
 
 pc_conn *pc_session(pc_ctx *t, int user, const pc_session_opts *opts) {
-  const char *name = pc_user(t, user), *req;
-  size_t n = 1, len = strlen(name);
-  pc_conn *c, *x;
+  const char *req;
+  pc_conn *c;
 
-  for (x = t->conns; x; x = x->next)
-    if (strncmp(x->label, name, len) == 0 && x->label[len] == '-')
-      n++;
-  c = session_open(t, pc_printf(t, "%s-%zu", name, n));
+  c = session_open(t, pc_user(t, user));
   hello(c, opts);
   auth(c, user, opts);
   if (opts && opts->sync) {

@@ -171,8 +171,13 @@ typedef struct pc_ws_opts {
   int refusal_status;       /* out: HTTP status of a refused upgrade */
 } pc_ws_opts;
 
-/* Opens a WebSocket connection to the target; `label` names it in the wire
- * log ("alice-1"). Fails the case when the upgrade fails (and, with
+/* Opens a WebSocket connection to the target. `label` names it in the
+ * wire log as a word and a number: the word is `label` without a number
+ * it ends in, and the number counts the case's connections of that word
+ * ("alice" or "alice-1" -> "alice-1", then "alice-2"). Give the user name
+ * for a connection that signs in as an account (pc_user), a word for
+ * what it is otherwise ("neg" for one left in NEGOTIATED, "open" for one
+ * before HELLO). Fails the case when the upgrade fails (and, with
  * expect_refusal, when it succeeds). */
 pc_conn *pc_ws_open(pc_ctx *t, const char *label, pc_ws_opts *opts);
 

@@ -509,9 +509,15 @@ def test_failing_target(ctx):
     assert failed, "no case failed against a broken server"
     assert doc["run"]["result"] == "fail"
     assert doc["run"]["counts"]["failing"] >= len(failed)
+    users = {"user0", "user1", "user2", "user3"}
     for c in failed:
         assert c["message"] and c["level"] == "MUST", c
         assert c["wire_log"], c["id"]
+        for e in c["wire_log"]:  # README, "Reading a wire log"
+            m = re.fullmatch(r"([a-z0-9_.-]+?)-[1-9][0-9]*", e["conn"])
+            assert e["conn"] == "" or (m and (m.group(1) in users or
+                                              "-" not in m.group(1))), \
+                (c["id"], e["conn"])
         assert "FAIL" in r.stdout and c["id"] in r.stdout, r.stdout[-3000:]
     with open(junit, encoding="utf-8") as f:
         xml = f.read()
