@@ -464,11 +464,13 @@ void pc_report_summary(const pc_outcome *o, FILE *f)
           t.failing ? "FAILED" : o->interrupted ? "INTERRUPTED" : "PASSED",
           t.ran, t.ran == 1 ? "" : "s",
           o->target, (double)o->wall_us / 1e6);
-  if (t.failing)
-    fprintf(f, "; %zu MUST case%s failed%s", t.must_failing,
-            t.must_failing == 1 ? "" : "s",
-            t.should_failing ? " and SHOULD cases failed under --strict"
-                             : "");
+  if (t.failing && t.should_failing)
+    fprintf(f, "; %zu MUST case%s and %zu SHOULD case%s failed (--strict)",
+            t.must_failing, t.must_failing == 1 ? "" : "s",
+            t.should_failing, t.should_failing == 1 ? "" : "s");
+  else if (t.failing)
+    fprintf(f, "; %zu MUST case%s failed", t.must_failing,
+            t.must_failing == 1 ? "" : "s");
   if (o->interrupted)
     fprintf(f, "; interrupted, %zu not run", t.not_run);
   else if (o->stopped_early)

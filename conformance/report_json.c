@@ -159,7 +159,8 @@ static json_t *run_of(const pc_outcome *o)
     "duration_ms", (double)o->wall_us / 1000.0,
     "strict", o->opts->strict, "interrupted", o->interrupted,
     "stopped_early", o->stopped_early,
-    "result", t.failing ? "fail" : "pass", "counts", counts_of(o));
+    "result", t.failing ? "fail" : o->interrupted ? "interrupted" : "pass",
+    "counts", counts_of(o));
 }
 
 int pc_report_json(const pc_outcome *o, FILE *f)

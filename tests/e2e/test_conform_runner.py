@@ -411,6 +411,30 @@ def test_client_cannot_start(ctx):
             "out of cheese" in c["message"], (c["id"], c["message"])
 
 
+def test_interrupt(ctx):
+    """One SIGINT: the running cases finish, the reports are written, the
+    exit code is 130 and the JSON result says interrupted, not pass."""
+    result = os.path.join(ctx["workdir"], "interrupted.json")
+    p = subprocess.Popen([ARGS.conform_bin, "--server-bin", ARGS.server_bin,
+                          "--timeout", "15000", "--json", result],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        header = p.stdout.readline()  # printed once the cases start
+        assert "server cases against" in header, header
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=RUN_S)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, (p.returncode, out[-2000:], err[-2000:])
+    doc = load_result(result)
+    assert doc["run"]["interrupted"] is True, doc["run"]
+    assert doc["run"]["result"] == "interrupted", doc["run"]
+    assert "INTERRUPTED" in out, out[-2000:]
+
+
 def test_second_interrupt(ctx):
     """A second SIGINT ends the run at once: exit 130, no report file
     left half written, and the self-started server's temporary directory
@@ -615,6 +639,9 @@ def test_expect_fail_excuses(ctx):
         r, doc, junit = broken_run(ctx, "strict", "--expect-fail", xfail,
                                    "--strict")
         assert r.returncode == 1, where(r)
+        n = len(should)
+        assert f"{n} SHOULD case{'' if n == 1 else 's'} failed (--strict)" \
+            in r.stdout, r.stdout[-2000:]
         assert doc["run"]["counts"]["failing"] == len(should), doc["run"]
         with open(junit, encoding="utf-8") as f:
             assert f.read().count('<failure type="SHOULD"') == len(should)
@@ -664,7 +691,7 @@ TESTS = {
     "usage": [test_usage_errors, test_unreachable, test_client_cannot_start],
     "expect_fail": [test_expect_fail_stale, test_expect_fail_excuses],
     "failing": [test_failing_target, test_fail_fast, test_session_limits,
-                test_second_interrupt, test_other_traffic],
+                test_interrupt, test_second_interrupt, test_other_traffic],
 }
 
 
