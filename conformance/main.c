@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "outfile.h"
 #include "tool.h"
 
 #ifndef PARLEY_VERSION
@@ -245,7 +246,8 @@ typedef struct app {
   pc_opts o;
   pc_item *items;
   size_t count;
-  FILE *junit, *json;          /* opened before the run */
+  pc_outfile junit, json;      /* prepared before the run */
+  bool json_stdout;            /* --json - */
   FILE *term;                  /* stderr when the JSON report is stdout */
   pc_run run;
   pc_selfserve *server;
@@ -258,7 +260,8 @@ typedef struct app {
  * while the reports are written, and from the exit at once on, so that
  * neither cuts into the other. */
 static struct {
-  const char *junit, *json, *html;  /* NULL: none, or stdout */
+  const char *junit, *json, *html;  /* our temporary files (NULL: none)
+                                       and the HTML directory */
   bool written;
   pthread_mutex_t lock;
 } g_partial = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -326,18 +329,18 @@ static void set_signals(void)
     pthread_detach(th);
 }
 
-/* Opens a report file for writing. Returns 0 or the usage exit code. */
-static int open_report(const char *flag, const char *path, FILE **f)
+/* Checks a report destination and makes its temporary file (nothing
+ * the user named is opened or truncated yet). Returns 0 or the usage
+ * exit code. */
+static int open_report(const char *flag, const char *path, pc_outfile *o)
 {
+  char err[256];
+
   if (!path)
     return 0;
-  if (strcmp(path, "-") == 0 && strcmp(flag, "--json") == 0) {
-    *f = stdout;
-    return 0;
-  }
-  if (!(*f = fopen(path, "w"))) {
+  if (pc_outfile_prepare(o, path, err, sizeof err) != 0) {
     fprintf(stderr, "parley-conform: %s %s: cannot write: %s\n", flag, path,
-            strerror(errno));
+            err);
     return PC_EXIT_USAGE;
   }
   return 0;
@@ -349,12 +352,13 @@ static int open_reports(app *a)
   int rc;
   struct stat st;
 
+  a->json_stdout = a->o.json_path && strcmp(a->o.json_path, "-") == 0;
   if ((rc = open_report("--junit", a->o.junit_path, &a->junit)) ||
-      (rc = open_report("--json", a->o.json_path, &a->json)))
+      (!a->json_stdout &&
+       (rc = open_report("--json", a->o.json_path, &a->json))))
     return rc;
-  g_partial.junit = a->junit && a->junit != stdout ? a->o.junit_path
-                                                   : NULL;
-  g_partial.json = a->json && a->json != stdout ? a->o.json_path : NULL;
+  g_partial.junit = a->junit.tmp;
+  g_partial.json = a->json.tmp;
   g_partial.html = a->o.html_dir;
   if (!a->o.html_dir)
     return 0;
@@ -434,25 +438,41 @@ static int set_up(app *a, const char *argv0)
   return 0;
 }
 
+/* Writes one report through its outfile with fn. Returns 0 or an exit
+ * code after printing. */
+static int write_one(const char *flag, pc_outfile *o, const pc_outcome *out,
+                     int (*fn)(const pc_outcome *, FILE *))
+{
+  char err[256] = "cannot write";
+  FILE *f;
+
+  if (!o->dest)
+    return 0;
+  if (!(f = pc_outfile_open(o, err, sizeof err)) || fn(out, f) != 0 ||
+      pc_outfile_commit(o, err, sizeof err) != 0) {
+    fprintf(stderr, "parley-conform: %s %s: cannot write: %s\n", flag,
+            o->dest, err);
+    pc_outfile_discard(o);
+    return PC_EXIT_USAGE;
+  }
+  pc_outfile_free(o);
+  return 0;
+}
+
 /* Writes the report files. Returns 0 or an exit code. */
 static int write_reports(app *a, const pc_outcome *out)
 {
   int rc = 0;
 
-  if (a->junit && (pc_report_junit(out, a->junit) != 0 ||
-                   fclose(a->junit) != 0)) {
-    fprintf(stderr, "parley-conform: --junit %s: cannot write\n",
-            a->o.junit_path);
+  if (write_one("--junit", &a->junit, out, pc_report_junit) != 0)
+    rc = PC_EXIT_USAGE;
+  if (write_one("--json", &a->json, out, pc_report_json) != 0)
+    rc = PC_EXIT_USAGE;
+  if (a->json_stdout &&
+      (pc_report_json(out, stdout) != 0 || fflush(stdout) != 0)) {
+    fprintf(stderr, "parley-conform: --json -: cannot write\n");
     rc = PC_EXIT_USAGE;
   }
-  a->junit = NULL;
-  if (a->json && (pc_report_json(out, a->json) != 0 ||
-                  (a->json == stdout ? fflush(a->json) : fclose(a->json)))) {
-    fprintf(stderr, "parley-conform: --json %s: cannot write\n",
-            a->o.json_path);
-    rc = PC_EXIT_USAGE;
-  }
-  a->json = NULL;
   if (a->o.html_dir && pc_report_html(out, a->o.html_dir) != 0)
     rc = PC_EXIT_USAGE;
   return rc;
@@ -523,14 +543,9 @@ static void tear_down(app *a, int *rc)
   run_release(&a->run);
   if (a->server && pc_selfserve_stop(a->server) != 0 && *rc != 2)
     *rc = PC_EXIT_SETUP;
-  if (a->junit) {               /* opened, never written: no report */
-    fclose(a->junit);
-    unlink(a->o.junit_path);
-  }
-  if (a->json && a->json != stdout) {
-    fclose(a->json);
-    unlink(a->o.json_path);
-  }
+  /* never written: remove our temporary files, nothing else */
+  pc_outfile_discard(&a->junit);
+  pc_outfile_discard(&a->json);
   pc_expect_fail_free();
   free(a->items);
   free(a->o.globs);

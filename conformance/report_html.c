@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "tool.h"
 
 #ifndef PARLEY_VERSION
@@ -87,18 +88,25 @@ static void verdict_words(pc_buf *b, const pc_item *it)
 static int write_file(const char *dir, const char *name, const pc_buf *b)
 {
   pc_buf path = {0};
+  pc_outfile o;
+  char err[256] = "cannot write";
   FILE *f;
   int rc = -1;
 
   pc_buf_addf(&path, "%s/%s", dir, name);
-  if ((f = fopen(path.p, "w"))) {
-    rc = fwrite(pc_buf_str(b), 1, b->len, f) == b->len ? 0 : -1;
-    if (fclose(f) != 0)
-      rc = -1;
+  if (pc_outfile_prepare(&o, path.p, err, sizeof err) == 0) {
+    if ((f = pc_outfile_open(&o, err, sizeof err)) &&
+        fwrite(pc_buf_str(b), 1, b->len, f) == b->len &&
+        pc_outfile_commit(&o, err, sizeof err) == 0)
+      rc = 0;
+    if (rc == 0)
+      pc_outfile_free(&o);
+    else
+      pc_outfile_discard(&o);
   }
   if (rc != 0)
     fprintf(stderr, "parley-conform: --html: cannot write %s: %s\n", path.p,
-            strerror(errno));
+            err);
   pc_buf_free(&path);
   return rc;
 }
@@ -304,16 +312,16 @@ void pc_report_html_clear(const char *dir)
 {
   DIR *d = opendir(dir);
   struct dirent *e;
-  size_t n;
+  char tag[64];
   pc_buf path = {0};
 
   if (!d)
     return;
+  /* only the temporary files of this process: pages are renamed into
+   * place whole, and nothing else in dir is ours to remove */
+  snprintf(tag, sizeof tag, "%s%ld-", PC_OUTFILE_TMP_TAG, (long)getpid());
   while ((e = readdir(d))) {
-    n = strlen(e->d_name);
-    if (strcmp(e->d_name, "index.html") != 0 &&
-        (strncmp(e->d_name, "case-", 5) != 0 || n < 10 ||
-         strcmp(e->d_name + n - 5, ".html") != 0))
+    if (e->d_name[0] != '.' || !strstr(e->d_name, tag))
       continue;
     path.len = 0;
     pc_buf_addf(&path, "%s/%s", dir, e->d_name);

@@ -212,8 +212,8 @@ int pc_report_list(const pc_item *items, size_t count,
 int pc_report_junit(const pc_outcome *o, FILE *f);
 int pc_report_json(const pc_outcome *o, FILE *f);
 int pc_report_html(const pc_outcome *o, const char *dir);
-/* Removes the files an HTML report writes in dir (index.html and every
- * case-*.html), so that none is left from an earlier or a cut-off run. */
+/* Removes this process's temporary files in dir (a page being written
+ * when the run was cut off); never a page or anything else. */
 void pc_report_html_clear(const char *dir);
 
 #endif

@@ -1,0 +1,373 @@
+"""End-to-end test: parley-conform against a hostile target never crashes,
+hangs, runs out of memory or damages files.
+
+The runner is pointed at servers nobody here controls, so whatever a
+target does must end in a verdict or a clear exit 3, within the time
+--timeout and the case cap allow. This file holds a small stand-in
+server (Hostile) on 127.0.0.1 that answers the HTTP API and the
+WebSocket protocol plausibly, except where a test tells it to attack:
+at GET /v1/config, at POST /v1/auth/token, at POST /v1/conversations,
+or after HELLO instead of WELCOME. Each test names what it guards.
+
+usage: test_conform_hostile.py --conform-bin PATH [--test NAME]
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+from parley_e2e import run_tests
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+RUN_S = 40  # guards each run against hangs; never a pass condition
+ARGS = None
+
+CONFIG = {"versions": [1], "subprotocol": "parley.1", "ws_path": "/v1/ws",
+          "max_frame": 65536, "max_headers": 32, "max_header_line": 1024,
+          "max_body": 64512, "heartbeat_min_ms": 200,
+          "heartbeat_max_ms": 120000, "dedup_window_ms": 86400000,
+          "typing_ttl_ms": 6000, "token_ttl_ms": 3600000,
+          "rate_per_s": 200, "rate_burst": 400}
+
+WELCOME = {"version": "1", "caps": "receipts,typing,presence",
+           "heartbeat": "60000", "max-frame": "65536",
+           "max-headers": "32", "max-header-line": "1024",
+           "max-body": "64512", "dedup-window": "86400000",
+           "typing-ttl": "6000", "rate": "200", "rate-burst": "400"}
+
+
+def send(conn, data):
+    try:
+        conn.sendall(data)
+        return True
+    except OSError:
+        return False
+
+
+def forever(conn, chunk, delay=0.0):
+    """Sends chunk until the peer goes away."""
+    while send(conn, chunk):
+        if delay:
+            time.sleep(delay)
+
+
+def http_answer(conn, status, body, extra=b""):
+    if isinstance(body, str):
+        body = body.encode()
+    send(conn, b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+         b"Content-Length: %d\r\nConnection: close\r\n%s\r\n"
+         % (status, len(body), extra) + body)
+
+
+def ws_frame(op, payload, fin=True):
+    b0 = (0x80 if fin else 0) | op
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, n])
+    elif n < 65536:
+        head = bytes([b0, 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, 127]) + struct.pack(">Q", n)
+    return head + payload
+
+
+def frame(verb, headers, body=None):
+    out = verb + "\r\n"
+    for name, value in headers:
+        out += f"{name}: {value}\r\n"
+    if body is not None:
+        out += f"content-length: {len(body)}\r\n"
+    out = (out + "\r\n").encode()
+    return out + (body or b"")
+
+
+class Hostile:
+    """The stand-in server. `attacks` maps a stage (config, token, conv,
+    hello) to a function(conn) that answers instead; `config`, `token`
+    and `welcome` override the plausible answers."""
+
+    def __init__(self, attacks=None, config=None, token=None, welcome=None):
+        self.attacks = attacks or {}
+        self.config = dict(CONFIG, **(config or {}))
+        self.token = token or (lambda user: "tok-" + user)
+        self.welcome = dict(WELCOME, **(welcome or {}))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,),
+                             daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(RUN_S)
+        try:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            self._answer(conn, head.decode("latin-1"), rest)
+        except (OSError, ValueError, KeyError):
+            pass
+        finally:
+            conn.close()
+
+    def _body(self, conn, head, rest):
+        m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+        want = int(m.group(1)) if m else 0
+        while len(rest) < want:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return rest
+
+    def _answer(self, conn, head, rest):
+        line = head.split("\r\n")[0]
+        if line.startswith("GET /v1/config "):
+            if "config" in self.attacks:
+                return self.attacks["config"](conn)
+            return http_answer(conn, 200, json.dumps(self.config))
+        if line.startswith("POST /v1/auth/token "):
+            user = json.loads(self._body(conn, head, rest) or b"{}")["user"]
+            if "token" in self.attacks:
+                return self.attacks["token"](conn)
+            return http_answer(conn, 200, json.dumps(
+                {"token": self.token(user),
+                 "expires_ms": int(time.time() * 1000) + 3600000}))
+        if line.startswith("POST /v1/conversations "):
+            self._body(conn, head, rest)
+            if "conv" in self.attacks:
+                return self.attacks["conv"](conn)
+            return http_answer(conn, 201, json.dumps(
+                {"id": "c" + os.urandom(6).hex(), "kind": "group",
+                 "title": "", "members": [], "last_seq": 0,
+                 "created_ms": 1}))
+        if "upgrade: websocket" in head.lower():
+            return self._ws(conn, head, rest)
+        return http_answer(conn, 404, '{"error": {"code": 404, "reason": '
+                           '"not-found", "message": "no"}}')
+
+    def _ws(self, conn, head, rest):
+        key = re.search(r"(?im)^sec-websocket-key:\s*(\S+)", head).group(1)
+        acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest())
+        send(conn, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
+             b"\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
+             b"\r\nSec-WebSocket-Protocol: parley.1\r\n\r\n")
+        buf = rest
+        while True:
+            got = self._ws_read(conn, buf)
+            if got is None:
+                return
+            op, payload, buf = got
+            if op == 8:
+                send(conn, ws_frame(8, payload[:2]))
+                return
+            if op != 1:
+                continue
+            text = payload.decode("utf-8", "replace")
+            verb = text.split("\r\n")[0]
+            m = re.search(r"(?m)^req: (\S*)\r$", text)
+            req = m.group(1) if m else ""
+            if verb == "HELLO":
+                if "hello" in self.attacks:
+                    return self.attacks["hello"](conn)
+                send(conn, ws_frame(1, frame("WELCOME", list(
+                    self.welcome.items()) + [("req", req)])))
+            elif verb == "AUTH":
+                m = re.search(r"(?m)^token: tok-(\S*)\r$", text)
+                user = m.group(1) if m else "x"
+                send(conn, ws_frame(1, frame("READY", [
+                    ("user", user), ("device", "d"),
+                    ("expires", str(int(time.time() * 1000) + 3600000)),
+                    ("req", req)])))
+            elif verb == "PING":
+                send(conn, ws_frame(1, frame("PONG", [("req", req)])))
+            else:
+                send(conn, ws_frame(1, frame("ERROR", [
+                    ("code", "420"), ("reason", "unknown-verb"),
+                    ("fatal", "no"), ("req", req)])))
+
+    @staticmethod
+    def _ws_read(conn, buf):
+        while True:
+            if len(buf) >= 2:
+                n, off = buf[1] & 0x7f, 2
+                if n == 126 and len(buf) >= 4:
+                    n, off = struct.unpack(">H", buf[2:4])[0], 4
+                elif n == 127 and len(buf) >= 10:
+                    n, off = struct.unpack(">Q", buf[2:10])[0], 10
+                if n < 126 or off > 2:
+                    mask = buf[off:off + 4]
+                    end = off + 4 + n
+                    if len(buf) >= end:
+                        p = bytes(b ^ mask[i % 4]
+                                  for i, b in enumerate(buf[off + 4:end]))
+                        return buf[0] & 0x0f, p, buf[end:]
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+
+
+# ---- running the runner ---------------------------------------------------
+
+def conform(server, ctx, *args, timeout=RUN_S):
+    """Runs parley-conform against server; returns (CompletedProcess,
+    seconds)."""
+    t0 = time.monotonic()
+    r = subprocess.run([ARGS.conform_bin, "--accounts", ctx["accounts"],
+                        "--timeout", "1000", *args, server.url()],
+                       capture_output=True, timeout=timeout)
+    return r, time.monotonic() - t0
+
+
+def where(r):
+    return (f"exit {r.returncode}\nstdout:\n"
+            f"{r.stdout[-4000:].decode('utf-8', 'replace')}\nstderr:\n"
+            f"{r.stderr[-4000:].decode('utf-8', 'replace')}")
+
+
+def no_crash(r):
+    """Exit 1 or 3 (never a signal, never a sanitizer report)."""
+    assert r.returncode in (1, 3), where(r)
+    for word in (b"Sanitizer", b"runtime error:"):
+        assert word not in r.stderr, where(r)
+
+
+def leftovers(d):
+    return [n for n in os.listdir(d) if ".parley-tmp-" in n]
+
+
+# ---- item: report destinations ---------------------------------------------
+
+def refuse_token(conn):
+    http_answer(conn, 401, '{"error": {"code": 401, "reason": '
+                '"auth-failed", "message": "no"}}')
+
+
+# spec: HTTP-2
+def test_reports_never_damaged(ctx):
+    """Exit 3 (a token refused) leaves every report destination as it
+    was: a symbolic link and the file it names, a FIFO, a regular file;
+    only our temporary files are removed."""
+    d = os.path.join(ctx["workdir"], "reports3")
+    os.mkdir(d)
+    victim = os.path.join(d, "victim.txt")
+    with open(victim, "w") as f:
+        f.write("keep me\n")
+    link = os.path.join(d, "junit.xml")
+    os.symlink(victim, link)
+    fifo = os.path.join(d, "fifo")
+    os.mkfifo(fifo)
+    old = os.path.join(d, "old.json")
+    with open(old, "w") as f:
+        f.write("old\n")
+    server = Hostile(attacks={"token": refuse_token})
+    try:
+        r, _ = conform(server, ctx, "--junit", link, "--json", old,
+                       "--html", os.path.join(d, "html"))
+        assert r.returncode == 3, where(r)
+        r, _ = conform(server, ctx, "--junit", fifo)
+        assert r.returncode == 3, where(r)
+    finally:
+        server.close()
+    assert os.path.islink(link) and os.readlink(link) == victim
+    with open(victim) as f:
+        assert f.read() == "keep me\n"
+    with open(old) as f:
+        assert f.read() == "old\n"
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert not leftovers(d), leftovers(d)
+
+
+def rate_zero_welcome(conn):
+    send(conn, ws_frame(1, frame("WELCOME", list(dict(
+        WELCOME, rate="0", **{"rate-burst": "0"}).items()))))
+    time.sleep(1)
+
+
+# spec: RATE-3
+def test_reports_written_through(ctx):
+    """A run that ends with reports writes a symbolic link's file (the
+    link stays) and a FIFO directly, and leaves no temporary file."""
+    d = os.path.join(ctx["workdir"], "reports1")
+    os.mkdir(d)
+    victim = os.path.join(d, "real.xml")
+    with open(victim, "w") as f:
+        f.write("old\n")
+    link = os.path.join(d, "junit.xml")
+    os.symlink(victim, link)
+    fifo = os.path.join(d, "fifo")
+    os.mkfifo(fifo)
+    got = []
+
+    def reader():
+        with open(fifo, "rb") as f:
+            got.append(f.read())
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    server = Hostile(attacks={"hello": rate_zero_welcome})
+    try:
+        r, _ = conform(server, ctx, "--case", "hello.welcome-headers",
+                       "--junit", link, "--json", fifo)
+    finally:
+        server.close()
+    no_crash(r)
+    th.join(RUN_S)
+    assert os.path.islink(link)
+    with open(victim) as f:
+        assert "<testsuites" in f.read()
+    assert got and json.loads(got[0])["cases"], got
+    assert not leftovers(d), leftovers(d)
+
+
+TESTS = [test_reports_never_damaged, test_reports_written_through]
+
+
+def setup(workdir):
+    path = os.path.join(workdir, "accounts.json")
+    with open(path, "w") as f:
+        json.dump({"accounts": [{"user": f"user{i}", "password": "pw"}
+                                for i in range(4)]}, f)
+    return {"workdir": workdir, "accounts": path}
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--conform-bin", required=True)
+    p.add_argument("--test", action="append")
+    ARGS = p.parse_args()
+    tests = [t for t in TESTS if not ARGS.test or t.__name__ in ARGS.test]
+    run_tests(tests, setup, lambda ctx: None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
