@@ -290,6 +290,10 @@ def test_list_json(ctx):
         assert c["mode"] in ("server", "client"), c
         assert c["reqs"] and all(re.fullmatch(r"[A-Z]+-[0-9]+", q)
                                  for q in c["reqs"]), c
+        # one sentence; server titles may open with a header name as the
+        # spec writes it ("content-length 05 ..."), client ones never do
+        assert c["title"].endswith("."), c
+        assert c["mode"] == "server" or c["title"][0].isupper(), c
     r = conform("--list")
     assert r.returncode == 0, where(r)
     assert f"{len(ids)} case" in r.stdout, r.stdout[-500:]
