@@ -198,6 +198,8 @@ static void wait_refill(pc_ctx *t, const pc_conn *c, unsigned tokens)
 {
   uint64_t rate = welcome_u64(t, c, "rate");
 
+  PC_CHECK(t, rate > 0, "WELCOME states rate: 0: a bucket that never "
+           "fills lets a session send nothing (RATE-3)");
   pc_sleep_ms((unsigned)((1000ull * tokens + rate - 1) / rate) + 1);
 }
 

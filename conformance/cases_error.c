@@ -226,6 +226,15 @@ static void rate_limited(pc_ctx *t)
   size_t n = (size_t)(cfg->rate_burst + cfg->rate_per_s), pongs = 0;
   size_t limited = 0;
 
+  PC_CHECK(t, cfg->rate_per_s > 0 && cfg->rate_burst > 0, "GET /v1/config "
+           "states rate_per_s %llu, rate_burst %llu: a bucket that never "
+           "fills lets a session send nothing (RATE-3)",
+           (unsigned long long)cfg->rate_per_s,
+           (unsigned long long)cfg->rate_burst);
+  PC_CHECK(t, n <= 200000, "GET /v1/config states rate_burst %llu and "
+           "rate_per_s %llu: too large to empty the bucket",
+           (unsigned long long)cfg->rate_burst,
+           (unsigned long long)cfg->rate_per_s);
   pc_note(t, "%zu PINGs at once, against a bucket of %llu filling at "
           "%llu/s", n, (unsigned long long)cfg->rate_burst,
           (unsigned long long)cfg->rate_per_s);

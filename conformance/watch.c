@@ -127,6 +127,9 @@ void pcw_pace_init(pc_ctx *t, pcw_pace *p, unsigned used)
 {
   const pc_config *cfg = pc_config_of(t);
 
+  PC_CHECK(t, cfg->rate_per_s > 0, "GET /v1/config states rate_per_s 0: "
+           "a bucket that never fills lets a session send nothing "
+           "(RATE-3)");
   /* A margin, as RATE-4 advises: the server's clock starts the bucket
    * when the transport opened, a little before ours. */
   p->rate_per_ms = (double)cfg->rate_per_s * 0.9 / 1000.0;

@@ -96,7 +96,9 @@ class Hostile:
     hello) to a function(conn) that answers instead; `config`, `token`
     and `welcome` override the plausible answers."""
 
-    def __init__(self, attacks=None, config=None, token=None, welcome=None):
+    def __init__(self, attacks=None, config=None, token=None, welcome=None,
+                 limit_pings=False):
+        self.limit_pings = limit_pings  # refuse every PING but the first
         self.attacks = attacks or {}
         self.config = dict(CONFIG, **(config or {}))
         self.token = token or (lambda user: "tok-" + user)
@@ -180,7 +182,7 @@ class Hostile:
         send(conn, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
              b"\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
              b"\r\nSec-WebSocket-Protocol: parley.1\r\n\r\n")
-        buf = rest
+        buf, pings = rest, 0
         while True:
             got = self._ws_read(conn, buf)
             if got is None:
@@ -203,11 +205,17 @@ class Hostile:
             elif verb == "AUTH":
                 m = re.search(r"(?m)^token: tok-(\S*)\r$", text)
                 user = m.group(1) if m else "x"
+                m = re.search(r"(?m)^device: (\S*)\r$", text)
                 send(conn, ws_frame(1, frame("READY", [
-                    ("user", user), ("device", "d"),
+                    ("user", user), ("device", m.group(1) if m else "d"),
                     ("expires", str(int(time.time() * 1000) + 3600000)),
                     ("req", req)])))
+            elif verb == "PING" and self.limit_pings and pings > 0:
+                send(conn, ws_frame(1, frame("ERROR", [
+                    ("code", "429"), ("reason", "rate-limited"),
+                    ("fatal", "no"), ("req", req)])))
             elif verb == "PING":
+                pings += 1
                 send(conn, ws_frame(1, frame("PONG", [("req", req)])))
             else:
                 send(conn, ws_frame(1, frame("ERROR", [
@@ -348,7 +356,40 @@ def test_reports_written_through(ctx):
     assert not leftovers(d), leftovers(d)
 
 
-TESTS = [test_reports_never_damaged, test_reports_written_through]
+# ---- item: target values that would divide by zero ------------------------
+
+def json_report(path):
+    with open(path, encoding="utf-8") as f:
+        return {c["id"]: c for c in json.load(f)["cases"]}
+
+
+# spec: RATE-3
+def test_rate_zero(ctx):
+    """rate_per_s 0 in GET /v1/config and rate: 0, rate-burst: 0 in
+    WELCOME fail the rate cases with a message citing RATE-3, never a
+    SIGFPE."""
+    out = os.path.join(ctx["workdir"], "rate0.json")
+    cases = ["error.rate-limited", "abuse.rate-flood",
+             "abuse.rate-limited-not-malformed"]
+    server = Hostile(config={"rate_per_s": 0, "rate_burst": 2},
+                     welcome={"rate": "0", "rate-burst": "0"},
+                     limit_pings=True)
+    try:
+        args = [a for c in cases for a in ("--case", c)]
+        r, _ = conform(server, ctx, "--json", out, *args)
+    finally:
+        server.close()
+    assert r.returncode == 1, where(r)
+    no_crash(r)
+    got = json_report(out)
+    for c in cases:
+        assert got[c]["verdict"] == "fail", got[c]
+    for c in ("error.rate-limited", "abuse.rate-flood"):
+        assert "RATE-3" in got[c]["message"], got[c]
+
+
+TESTS = [test_reports_never_damaged, test_reports_written_through,
+         test_rate_zero]
 
 
 def setup(workdir):
