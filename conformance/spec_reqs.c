@@ -168,6 +168,10 @@ const pc_req pc_reqs[] = {
   {"HB-5", "4.1", "SHOULD",
    "a client SHOULD treat a session as dead when it received no frame for "
    "two intervals, and reconnect."},
+  {"HB-8", "4.1", "MUST",
+   "a server MUST NOT close a session for silence before two intervals have "
+   "passed since the last message it received on it, and MUST close a "
+   "session that stays silent before a third interval has passed."},
   {"HB-6", "4.1", "SHOULD",
    "a client SHOULD send `PING` whenever one interval has passed without "
    "any frame from the server."},
@@ -223,6 +227,9 @@ const pc_req pc_reqs[] = {
    "a `SEND` for a conversation that does not exist or whose members do not "
    "include the user MUST get `not-found` (440), the same answer in both "
    "cases."},
+  {"SEND-11", "5", "MUST",
+   "a server MUST give each message a message-id that no other message on "
+   "the server has, in any conversation."},
   {"SEND-3", "5.1", "MUST",
    "a temp-id is scoped to the user and the device that sent it; for at "
    "least the dedup window stated in `WELCOME` (at least 24 hours) the "
@@ -343,6 +350,9 @@ const pc_req pc_reqs[] = {
    "the READY sessions that negotiated `presence` of the other users who "
    "share a conversation with the user, once per session however many "
    "conversations they share."},
+  {"PRES-4", "9.2", "MUST",
+   "a server MUST NOT relay a user's status to a session of a user who "
+   "shares no conversation with that user:"},
   {"EXT-3", "10", "MUST",
    "a server MUST answer a verb it does not know with `unknown-verb` (420, "
    "not fatal) and go on."},
