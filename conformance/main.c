@@ -60,7 +60,7 @@ static const char usage_text[] =
   "  --strict             a SHOULD case that fails fails the run too\n"
   "  -x, --fail-fast      start no case after the first that fails the run\n"
   "output:\n"
-  "  --junit FILE         JUnit XML report\n"
+  "  --junit FILE|-       JUnit XML report ('-': standard output)\n"
   "  --json FILE|-        JSON report (with --list: the case catalogue)\n"
   "  --html DIR           HTML report: DIR/index.html and a page for each\n"
   "                       case that did not pass, with its wire log\n"
@@ -190,6 +190,12 @@ static int apply_flag(pc_opts *o, int opt, const char *flag, const char *v)
   }
 }
 
+/* Whether a report path is "-", standard output. */
+static bool is_stdout(const char *path)
+{
+  return path && strcmp(path, "-") == 0;
+}
+
 /* Flags that contradict each other or the target. Returns -1 or 2. */
 static int check_combination(const pc_opts *o)
 {
@@ -197,8 +203,12 @@ static int check_combination(const pc_opts *o)
     return bad_usage("--client", "needs --exec CMD");
   if (o->exec_cmd && !o->client)
     return bad_usage("--exec", "goes with --client");
-  if (o->client && o->target)
-    return bad_usage(o->target, "--client takes no target URL");
+  if (o->client && o->target) {
+    fprintf(stderr, "parley-conform: --client takes no URL: in client mode "
+            "parley-conform plays the server itself (drop %s; see "
+            "--help)\n", o->target);
+    return PC_EXIT_USAGE;
+  }
   if (o->target && !o->accounts_file && !o->list)
     return bad_usage(o->target, "a target URL needs --accounts FILE");
   if (o->accounts_file && !o->target && !o->list)
@@ -211,6 +221,9 @@ static int check_combination(const pc_opts *o)
   if (o->list && (o->junit_path || o->html_dir))
     return bad_usage(o->junit_path ? "--junit" : "--html",
                      "does not go with --list (use --list --json)");
+  if (is_stdout(o->junit_path) && is_stdout(o->json_path))
+    return bad_usage("--junit -", "standard output takes one report, and "
+                     "--json - has it");
   return -1;
 }
 
@@ -248,7 +261,8 @@ typedef struct app {
   size_t count;
   pc_outfile junit, json;      /* prepared before the run */
   bool json_stdout;            /* --json - */
-  FILE *term;                  /* stderr when the JSON report is stdout */
+  bool junit_stdout;           /* --junit - */
+  FILE *term;                  /* stderr when a report is stdout */
   pc_run run;
   pc_selfserve *server;
   bool set_up;                 /* pc_run_setup was called (or, in client
@@ -352,8 +366,10 @@ static int open_reports(app *a)
   int rc;
   struct stat st;
 
-  a->json_stdout = a->o.json_path && strcmp(a->o.json_path, "-") == 0;
-  if ((rc = open_report("--junit", a->o.junit_path, &a->junit)) ||
+  a->json_stdout = is_stdout(a->o.json_path);
+  a->junit_stdout = is_stdout(a->o.junit_path);
+  if ((!a->junit_stdout &&
+       (rc = open_report("--junit", a->o.junit_path, &a->junit))) ||
       (!a->json_stdout &&
        (rc = open_report("--json", a->o.json_path, &a->json))))
     return rc;
@@ -466,6 +482,11 @@ static int write_reports(app *a, const pc_outcome *out)
 
   if (write_one("--junit", &a->junit, out, pc_report_junit) != 0)
     rc = PC_EXIT_USAGE;
+  if (a->junit_stdout &&
+      (pc_report_junit(out, stdout) != 0 || fflush(stdout) != 0)) {
+    fprintf(stderr, "parley-conform: --junit -: cannot write\n");
+    rc = PC_EXIT_USAGE;
+  }
   if (write_one("--json", &a->json, out, pc_report_json) != 0)
     rc = PC_EXIT_USAGE;
   if (a->json_stdout &&
@@ -559,8 +580,8 @@ int main(int argc, char **argv)
 
   if (rc >= 0)
     goto out_opts;
-  a.term = a.o.json_path && strcmp(a.o.json_path, "-") == 0 ? stderr
-                                                             : stdout;
+  a.term = is_stdout(a.o.json_path) || is_stdout(a.o.junit_path) ? stderr
+                                                                 : stdout;
   rc = PC_EXIT_USAGE;
   if (!(a.items = pc_select(&a.o, a.o.list && !a.o.client, &a.count)))
     goto out;

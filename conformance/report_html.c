@@ -6,10 +6,14 @@
  *
  * Everything that came from a case or from the target is passed through
  * pc_escape_visible (control characters and invalid UTF-8 spelled out)
- * and then HTML-escaped, so the target cannot put markup in the report. */
+ * and then HTML-escaped, so the target cannot put markup in the report.
+ * Every page carries this tool's generator mark; once the report is
+ * whole, the case pages of earlier runs that this run did not write are
+ * removed (only pages with the mark: nothing else in DIR is touched). */
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "outfile.h"
@@ -18,6 +22,10 @@
 #ifndef PARLEY_VERSION
 #define PARLEY_VERSION "0"
 #endif
+
+/* Marks the pages this tool writes, so that a later run removes its own
+ * stale case pages and nothing else. */
+#define GENERATOR "<meta name=\"generator\" content=\"parley-conform\">"
 
 static const char style[] =
   "<style>\n"
@@ -114,7 +122,7 @@ static int write_file(const char *dir, const char *name, const pc_buf *b)
 static void page_start(pc_buf *b, const char *title)
 {
   pc_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-                 "<meta charset=\"utf-8\">\n<title>");
+                 "<meta charset=\"utf-8\">\n" GENERATOR "\n<title>");
   add_str(b, title);
   pc_buf_addf(b, "</title>\n%s</head>\n<body>\n", style);
 }
@@ -210,7 +218,8 @@ static int case_page(const pc_item *it, const char *dir)
   case_facts(&b, it);
   case_reqs(&b, it);
   pc_buf_addf(&b, "<h2>Wire log</h2>\n<p>%zu entries. Octets are shown as "
-              "received: \\r \\n \\t and \\xNN for control octets and "
+              "they crossed the wire, sent and received alike: \\r \\n "
+              "\\t and \\xNN for control octets and "
               "for octets that are not UTF-8, \\u{XXXX} for invisible "
               "characters, \\\\ for a backslash.</p>\n<table>\n<tr><th>#"
               "</th><th>ms</th><th>UTC</th><th>dir</th>"
@@ -235,9 +244,10 @@ static void index_head(pc_buf *b, const pc_outcome *o, const pc_tally *t)
   pc_iso_time(o->started_ms, started, sizeof started);
   page_start(b, "parley-conform report");
   pc_buf_addf(b, "<h1>parley-conform: <span class=\"%s\">%s</span></h1>\n"
-              "<table>\n<tr><th>target</th><td>", t->failing ? "fail"
-                                                             : "pass",
-              t->failing ? "FAILED" : "PASSED");
+              "<table>\n<tr><th>target</th><td>",
+              t->failing ? "fail" : o->interrupted ? "not-run" : "pass",
+              t->failing ? "FAILED" : o->interrupted ? "INTERRUPTED"
+                                                     : "PASSED");
   add_str(b, o->target);
   pc_buf_addf(b, "%s</td></tr>\n<tr><th>mode</th><td>%s</td></tr>\n"
               "<tr><th>started</th><td>%s</td></tr>\n<tr><th>wall time"
@@ -283,6 +293,70 @@ static void index_row(pc_buf *b, const pc_item *it)
   pc_buf_free(&name);
 }
 
+/* Whether `name` in dir is a page an earlier run of this tool wrote: a
+ * regular file (not a link) whose head carries GENERATOR. */
+static bool our_page(const char *dir, const char *name)
+{
+  pc_buf path = {0};
+  char head[512];
+  struct stat st;
+  size_t n = 0;
+  FILE *f;
+
+  pc_buf_addf(&path, "%s/%s", dir, name);
+  if (lstat(path.p, &st) == 0 && S_ISREG(st.st_mode) &&
+      (f = fopen(path.p, "r"))) {
+    n = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+  }
+  pc_buf_free(&path);
+  head[n] = '\0';
+  return strstr(head, GENERATOR) != NULL;
+}
+
+/* Whether `name` is the page of a case of this run that did not pass. */
+static bool page_of_run(const pc_outcome *o, const char *name)
+{
+  pc_buf page = {0};
+  bool found = false;
+  size_t i;
+
+  for (i = 0; i < o->count && !found; i++) {
+    if (!o->items[i].ran || o->items[i].res.verdict == PC_PASS)
+      continue;
+    page.len = 0;
+    page_name(&page, o->items[i].c->id);
+    found = strcmp(page.p, name) == 0;
+  }
+  pc_buf_free(&page);
+  return found;
+}
+
+/* Removes the case pages of earlier runs in dir (ours by GENERATOR) that
+ * this run did not write, so that none of them reads as this run's. */
+static void remove_stale(const pc_outcome *o, const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  pc_buf path = {0};
+  size_t n;
+
+  if (!d)
+    return;
+  while ((e = readdir(d))) {
+    n = strlen(e->d_name);
+    if (strncmp(e->d_name, "case-", 5) != 0 || n < 11 ||
+        strcmp(e->d_name + n - 5, ".html") != 0 ||
+        page_of_run(o, e->d_name) || !our_page(dir, e->d_name))
+      continue;
+    path.len = 0;
+    pc_buf_addf(&path, "%s/%s", dir, e->d_name);
+    unlink(path.p);
+  }
+  closedir(d);
+  pc_buf_free(&path);
+}
+
 int pc_report_html(const pc_outcome *o, const char *dir)
 {
   pc_buf b = {0};
@@ -305,6 +379,8 @@ int pc_report_html(const pc_outcome *o, const char *dir)
   if (write_file(dir, "index.html", &b) != 0)
     rc = -1;
   pc_buf_free(&b);
+  if (rc == 0)
+    remove_stale(o, dir);
   return rc;
 }
 

@@ -357,6 +357,9 @@ def test_usage_errors(ctx):
         (["--client"], "--exec"),
         (["--exec", "true"], "--exec"),
         (["--junit", os.path.join(d, "no-dir", "x.xml")], "--junit"),
+        (["--junit", "-", "--json", "-"], "--junit -"),
+        (["--client", "--exec", "true", "ws://127.0.0.1:1"],
+         "--client takes no URL"),
     ]
     for args, named in cases:
         r = conform(*args)
@@ -614,6 +617,29 @@ def test_other_traffic(ctx):
                for m in counted), counted
 
 
+def test_html_stale_pages(ctx):
+    """--html into a directory of an earlier report: the pages of cases
+    that this run did not fail are gone, a file the tool did not write
+    stays; --junit - writes the report on standard output."""
+    html = os.path.join(ctx["workdir"], "stale-html")
+    r = against_broken(ctx, "--case", "hello.*", "--html", html)
+    assert r.returncode == 1, where(r)
+    before = {n for n in os.listdir(html) if n.startswith("case-hello.")}
+    assert len(before) > 1, os.listdir(html)
+    mine = os.path.join(html, "case-notes.html")
+    with open(mine, "w") as f:
+        f.write("<p>my own notes</p>\n")
+    keep = sorted(before)[0][len("case-"):-len(".html")]
+    r = against_broken(ctx, "--case", keep, "--html", html, "--junit", "-")
+    assert r.returncode == 1, where(r)
+    assert sorted(os.listdir(html)) == sorted(
+        ["index.html", f"case-{keep}.html", "case-notes.html"]), \
+        os.listdir(html)
+    root = ET.fromstring(r.stdout)
+    assert [tc.get("name") for tc in root.iter("testcase")] == [keep]
+    assert "FAIL" in r.stderr, r.stderr[-2000:]
+
+
 def test_expect_fail_excuses(ctx):
     """Listing every failing case makes the run pass; each is an
     expected failure, and none is stale."""
@@ -695,7 +721,8 @@ TESTS = {
     "usage": [test_usage_errors, test_unreachable, test_client_cannot_start],
     "expect_fail": [test_expect_fail_stale, test_expect_fail_excuses],
     "failing": [test_failing_target, test_fail_fast, test_session_limits,
-                test_interrupt, test_second_interrupt, test_other_traffic],
+                test_interrupt, test_second_interrupt, test_other_traffic,
+                test_html_stale_pages],
 }
 
 
