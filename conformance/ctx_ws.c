@@ -343,6 +343,9 @@ static pc_frame *got_text(pc_conn *c, const pw_ws_msg *m) {
   return f;
 }
 
+/* The most pings and pongs one wait for a frame takes. */
+#define PC_CONTROLS_MAX 1000u
+
 /* Reads until a frame comes, the deadline (monotonic ms) passes or the
  * connection ends. Returns the frame or NULL (c->closed tells which).
  * Control frames are logged and handled on the way. */
@@ -351,9 +354,16 @@ static pc_frame *read_frame(pc_conn *c, uint64_t deadline) {
   pw_ws_msg m;
   pw_status st;
   uint64_t now;
+  unsigned controls = 0;
 
   while (!c->closed && !c->paused) {
     now = pw_mono_ms();
+    /* pings and pongs may come without end: the deadline still holds */
+    if (controls > 0 && now >= deadline)
+      return NULL;
+    if (controls > PC_CONTROLS_MAX)
+      pc_fail(c->t, "%s: %s sent more than %u pings and pongs and no "
+              "message in one wait", c->label, peer(c), PC_CONTROLS_MAX);
     st = pw_ws_read(c->w, now < deadline ? (unsigned)(deadline - now) : 0,
                     &m, err, sizeof err);
     if (st == PW_TIMEOUT)
@@ -380,10 +390,12 @@ static pc_frame *read_frame(pc_conn *c, uint64_t deadline) {
       got_close(c, &m);
       return NULL;
     case PW_OP_PING:
+      controls++;
       pc_log(c->t, PC_RECEIVED, c->label, "ping", m.data, m.len);
       pc_log(c->t, PC_SENT, c->label, "pong", m.data, m.len);
       break;
     default:
+      controls++;
       pc_log(c->t, PC_RECEIVED, c->label, "pong", m.data, m.len);
       break;
     }

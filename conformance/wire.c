@@ -60,6 +60,7 @@ struct pw_conn {
   uint8_t *msg;         /* the WebSocket message being reassembled */
   size_t msg_len, msg_cap;
   int msg_opcode;       /* 0: no message in progress */
+  size_t msg_frags;     /* frames of the message being reassembled */
 };
 
 struct pw_listener {
@@ -687,6 +688,11 @@ static pw_status add_field(pw_http_msg *m, const char *line, size_t n,
   size_t nl, vs, ve;
   char **nn, **vv;
 
+  if (m->field_count >= PW_FIELDS_MAX) {
+    set_err(err, errlen, "HTTP head with more than %u fields",
+            PW_FIELDS_MAX);
+    return PW_TOO_BIG;
+  }
   if (!colon || colon == line || line[0] == ' ' || line[0] == '\t') {
     set_err(err, errlen, "HTTP field line without a name: \"%.*s\"",
             (int)(n > 80 ? 80 : n), line);
@@ -811,6 +817,10 @@ static pw_status chunk_size(const char *data, size_t len, size_t *pos,
   size_t p = *pos, n = 0;
   char ch;
 
+  /* the size, its extensions and the line end: bounded like a field */
+  if (nl ? (size_t)(nl - data) - *pos > PW_LINE_MAX
+         : len - *pos > PW_LINE_MAX)
+    return PW_TOO_BIG;
   if (!nl)
     return PW_TIMEOUT;
   while (p < len && (ch = data[p]) != '\0' &&
@@ -832,10 +842,12 @@ static pw_status chunk_size(const char *data, size_t len, size_t *pos,
  * PW_OK with *pos past them, or PW_TIMEOUT for more. */
 static pw_status skip_trailers(const char *data, size_t len, size_t *pos) {
   const char *nl;
-  size_t n;
+  size_t n, start = *pos;
 
   for (;;) {
     nl = memchr(data + *pos, '\n', len - *pos);
+    if ((nl ? (size_t)(nl - data) : len) - start > PW_HEAD_MAX)
+      return PW_TOO_BIG;
     if (!nl)
       return PW_TIMEOUT;
     n = (size_t)(nl - (data + *pos));
@@ -882,8 +894,8 @@ static pw_status dechunk(pw_http_msg *m, const char *data, size_t len,
   if (st != PW_OK) {
     free(body);
     if (st != PW_TIMEOUT)
-      set_err(err, errlen, "%s", st == PW_TOO_BIG ? "chunked HTTP body "
-              "past the cap" : st == PW_ERROR ? "out of memory"
+      set_err(err, errlen, "%s", st == PW_TOO_BIG ? "chunked HTTP body, "
+              "chunk-size line or trailers past the cap" : st == PW_ERROR ? "out of memory"
               : "bad chunk in a chunked HTTP body");
     return st;
   }
@@ -912,6 +924,11 @@ static pw_status parse_msg(const char *data, size_t len, bool request,
   pw_status st;
 
   pw_http_msg_free(m);
+  if (end > PW_HEAD_MAX) {
+    set_err(err, errlen, "HTTP head of %zu octets is past %u", end,
+            PW_HEAD_MAX);
+    return PW_TOO_BIG;
+  }
   if (end == 0) {
     if (len > PW_HEAD_MAX) {
       set_err(err, errlen, "HTTP head past %u octets", PW_HEAD_MAX);
@@ -965,7 +982,8 @@ static pw_status read_msg(pw_conn *c, bool request, bool no_body,
                           unsigned timeout_ms, pw_http_msg *out, char *err,
                           size_t errlen) {
   uint64_t deadline = pw_mono_ms() + timeout_ms;
-  size_t used = 0;
+  size_t used = 0, interim = 0;
+  bool read_some = false;
   pw_status st, rd;
 
   for (;;) {
@@ -978,16 +996,33 @@ static pw_status read_msg(pw_conn *c, bool request, bool no_body,
       if (request || out->status < 100 || out->status > 199 ||
           out->status == 101)
         return PW_OK;
+      if (++interim > PW_INTERIM_MAX) {
+        set_err(err, errlen, "more than %u interim 1xx HTTP answers",
+                PW_INTERIM_MAX);
+        return PW_PROTOCOL;
+      }
       continue;
     }
     if (st != PW_TIMEOUT)
       return st;
+    if (pw_buffered(c) > PW_HEAD_MAX + 2 * (size_t)PW_BODY_MAX) {
+      set_err(err, errlen, "HTTP %s past %zu octets and not whole",
+              request ? "request" : "answer", pw_buffered(c));
+      return PW_TOO_BIG;
+    }
+    /* the deadline holds even while octets keep coming */
+    if (read_some && !c->eof && ms_left(deadline) == 0) {
+      set_err(err, errlen, "timed out after %zu octets of an HTTP %s",
+              pw_buffered(c), request ? "request" : "answer");
+      return PW_TIMEOUT;
+    }
     if (c->eof) {
       set_err(err, errlen, "the connection ended after %zu octets of an "
               "HTTP %s", pw_buffered(c), request ? "request" : "answer");
       return PW_CLOSED;
     }
     rd = fill(c, deadline);
+    read_some = true;
     if (rd == PW_TIMEOUT || rd == PW_ERROR) {
       set_err(err, errlen, "%s after %zu octets of an HTTP %s",
               rd == PW_TIMEOUT ? "timed out" : "read error",
@@ -1575,6 +1610,11 @@ static pw_status take_frame(pw_conn *c, const ws_head *h, pw_ws_msg *m,
   }
   if (h->opcode != PW_OP_CONT)
     c->msg_opcode = h->opcode;
+  if (++c->msg_frags > PW_FRAGMENTS_MAX) {
+    set_err(err, errlen, "message in more than %u fragments",
+            PW_FRAGMENTS_MAX);
+    return PW_TOO_BIG;
+  }
   if (!msg_append(c, p, n))
     return PW_ERROR;
   if (!h->fin)
@@ -1585,6 +1625,7 @@ static pw_status take_frame(pw_conn *c, const ws_head *h, pw_ws_msg *m,
   c->msg = NULL;
   c->msg_len = c->msg_cap = 0;
   c->msg_opcode = 0;
+  c->msg_frags = 0;
   return PW_OK;
 }
 
@@ -1593,11 +1634,15 @@ pw_status pw_ws_read(pw_conn *c, unsigned timeout_ms, pw_ws_msg *m,
   uint64_t deadline = pw_mono_ms() + timeout_ms;
   ws_head h;
   pw_status st;
+  bool filled = false;
 
   memset(m, 0, sizeof *m);
   if (c->got_close)
     return PW_CLOSED;
   for (;;) {
+    /* the deadline holds even while fragments keep coming */
+    if (filled && ms_left(deadline) == 0)
+      return PW_TIMEOUT;
     if (decode_head(c->in + c->in_off, pw_buffered(c), &h)) {
       st = check_head(c, &h, err, errlen);
       if (st != PW_OK)
@@ -1613,6 +1658,7 @@ pw_status pw_ws_read(pw_conn *c, unsigned timeout_ms, pw_ws_msg *m,
         return PW_ERROR;
     }
     st = fill(c, deadline);
+    filled = true;
     if (st == PW_CLOSED)
       set_err(err, errlen, "the connection ended without a close frame%s",
               pw_buffered(c) || c->msg_opcode ? ", inside a frame" : "");

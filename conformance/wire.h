@@ -37,6 +37,14 @@ typedef enum pw_status {
 #define PW_HEAD_MAX (64u * 1024)
 /* The largest HTTP body read. */
 #define PW_BODY_MAX (4u * 1024 * 1024)
+/* Caps on what a peer can make a reader hold or loop over: fields of
+ * one HTTP head, the octets of a chunk-size line (with extensions),
+ * interim 1xx answers before the answer, frames of one WebSocket
+ * message. Past them the read fails (PW_TOO_BIG or PW_PROTOCOL). */
+#define PW_FIELDS_MAX 1000u
+#define PW_LINE_MAX 4096u
+#define PW_INTERIM_MAX 16u
+#define PW_FRAGMENTS_MAX 65536u
 
 typedef struct pw_conn pw_conn;
 typedef struct pw_listener pw_listener;

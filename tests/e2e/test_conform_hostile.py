@@ -388,8 +388,65 @@ def test_rate_zero(ctx):
         assert "RATE-3" in got[c]["message"], got[c]
 
 
+# ---- item: reads that never end ---------------------------------------------
+
+def head_then(head, chunk, delay=0.0):
+    """An attack: an HTTP head, then chunk forever."""
+    def attack(conn):
+        send(conn, head)
+        forever(conn, chunk, delay)
+    return attack
+
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+HTTP_FLOODS = {
+    "continue-flood": head_then(b"", b"HTTP/1.1 100 Continue\r\n\r\n" * 500),
+    "chunk-ext": head_then(CHUNKED + b"5;", b"x" * 65536),
+    "chunk-zeros": head_then(CHUNKED, b"0" * 65536),
+    "endless-trailers": head_then(CHUNKED + b"0\r\n",
+                                  b"X-T: " + b"b" * 1000 + b"\r\n"),
+    "endless-chunks": head_then(CHUNKED, b"1\r\na\r\n" * 10000),
+    "many-fields": lambda conn: send(
+        conn, b"HTTP/1.1 200 OK\r\n" + b"A:b\r\n" * 20000 +
+        b"Content-Length: 2\r\n\r\n{}"),
+}
+WS_FLOODS = {
+    "ping-flood": head_then(b"", ws_frame(9, b"ping") * 4096),
+    "pong-flood": head_then(b"", ws_frame(10, b"pong") * 4096),
+    "fragments": head_then(ws_frame(1, b"W", fin=False),
+                           ws_frame(0, b"", fin=False) * 4096),
+    "slow-fragments": head_then(ws_frame(1, b"W", fin=False),
+                                ws_frame(0, b"", fin=False), 0.05),
+}
+
+
+# spec: HTTP-1 WS-1
+def test_floods_end(ctx):
+    """Answers that never end (1xx heads, chunk-size lines, trailers,
+    chunks, pings, pongs, fragments) end the set-up (exit 3) or the case
+    (exit 1) within --timeout; the run guard only catches a hang."""
+    for name, attack in HTTP_FLOODS.items():
+        server = Hostile(attacks={"config": attack})
+        try:
+            r, _ = conform(server, ctx, "--case", "hello.welcome-headers",
+                           timeout=30)
+        finally:
+            server.close()
+        assert r.returncode == 3, (name, where(r))
+        no_crash(r)
+    for name, attack in WS_FLOODS.items():
+        server = Hostile(attacks={"hello": attack})
+        try:
+            r, _ = conform(server, ctx, "--case", "hello.welcome-headers",
+                           timeout=30)
+        finally:
+            server.close()
+        assert r.returncode == 1, (name, where(r))
+        no_crash(r)
+
+
 TESTS = [test_reports_never_damaged, test_reports_written_through,
-         test_rate_zero]
+         test_rate_zero, test_floods_end]
 
 
 def setup(workdir):
