@@ -86,30 +86,22 @@ unsigned pc_budget(pc_ctx *t, unsigned timeout_ms) {
 
 /* ---- the wire log -------------------------------------------------- */
 
-/* Appends one entry; data, conn and kind share one allocation. */
-static void log_append(pc_ctx *t, pc_dir dir, const char *conn,
-                       const char *kind, const void *data, size_t len) {
+/* Fills *e with one entry stamped now; data, conn and kind share one
+ * allocation (e->data, owned by the entry). Returns false when memory
+ * runs out. */
+static bool log_entry_make(pc_ctx *t, pc_log_entry *e, pc_dir dir,
+                           const char *conn, const char *kind,
+                           const void *data, size_t len) {
   size_t cl = strlen(conn), kl = strlen(kind);
-  pc_log_entry *e, *grown;
-  char *blk;
+  char *blk = malloc(len + cl + kl + 3);
 
-  if (t->log_count == t->log_cap) {
-    size_t cap = t->log_cap ? t->log_cap * 2 : 64;
-    grown = realloc(t->log, cap * sizeof *grown);
-    if (!grown)
-      return;
-    t->log = grown;
-    t->log_cap = cap;
-  }
-  blk = malloc(len + cl + kl + 3);
   if (!blk)
-    return;
+    return false;
   if (len)
     memcpy(blk, data, len);
   blk[len] = '\0';
   memcpy(blk + len + 1, conn, cl + 1);
   memcpy(blk + len + cl + 2, kind, kl + 1);
-  e = &t->log[t->log_count++];
   e->t_us = pc_mono_us() - t->start_mono_us;
   e->wall_ms = pc_now_ms();
   e->dir = dir;
@@ -117,31 +109,107 @@ static void log_append(pc_ctx *t, pc_dir dir, const char *conn,
   e->len = len;
   e->conn = blk + len + 1;
   e->kind = blk + len + cl + 2;
-  t->log_bytes += len;
+  return true;
+}
+
+/* Appends e to the first part of the log (which takes it over). */
+static bool log_push_head(pc_ctx *t, const pc_log_entry *e) {
+  pc_log_entry *grown;
+  size_t cap;
+
+  if (t->log_count == t->log_cap) {
+    cap = t->log_cap ? t->log_cap * 2 : 64;
+    grown = realloc(t->log, cap * sizeof *grown);
+    if (!grown)
+      return false;
+    t->log = grown;
+    t->log_cap = cap;
+  }
+  t->log[t->log_count++] = *e;
+  t->log_bytes += e->len;
+  return true;
+}
+
+/* Appends e to the ring of the last part, dropping its oldest entries
+ * (counted in left_out) to stay within half the caps. */
+static bool log_push_tail(pc_ctx *t, const pc_log_entry *e) {
+  const size_t cap = PC_LOG_ENTRIES_MAX / 2;
+  pc_log_entry *old;
+
+  if (!t->tail && !(t->tail = malloc(cap * sizeof *t->tail)))
+    return false;
+  while (t->tail_count > 0 &&
+         (t->tail_count == cap ||
+          t->tail_bytes + e->len > PC_LOG_BYTES_MAX / 2)) {
+    old = &t->tail[t->tail_start];
+    t->left_out++;
+    t->left_out_bytes += old->len;
+    t->tail_bytes -= old->len;
+    free(old->data);
+    t->tail_start = (t->tail_start + 1) % cap;
+    t->tail_count--;
+  }
+  t->tail[(t->tail_start + t->tail_count++) % cap] = *e;
+  t->tail_bytes += e->len;
+  return true;
 }
 
 void pc_log(pc_ctx *t, pc_dir dir, const char *conn, const char *kind,
             const void *data, size_t len) {
   char note[128];
+  pc_log_entry e;
 
   if (!conn)
     conn = "";
-  pthread_mutex_lock(&t->lock);
-  if (t->log_count >= PC_LOG_ENTRIES_MAX ||
-      t->log_bytes + len > PC_LOG_BYTES_MAX) {
-    if (!t->log_full_noted) {
-      t->log_full_noted = true;
-      static const char full[] = "the wire log is full; later entries "
-                                 "are left out";
-      log_append(t, PC_EVENT, "", "note", full, sizeof full - 1);
-    }
-  } else if (len > PC_LOG_BYTES_MAX / 4) {
+  if (len > PC_LOG_BYTES_MAX / 4) {
     snprintf(note, sizeof note, "(%zu octets, too many to keep)", len);
-    log_append(t, dir, conn, kind, note, strlen(note));
-  } else {
-    log_append(t, dir, conn, kind, data, len);
+    data = note;
+    len = strlen(note);
+  }
+  pthread_mutex_lock(&t->lock);
+  if (log_entry_make(t, &e, dir, conn, kind, data, len)) {
+    if (!t->log_in_tail && (t->log_count >= PC_LOG_ENTRIES_MAX / 2 ||
+                            t->log_bytes + len > PC_LOG_BYTES_MAX / 2))
+      t->log_in_tail = true;
+    if (!(t->log_in_tail ? log_push_tail(t, &e) : log_push_head(t, &e)))
+      free(e.data);
   }
   pthread_mutex_unlock(&t->lock);
+}
+
+/* Joins the two parts of the log into t->log: the first part, an entry
+ * saying what was left out (if anything), the last part. */
+static void log_join(pc_ctx *t) {
+  const size_t cap = PC_LOG_ENTRIES_MAX / 2;
+  size_t need = t->log_count + t->tail_count + 1, i;
+  pc_log_entry e, *grown;
+  char note[200];
+
+  if (t->tail_count > 0 && need > t->log_cap) {
+    if (!(grown = realloc(t->log, need * sizeof *grown)))
+      goto free_tail;
+    t->log = grown;
+    t->log_cap = need;
+  }
+  if (t->left_out > 0) {
+    snprintf(note, sizeof note, "%zu entries (%zu octets) left out here: "
+             "the wire log keeps its first and its last %zu KiB",
+             t->left_out, t->left_out_bytes, PC_LOG_BYTES_MAX / 2048);
+    if (log_entry_make(t, &e, PC_EVENT, "", "note", note, strlen(note))) {
+      if (t->tail_count > 0)
+        e.t_us = t->tail[t->tail_start].t_us;
+      t->log[t->log_count++] = e;
+    }
+  }
+  for (i = 0; i < t->tail_count && t->log_count < t->log_cap; i++)
+    t->log[t->log_count++] = t->tail[(t->tail_start + i) % cap];
+  t->tail_count = 0;
+free_tail:
+  for (i = 0; i < t->tail_count; i++)
+    free(t->tail[(t->tail_start + i) % cap].data);
+  free(t->tail);
+  t->tail = NULL;
+  t->tail_count = 0;
 }
 
 void pc_note(pc_ctx *t, const char *fmt, ...) {
@@ -205,7 +273,9 @@ void *pc_alloc(pc_ctx *t, size_t size) {
   void *p;
 
   if (size > PC_ARENA_MAX || t->arena_bytes + need > PC_ARENA_MAX)
-    pc_fail(t, "the case needs more than %zu MiB of memory",
+    pc_fail(t, "the case holds more than its cap of %zu MiB (frames and "
+            "answers read from the target, kept until the case ends); "
+            "the target sent more than any case needs",
             PC_ARENA_MAX >> 20);
   if (t->blocks && t->block_size - t->block_used >= need) {
     p = (char *)t->blocks->data + t->block_used;
@@ -786,21 +856,30 @@ void pc_run_case(pc_run *r, const pc_suite *s, const pc_case *c,
     pc_conns_close_all(t);
   set_verdict(t, out);
   out->duration_us = pc_mono_us() - t->start_mono_us;
+  log_join(t);
   out->log = t->log;
   out->log_count = t->log_count;
+  t->log = NULL;
+  t->log_count = 0;
   ctx_free(t);
+  if (out->verdict == PC_PASS) /* no report shows it */
+    pc_result_free_log(out);
 }
 
-void pc_result_free(pc_result *res) {
+void pc_result_free_log(pc_result *res) {
   size_t i;
 
-  if (!res)
-    return;
   for (i = 0; i < res->log_count; i++)
     free(res->log[i].data);
   free(res->log);
-  free(res->message);
   res->log = NULL;
   res->log_count = 0;
+}
+
+void pc_result_free(pc_result *res) {
+  if (!res)
+    return;
+  pc_result_free_log(res);
+  free(res->message);
   res->message = NULL;
 }

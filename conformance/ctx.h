@@ -12,11 +12,13 @@
 /* A hard cap on one case, whatever its waits say. */
 #define PC_CASE_MAX_MS 120000u
 /* What one case may hold: arena bytes, log bytes, log entries and frames
- * set aside on one connection. Past them the case fails (arena, queue) or
- * the log keeps only sizes. */
-#define PC_ARENA_MAX ((size_t)512 * 1024 * 1024)
-#define PC_LOG_BYTES_MAX ((size_t)64 * 1024 * 1024)
-#define PC_LOG_ENTRIES_MAX 400000u
+ * set aside on one connection. Past the arena or the queue the case
+ * fails; the wire log keeps its first half (by octets and entries) and
+ * its last half, with one entry in between that says how much was left
+ * out, and an entry larger than a quarter of it keeps only its size. */
+#define PC_ARENA_MAX ((size_t)64 * 1024 * 1024)
+#define PC_LOG_BYTES_MAX ((size_t)2 * 1024 * 1024)
+#define PC_LOG_ENTRIES_MAX 20000u
 #define PC_QUEUE_MAX 100000u
 
 typedef struct pc_block pc_block;
@@ -65,9 +67,13 @@ struct pc_ctx {
   pc_conn *conns;
   pc_deferred *defers;
   size_t defer_count, defer_cap;
-  pc_log_entry *log;
+  pc_log_entry *log;        /* the first part of the wire log */
   size_t log_count, log_cap, log_bytes;
-  bool log_full_noted;
+  bool log_in_tail;         /* the first part is full */
+  pc_log_entry *tail;       /* the last part: a ring of PC_LOG_ENTRIES_MAX
+                               / 2 entries */
+  size_t tail_start, tail_count, tail_bytes;
+  size_t left_out, left_out_bytes; /* dropped between the two parts */
   parley_parser parser;
   unsigned http_n;
   char target_host[300];    /* pc_target_host: host:port, or "" */

@@ -136,6 +136,15 @@ static bool cp_hidden(uint32_t cp)
          (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
 }
 
+/* Appends \xNN for one octet. */
+static void add_hex(pc_buf *b, unsigned char c)
+{
+  static const char hex[] = "0123456789abcdef";
+  char x[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+
+  pc_buf_add(b, x, sizeof x);
+}
+
 /* Appends the escape for one ASCII octet, or the octet itself. */
 static void escape_ascii(pc_buf *b, unsigned char c, bool multiline,
                          bool last)
@@ -155,7 +164,7 @@ static void escape_ascii(pc_buf *b, unsigned char c, bool multiline,
     return;
   default:
     if (c < 0x20 || c == 0x7f)
-      pc_buf_addf(b, "\\x%02x", c);
+      add_hex(b, c);
     else
       pc_buf_add(b, &c, 1);
   }
@@ -168,11 +177,21 @@ void pc_escape_visible(pc_buf *b, const void *data, size_t len,
   size_t i = 0, n;
   uint32_t cp;
 
+  size_t from;
+
   pc_buf_add(b, "", 0);
   while (i < len) {
+    /* a run of printable ASCII other than the backslash goes at once */
+    for (from = i; i < len && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\';
+         i++)
+      ;
+    if (i > from) {
+      pc_buf_add(b, s + from, i - from);
+      continue;
+    }
     n = utf8_decode(s + i, len - i, &cp);
     if (n == 0)
-      pc_buf_addf(b, "\\x%02x", s[i++]);
+      add_hex(b, s[i++]);
     else if (n == 1) {
       escape_ascii(b, s[i], multiline, i + 1 == len);
       i++;

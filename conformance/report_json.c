@@ -163,20 +163,32 @@ static json_t *run_of(const pc_outcome *o)
     "counts", counts_of(o));
 }
 
+/* Dumps one value to f, then decrefs it. Returns 0 or -1. */
+static int dump_one(json_t *v, FILE *f)
+{
+  int rc = v && json_dumpf(v, f, JSON_INDENT(2)) == 0 ? 0 : -1;
+
+  json_decref(v);
+  return rc;
+}
+
+/* The document is written one case at a time (each case's value is
+ * built, written and freed before the next), so memory holds one wire
+ * log's JSON at most. */
 int pc_report_json(const pc_outcome *o, FILE *f)
 {
-  json_t *cases = json_array(), *doc;
   size_t i;
-  int rc;
+  int rc = 0;
 
-  for (i = 0; i < o->count; i++)
-    json_array_append_new(cases, case_of(&o->items[i]));
-  doc = json_pack("{s:o, s:o}", "run", run_of(o), "cases", cases);
-  if (!doc)
+  if (fputs("{\"run\": ", f) == EOF || dump_one(run_of(o), f) != 0 ||
+      fputs(",\n\"cases\": [", f) == EOF)
     return -1;
-  rc = json_dumpf(doc, f, JSON_INDENT(2)) == 0 ? 0 : -1;
-  if (fputc('\n', f) == EOF)
+  for (i = 0; i < o->count && rc == 0; i++) {
+    if (fputs(i ? ",\n" : "\n", f) == EOF ||
+        dump_one(case_of(&o->items[i]), f) != 0)
+      rc = -1;
+  }
+  if (fputs("\n]}\n", f) == EOF || ferror(f))
     rc = -1;
-  json_decref(doc);
   return rc;
 }

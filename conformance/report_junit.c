@@ -164,9 +164,18 @@ static void count_range(const pc_outcome *o, size_t from, size_t to,
   }
 }
 
-/* One <testsuite> for items[from..to), which share a suite. */
-static void add_testsuite(pc_buf *b, const pc_outcome *o, size_t from,
-                          size_t to, const char *stamp)
+/* Writes what b holds to f and empties b; sets *rc to -1 on failure. */
+static void flush_to(pc_buf *b, FILE *f, int *rc)
+{
+  if (b->len && fwrite(b->p, 1, b->len, f) != b->len)
+    *rc = -1;
+  b->len = 0;
+}
+
+/* One <testsuite> for items[from..to), which share a suite, written to f
+ * one <testcase> at a time. */
+static void add_testsuite(pc_buf *b, FILE *f, int *rc, const pc_outcome *o,
+                          size_t from, size_t to, const char *stamp)
 {
   junit_counts c;
   size_t i;
@@ -182,8 +191,10 @@ static void add_testsuite(pc_buf *b, const pc_outcome *o, size_t from,
   pc_buf_addf(b, "/>\n      <property name=\"spec_version\" value=\"%s\"/>"
               "\n      <property name=\"mode\" value=\"%s\"/>\n"
               "    </properties>\n", PC_SPEC_VERSION, o->mode);
-  for (i = from; i < to; i++)
+  for (i = from; i < to; i++) {
     add_testcase(b, &o->items[i], o->opts->strict);
+    flush_to(b, f, rc);
+  }
   pc_buf_adds(b, "  </testsuite>\n");
 }
 
@@ -193,7 +204,7 @@ int pc_report_junit(const pc_outcome *o, FILE *f)
   junit_counts all;
   char stamp[40];
   size_t from, to;
-  int rc;
+  int rc = 0;
 
   pc_iso_time(o->started_ms, stamp, sizeof stamp);
   stamp[19] = '\0';            /* no fraction, no zone: UTC */
@@ -207,10 +218,10 @@ int pc_report_junit(const pc_outcome *o, FILE *f)
     for (to = from; to < o->count; to++)
       if (o->items[to].suite != o->items[from].suite)
         break;
-    add_testsuite(&b, o, from, to, stamp);
+    add_testsuite(&b, f, &rc, o, from, to, stamp);
   }
   pc_buf_adds(&b, "</testsuites>\n");
-  rc = fwrite(b.p, 1, b.len, f) == b.len ? 0 : -1;
+  flush_to(&b, f, &rc);
   pc_buf_free(&b);
   return rc;
 }

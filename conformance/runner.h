@@ -77,6 +77,9 @@ void pc_run_free(pc_run *r);
 void pc_run_case(pc_run *r, const pc_suite *s, const pc_case *c,
                  pc_result *out);
 void pc_result_free(pc_result *res);
+/* Frees only the wire log of a result (a passing case's, which no report
+ * shows). */
+void pc_result_free_log(pc_result *res);
 
 /* ---- for framework extensions (client mode) ----------------------- */
 

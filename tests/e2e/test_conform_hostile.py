@@ -445,8 +445,38 @@ def test_floods_end(ctx):
         no_crash(r)
 
 
+# ---- item: memory a case holds ----------------------------------------------
+
+def junk_messages(conn):
+    """Endless MSG frames of 60,000 octets, none the case waits for."""
+    fr = ws_frame(1, frame("MSG", [("conv", "x"), ("seq", "1")],
+                           b"\x01" * 60000))
+    forever(conn, fr * 16)
+
+
+# spec: LIM-1
+def test_log_capped(ctx):
+    """A flood of big frames leaves a wire log of at most 20,000 entries
+    and about 2 MiB of data: its first and last part with one entry
+    saying what was left out; the failure is kept."""
+    out = os.path.join(ctx["workdir"], "big.json")
+    server = Hostile(attacks={"hello": junk_messages})
+    try:
+        r, _ = conform(server, ctx, "--json", out, "--case",
+                       "hello.welcome-headers")
+    finally:
+        server.close()
+    assert r.returncode == 1, where(r)
+    log = json_report(out)["hello.welcome-headers"]["wire_log"]
+    assert len(log) <= 20001, len(log)
+    assert sum(e["len"] for e in log) <= 2 * 1024 * 1024 + 4096
+    notes = [e for e in log if "left out here" in e["data"]]
+    assert len(notes) == 1, [e["data"] for e in log if e["dir"] == "*"]
+    assert [e for e in log if e["kind"] == "fail"], log[-5:]
+
+
 TESTS = [test_reports_never_damaged, test_reports_written_through,
-         test_rate_zero, test_floods_end]
+         test_rate_zero, test_floods_end, test_log_capped]
 
 
 def setup(workdir):
