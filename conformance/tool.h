@@ -110,7 +110,7 @@ void pc_escape_markup(pc_buf *b, const char *s, size_t len);
  * surrogates, nothing past U+10FFFF). */
 bool pc_utf8_valid(const void *data, size_t len);
 
-/* ---- the spec's requirements (spec_reqs.c, generated) ------------- */
+/* ---- the spec's requirements (spec_reqs.c, generated; reqs.c) ----- */
 
 /* One `[ID-N: ...]` bracket of the spec: what the reports quote. */
 typedef struct pc_req {
