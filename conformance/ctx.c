@@ -61,9 +61,21 @@ uint64_t pc_now_ms(void) {
 }
 
 void pc_sleep_ms(unsigned ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  uint64_t end = pw_mono_ms() + ms, now;
+  unsigned slice;
+  struct timespec ts;
 
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  /* in slices, so that an interrupted run ends the sleep promptly (a
+   * few ms still pass, so that loops around it do not spin) */
+  while ((now = pw_mono_ms()) < end) {
+    slice = end - now > 100 ? 100 : (unsigned)(end - now);
+    if (pw_cancelled() && slice > 5)
+      slice = 5;
+    end = pw_cancelled() ? now + slice : end;
+    ts.tv_sec = 0;
+    ts.tv_nsec = (long)slice * 1000000L;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
   }
 }
 
@@ -76,6 +88,8 @@ unsigned pc_budget(pc_ctx *t, unsigned timeout_ms) {
 
   if (timeout_ms == PC_WAIT)
     timeout_ms = pc_wait_ms(t);
+  if (pw_cancelled() && !t->ending)
+    pc_fail(t, "interrupted: the run was stopped (SIGINT or SIGTERM)");
   if (now >= t->hard_deadline_ms)
     pc_fail(t, "the case ran past its hard limit of %u s",
             PC_CASE_MAX_MS / 1000);
@@ -851,6 +865,7 @@ void pc_run_case(pc_run *r, const pc_suite *s, const pc_case *c,
   if (setjmp(t->jb) == 0)
     c->run(t);
   t->hard_deadline_ms = pw_mono_ms() + 10000; /* for cleanups */
+  t->ending = true;
   run_defers(t);
   if (setjmp(t->jb) == 0)
     pc_conns_close_all(t);

@@ -56,6 +56,7 @@ struct pc_ctx {
   jmp_buf jb;
   char *message;            /* the first failure, malloc'd */
   bool failed;
+  bool ending;              /* the case body returned: cleanups run */
   const char *skip_cap;     /* pc_skip's capability */
   uint64_t start_mono_us;
   uint64_t hard_deadline_ms; /* monotonic */

@@ -304,15 +304,16 @@ static _Noreturn void end_at_once(void)
 }
 
 /* The thread that takes SIGINT and SIGTERM, which every other thread
- * blocks: the first asks the run to start no more cases (the running
- * ones finish and the reports are written); the second ends at once. */
+ * blocks: the first asks the run to start no more cases and ends every
+ * wait of the running ones (the reports are written); the second ends at
+ * once. */
 static void *signal_thread(void *arg)
 {
   sigset_t *set = arg;
   int sig, seen = 0;
   static const char msg[] = "\nparley-conform: stopping: the running "
-                            "cases finish (interrupt again to end at "
-                            "once)\n";
+                            "cases end now and the reports are written "
+                            "(interrupt again to end at once)\n";
 
   for (;;) {
     if (sigwait(set, &sig) != 0)
@@ -447,6 +448,8 @@ static int set_up(app *a, const char *argv0)
   }
   a->set_up = true;
   if (pc_run_setup(r, err, sizeof err) != 0) {
+    if (pc_stop_requested())
+      return PC_EXIT_INTERRUPTED;
     fprintf(stderr, "parley-conform: %s: cannot set the run up: %s\n",
             r->url, err);
     return PC_EXIT_SETUP;

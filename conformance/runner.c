@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tool.h"
+#include "wire.h"
 
 /* ---- selection ----------------------------------------------------- */
 
@@ -328,6 +329,7 @@ static volatile sig_atomic_t stop_flag;
 void pc_stop_request(void)
 {
   stop_flag = 1;
+  pw_cancel_all(); /* running cases stop waiting */
 }
 
 bool pc_stop_requested(void)
@@ -422,6 +424,13 @@ static void *worker(void *arg)
     it = &p->o->items[p->next++];
     pthread_mutex_unlock(&p->lock);
     pc_run_case(p->r, it->suite, it->c, &it->res);
+    if (pc_stop_requested() && it->res.verdict != PC_PASS) {
+      /* cut off by the interrupt: no verdict; reported as not run */
+      pc_result_free(&it->res);
+      memset(&it->res, 0, sizeof it->res);
+      pthread_mutex_lock(&p->lock);
+      continue;
+    }
     if (!it->res.c)
       it->res.c = it->c;
     if (!it->res.suite)

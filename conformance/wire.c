@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,11 +91,18 @@ uint64_t pw_mono_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Milliseconds left until `deadline`, as a poll timeout (0 when past). */
+/* Set once by pw_cancel_all: every wait ends as if its time were up. */
+static atomic_bool g_cancelled;
+
+void pw_cancel_all(void) { atomic_store(&g_cancelled, true); }
+bool pw_cancelled(void) { return atomic_load(&g_cancelled); }
+
+/* Milliseconds left until `deadline`, as a poll timeout (0 when past or
+ * after pw_cancel_all). */
 static int ms_left(uint64_t deadline) {
   uint64_t now = pw_mono_ms();
 
-  if (now >= deadline)
+  if (now >= deadline || pw_cancelled())
     return 0;
   if (deadline - now > 1000000)
     return 1000000;
@@ -107,10 +115,24 @@ static int wait_fd(int fd, short events, uint64_t deadline) {
   struct pollfd p = {.fd = fd, .events = events};
   int rc;
 
+  uint64_t now;
+  int left;
+
+  /* in slices, so that pw_cancel_all ends the wait promptly; a cancelled
+   * wait still polls a few ms, so that loops around it do not spin */
   for (;;) {
-    rc = poll(&p, 1, ms_left(deadline));
-    if (rc >= 0 || errno != EINTR)
-      return rc > 0 ? 1 : rc;
+    now = pw_mono_ms();
+    left = now >= deadline ? 0 : deadline - now > 100 ? 100
+                                                      : (int)(deadline - now);
+    if (pw_cancelled() && left > 5)
+      left = 5;
+    rc = poll(&p, 1, left);
+    if (rc > 0)
+      return 1;
+    if (rc < 0 && errno != EINTR)
+      return rc;
+    if (ms_left(deadline) == 0)
+      return 0;
   }
 }
 

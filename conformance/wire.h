@@ -31,6 +31,11 @@ typedef enum pw_status {
   PW_PLAIN = 2       /* server handshake: a request that is no upgrade */
 } pw_status;
 
+/* Ends every wait of this layer, now and later, as if its time were up
+ * (a run being interrupted); async-signal-safe. */
+void pw_cancel_all(void);
+bool pw_cancelled(void);
+
 /* The largest WebSocket message the reader reassembles. */
 #define PW_MESSAGE_MAX (4u * 1024 * 1024)
 /* The largest HTTP head (start line and fields) read. */

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import struct
@@ -475,8 +476,48 @@ def test_log_capped(ctx):
     assert [e for e in log if e["kind"] == "fail"], log[-5:]
 
 
+# ---- item: the first interrupt ends waits -----------------------------------
+
+def interrupted_run(ctx, stage, extra):
+    """Starts a run whose target goes silent at `stage`, sends SIGTERM
+    once the target saw the request, and returns the finished process."""
+    seen = threading.Event()
+
+    def silent(conn):
+        seen.set()
+        time.sleep(RUN_S)
+    server = Hostile(attacks={stage: silent})
+    try:
+        p = subprocess.Popen([ARGS.conform_bin, "--accounts",
+                              ctx["accounts"], "--timeout", "60000",
+                              *extra, server.url()],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert seen.wait(RUN_S)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=RUN_S)
+    finally:
+        server.close()
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+# spec: LIFE-2
+def test_first_signal_ends_waits(ctx):
+    """One SIGTERM ends a case stuck in a 60 s wait and a stuck set-up:
+    exit 130, reports written, the case reported as not run (the run
+    guard only catches a hang)."""
+    out = os.path.join(ctx["workdir"], "int.json")
+    r = interrupted_run(ctx, "hello", ["--json", out, "--case",
+                                       "hello.welcome-headers"])
+    assert r.returncode == 130, where(r)
+    doc = json_report(out)
+    assert doc["hello.welcome-headers"]["verdict"] == "not-run", doc
+    r = interrupted_run(ctx, "token", [])
+    assert r.returncode == 130, where(r)
+
+
 TESTS = [test_reports_never_damaged, test_reports_written_through,
-         test_rate_zero, test_floods_end, test_log_capped]
+         test_rate_zero, test_floods_end, test_log_capped,
+         test_first_signal_ends_waits]
 
 
 def setup(workdir):
