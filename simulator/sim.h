@@ -74,7 +74,7 @@ typedef struct sim_opts {
   uint32_t mask;         /* SIM_MODE_MASK: the kinds that are on */
   bool trace;            /* print every event */
   size_t last_n;         /* events shown when an invariant fails */
-  const char *db_dir;    /* where the per-run database file goes */
+  const char *db_prefix;  /* per-run database: db_prefix-SEED.db */
   const char *replay;    /* the command that replays a seed, for reports */
   int planted;           /* a planted server fault (faults build), or 0 */
 } sim_opts;
@@ -94,6 +94,7 @@ typedef struct sim_opts {
   X(stale, "frames reaching the server on a connection older than one "   \
     "it accepted since")                                                   \
   X(resent, "SENDs of a message the server had received before")          \
+  X(rate_limited, "requests refused as rate-limited")                     \
   X(commits, "commits")
 
 typedef struct sim_counts {
@@ -362,6 +363,8 @@ typedef struct sim_params {
   uint64_t commit_ms, stall_max_ms;
   double stall_p;
   uint64_t send_every_ms, read_every_ms;
+  double burst_p;             /* a send is a burst of messages */
+  uint32_t rate_per_s, rate_burst; /* the server's per-session rate */
 } sim_params;
 
 /* ---- the simulation ------------------------------------------------- */

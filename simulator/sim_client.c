@@ -147,6 +147,8 @@ static void act_event(sim *s, sim_device *d, const parley_client_action *a)
     break;
   case PARLEY_CLIENT_EV_ERROR:
     sim_note_add(s, "cli-error", d->idx, 0, why, strlen(why));
+    if (a->err == PARLEY_E_RATE_LIMITED)
+      s->n.rate_limited++;
     break;
   case PARLEY_CLIENT_EV_NEED_TOKEN:
     sim_fail(s, "token", "%s: the server refused a valid token: %s",

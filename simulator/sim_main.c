@@ -37,8 +37,9 @@ typedef struct cli {
   sim_opts o;
   uint64_t first, last;
   bool sweep, keep_going;
-  const char *time_arg, *faults_arg, *planted_arg;
+  const char *time_arg, *faults_arg, *planted_arg, *db_dir;
   char replay[256];
+  char db_prefix[512];
 } cli;
 
 static const char usage_text[] =
@@ -198,7 +199,7 @@ static int apply_flag(cli *c, int opt, const char *flag, const char *v)
     c->o.last_n = (size_t)n;
     return -1;
   case 'd':
-    c->o.db_dir = v;
+    c->db_dir = v;
     return -1;
   case 'k':
     c->keep_going = true;
@@ -422,8 +423,9 @@ int main(int argc, char **argv)
            c.planted_arg ? c.planted_arg : "",
            c.faults_arg ? " --faults " : "", c.faults_arg ? c.faults_arg : "",
            c.time_arg ? " --time " : "", c.time_arg ? c.time_arg : "");
-  if (!c.o.db_dir)
-    c.o.db_dir = default_db_dir();
+  snprintf(c.db_prefix, sizeof c.db_prefix, "%s/parley-sim-%ld",
+           c.db_dir ? c.db_dir : default_db_dir(), (long)getpid());
+  c.o.db_prefix = c.db_prefix;
   c.o.replay = c.replay;
   plog_setup(PARLEY_LOG_ERROR, false);
   if (sodium_init() < 0) {

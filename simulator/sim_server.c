@@ -41,7 +41,7 @@ static void pump(sim *s);
 /* ---- start, crash, restart ----------------------------------------- */
 
 /* The core's configuration, spelled out as parley-server's make_config
- * does (the keys were drawn with the world). */
+ * does (the keys and the rate were drawn with the world). */
 static void config_fill(sim *s)
 {
   parley_server_config *cfg = &s->srv.cfg;
@@ -55,8 +55,8 @@ static void config_fill(sim *s)
   cfg->dedup_window_ms = DEDUP_WINDOW_MS;
   cfg->typing_ttl_ms = 6000;
   cfg->max_errors = 16;
-  cfg->rate_per_s = 200;
-  cfg->rate_burst = 400;
+  cfg->rate_per_s = s->p.rate_per_s;
+  cfg->rate_burst = s->p.rate_burst;
 #ifdef PARLEY_FAULTS
   cfg->fault = (parley_fault)s->opts->planted;
 #endif
@@ -69,8 +69,8 @@ static void db_path_pick(sim *s)
   static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
   char path[600];
 
-  snprintf(s->srv.db_path, sizeof s->srv.db_path, "%s/parley-sim-%ld-%llu.db",
-           s->opts->db_dir, (long)getpid(), (unsigned long long)s->seed);
+  snprintf(s->srv.db_path, sizeof s->srv.db_path, "%s-%llu.db",
+           s->opts->db_prefix, (unsigned long long)s->seed);
   for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
     snprintf(path, sizeof path, "%s%s", s->srv.db_path, suffix[i]);
     unlink(path);

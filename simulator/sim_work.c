@@ -9,8 +9,9 @@
  *
  * Phases: set-up (the conversations are created through the core's
  * HTTP API, no faults yet); the workload (--time long: each device
- * sends, reads and now and then quits and restarts its app, each a
- * Poisson process; the enabled faults strike as Poisson processes too);
+ * sends (now and then a burst), reads and now and then quits and
+ * restarts its app, each a Poisson process; the enabled faults strike
+ * as Poisson processes too);
  * healing (faults off, partitions healed, crashed parts restarted, no
  * new sends), checked every 250 ms until everything settled, when the
  * final checks run; a run that does not settle within HEAL_MAX_MS
@@ -106,6 +107,12 @@ static void draw_params(sim *s)
   p->stall_max_ms = range(s, 50, 1000);
   p->send_every_ms = range(s, 500, 5000);
   p->read_every_ms = range(s, 1000, 10000);
+  p->burst_p = 0.05 * unit(s);
+  /* Mostly the reference server's rate; now and then a tight one, so
+   * clients pace their outbox and retry what was refused. */
+  p->rate_per_s = sim_rng_chance(&s->rng, 0.7)
+                      ? 200 : (uint32_t)range(s, 20, 60);
+  p->rate_burst = 2 * p->rate_per_s;
 }
 
 static void draw_device(sim *s, sim_device *d, uint32_t user, uint32_t n)
@@ -411,8 +418,11 @@ void sim_work_event(sim *s, const sim_event *ev)
     break;
   case EV_SEND:
     if (working) {
+      uint64_t n = sim_rng_chance(&s->rng, s->p.burst_p) ? range(s, 5, 30)
+                                                         : 1;
       next(s, s->p.send_every_ms, EV_SEND, ev->a);
-      sim_cli_send(s, ev->a);
+      for (uint64_t i = 0; i < n && !s->failed; i++)
+        sim_cli_send(s, ev->a);
     }
     break;
   case EV_READ:
