@@ -698,8 +698,8 @@ static int read_config(pc_run *r, char *err, size_t errlen) {
 
   if (pc_http_do(r, NULL, req, len, false, &ans, why, sizeof why) !=
       PW_OK) {
-    snprintf(err, errlen, "cannot reach %s: %s", r->url, why);
-    goto free_req;
+    snprintf(err, errlen, "GET /v1/config of %s: %s", r->url, why);
+    goto free_ans; /* what was read before the failure */
   }
   if (ans.status != 200) {
     snprintf(err, errlen, "GET /v1/config of %s answered HTTP %d: %.200s",
@@ -716,7 +716,6 @@ static int read_config(pc_run *r, char *err, size_t errlen) {
   json_decref(cfg);
 free_ans:
   pw_http_msg_free(&ans);
-free_req:
   free(req);
   return rc;
 }
