@@ -289,7 +289,11 @@ static void app_exit(sim *s, sim_device *d, bool host)
 void sim_cli_crash(sim *s, uint32_t dev, bool host)
 {
   sim_device *d = &s->devs[dev];
-  uint64_t down = sim_rng_range(&s->rng, 200, 8000);
+  /* Mostly back within seconds; now and then off for a minute, so it
+   * comes back to a long backlog to sync. */
+  uint64_t down = sim_rng_chance(&s->rng, 0.2)
+                      ? sim_rng_range(&s->rng, 20000, 60000)
+                      : sim_rng_range(&s->rng, 200, 8000);
 
   if (d->core == NULL)
     return;
