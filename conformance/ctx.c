@@ -702,8 +702,9 @@ static int read_config(pc_run *r, char *err, size_t errlen) {
     goto free_ans; /* what was read before the failure */
   }
   if (ans.status != 200) {
-    snprintf(err, errlen, "GET /v1/config of %s answered HTTP %d: %.200s",
-             r->url, ans.status, ans.body);
+    pc_body_shown(why, sizeof why, ans.body, ans.body_len);
+    snprintf(err, errlen, "GET /v1/config of %s answered HTTP %d: %s",
+             r->url, ans.status, why);
     goto free_ans;
   }
   cfg = json_loadb(ans.body, ans.body_len, 0, &jerr);

@@ -82,6 +82,10 @@ struct pc_ctx {
   size_t conv_n, conv_cap;
 };
 
+/* Writes the visible form of the first 200 octets of body (escaped:
+ * nothing a target sent may act on a terminal) to out[0..n). */
+void pc_body_shown(char *out, size_t n, const char *body, size_t len);
+
 /* Microseconds on the monotonic clock. */
 uint64_t pc_mono_us(void);
 /* The timeout a case asked for (PC_WAIT: the run's), cut to what the hard

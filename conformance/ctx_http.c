@@ -6,6 +6,7 @@
  * "http-N"; a failure to connect or to read is an answer with status 0
  * and `error` set, never a failure of the case by itself. */
 #include "ctx.h"
+#include "tool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +218,31 @@ static unsigned retry_after_ms(const pw_http_msg *m) {
   return *end || s > 60 ? 0 : (unsigned)s * 1000u;
 }
 
+/* Writes the visible form of the first octets of body (escaped, so that
+ * nothing the target sent acts on a terminal) to out. */
+void pc_body_shown(char *out, size_t n, const char *body, size_t len)
+{
+  pc_buf b = {0};
+
+  pc_escape_visible(&b, body ? body : "", len > 200 ? 200 : len, false);
+  snprintf(out, n, "%s%s", pc_buf_str(&b), len > 200 ? "..." : "");
+  pc_buf_free(&b);
+}
+
+/* Whether tok is a token as spec 2.9 defines it (token-chars: 1 to 512
+ * octets from 0x21 to 0x7E), so that it can go in a header field. */
+static bool token_valid(const char *tok, size_t len)
+{
+  size_t i;
+
+  if (len < 1 || len > 512)
+    return false;
+  for (i = 0; i < len; i++)
+    if (tok[i] < 0x21 || tok[i] > 0x7e)
+      return false;
+  return true;
+}
+
 /* One POST /v1/auth/token. Returns 0 with *token and *expires_ms, 1 when
  * the answer was 429 (*hint_ms from its Retry-After, `answer` a short
  * account of it), or -1 with err. */
@@ -229,7 +255,7 @@ static int token_try(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
                           a->password);
   json_t *ans = NULL, *tok, *exp;
   pw_http_msg msg = {0};
-  char *body, *text = NULL, why[512];
+  char *body, *text = NULL, why[512], shown[300];
   size_t len;
   pw_status st;
   int rc = -1;
@@ -248,28 +274,37 @@ static int token_try(pc_run *r, pc_ctx *t, size_t i, uint64_t ttl_ms,
     snprintf(err, errlen, "POST /v1/auth/token for %s: %s%s", a->user, why,
              st == PW_TIMEOUT ? "; the server hashes the password before "
              "it answers, which may take longer: raise --timeout" : "");
-    goto free_text;
+    goto free_msg;
   }
   ans = json_loadb(msg.body, msg.body_len, 0, NULL);
   tok = json_object_get(ans, "token");
   exp = json_object_get(ans, "expires_ms");
+  pc_body_shown(shown, sizeof shown, msg.body, msg.body_len);
   if (msg.status == 429) {
     *hint_ms = retry_after_ms(&msg);
-    snprintf(answer, answer_len, "HTTP 429: %.120s", msg.body);
+    snprintf(answer, answer_len, "HTTP 429: %.120s", shown);
     rc = 1;
   } else if (msg.status != 200 || !json_is_string(tok) ||
              !json_is_integer(exp)) {
     snprintf(err, errlen, "POST /v1/auth/token for %s answered HTTP %d "
-             "without a token and expires_ms: %.300s", a->user, msg.status,
-             msg.body);
+             "without a token and expires_ms: %s", a->user, msg.status,
+             shown);
+  } else if (!token_valid(json_string_value(tok), json_string_length(tok))) {
+    pc_body_shown(shown, sizeof shown, json_string_value(tok),
+               json_string_length(tok));
+    snprintf(err, errlen, "POST /v1/auth/token for %s answered a token "
+             "that is not a valid token (spec 2.9: 1 to 512 octets from "
+             "0x21 to 0x7E; it must fit an Authorization field and a "
+             "token header): %zu octets, \"%s\"", a->user,
+             json_string_length(tok), shown);
   } else {
     *token = strdup(json_string_value(tok));
     *expires_ms = (uint64_t)json_integer_value(exp);
     rc = *token ? 0 : -1;
   }
   json_decref(ans);
+free_msg:
   pw_http_msg_free(&msg);
-free_text:
   free(text);
   return rc;
 }

@@ -425,6 +425,7 @@ static int set_up(app *a, const char *argv0)
 {
   pc_run *r = &a->run;
   char err[1024] = "";
+  pc_buf shown = {0};
 
   r->timeout_ms = a->o.timeout_ms;
   r->jobs = a->o.jobs;
@@ -450,8 +451,11 @@ static int set_up(app *a, const char *argv0)
   if (pc_run_setup(r, err, sizeof err) != 0) {
     if (pc_stop_requested())
       return PC_EXIT_INTERRUPTED;
+    /* err may quote the target: escaped, so nothing acts on a terminal */
+    pc_escape_visible(&shown, err, strlen(err), false);
     fprintf(stderr, "parley-conform: %s: cannot set the run up: %s\n",
-            r->url, err);
+            r->url, pc_buf_str(&shown));
+    pc_buf_free(&shown);
     return PC_EXIT_SETUP;
   }
   return 0;

@@ -515,9 +515,55 @@ def test_first_signal_ends_waits(ctx):
     assert r.returncode == 130, where(r)
 
 
+# ---- item: what the target sends is checked and escaped --------------------
+
+# spec: AUTH-1 HTTP-3
+def test_bad_token_refused(ctx):
+    """A token with CRLF (or too long) from the target is the target's
+    fault at set-up: exit 3 naming spec 2.9, and it is never sent in an
+    Authorization field or an AUTH frame."""
+    for tok in ("tok\r\nX-Injected: yes", "t" * 513):
+        seen = []
+        server = Hostile(token=lambda user, tok=tok: tok)
+        orig = server._answer
+
+        def spy(conn, head, rest, orig=orig):
+            seen.append(head)
+            return orig(conn, head, rest)
+        server._answer = spy
+        try:
+            r, _ = conform(server, ctx)
+        finally:
+            server.close()
+        assert r.returncode == 3, where(r)
+        assert b"not a valid token (spec 2.9" in r.stderr, where(r)
+        assert not [h for h in seen if "X-Injected" in h or
+                    "Bearer t" in h], seen
+
+
+def escape_body(conn):
+    http_answer(conn, 500, b"\x1b]0;PWNED\x07\x1b[2J\x1b[31mred\r\n\x00")
+
+
+def test_setup_errors_escaped(ctx):
+    """What the target sent is escaped before it reaches the terminal:
+    no escape sequence or control octet from a body is printed."""
+    for stage in ("config", "token"):
+        server = Hostile(attacks={stage: escape_body})
+        try:
+            r, _ = conform(server, ctx)
+        finally:
+            server.close()
+        assert r.returncode == 3, where(r)
+        assert b"\x1b" not in r.stderr and b"\x07" not in r.stderr, \
+            r.stderr
+        assert b"\\x1b]0;PWNED" in r.stderr, where(r)
+
+
 TESTS = [test_reports_never_damaged, test_reports_written_through,
          test_rate_zero, test_floods_end, test_log_capped,
-         test_first_signal_ends_waits]
+         test_first_signal_ends_waits, test_bad_token_refused,
+         test_setup_errors_escaped]
 
 
 def setup(workdir):
