@@ -228,7 +228,7 @@ static void driver_interface(pc_ctx *t)
   if (send == NULL || !pc_hdr_is(send->f, "temp-id", temp_id))
     pc_fail(t, "the SEND of \"driver-one\" carries temp-id %s, not the %s "
             "of its `queued` event (spec DRV-10)",
-            send ? pc_hdr(send->f, "temp-id") : "(no SEND)", temp_id);
+            send ? pc_hdr_show(send->f, "temp-id") : "(no SEND)", temp_id);
   ps_quit(srv);
   for (i = pd_count(d); i > 0; i--)
     if (strcmp(pd_get(d, i - 1)->event, "state") == 0)

@@ -9,8 +9,9 @@ The check looks at each call of a function that may return NULL
 (NULLABLE) and at what the call's value meets right away. Accepted:
 
 - a test: `!f(...)`, `f(...) == NULL`, `f(...) != NULL`, `f(...) ? :`, an
-  operand of `&&` or `||`, the condition of `if`, `while` or PC_CHECK,
-  and the first branch of `f(...) ? f(...) : x`;
+  operand of `&&` or `||`, the condition of `if`, `while` or PC_CHECK;
+- a use right after a test of the same call: `f(...) ? f(...) : x`,
+  `f(...) && f(...)[0]`, `!f(...) || f(...)[0]`;
 - a store: `x = f(...)`, `return f(...)` (the variable is the reader's to
   check, as a reviewer does);
 - an argument of a function that takes NULL (NULL_OK).
@@ -98,22 +99,40 @@ def enclosing_call(s, i):
     return None, 0
 
 
-def verdict(s, start, end):
+def squeeze(text):
+    """text without white space, for comparing two expressions."""
+    return re.sub(r"\s+", "", text)
+
+
+def guarded(before, call):
+    """Whether `before` ends with a test of the same call: `call &&`,
+    `call ?` or `!call ||`."""
+    for op, test in (("&&", ""), ("?", ""), ("||", "!")):
+        if before.endswith(op) and \
+                squeeze(before[:-len(op)]).endswith(test + squeeze(call)):
+            return True
+    return False
+
+
+def verdict(s, raw, start, end):
     """None when the value at s[start:end] is used safely, otherwise a
-    word saying how it is used."""
+    word saying how it is used. `s` is the source without comments and
+    literals, `raw` the source as written (to compare calls)."""
     before = s[:start].rstrip()
     after = s[end:].lstrip()
+    call, raw_before = raw[start:end], raw[:start].rstrip()
+    if after.startswith("[") or before.endswith("*"):
+        return None if guarded(raw_before, call) else "dereferenced"
     if after.startswith(("?", "==", "!=", "&&", "||")):
         return None
     if before.endswith(("&&", "||", "return")):
         return None
-    if before.endswith("?") and after.startswith(":"):
-        return None  # the branch of a test, `v ? v : "none"`
+    if before.endswith("?") and after.startswith(":") and \
+            guarded(raw_before, call):
+        return None  # the branch of its own test, `v ? v : "none"`
     if before.endswith("!") or (before.endswith("=") and not
                                 before.endswith(("==", "!=", "<=", ">="))):
         return None
-    if after.startswith("[") or before.endswith("*"):
-        return "dereferenced"
     name, arg = enclosing_call(s, start)
     if name is None:
         return "used where it may be NULL"
@@ -127,7 +146,8 @@ def verdict(s, start, end):
 def check_file(path):
     """The findings of one file: (line, call, how) each."""
     with open(path, encoding="utf-8") as f:
-        s = strip(f.read())
+        raw = f.read()
+    s = strip(raw)
     found = []
     for m in CALL.finditer(s):
         # a declaration or a definition of the function itself
@@ -135,7 +155,7 @@ def check_file(path):
                      s[:m.start()]):
             continue
         end = close_paren(s, m.end() - 1)
-        how = verdict(s, m.start(), end)
+        how = verdict(s, raw, m.start(), end)
         if how:
             line = s.count("\n", 0, m.start()) + 1
             found.append((line, m.group(1), how))

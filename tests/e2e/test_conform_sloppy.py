@@ -613,6 +613,43 @@ def test_events(ctx):
     sloppy_run(ctx, "events")
 
 
+# What conform_nullsafe.py must find, and what it must let pass: one
+# expression a line, in a function of C.
+NULLSAFE_BAD = [
+    'strcmp(pc_hdr(f, "code"), "429") == 0;',
+    'pc_fail(t, "got %s", pc_hdr(f, "seq"));',
+    'x = n ? pc_hdr(f, "seq") : "(none)";',
+    'pc_expect(c, "MSG", "msg-id", pc_hdr(ack, "msg-id"), PC_WAIT);',
+    'c = pc_hdr(f, "caps")[0];',
+    'ok = pc_hdr(f, "a") && pc_hdr(f, "b")[0] == 0;',
+    'n = strlen(pc_http_field(t, r, "Date"));',
+]
+NULLSAFE_GOOD = [
+    'const char *v = pc_hdr(f, "seq");',
+    'if (pc_hdr(f, "req") == NULL) return;',
+    'PC_CHECK(t, !pc_hdr(f, "req"), "a req");',
+    'PC_CHECK(t, pc_hdr(f, "ttl"), "no ttl");',
+    'x = pc_hdr(f, "kind") ? pc_hdr(f, "kind") : "";',
+    'ok = pc_hdr(w, "caps") && pc_hdr(w, "caps")[0] == 0;',
+    'ok = !pc_hdr(w, "caps") || pc_hdr(w, "caps")[0] == 0;',
+    'ok = mu_is_id(pc_hdr(f, "pos"));',
+]
+
+
+def test_nullsafe_finds(ctx):
+    """The static check finds each unsafe use and passes each safe one."""
+    path = os.path.join(ctx["workdir"], "sample.c")
+    for lines, want in ((NULLSAFE_BAD, True), (NULLSAFE_GOOD, False)):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("static void f(void)\n{\n")
+            f.write("".join(f"  {line}\n" for line in lines))
+            f.write("}\n")
+        found = {line - 3 for line, _, _ in
+                 conform_nullsafe.check_file(path)}
+        for i, text in enumerate(lines):
+            assert (i in found) == want, (text, found)
+
+
 def test_static(ctx):
     """No value that may be NULL reaches strcmp, printf and the like."""
     del ctx
@@ -626,7 +663,7 @@ def test_static(ctx):
 
 TESTS = {
     "run": [test_bare, test_events],
-    "static": [test_static],
+    "static": [test_nullsafe_finds, test_static],
 }
 
 
