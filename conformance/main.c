@@ -420,6 +420,26 @@ static int client_check(app *a)
   return PC_EXIT_SETUP;
 }
 
+/* Appends s to b with every octet outside printable ASCII as \xNN (a
+ * backslash stays: the wire layer's messages already quote octets so). */
+static void controls_escaped(pc_buf *b, const char *s)
+{
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = (const unsigned char *)s;
+  char x[4] = {'\\', 'x', 0, 0};
+
+  pc_buf_add(b, "", 0);
+  for (; *p; p++) {
+    if (*p >= 0x20 && *p < 0x7f) {
+      pc_buf_add(b, p, 1);
+      continue;
+    }
+    x[2] = hex[*p >> 4];
+    x[3] = hex[*p & 15];
+    pc_buf_add(b, x, sizeof x);
+  }
+}
+
 /* Finds the target and sets the run up. Returns 0 or an exit code. */
 static int set_up(app *a, const char *argv0)
 {
@@ -452,7 +472,7 @@ static int set_up(app *a, const char *argv0)
     if (pc_stop_requested())
       return PC_EXIT_INTERRUPTED;
     /* err may quote the target: escaped, so nothing acts on a terminal */
-    pc_escape_visible(&shown, err, strlen(err), false);
+    controls_escaped(&shown, err);
     fprintf(stderr, "parley-conform: %s: cannot set the run up: %s\n",
             r->url, pc_buf_str(&shown));
     pc_buf_free(&shown);

@@ -703,6 +703,30 @@ static size_t head_end(const char *data, size_t len) {
   return 0;
 }
 
+/* Writes the first octets of s[0..len) to out[0..n) with every octet
+ * that is not printable ASCII as \xNN, so that a message can quote what
+ * a peer sent (binary, NULs, escape sequences) safely. */
+static void quote_octets(char *out, size_t n, const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i, o = 0;
+  unsigned char ch;
+
+  for (i = 0; i < len && o + 8 < n; i++) {
+    ch = (unsigned char)s[i];
+    if (ch >= 0x20 && ch < 0x7f) {
+      out[o++] = (char)ch;
+      continue;
+    }
+    out[o++] = '\\';
+    out[o++] = 'x';
+    out[o++] = hex[ch >> 4];
+    out[o++] = hex[ch & 15];
+  }
+  if (i < len && o + 4 < n)
+    memcpy(out + o, "...", 3), o += 3;
+  out[n ? o : 0] = '\0';
+}
+
 /* Adds one "Name: value" line to m. Returns PW_OK or PW_PROTOCOL. */
 static pw_status add_field(pw_http_msg *m, const char *line, size_t n,
                            char *err, size_t errlen) {
@@ -716,8 +740,10 @@ static pw_status add_field(pw_http_msg *m, const char *line, size_t n,
     return PW_TOO_BIG;
   }
   if (!colon || colon == line || line[0] == ' ' || line[0] == '\t') {
-    set_err(err, errlen, "HTTP field line without a name: \"%.*s\"",
-            (int)(n > 80 ? 80 : n), line);
+    char q[200];
+
+    quote_octets(q, sizeof q, line, n > 80 ? 80 : n);
+    set_err(err, errlen, "HTTP field line without a name: \"%s\"", q);
     return PW_PROTOCOL;
   }
   nl = (size_t)(colon - line);
@@ -772,10 +798,14 @@ static pw_status parse_start(pw_http_msg *m, const char *line, size_t n,
   m->target = dup_n(sp1 + 1, (size_t)(sp2 - sp1 - 1));
   return PW_OK;
 
-bad:
-  set_err(err, errlen, "bad HTTP %s line: \"%.*s\"",
-          request ? "request" : "status", (int)(n > 80 ? 80 : n), line);
+bad: {
+  char q[200];
+
+  quote_octets(q, sizeof q, line, n > 80 ? 80 : n);
+  set_err(err, errlen, "bad HTTP %s line (%zu octets): \"%s\"",
+          request ? "request" : "status", n, q);
   return PW_PROTOCOL;
+}
 }
 
 /* Parses the head data[0..end) into m (start line and fields). */
@@ -1039,8 +1069,14 @@ static pw_status read_msg(pw_conn *c, bool request, bool no_body,
       return PW_TIMEOUT;
     }
     if (c->eof) {
-      set_err(err, errlen, "the connection ended after %zu octets of an "
-              "HTTP %s", pw_buffered(c), request ? "request" : "answer");
+      char q[200];
+
+      quote_octets(q, sizeof q, (const char *)c->in + c->in_off,
+                   pw_buffered(c) > 60 ? 60 : pw_buffered(c));
+      set_err(err, errlen, "the connection ended after %zu octets, not a "
+              "whole HTTP %s%s%s%s", pw_buffered(c),
+              request ? "request" : "answer", pw_buffered(c) ? ": \"" : "",
+              q, pw_buffered(c) ? "\"" : "");
       return PW_CLOSED;
     }
     rd = fill(c, deadline);
