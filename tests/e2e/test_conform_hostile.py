@@ -13,13 +13,10 @@ usage: test_conform_hostile.py --conform-bin PATH [--test NAME]
 """
 
 import argparse
-import base64
-import hashlib
 import json
 import os
 import re
 import signal
-import socket
 import stat
 import struct
 import subprocess
@@ -27,18 +24,12 @@ import sys
 import threading
 import time
 
+from conform_standin import (CONFIG, StandinServer, switching_protocols,
+                             ws_frame)
 from parley_e2e import run_tests
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 RUN_S = 40  # guards each run against hangs; never a pass condition
 ARGS = None
-
-CONFIG = {"versions": [1], "subprotocol": "parley.1", "ws_path": "/v1/ws",
-          "max_frame": 65536, "max_headers": 32, "max_header_line": 1024,
-          "max_body": 64512, "heartbeat_min_ms": 200,
-          "heartbeat_max_ms": 120000, "dedup_window_ms": 86400000,
-          "typing_ttl_ms": 6000, "token_ttl_ms": 3600000,
-          "rate_per_s": 200, "rate_burst": 400}
 
 WELCOME = {"version": "1", "caps": "receipts,typing,presence",
            "heartbeat": "60000", "max-frame": "65536",
@@ -70,18 +61,6 @@ def http_answer(conn, status, body, extra=b""):
          % (status, len(body), extra) + body)
 
 
-def ws_frame(op, payload, fin=True):
-    b0 = (0x80 if fin else 0) | op
-    n = len(payload)
-    if n < 126:
-        head = bytes([b0, n])
-    elif n < 65536:
-        head = bytes([b0, 126]) + struct.pack(">H", n)
-    else:
-        head = bytes([b0, 127]) + struct.pack(">Q", n)
-    return head + payload
-
-
 def frame(verb, headers, body=None):
     out = verb + "\r\n"
     for name, value in headers:
@@ -92,10 +71,15 @@ def frame(verb, headers, body=None):
     return out + (body or b"")
 
 
-class Hostile:
+class Hostile(StandinServer):
     """The stand-in server. `attacks` maps a stage (config, token, conv,
     hello) to a function(conn) that answers instead; `config`, `token`
-    and `welcome` override the plausible answers."""
+    and `welcome` override the plausible answers. _answer gets the head
+    and what came after it: a request's body, or a WebSocket's first
+    octets."""
+
+    conn_timeout_s = RUN_S
+    quiet_errors = (OSError, ValueError, KeyError)
 
     def __init__(self, attacks=None, config=None, token=None, welcome=None,
                  limit_pings=False):
@@ -104,52 +88,7 @@ class Hostile:
         self.config = dict(CONFIG, **(config or {}))
         self.token = token or (lambda user: "tok-" + user)
         self.welcome = dict(WELCOME, **(welcome or {}))
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def url(self):
-        return f"ws://127.0.0.1:{self.port}"
-
-    def close(self):
-        self.sock.close()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,),
-                             daemon=True).start()
-
-    def _serve(self, conn):
-        conn.settimeout(RUN_S)
-        try:
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buf += chunk
-            head, _, rest = buf.partition(b"\r\n\r\n")
-            self._answer(conn, head.decode("latin-1"), rest)
-        except (OSError, ValueError, KeyError):
-            pass
-        finally:
-            conn.close()
-
-    def _body(self, conn, head, rest):
-        m = re.search(r"(?im)^content-length:\s*(\d+)", head)
-        want = int(m.group(1)) if m else 0
-        while len(rest) < want:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-        return rest
+        super().__init__(backlog=256)
 
     def _answer(self, conn, head, rest):
         line = head.split("\r\n")[0]
@@ -158,14 +97,13 @@ class Hostile:
                 return self.attacks["config"](conn)
             return http_answer(conn, 200, json.dumps(self.config))
         if line.startswith("POST /v1/auth/token "):
-            user = json.loads(self._body(conn, head, rest) or b"{}")["user"]
+            user = json.loads(rest or b"{}")["user"]
             if "token" in self.attacks:
                 return self.attacks["token"](conn)
             return http_answer(conn, 200, json.dumps(
                 {"token": self.token(user),
                  "expires_ms": int(time.time() * 1000) + 3600000}))
         if line.startswith("POST /v1/conversations "):
-            self._body(conn, head, rest)
             if "conv" in self.attacks:
                 return self.attacks["conv"](conn)
             return http_answer(conn, 201, json.dumps(
@@ -178,11 +116,7 @@ class Hostile:
                            '"not-found", "message": "no"}}')
 
     def _ws(self, conn, head, rest):
-        key = re.search(r"(?im)^sec-websocket-key:\s*(\S+)", head).group(1)
-        acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest())
-        send(conn, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
-             b"\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
-             b"\r\nSec-WebSocket-Protocol: parley.1\r\n\r\n")
+        send(conn, switching_protocols(head))
         buf, pings = rest, 0
         while True:
             got = self._ws_read(conn, buf)

@@ -15,7 +15,6 @@ usage: test_conform_runner.py --test NAME --conform-bin PATH
 import argparse
 import base64
 import fnmatch
-import hashlib
 import html as htmllib
 import json
 import os
@@ -31,6 +30,8 @@ import xml.etree.ElementTree as ET
 
 import jsonschema
 
+from conform_standin import (CONFIG, StandinServer, answer_json,
+                             switching_protocols, ws_frame)
 from parley_e2e import HANG_S, run_tests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,13 +102,6 @@ def verdicts(doc):
 
 # ---- a stand-in server that breaks the protocol --------------------------
 
-CONFIG = {"versions": [1], "subprotocol": "parley.1", "ws_path": "/v1/ws",
-          "max_frame": 65536, "max_headers": 32, "max_header_line": 1024,
-          "max_body": 64512, "heartbeat_min_ms": 200,
-          "heartbeat_max_ms": 120000, "dedup_window_ms": 86400000,
-          "typing_ttl_ms": 6000, "token_ttl_ms": 3600000,
-          "rate_per_s": 200, "rate_burst": 400}
-
 # What the stand-in answers every WebSocket message with: not a frame (a
 # header line without a colon), with markup and control octets that the
 # reports must show escaped.
@@ -123,81 +117,15 @@ NOISE = [("MSG\r\nconv: c-not-this-case\r\nmsg-id: m%d\r\nseq: %d\r\n"
           "\r\n\r\nhi" % (i, i, i, i)).encode() for i in range(1, 4)]
 
 
-def ws_text(data):
-    """One unmasked WebSocket text frame (server to client)."""
-    n = len(data)
-    head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + \
-        n.to_bytes(2, "big")
-    return head + data
-
-
-class BrokenServer:
+class BrokenServer(StandinServer):
     """HTTP API good enough for setup; WebSocket sessions that break (or,
     with noise, that answer nothing and send other conversations' MSG)."""
 
     def __init__(self, noise=False):
         self.noise = noise
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
         self.convs = 0
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def url(self):
-        return f"ws://127.0.0.1:{self.port}"
-
-    def close(self):
-        self.sock.close()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,),
-                             daemon=True).start()
-
-    def _serve(self, conn):
-        conn.settimeout(HANG_S)
-        try:
-            head, body = self._read_request(conn)
-            if head is not None:
-                self._answer(conn, head, body)
-        except (OSError, ValueError, AttributeError, IndexError):
-            pass  # cases send malformed requests on purpose: just close
-        finally:
-            conn.close()
-
-    @staticmethod
-    def _read_request(conn):
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None, b""
-            buf += chunk
-        head, _, body = buf.partition(b"\r\n\r\n")
-        text = head.decode("latin-1")
-        m = re.search(r"(?im)^content-length:\s*(\d+)", text)
-        want = int(m.group(1)) if m else 0
-        while len(body) < want:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return text, body
-
-    @staticmethod
-    def _json(conn, status, obj):
-        data = json.dumps(obj).encode()
-        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/"
-                     f"json\r\nContent-Length: {len(data)}\r\nConnection: "
-                     f"close\r\n\r\n".encode() + data)
+        super().__init__()
 
     def _answer(self, conn, head, body):
         method, path = head.split(" ")[:2]
@@ -205,42 +133,34 @@ class BrokenServer:
         if path.startswith("/v1/ws"):
             self._websocket(conn, head)
         elif method == "GET" and path == "/v1/config":
-            self._json(conn, 200, CONFIG)
+            answer_json(conn, 200, CONFIG)
         elif method == "POST" and path == "/v1/auth/token":
             user = json.loads(body or b"{}").get("user", "?")
-            self._json(conn, 200, {"token": "pt1.stand-in", "user": user,
-                                   "expires_ms": now + 3600000})
+            answer_json(conn, 200, {"token": "pt1.stand-in", "user": user,
+                                    "expires_ms": now + 3600000})
         elif method == "POST" and path == "/v1/conversations":
             with self.lock:
                 self.convs += 1
                 cid = f"c{self.convs}"
             req = json.loads(body or b"{}")
-            self._json(conn, 201, {"id": cid, "kind": req.get("kind"),
-                                   "title": "", "members":
-                                   req.get("members", []), "last_seq": 0,
-                                   "created_ms": now})
+            answer_json(conn, 201, {"id": cid, "kind": req.get("kind"),
+                                    "title": "", "members":
+                                    req.get("members", []), "last_seq": 0,
+                                    "created_ms": now})
         else:
-            self._json(conn, 404, {"error": {"code": 404, "reason":
-                                             "no-such-path", "message":
-                                             "no such path"}})
+            answer_json(conn, 404, {"error": {"code": 404, "reason":
+                                              "no-such-path", "message":
+                                              "no such path"}})
 
     def _websocket(self, conn, head):
-        m = re.search(r"(?im)^sec-websocket-key:\s*(\S+)", head)
-        key = m.group(1) if m else ""
-        accept = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
-            .digest()).decode()
-        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: "
-                      "websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Accept: {accept}\r\n"
-                      "Sec-WebSocket-Protocol: parley.1\r\n\r\n").encode())
+        conn.sendall(switching_protocols(head))
         conn.recv(65536)  # the client's first message, unread
         if self.noise:
-            conn.sendall(b"".join(ws_text(f) for f in NOISE))
+            conn.sendall(b"".join(ws_frame(1, f) for f in NOISE))
             while conn.recv(65536):  # answers nothing until the case ends
                 pass
             return
-        conn.sendall(ws_text(BROKEN))
+        conn.sendall(ws_frame(1, BROKEN))
 
 
 def accounts_file(workdir, n=4):

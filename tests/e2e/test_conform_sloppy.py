@@ -27,9 +27,7 @@ usage: test_conform_sloppy.py --test run|static --conform-bin PATH
 """
 
 import argparse
-import base64
 import glob
-import hashlib
 import json
 import os
 import queue
@@ -43,6 +41,8 @@ import time
 import jsonschema
 
 import conform_nullsafe
+from conform_standin import (CONFIG, StandinServer, answer_json,
+                             switching_protocols, ws_frame)
 from parley_e2e import HANG_S, run_tests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,13 +50,6 @@ ROOT = os.path.join(HERE, "..", "..")
 SCHEMA_DIR = os.path.join(ROOT, "conformance", "schema")
 RUN_S = 600  # guards a whole run against hangs; never a pass condition
 ACCOUNTS = 8
-
-CONFIG = {"versions": [1], "subprotocol": "parley.1", "ws_path": "/v1/ws",
-          "max_frame": 65536, "max_headers": 32, "max_header_line": 1024,
-          "max_body": 64512, "heartbeat_min_ms": 200,
-          "heartbeat_max_ms": 120000, "dedup_window_ms": 86400000,
-          "typing_ttl_ms": 6000, "token_ttl_ms": 3600000,
-          "rate_per_s": 200, "rate_burst": 400}
 
 # Headers a frame keeps in every mode: what matches an answer to its
 # request or an event to its conversation.
@@ -153,14 +146,7 @@ class Session:
         if self.out.qsize() > 2000:
             self.close()
             return
-        n = len(payload)
-        if n < 126:
-            head = bytes([0x80 | opcode, n])
-        elif n < 65536:
-            head = bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big")
-        else:
-            head = bytes([0x80 | opcode, 127]) + n.to_bytes(8, "big")
-        self.out.put(head + payload)
+        self.out.put(ws_frame(opcode, payload))
 
     def send(self, verb, headers, body=None):
         """Sends a frame with the headers the server's mode leaves."""
@@ -193,7 +179,7 @@ class Session:
         return True
 
 
-class SloppyServer:
+class SloppyServer(StandinServer):
     """The stand-in: HTTP API for setup, WebSocket sessions whose frames
     leave headers out as `mode` says."""
 
@@ -204,18 +190,7 @@ class SloppyServer:
         self.events = []      # (conv, verb, headers, body)
         self.sessions = []
         self.msg_ids = 0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def url(self):
-        return f"ws://127.0.0.1:{self.port}"
-
-    def close(self):
-        self.sock.close()
+        super().__init__(backlog=256)
 
     def strip(self, verb, headers):
         """The headers of a frame as this mode sends them."""
@@ -227,53 +202,6 @@ class SloppyServer:
                 (verb == b"ERROR" and n == b"reason")]
 
     # -- HTTP --
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,),
-                             daemon=True).start()
-
-    def _serve(self, conn):
-        conn.settimeout(HANG_S)
-        try:
-            head, body = self._read_request(conn)
-            if head is not None:
-                self._answer(conn, head, body)
-        except (OSError, ValueError, AttributeError, IndexError,
-                UnicodeDecodeError):
-            pass  # cases send malformed requests on purpose: just close
-        finally:
-            conn.close()
-
-    @staticmethod
-    def _read_request(conn):
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None, b""
-            buf += chunk
-        head, _, body = buf.partition(b"\r\n\r\n")
-        text = head.decode("latin-1")
-        m = re.search(r"(?im)^content-length:\s*(\d+)", text)
-        want = int(m.group(1)) if m else 0
-        while len(body) < want:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return text, body
-
-    @staticmethod
-    def _json(conn, status, obj):
-        data = json.dumps(obj).encode()
-        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/"
-                     f"json\r\nContent-Length: {len(data)}\r\nConnection: "
-                     f"close\r\n\r\n".encode() + data)
 
     @staticmethod
     def _caller(head):
@@ -287,21 +215,21 @@ class SloppyServer:
         if path.startswith("/v1/ws"):
             self._websocket(conn, head)
         elif method == "GET" and path == "/v1/config":
-            self._json(conn, 200, CONFIG)
+            answer_json(conn, 200, CONFIG)
         elif method == "POST" and path == "/v1/auth/token":
             user = json.loads(body or b"{}").get("user", "?")
-            self._json(conn, 200, {"token": f"tok-{user}", "user": user,
-                                   "expires_ms": now + 3600000})
+            answer_json(conn, 200, {"token": f"tok-{user}", "user": user,
+                                    "expires_ms": now + 3600000})
         elif method == "POST" and path == "/v1/conversations" and caller:
             req = json.loads(body or b"{}")
             members = sorted(set(req.get("members", [])) | {caller})
             with self.lock:
                 cid = f"c{len(self.convs) + 1}"
                 self.convs[cid] = {"members": members, "msgs": []}
-            self._json(conn, 201, {"id": cid, "kind": req.get("kind"),
-                                   "title": req.get("title", ""),
-                                   "members": members, "last_seq": 0,
-                                   "created_ms": now})
+            answer_json(conn, 201, {"id": cid, "kind": req.get("kind"),
+                                    "title": req.get("title", ""),
+                                    "members": members, "last_seq": 0,
+                                    "created_ms": now})
         elif method == "GET" and path == "/v1/conversations" and caller:
             with self.lock:
                 mine = [{"id": c, "kind": "group", "title": "",
@@ -309,22 +237,14 @@ class SloppyServer:
                          len(v["msgs"]), "created_ms": now}
                         for c, v in self.convs.items()
                         if caller in v["members"]]
-            self._json(conn, 200, mine)
+            answer_json(conn, 200, mine)
         else:
-            self._json(conn, 404, {"error": {"code": 440, "reason":
-                                             "not-found", "message":
-                                             "no such thing"}})
+            answer_json(conn, 404, {"error": {"code": 440, "reason":
+                                              "not-found", "message":
+                                              "no such thing"}})
 
     def _websocket(self, conn, head):
-        m = re.search(r"(?im)^sec-websocket-key:\s*(\S+)", head)
-        key = m.group(1) if m else ""
-        accept = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
-            .digest()).decode()
-        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: "
-                      "websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Accept: {accept}\r\n"
-                      "Sec-WebSocket-Protocol: parley.1\r\n\r\n").encode())
+        conn.sendall(switching_protocols(head))
         conn.settimeout(None)
         s = Session(self, conn)
         with self.lock:
