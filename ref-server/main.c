@@ -41,6 +41,7 @@
 #include <sodium.h>
 
 #include "core_load.h"
+#include "flags.h"
 #include "host.h"
 #include "log.h"
 #include "store.h"
@@ -116,9 +117,7 @@ static const char usage_text[] =
 
 static int bad_flag(const char *flag, const char *why)
 {
-  fprintf(stderr, "parley-server: %s: %s\n", flag, why);
-  fprintf(stderr, "try parley-server --help\n");
-  return 2;
+  return parley_flag_bad("parley-server", flag, why);
 }
 
 /* Parses a decimal number in [min, max]. */
@@ -275,6 +274,20 @@ static int apply_flag(options *o, int opt, const char *flag, const char *v)
   }
 }
 
+/* Applies one flag for parley_flags_read; --version prints the version.
+ * Returns -1 to go on, or an exit code. */
+static int read_flag(void *ctx, int opt, const char *flag, const char *v)
+{
+  int rc;
+
+  if (opt == 'V' + 256) {
+    printf("parley-server %s\n", PARLEY_VERSION);
+    return 0;
+  }
+  rc = apply_flag(ctx, opt, flag, v);
+  return rc != 0 ? rc : -1;
+}
+
 /* Reads argv into o. Returns -1 to go on, or an exit code. */
 static int parse_args(int argc, char **argv, options *o)
 {
@@ -297,29 +310,11 @@ static int parse_args(int argc, char **argv, options *o)
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V' + 256},
       {NULL, 0, NULL, 0}};
-  int opt, rc, idx;
-  char flag[64];
+  int rc = parley_flags_read(argc, argv, longs, "parley-server", usage_text,
+                             read_flag, o);
 
-  opterr = 0;
-  while ((idx = -1, opt = getopt_long(argc, argv, ":h", longs, &idx)) != -1) {
-    /* The flag's own name: argv[optind - 1] may be its value. */
-    snprintf(flag, sizeof flag, "%s%s", idx >= 0 ? "--" : "",
-             idx >= 0 ? longs[idx].name : argv[optind - 1]);
-    if (opt == 'h') {
-      fputs(usage_text, stdout);
-      return 0;
-    }
-    if (opt == 'V' + 256) {
-      printf("parley-server %s\n", PARLEY_VERSION);
-      return 0;
-    }
-    if (opt == ':')
-      return bad_flag(flag, "needs a value");
-    if (opt == '?')
-      return bad_flag(flag, "unknown flag");
-    if ((rc = apply_flag(o, opt, flag, optarg)) != 0)
-      return rc;
-  }
+  if (rc >= 0)
+    return rc;
   if (optind < argc)
     o->command = argv[optind++];
   if (optind < argc)

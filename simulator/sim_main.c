@@ -21,6 +21,7 @@
 
 #include <sodium.h>
 
+#include "flags.h"
 #include "log.h"
 #include "sim.h"
 
@@ -64,8 +65,7 @@ static const char usage_text[] =
 
 static int bad_flag(const char *flag, const char *why)
 {
-  fprintf(stderr, PROG ": %s: %s\ntry " PROG " --help\n", flag, why);
-  return 2;
+  return parley_flag_bad(PROG, flag, why);
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -166,9 +166,11 @@ static void list_faults(void)
     printf("%-14s %s\n", sim_fault_name(k), sim_fault_what(k));
 }
 
-/* Applies one flag. Returns -1 to go on, or an exit code. */
-static int apply_flag(cli *c, int opt, const char *flag, const char *v)
+/* Applies one flag to the cli at ctx (a parley_flag_fn). Returns -1 to
+ * go on, or an exit code. */
+static int apply_flag(void *ctx, int opt, const char *flag, const char *v)
 {
+  cli *c = ctx;
   uint64_t n;
 
   switch (opt) {
@@ -233,25 +235,11 @@ static int parse_args(int argc, char **argv, cli *c)
 #endif
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  int opt, idx, rc;
-  char flag[64];
+  int rc = parley_flags_read(argc, argv, longs, PROG, usage_text,
+                             apply_flag, c);
 
-  opterr = 0;
-  while ((idx = -1, opt = getopt_long(argc, argv, ":h", longs, &idx)) != -1) {
-    /* The flag's own name: argv[optind - 1] may be its value. */
-    snprintf(flag, sizeof flag, "%s%s", idx >= 0 ? "--" : "",
-             idx >= 0 ? longs[idx].name : argv[optind - 1]);
-    if (opt == 'h') {
-      fputs(usage_text, stdout);
-      return 0;
-    }
-    if (opt == ':')
-      return bad_flag(flag, "needs a value");
-    if (opt == '?')
-      return bad_flag(flag, "unknown flag");
-    if ((rc = apply_flag(c, opt, flag, optarg)) >= 0)
-      return rc;
-  }
+  if (rc >= 0)
+    return rc;
   if (optind < argc)
     return bad_flag(argv[optind], "unexpected argument");
   return -1;
