@@ -1,64 +1,27 @@
 /* Unit tests for the frame parser and serializer (spec/parley-1.md
  * sections 2.1 to 2.7).
  *
- * Every input reaches the parser through guard_place(): it is copied so
- * that it ends right before a page that cannot be read, and scribbled
- * over once the call returns. A parser that reads one octet too far
- * crashes, and one that keeps a pointer into its input decodes garbage. */
+ * Every input reaches the parser through parley_guard_place()
+ * (guard_page.h): it is copied so that it ends right before a page that
+ * cannot be read, and scribbled over once the call returns. A parser
+ * that reads one octet too far crashes, and one that keeps a pointer into
+ * its input decodes garbage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "guard_page.h"
 #include "parley/frame.h"
 
 #define W(s) s, sizeof(s) - 1
-#define GUARD_SPAN (192 * 1024)
 
-/* ---- the guard page ---------------------------------------------------- */
-
-static char *guard_map;  /* GUARD_SPAN readable octets, then a PROT_NONE page */
-static size_t guard_map_len;
-
-static void guard_setup(void)
-{
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-  cr_assert_eq(GUARD_SPAN % page, 0);
-  guard_map_len = GUARD_SPAN + page;
-  guard_map = mmap(NULL, guard_map_len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  cr_assert_neq(guard_map, MAP_FAILED);
-  cr_assert_eq(mprotect(guard_map + GUARD_SPAN, page, PROT_NONE), 0);
-}
-
-static void guard_teardown(void)
-{
-  munmap(guard_map, guard_map_len);
-}
-
-/* Copies data[0, len) so that it ends at the unreadable page. */
-static char *guard_place(const char *data, size_t len)
-{
-  cr_assert_leq(len, GUARD_SPAN);
-  char *dst = guard_map + GUARD_SPAN - len;
-  if (len > 0)
-    memcpy(dst, data, len);
-  return dst;
-}
-
-/* Overwrites what guard_place copied, once the parser is done with it. */
-static void guard_scribble(size_t len)
-{
-  memset(guard_map + GUARD_SPAN - len, 0xAA, len);
-}
-
-TestSuite(frame, .init = guard_setup, .fini = guard_teardown);
-TestSuite(frame_write, .init = guard_setup, .fini = guard_teardown);
+TestSuite(frame, .init = parley_guard_setup,
+          .fini = parley_guard_teardown);
+TestSuite(frame_write, .init = parley_guard_setup,
+          .fini = parley_guard_teardown);
 
 /* ---- decoded frames as JSON -------------------------------------------- */
 
@@ -110,7 +73,7 @@ typedef struct stream_result {
 static void feed_piece(parley_parser *p, const char *piece, size_t n,
                        stream_result *r)
 {
-  char *g = guard_place(piece, n);
+  char *g = parley_guard_place(piece, n);
   size_t off = 0;
 
   for (;;) {
@@ -132,7 +95,7 @@ static void feed_piece(parley_parser *p, const char *piece, size_t n,
     }
     json_array_append_new(r->frames, frame_json(&f));
   }
-  guard_scribble(n);
+  parley_guard_scribble(n);
 }
 
 /* Feeds data[0, len) as pieces cut at the ascending offsets `cuts`. */
@@ -182,9 +145,9 @@ static parley_err parse_guarded(parley_parser *p, const char *data,
                                 size_t len, parley_frame *f,
                                 parley_parse_error *e)
 {
-  char *g = guard_place(data, len);
+  char *g = parley_guard_place(data, len);
   parley_err code = parley_parse_message(p, g, len, f, e);
-  guard_scribble(len);
+  parley_guard_scribble(len);
   return code;
 }
 
@@ -877,7 +840,7 @@ Test(frame, header_flood_refused_at_33rd_line)
   len += (size_t)sprintf(flood, "SEND\r\n");
   for (size_t i = 0; i < lines; i++)
     len += (size_t)sprintf(flood + len, "x%03zu: v\r\n", i % 1000);
-  char *g = guard_place(flood, len);
+  char *g = parley_guard_place(flood, len);
   cr_assert_eq(parley_parser_feed(&p, g, len, &used, &f, &e),
                PARLEY_PARSE_ERROR);
   cr_assert_eq(e.code, PARLEY_E_TOO_MANY_HEADERS);

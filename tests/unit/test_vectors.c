@@ -18,57 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "guard_page.h"
 #include "parley/frame.h"
 
 #define VECTORS_DIR PARLEY_SOURCE_DIR "/conformance/vectors"
 #define FILES_MAX 64
-#define GUARD_SPAN (192 * 1024)
 
-/* ---- the guard page ---------------------------------------------------- */
-
-static char *guard_map; /* GUARD_SPAN readable octets, then PROT_NONE */
-static size_t guard_map_len;
-
-static void guard_setup(void)
-{
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-  cr_assert_eq(GUARD_SPAN % page, 0);
-  guard_map_len = GUARD_SPAN + page;
-  guard_map = mmap(NULL, guard_map_len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  cr_assert_neq(guard_map, MAP_FAILED);
-  cr_assert_eq(mprotect(guard_map + GUARD_SPAN, page, PROT_NONE), 0);
-}
-
-static void guard_teardown(void)
-{
-  munmap(guard_map, guard_map_len);
-}
-
-/* Copies data[0, len) so that it ends at the unreadable page; returns the
- * copy. */
-static char *guard_place(const unsigned char *data, size_t len)
-{
-  cr_assert_leq(len, GUARD_SPAN);
-  char *dst = guard_map + GUARD_SPAN - len;
-  if (len > 0)
-    memcpy(dst, data, len);
-  return dst;
-}
-
-static void guard_scribble(size_t len)
-{
-  memset(guard_map + GUARD_SPAN - len, 0xAA, len);
-}
-
-TestSuite(vectors, .init = guard_setup, .fini = guard_teardown);
+TestSuite(vectors, .init = parley_guard_setup,
+          .fini = parley_guard_teardown);
 
 /* ---- loading ----------------------------------------------------------- */
 
@@ -299,7 +260,7 @@ typedef struct outcome {
 static void feed_piece(parley_parser *p, const unsigned char *piece,
                        size_t n, outcome *r)
 {
-  char *g = guard_place(piece, n);
+  char *g = parley_guard_place(piece, n);
   size_t off = 0;
 
   while (!r->failed) {
@@ -322,7 +283,7 @@ static void feed_piece(parley_parser *p, const unsigned char *piece,
     }
   }
   r->fed += n;
-  guard_scribble(n);
+  parley_guard_scribble(n);
 }
 
 /* Feeds data[0, len) cut at the ascending offsets `cuts`. */
@@ -421,7 +382,7 @@ static void check_message(const char *id, const parley_limits *limits,
   json_t *want_frame = json_object_get(expect, "frame");
 
   parley_parser_init(&p, limits);
-  char *g = guard_place(data, len);
+  char *g = parley_guard_place(data, len);
   parley_err code = parley_parse_message(&p, g, len, &f, &e);
   if (want_frame != NULL) {
     cr_assert_eq(code, PARLEY_OK, "%s: %s at %zu (%s)", id,
@@ -435,7 +396,7 @@ static void check_message(const char *id, const parley_limits *limits,
                  e.code);
     expect_error(&e, json_object_get(expect, "error"), id);
   }
-  guard_scribble(len);
+  parley_guard_scribble(len);
   cr_assert_leq(p.buf_cap, limits->frame_size_max);
   parley_parser_free(&p);
 }
