@@ -425,7 +425,7 @@ void sim_cli_read(sim *s, uint32_t dev)
   sim_device *d = &s->devs[dev];
   uint32_t k = pick_conv(s, d);
   uint64_t seq;
-  char text[32];
+  char text[96]; /* a conversation id (at most 64 octets) and a number */
 
   if (d->core == NULL || d->stopping || k == SIM_NONE)
     return;
