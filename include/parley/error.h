@@ -56,6 +56,16 @@
     "temp-id reused for another message")                                     \
   X(BAD_CURSOR, 442, "bad-cursor", false,                                     \
     "the cursor is not one this server issued")                               \
+  X(NO_SUCH_CALL, 443, "no-such-call", false,                                 \
+    "no such call, or the sender is not in it")                               \
+  X(BAD_CALL_STATE, 444, "bad-call-state", false,                             \
+    "the frame is not allowed in the call's state")                           \
+  X(BAD_SDP, 445, "bad-sdp", false,                                           \
+    "the SDP body breaks the grammar or the profile")                         \
+  X(BAD_CANDIDATE, 446, "bad-candidate", false,                               \
+    "the ICE candidate breaks the grammar")                                   \
+  X(SDP_TOO_LARGE, 447, "sdp-too-large", false,                               \
+    "the SDP body is past its size limit")                                    \
   X(INTERNAL, 500, "internal", true, "the server failed")                     \
   X(GOING_AWAY, 503, "going-away", true, "the server is shutting down")
 
