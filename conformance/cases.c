@@ -16,6 +16,7 @@ extern const pc_suite pc_suite_resume;
 extern const pc_suite pc_suite_history;
 extern const pc_suite pc_suite_typing;
 extern const pc_suite pc_suite_presence;
+extern const pc_suite pc_suite_call;
 extern const pc_suite pc_suite_authz;
 extern const pc_suite pc_suite_abuse;
 extern const pc_suite pc_suite_client;
@@ -35,6 +36,7 @@ const pc_suite *const pc_suites[] = {
   &pc_suite_history,
   &pc_suite_typing,
   &pc_suite_presence,
+  &pc_suite_call,
   &pc_suite_authz,
   &pc_suite_abuse,
   &pc_suite_client,

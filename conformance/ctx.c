@@ -38,7 +38,7 @@ struct pc_block {
 
 /* The spec's optional capabilities (section 4.3). */
 static const char *const optional_caps[] = {"receipts", "typing",
-                                            "presence"};
+                                            "presence", "calls"};
 
 static atomic_uint_fast64_t g_uniq_counter;
 static pthread_once_t g_tag_once = PTHREAD_ONCE_INIT;
@@ -614,6 +614,27 @@ static int config_u64(json_t *cfg, const char *name, uint64_t *out,
   return 0;
 }
 
+/* The call timers (section 19): GET /v1/config states them when the
+ * target does; otherwise the values the runner gave the reference
+ * server it started (r->call_timers), otherwise the spec's defaults. */
+static int config_call_timers(pc_run *r, json_t *cfg, char *err,
+                              size_t errlen) {
+  pc_config *c = &r->config;
+
+  c->ring_timeout_ms = r->ring_timeout_ms ? r->ring_timeout_ms
+                                          : PC_RING_TIMEOUT_MS;
+  c->call_grace_ms = r->call_grace_ms ? r->call_grace_ms
+                                      : PC_CALL_GRACE_MS;
+  if (json_object_get(cfg, "ring_timeout_ms") &&
+      config_u64(cfg, "ring_timeout_ms", &c->ring_timeout_ms, err,
+                 errlen) < 0)
+    return -1;
+  if (json_object_get(cfg, "call_grace_ms") &&
+      config_u64(cfg, "call_grace_ms", &c->call_grace_ms, err, errlen) < 0)
+    return -1;
+  return 0;
+}
+
 /* Reads string field `name` into *out (malloc'd). */
 static int config_str(json_t *cfg, const char *name, const char **out,
                       char *err, size_t errlen) {
@@ -682,7 +703,7 @@ static int config_fill(pc_run *r, json_t *cfg, char *err, size_t errlen) {
   if (config_str(cfg, "subprotocol", &c->subprotocol, err, errlen) < 0 ||
       config_str(cfg, "ws_path", &c->ws_path, err, errlen) < 0)
     return -1;
-  return 0;
+  return config_call_timers(r, cfg, err, errlen);
 }
 
 /* GET /v1/config into r->config. */
@@ -802,8 +823,8 @@ static void set_verdict(pc_ctx *t, pc_result *out) {
   } else if (t->skip_cap) {
     out->verdict = failed_verdict(t->c->level);
     snprintf(buf, sizeof buf, "the target did not offer \"%s\", which is "
-             "not an optional capability (spec 4.3: only receipts, typing "
-             "and presence are)", t->skip_cap);
+             "not an optional capability (spec 4.3: only receipts, typing, "
+             "presence and calls are)", t->skip_cap);
     out->message = strdup(buf);
   } else {
     out->verdict = PC_PASS;

@@ -109,7 +109,16 @@ typedef struct pc_config {
   uint64_t rate_per_s, rate_burst;
   const char *subprotocol;                  /* "parley.1" */
   const char *ws_path;                      /* "/v1/ws" */
+  /* The call timers of section 19. Not required in GET /v1/config: the
+   * target's when it states them, else those the runner gave the
+   * reference server it started, else the spec's (PC_RING_TIMEOUT_MS,
+   * PC_CALL_GRACE_MS). */
+  uint64_t ring_timeout_ms, call_grace_ms;
 } pc_config;
+
+/* The spec's ring timeout and call grace (section 19). */
+#define PC_RING_TIMEOUT_MS 30000u
+#define PC_CALL_GRACE_MS 20000u
 
 const pc_config *pc_config_of(const pc_ctx *t);
 

@@ -48,6 +48,8 @@ typedef struct pc_run {
   unsigned jobs;       /* --jobs: named when the target's limits refuse
                           a sign-in (ctx.c, pc_signin_limited) */
   char run_tag[16];    /* random letters that make ids of this run unique */
+  uint64_t ring_timeout_ms; /* the call timers given to a self-started */
+  uint64_t call_grace_ms;   /* server (0: none given) */
   pthread_mutex_t lock;
   /* Client mode. */
   char *exec_cmd;      /* --exec */
