@@ -1,0 +1,259 @@
+/* The adaptive jitter buffer.
+ *
+ * Frames are numbered by their RTP timestamp: idx = (ts - ts0) / 960,
+ * ts0 the first packet's timestamp, so playout follows the timestamps
+ * and not the arrival order, and sequence numbers (which wrap at 65536)
+ * play no part here. A ring of JB_RING slots holds each frame at
+ * idx % JB_RING, tagged with its idx: "held" until played, "done" after,
+ * so a copy arriving later is told apart as a duplicate from a packet
+ * that missed its turn (late).
+ *
+ * Playout clock: frame play_idx is due at next_play_us; each pull plays
+ * one frame and moves both on by 20 ms. For a packet, transit = arrival
+ * - idx * 20 ms; the fastest recent transit (the minimum over two
+ * windows of 50 packets) waits longest, and that wait is the buffer's
+ * depth: depth = (next_play_us - play_idx * 20 ms) - min transit.
+ *
+ * Adaptation: target = clamp(K * jitter + 20 ms, min, max), jitter the
+ * RFC 3550 A.8 estimator on arrival times, K = 4 (uniform jitter over
+ * a span S gives a mean |D| of S / 3, so 4 * jitter covers the span with
+ * room), smoothed with a time constant of about 32 frames. When the
+ * depth falls 10 ms under the target one concealment frame is inserted
+ * (grow, at most every 200 ms); when it is a frame or more over the
+ * target one frame is skipped (shrink, at most every second). Growing
+ * fast and shrinking slowly trades a little delay for fewer late
+ * packets. */
+#include "jitter.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "pipe.h"
+
+enum { SLOT_EMPTY = 0, SLOT_HELD, SLOT_DONE };
+
+#define JB_K 4.0
+#define JB_WINDOW 50
+#define JB_GROW_EVERY_US 200000
+#define JB_SHRINK_EVERY_US 1000000
+#define JB_SMOOTH 32.0
+
+void jb_init(jitter_buffer *jb, uint32_t min_ms, uint32_t max_ms)
+{
+  memset(jb, 0, offsetof(jitter_buffer, slots));
+  for (size_t i = 0; i < JB_RING; i++) {
+    jb->slots[i].state = SLOT_EMPTY;
+    jb->slots[i].idx = 0;
+  }
+  jb->min_us = (uint64_t)min_ms * 1000;
+  jb->max_us = (uint64_t)(max_ms > min_ms ? max_ms : min_ms) * 1000;
+  jb->target_us = (double)jb->min_us;
+}
+
+static jb_slot *slot_of(jitter_buffer *jb, uint32_t idx)
+{
+  return &jb->slots[idx % JB_RING];
+}
+
+static int64_t transit_of(uint32_t idx, uint64_t now_us)
+{
+  return (int64_t)now_us - (int64_t)idx * MEDIA_FRAME_US;
+}
+
+/* The desired target for the jitter seen now. */
+static double desired_us(const jitter_buffer *jb)
+{
+  double d = JB_K * jb->jitter_us + MEDIA_FRAME_US;
+  if (d < (double)jb->min_us)
+    d = (double)jb->min_us;
+  if (d > (double)jb->max_us)
+    d = (double)jb->max_us;
+  return d;
+}
+
+/* Updates the jitter estimate and the transit windows. */
+static void observe(jitter_buffer *jb, uint32_t idx, uint64_t now_us)
+{
+  int64_t transit = transit_of(idx, now_us);
+  if (jb->have_transit) {
+    double d = fabs((double)(transit - jb->last_transit_us));
+    jb->jitter_us += (d - jb->jitter_us) / 16.0;
+  }
+  jb->have_transit = true;
+  jb->last_transit_us = transit;
+
+  if (jb->win_count == 0 || transit < jb->win_min[0])
+    jb->win_min[0] = transit;
+  if (++jb->win_count >= JB_WINDOW) {
+    jb->win_min[1] = jb->win_min[0];
+    jb->win_count = 0;
+  }
+  jb->last_arrival_us = now_us;
+}
+
+/* Starts (or restarts) playout at the frame of ts arriving at now_us. */
+static void start_at(jitter_buffer *jb, uint32_t ts, uint64_t now_us)
+{
+  uint64_t next = now_us + (uint64_t)jb->target_us;
+  if (jb->started && jb->next_play_us > next)
+    next = jb->next_play_us;
+  for (size_t i = 0; i < JB_RING; i++)
+    jb->slots[i].state = SLOT_EMPTY;
+  jb->started = true;
+  jb->ts0 = ts;
+  jb->play_idx = 0;
+  jb->high_idx = 0;
+  jb->next_play_us = next;
+  jb->have_transit = false;
+  jb->win_count = 0;
+  jb->win_min[0] = jb->win_min[1] = transit_of(0, now_us);
+  jb->last_grow_us = jb->last_shrink_us = now_us;
+}
+
+static void store(jitter_buffer *jb, uint32_t idx, const uint8_t *payload,
+                  size_t len)
+{
+  jb_slot *s = slot_of(jb, idx);
+  s->state = SLOT_HELD;
+  s->idx = idx;
+  s->len = len;
+  memcpy(s->data, payload, len);
+  if ((int32_t)(idx - jb->high_idx) > 0)
+    jb->high_idx = idx;
+}
+
+jb_result jb_insert(jitter_buffer *jb, uint32_t ts, const uint8_t *payload,
+                    size_t len, uint64_t now_us)
+{
+  if (len == 0 || len > AUDIO_PACKET_MAX)
+    return JB_BAD;
+  if (!jb->started) {
+    start_at(jb, ts, now_us);
+  } else if ((ts - jb->ts0) % MEDIA_FRAME_SAMPLES != 0) {
+    return JB_BAD;
+  }
+
+  uint32_t idx = (ts - jb->ts0) / MEDIA_FRAME_SAMPLES;
+  int32_t ahead = (int32_t)(idx - jb->play_idx);
+  jb_slot *s = slot_of(jb, idx);
+  if (s->idx == idx && s->state != SLOT_EMPTY) {
+    jb->duplicate++;
+    return JB_DUPLICATE;
+  }
+  if (ahead < 0) {
+    observe(jb, idx, now_us);
+    if (s->idx == idx)
+      s->state = SLOT_DONE;   /* a second copy is a duplicate */
+    jb->late++;
+    return JB_LATE;
+  }
+  if (ahead >= JB_AHEAD_MAX) {
+    jb->resyncs++;
+    start_at(jb, ts, now_us);
+    store(jb, 0, payload, len);
+    return JB_RESYNC;
+  }
+  observe(jb, idx, now_us);
+  store(jb, idx, payload, len);
+  return JB_STORED;
+}
+
+double jb_delay_ms(const jitter_buffer *jb)
+{
+  if (!jb->started)
+    return 0;
+  int64_t offset = (int64_t)jb->next_play_us -
+                   (int64_t)jb->play_idx * MEDIA_FRAME_US;
+  int64_t min = jb->win_min[0] < jb->win_min[1] ? jb->win_min[0]
+                                                : jb->win_min[1];
+  return (double)(offset - min) / 1000.0;
+}
+
+double jb_target_ms(const jitter_buffer *jb)
+{
+  return jb->target_us / 1000.0;
+}
+
+double jb_jitter_ms(const jitter_buffer *jb)
+{
+  return jb->jitter_us / 1000.0;
+}
+
+uint64_t jb_next_us(const jitter_buffer *jb)
+{
+  return jb->started ? jb->next_play_us : UINT64_MAX;
+}
+
+/* Moves playout past frame play_idx, remembering what was there. */
+static void advance(jitter_buffer *jb)
+{
+  jb_slot *s = slot_of(jb, jb->play_idx);
+  if (s->idx == jb->play_idx && s->state == SLOT_HELD)
+    s->state = SLOT_DONE;
+  else if (s->idx != jb->play_idx) {
+    s->idx = jb->play_idx;
+    s->state = SLOT_EMPTY;
+  }
+  jb->play_idx++;
+}
+
+static bool held(jitter_buffer *jb, uint32_t idx)
+{
+  jb_slot *s = slot_of(jb, idx);
+  return s->idx == idx && s->state == SLOT_HELD;
+}
+
+/* Grows or shrinks the depth by a frame when it is off the target;
+ * returns true when a concealment frame is to be inserted now. */
+static bool adapt(jitter_buffer *jb, uint64_t now_us)
+{
+  jb->target_us += (desired_us(jb) - jb->target_us) / JB_SMOOTH;
+  double depth_us = jb_delay_ms(jb) * 1000.0;
+
+  if (depth_us < jb->target_us - MEDIA_FRAME_US / 2 &&
+      now_us >= jb->last_grow_us + JB_GROW_EVERY_US) {
+    jb->last_grow_us = now_us;
+    jb->stretched++;
+    return true;
+  }
+  if (depth_us >= jb->target_us + MEDIA_FRAME_US &&
+      now_us >= jb->last_shrink_us + JB_SHRINK_EVERY_US &&
+      held(jb, jb->play_idx + 1)) {
+    jb->last_shrink_us = now_us;
+    jb->skipped++;
+    advance(jb);
+  }
+  return false;
+}
+
+bool jb_pull(jitter_buffer *jb, uint64_t now_us, jb_out *out)
+{
+  if (!jb->started || now_us < jb->next_play_us)
+    return false;
+  memset(out, 0, sizeof *out);
+  jb->next_play_us += MEDIA_FRAME_US;
+
+  if (now_us >= jb->last_arrival_us + JB_STALL_US) {
+    out->action = JB_SILENCE;
+  } else if (adapt(jb, now_us)) {
+    out->action = JB_STRETCH;
+    out->ts = jb->ts0 + jb->play_idx * MEDIA_FRAME_SAMPLES;
+    return true;   /* playout stays on the same frame */
+  } else if (held(jb, jb->play_idx)) {
+    jb_slot *s = slot_of(jb, jb->play_idx);
+    out->action = JB_DECODE;
+    out->pkt = s->data;
+    out->len = s->len;
+  } else if (held(jb, jb->play_idx + 1)) {
+    jb_slot *s = slot_of(jb, jb->play_idx + 1);
+    out->action = JB_FEC;
+    out->pkt = s->data;
+    out->len = s->len;
+  } else {
+    out->action = JB_PLC;
+    out->underrun = (int32_t)(jb->high_idx - jb->play_idx) <= 0;
+  }
+  out->ts = jb->ts0 + jb->play_idx * MEDIA_FRAME_SAMPLES;
+  advance(jb);
+  return true;
+}
