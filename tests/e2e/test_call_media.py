@@ -14,15 +14,21 @@ bit mono 48 kHz; nothing recorded is kept in the repository):
 
 tests/tools/audio_compare finds how late, and how alike, a heard file
 is to a sent one: the normalised cross-correlation in the 8 kHz band at
-the best lag within +-2 s.
+the best lag within +-2 s. A receiver's jitter buffer may change its
+delay during the call, and then no single lag fits all of the speech
+(60 ms and 40 ms of silence put in at two points bring the correlation
+of a file with itself down to 0.36), so the figure compared is the
+segment correlation: each 500 ms of the sent speech matched at its own
+lag within +-200 ms of the whole file's, weighted by energy.
 
 Thresholds. Through Opus alone (tests/tools/opus_roundtrip, 32 kbit/s,
-20 ms frames, no network) A and B correlate 0.92 with themselves
-decoded, and 0.91 with 5% of the packets lost (FEC or concealment);
-C correlates 0.08 with either. A heard file must correlate above
-CORR_MIN (0.6) with what the other side played, above CORR_MIN_LOSSY
-(0.4) through the lossy relay, and below CORR_MAX_OTHER (0.3) with
-what it was not sent (C, and the hearer's own sentence).
+20 ms frames, no network), segment correlations of A, B and C with
+themselves decoded are 0.91 to 0.92; 0.87 to 0.91 with 5% of the
+packets lost (FEC or concealment); 0.82 to 0.85 with 10% lost and no
+FEC. Any two different ones give 0.06 to 0.13. A heard file must
+correlate above CORR_MIN (0.6) with what the other side played, above
+CORR_MIN_LOSSY (0.5) through the lossy relay, and below CORR_MAX_OTHER
+(0.3) with what it was not sent (C, and the hearer's own sentence).
 
 direct: a call on loopback (host candidates). Both exit 0; each heard
     file carries the other's sentence and not C; both reports show
@@ -65,9 +71,10 @@ from netem_relay import Netem  # noqa: E402
 
 HANG_S = 120
 CORR_MIN = 0.6
-CORR_MIN_LOSSY = 0.4
+CORR_MIN_LOSSY = 0.5
 CORR_MAX_OTHER = 0.3
 SECONDS = 4
+SEGMENTS = ["--segment-ms", "500", "--segment-search-ms", "200"]
 
 SENTENCES = {
     "A": ([], "The quick brown fox jumps over the lazy dog, "
@@ -110,8 +117,10 @@ def run_ok(argv):
 
 
 def compare(compare_bin, sent, heard):
-    """audio_compare's result for a sent and a heard file (a dict)."""
-    return json.loads(run_ok([compare_bin, sent, heard]))
+    """audio_compare's result for a sent and a heard file (a dict); the
+    one compared with the thresholds is "segment_correlation" (see the
+    module's note)."""
+    return json.loads(run_ok([compare_bin, *SEGMENTS, sent, heard]))
 
 
 # ---- processes -------------------------------------------------------------
@@ -215,15 +224,17 @@ def check_heard(args, call, sp, corr_min):
         other = compare(args.compare_bin, sp["C"], heard)
         own = compare(args.compare_bin, played[hearer], heard)
         print(f"{call.tag}: {talker} -> {hearer}: lag "
-              f"{right['lag_ms']:.1f} ms, correlation "
-              f"{right['correlation']:.3f} (> {corr_min}); sentence C "
-              f"{other['correlation']:.3f}, {hearer}'s own "
-              f"{own['correlation']:.3f} (< {CORR_MAX_OTHER}); heard "
-              f"{right['heard_s']:.2f} s")
-        assert right["correlation"] > corr_min, \
+              f"{right['lag_ms']:.1f} ms (segments "
+              f"{right['lag_min_ms']:.1f} to {right['lag_max_ms']:.1f}), "
+              f"correlation {right['segment_correlation']:.3f} "
+              f"(> {corr_min}; one lag: {right['correlation']:.3f}); "
+              f"sentence C {other['segment_correlation']:.3f}, "
+              f"{hearer}'s own {own['segment_correlation']:.3f} "
+              f"(< {CORR_MAX_OTHER}); heard {right['heard_s']:.2f} s")
+        assert right["segment_correlation"] > corr_min, \
             f"{hearer} did not hear {talker}: {right}"
         for what, res in (("sentence C", other), ("its own", own)):
-            assert res["correlation"] < CORR_MAX_OTHER, \
+            assert res["segment_correlation"] < CORR_MAX_OTHER, \
                 f"{hearer}'s recording matches {what}: {res}"
         results[hearer] = right
     return results

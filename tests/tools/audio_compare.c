@@ -26,10 +26,14 @@
  *      samples under it. Since E_s is all of s, a lag where only a small
  *      piece of s overlaps h cannot score high by chance. The sums come
  *      from one FFT cross-correlation (radix 2) and a running energy sum.
- *   4. Print {"lag_ms", "correlation", "sent_s", "heard_s", "mode",
- *      "window_ms", "heard_rms"} as one JSON line. A positive lag means
- *      the heard signal is late. heard_rms is the RMS of the heard file
- *      (full scale 1.0), so a silent recording is seen as such.
+ *   4. With --segment-ms, each segment of the sent speech is also
+ *      matched on its own near that lag (see match_segments), for a
+ *      receiver whose jitter buffer changed its delay during the call.
+ *   5. Print {"lag_ms", "correlation", "sent_s", "heard_s", "mode",
+ *      "window_ms", "heard_rms"} (and the segment figures) as one JSON
+ *      line. A positive lag means the heard signal is late. heard_rms
+ *      is the RMS of the heard file (full scale 1.0), so a silent
+ *      recording is seen as such.
  *
  * Exit status: 0 with the result, 2 for a usage error or a bad file.
  */
@@ -308,6 +312,18 @@ static double window_energy(const double *prefix, size_t hn, long from,
   return b > a ? prefix[b] - prefix[a] : 0;
 }
 
+/* prefix[k] = energy of h[0 .. k), k in 0 .. h->n; owned by the caller. */
+static double *prefix_energy(const signal *h)
+{
+  double *prefix = malloc((h->n + 1) * sizeof(double));
+  if (!prefix)
+    die("out of memory");
+  prefix[0] = 0;
+  for (size_t i = 0; i < h->n; i++)
+    prefix[i + 1] = prefix[i] + h->x[i] * h->x[i];
+  return prefix;
+}
+
 typedef struct match {
   long lag;        /* in samples of the compared signals */
   double correlation;
@@ -320,12 +336,7 @@ static match best_lag(const signal *s, const signal *h, size_t w)
   double es = 0;
   for (size_t i = 0; i < s->n; i++)
     es += s->x[i] * s->x[i];
-  double *prefix = malloc((h->n + 1) * sizeof(double));
-  if (!prefix)
-    die("out of memory");
-  prefix[0] = 0;
-  for (size_t i = 0; i < h->n; i++)
-    prefix[i + 1] = prefix[i] + h->x[i] * h->x[i];
+  double *prefix = prefix_energy(h);
   double *r = cross_correlate(s, h, w);
   match best = { 0, 0 };
   for (size_t j = 0; j < 2 * w + 1; j++) {
@@ -342,6 +353,84 @@ static match best_lag(const signal *s, const signal *h, size_t w)
   return best;
 }
 
+/* Segment mode: a jitter buffer that changes its delay during a call
+ * shifts the later speech against the earlier, and one lag no longer
+ * fits the whole. The sent signal is cut into segments; each segment
+ * that holds speech (energy at least a tenth of the mean segment's)
+ * gets its own best lag within +-search of the whole file's lag, and
+ * the result is the mean of their correlations weighted by their
+ * energy, with the range of lags they chose. */
+typedef struct segments {
+  double correlation;
+  size_t used;
+  long lag_min, lag_max;
+} segments;
+
+/* The best correlation of s[from .. from + len) over lags lag0 +- search;
+ * *lag gets the lag. */
+static double segment_best(const signal *s, const signal *h,
+                           const double *prefix, size_t from, size_t len,
+                           long lag0, long search, long *lag)
+{
+  double es = 0, best = 0;
+  for (size_t i = from; i < from + len; i++)
+    es += s->x[i] * s->x[i];
+  *lag = lag0;
+  for (long l = lag0 - search; l <= lag0 + search; l++) {
+    double eh = window_energy(prefix, h->n, (long)from + l, len);
+    if (eh <= 1e-12)
+      continue;
+    double acc = 0;
+    for (size_t i = from; i < from + len; i++) {
+      long at = (long)i + l;
+      if (at >= 0 && at < (long)h->n)
+        acc += s->x[i] * h->x[at];
+    }
+    double c = acc / sqrt(es * eh);
+    if (c > best) {
+      best = c;
+      *lag = l;
+    }
+  }
+  return best;
+}
+
+static double energy(const signal *s, size_t from, size_t len)
+{
+  double e = 0;
+  for (size_t i = from; i < from + len && i < s->n; i++)
+    e += s->x[i] * s->x[i];
+  return e;
+}
+
+/* Segments of seg samples around the whole file's lag lag0 (above). */
+static segments match_segments(const signal *s, const signal *h,
+                               long lag0, size_t seg, long search)
+{
+  segments out = { 0, 0, lag0, lag0 };
+  size_t count = seg ? s->n / seg : 0;
+  if (!count)
+    return out;
+  double *prefix = prefix_energy(h);
+  double mean = energy(s, 0, count * seg) / (double)count, weight = 0;
+  for (size_t k = 0; k < count; k++) {
+    double e = energy(s, k * seg, seg);
+    if (e < mean / 10 || e <= 1e-12)
+      continue;
+    long lag;
+    double c = segment_best(s, h, prefix, k * seg, seg, lag0, search, &lag);
+    out.correlation += e * c;
+    weight += e;
+    out.lag_min = out.used && out.lag_min < lag ? out.lag_min : lag;
+    out.lag_max = out.used && out.lag_max > lag ? out.lag_max : lag;
+    out.used++;
+  }
+  if (weight > 0)
+    out.correlation /= weight;
+  free(prefix);
+  return out;
+}
+
 static double rms_of(const wav *w)
 {
   double acc = 0;
@@ -353,33 +442,52 @@ static double rms_of(const wav *w)
 static void usage(void)
 {
   fprintf(stderr,
-          "usage: audio_compare [--window-ms N] [--mode wave|envelope] "
+          "usage: audio_compare [--window-ms N] [--mode wave|envelope]\n"
+          "                     [--segment-ms N [--segment-search-ms N]] "
           "SENT.wav HEARD.wav\n"
           "  Both files 16-bit PCM mono 48000 Hz. Prints one JSON line:\n"
           "  {\"lag_ms\", \"correlation\", \"sent_s\", \"heard_s\", "
           "\"mode\", \"window_ms\", \"heard_rms\"}.\n"
           "  --window-ms  lags searched, +- this (default 2000)\n"
           "  --mode       wave (default): the band-limited waveform;\n"
-          "               envelope: its loudness envelope only\n");
+          "               envelope: its loudness envelope only\n"
+          "  --segment-ms  also match segments of N ms each on its own,\n"
+          "               within +- --segment-search-ms (default 100) of\n"
+          "               the whole file's lag: adds \"segment_correlation"
+          "\",\n"
+          "               \"segments\", \"lag_min_ms\", \"lag_max_ms\"\n");
   exit(2);
 }
 
 typedef struct args {
-  long window_ms;
+  long window_ms, segment_ms, search_ms;
   int envelope;
   const char *sent, *heard;
 } args;
 
+/* A flag's value in ms, min .. 60000; dies (exit 2) otherwise. */
+static long ms_value(const char *flag, const char *v, long min)
+{
+  char *end;
+  long ms = strtol(v, &end, 10);
+  if (*end || end == v || ms < min || ms > 60000)
+    die("%s: %s is not a number of ms in %ld..60000", flag, v, min);
+  return ms;
+}
+
 static args parse_args(int argc, char **argv)
 {
-  args a = { 2000, 0, NULL, NULL };
+  args a = { 2000, 0, 100, 0, NULL, NULL };
   for (int i = 1; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(argv[i], "--window-ms") && v) {
-      char *end;
-      a.window_ms = strtol(v, &end, 10);
-      if (*end || end == v || a.window_ms < 0 || a.window_ms > 60000)
-        die("--window-ms: %s is not a number of ms in 0..60000", v);
+      a.window_ms = ms_value(argv[i], v, 0);
+      i++;
+    } else if (!strcmp(argv[i], "--segment-ms") && v) {
+      a.segment_ms = ms_value(argv[i], v, 0);
+      i++;
+    } else if (!strcmp(argv[i], "--segment-search-ms") && v) {
+      a.search_ms = ms_value(argv[i], v, 0);
       i++;
     } else if (!strcmp(argv[i], "--mode") && v) {
       if (strcmp(v, "wave") && strcmp(v, "envelope"))
@@ -419,10 +527,21 @@ int main(int argc, char **argv)
   match m = best_lag(&s, &h, w);
   printf("{\"lag_ms\": %.3f, \"correlation\": %.4f, \"sent_s\": %.3f, "
          "\"heard_s\": %.3f, \"mode\": \"%s\", \"window_ms\": %ld, "
-         "\"heard_rms\": %.5f}\n",
+         "\"heard_rms\": %.5f",
          (double)m.lag * 1000.0 / rate, m.correlation,
          (double)ws.samples / RATE_IN, (double)wh.samples / RATE_IN,
          a.envelope ? "envelope" : "wave", a.window_ms, rms_of(&wh));
+  if (a.segment_ms > 0) {
+    size_t seg = (size_t)((double)a.segment_ms * rate / 1000.0);
+    long search = (long)((double)a.search_ms * rate / 1000.0);
+    segments g = match_segments(&s, &h, m.lag, seg, search);
+    printf(", \"segment_ms\": %ld, \"segment_correlation\": %.4f, "
+           "\"segments\": %zu, \"lag_min_ms\": %.3f, \"lag_max_ms\": %.3f",
+           a.segment_ms, g.correlation, g.used,
+           (double)g.lag_min * 1000.0 / rate,
+           (double)g.lag_max * 1000.0 / rate);
+  }
+  printf("}\n");
 
   free(s.x); free(h.x); free(ws.pcm); free(wh.pcm);
   return 0;

@@ -12,6 +12,10 @@ media test makes it), then:
   found, correlation above 0.8;
 - against another sentence in another voice: correlation below 0.2;
 - against silence: correlation 0, heard_rms 0;
+- against itself with 60 ms and 40 ms of silence put in at 1.5 s and
+  3 s (a jitter buffer that grew twice): one lag fits only part of it
+  (correlation below 0.6), while 500 ms segments each find their own
+  (segment correlation above 0.95, lags from 50 to 150 ms);
 - with a window of 100 ms, the 123 ms delay is out of reach: low;
 - bad input (stereo, 44.1 kHz, 8 bit, not a WAV, a missing file, a bad
   flag) exits 2 with a message naming the file or the flag.
@@ -108,6 +112,8 @@ def main():
         noise = sox(workdir, "noise", "-n", "-r", "48000", "-c", "1",
                     "-b", "16", ["synth", "4", "whitenoise", "vol", "0.03"])
         run(["sox", "-D", "-m", "-v", "0.25", a, noise, noisy])
+        warped = sox(workdir, "warped", a,
+                     ["pad", "0.05", "0.06@1.5", "0.04@3"])
         quiet = sox(workdir, "silence", "-n", "-r", "48000", "-c", "1",
                     "-b", "16", ["trim", "0", "4"])
 
@@ -122,6 +128,14 @@ def main():
         check(results, cmp_bin, a, c, lambda r: r["correlation"] < 0.2)
         check(results, cmp_bin, a, quiet, lambda r:
               r["correlation"] == 0 and r["heard_rms"] == 0)
+        check(results, cmp_bin, a, warped, lambda r:
+              r["correlation"] < 0.6 and r["segment_correlation"] > 0.95
+              and abs(r["lag_min_ms"] - 50) <= 0.25
+              and abs(r["lag_max_ms"] - 150) <= 0.25,
+              "--segment-ms", "500", "--segment-search-ms", "200")
+        check(results, cmp_bin, c, warped, lambda r:
+              r["segment_correlation"] < 0.2,
+              "--segment-ms", "500", "--segment-search-ms", "200")
         check(results, cmp_bin, a, late, lambda r: r["correlation"] < 0.5,
               "--window-ms", "100")
         check(results, cmp_bin, a, late, lambda r:
