@@ -26,11 +26,12 @@
 typedef struct parley_candidate {
   char foundation[33];   /* 1*32 ice-char */
   uint32_t component;    /* 1..256 */
-  char transport[8];     /* "udp" or "tcp", lower case */
+  char transport[16];    /* "udp", "tcp" or another token, lower case */
   uint32_t priority;     /* 1..2^31-1 */
   char address[256];     /* IPv4, IPv6 or FQDN, as written */
   uint16_t port;
-  char type[8];          /* "host", "srflx", "prflx", "relay" */
+  char type[16];         /* "host", "srflx", "prflx", "relay" or another
+                          * token, lower case */
   bool has_related;
   char raddr[256];
   uint16_t rport;
@@ -62,6 +63,7 @@ typedef struct parley_sdp_media {
   char kind[16];          /* "audio", "video", ... */
   uint16_t port;          /* 0: the section is refused */
   char proto[32];         /* "UDP/TLS/RTP/SAVPF" ... */
+  char formats[256];      /* the fmt list of the m= line, as written */
   int opus_pt;            /* payload type of opus/48000/2; -1 none */
   bool fec;               /* fmtp of opus has useinbandfec=1 */
   char mid[33];
