@@ -430,6 +430,11 @@ const pc_req pc_reqs[] = {
    "a server MUST NOT send a `MSG`, `RECEIPT` or `TYPING` of a conversation "
    "to a session whose user is not a member of it, live or in the answer to "
    "a `SYNC`."},
+  {"SEC-20", "14.1", "MUST",
+   "a server MUST answer a frame about a call that does not exist and one "
+   "about a call of a conversation the user is not a member of with "
+   "identical frames (code, reason, `fatal`, body text and every header but "
+   "`req`)."},
   {"SEC-3", "14.1", "MUST",
    "a server MUST take the `from`, `device` and `user` of the frames it "
    "sends from the authenticated session that caused them, never from "
@@ -577,6 +582,181 @@ const pc_req pc_reqs[] = {
    "a client that shows other users' typing or presence MUST write `typing` "
    "or `presence` each time what it shows of them changes, the lapse of a "
    "`ttl` included (TYPE-1, PRES-2)."},
+  {"CALL-1", "19.1", "MUST",
+   "a server MUST NOT send `RING` or `RING-STOP` to a session that did not "
+   "negotiate `calls`, and MUST NOT send a session any frame about a call "
+   "of a conversation its user is not a member of."},
+  {"CALL-2", "19.1", "MUST",
+   "a server MUST give every call an id it never gave another call, and "
+   "MUST NOT let a conversation have more than one call that has not ENDED."},
+  {"CALL-3", "19.2", "MUST",
+   "a server MUST answer an accepted `CALL` with `OK` carrying the new "
+   "`call`, and MUST send `RING` with `call`, `conv`, `from`, `device`, "
+   "`media` and `ts` (the time it accepted the `CALL`) to every READY "
+   "session that negotiated `calls` of every member of the conversation "
+   "other than the caller, and to every such session that becomes READY "
+   "while the call is RINGING."},
+  {"CALL-4", "19.2", "MUST",
+   "a server MUST answer an accepted `JOIN` with `OK` and then "
+   "`PARTICIPANTS`, both carrying the `req` of the `JOIN`, and MUST send "
+   "`JOINED` with `call`, `user` and `device` to every other participant "
+   "that is not away; `JOINED` carries `rejoin: yes` when the join was a "
+   "rejoin and no `rejoin` otherwise."},
+  {"CALL-5", "19.2", "MUST",
+   "a server MUST relay an accepted `OFFER`, `ANSWER`, `CANDIDATE` or "
+   "`END-OF-CANDIDATES` to the session of the participant that `to` and "
+   "`to-device` name, and an accepted `MEDIA-STATE` to the session of every "
+   "other participant, each with `call`, `from` and `device` and the other "
+   "headers of the table above as the sender gave them, and the body octet "
+   "for octet; it answers the sender `OK`."},
+  {"CALL-6", "19.2", "MUST",
+   "a server MUST relay the frames one participant sends to another in the "
+   "order it received them."},
+  {"CALL-7", "19.2", "MUST",
+   "in READY, a server that implements calls MUST answer `RING`, "
+   "`PARTICIPANTS`, `JOINED`, `LEFT`, `RING-STOP` and `CALL-END` from a "
+   "client with `bad-state` (421, fatal)."},
+  {"CALL-8", "19.3", "MUST",
+   "a server MUST end a call with `CALL-END` as the table says: on a "
+   "`HANGUP` from a participant, with the `HANGUP`'s reason, or `cancelled` "
+   "while the call is RINGING; on a `HANGUP` from a member other than the "
+   "caller while a call in a direct conversation is RINGING, with "
+   "`declined`; and on a `LEAVE` of the caller while the call is RINGING, "
+   "with `cancelled`."},
+  {"CALL-9", "19.3", "MUST",
+   "on a `LEAVE` from a participant of an ACTIVE call, a server MUST send "
+   "`LEFT` with the `LEAVE`'s reason to every other participant that is not "
+   "away, and MUST end the call with `completed` when fewer than two "
+   "participants are left."},
+  {"CALL-10", "19.3", "MUST",
+   "when a member's session joins a call, a server MUST send `RING-STOP` "
+   "`answered-elsewhere` to the member's other RING sessions of the call; "
+   "when a member other than the caller sends `HANGUP` while a call in a "
+   "group conversation is RINGING, the server MUST answer `OK`, send "
+   "`RING-STOP` `declined-elsewhere` to the member's other RING sessions of "
+   "the call, and leave the call as it is."},
+  {"CALL-11", "19.3", "MUST",
+   "a server MUST end a call that is still RINGING 30 s after it accepted "
+   "its `CALL` with `no-answer`, and MUST NOT end it so before."},
+  {"CALL-12", "19.3", "MUST",
+   "a server MUST send `CALL-END` with `call`, `conv` and `reason` to the "
+   "session of every participant that is not away and, when the call ends "
+   "while RINGING, to every RING session of the call; after `CALL-END` it "
+   "MUST NOT send any other frame about the call."},
+  {"CALL-13", "19.3", "MUST",
+   "a server MUST keep a participant whose session closed in the call for "
+   "20 s; when the same user and device sends `JOIN` with `rejoin: yes` "
+   "within that time, the server MUST take the new session as the "
+   "participant's, and when none does, it MUST remove the participant with "
+   "`LEFT` `disconnected` to the other participants and end the call, with "
+   "`disconnected`, when fewer than two are left or the call is RINGING."},
+  {"CALLCLI-1", "19.4", "MUST",
+   "after the `PARTICIPANTS` that answers its `JOIN`, a client MUST send "
+   "`OFFER` to every participant the list names other than itself, and MUST "
+   "answer every `OFFER` it receives with `ANSWER` to its sender; it MUST "
+   "NOT send an `OFFER` without `ice-restart: yes` to a participant that "
+   "joined after it."},
+  {"CALLCLI-2", "19.4", "MUST",
+   "a client MUST send each of its local ICE candidates for a pair as a "
+   "`CANDIDATE` to the other participant of the pair, after the `OFFER` or "
+   "`ANSWER` it sent in that pair, and `END-OF-CANDIDATES` once it has "
+   "gathered all of them (trickle ICE, RFC 8838)."},
+  {"CALLCLI-3", "19.4", "MUST",
+   "a client whose session closed while it was a participant MUST, on its "
+   "next session and within the grace of CALL-13, send `JOIN` with `rejoin: "
+   "yes`, and then an `OFFER` with `ice-restart: yes` and new ICE "
+   "credentials (`a=ice-ufrag`, `a=ice-pwd`) to every other participant (an "
+   "ICE restart, RFC 8445 section 9)."},
+  {"CALLCLI-4", "19.4", "MUST",
+   "a client MUST send only SDP bodies of the profile of section 19.6, with "
+   "`a=setup:actpass` in an `OFFER` and `a=setup:active` in an `ANSWER` "
+   "(RFC 5763, section 5), and only candidates that match "
+   "`candidate-attribute`."},
+  {"CALLCLI-5", "19.4", "MUST",
+   "a client that sent `audio: off` in a call MUST NOT send its user's "
+   "audio in that call until it sends `audio: on`."},
+  {"CALLCLI-6", "19.4", "SHOULD",
+   "a client SHOULD send `MEDIA-STATE` each time its user mutes or unmutes, "
+   "starts or stops a camera or a screen share, and SHOULD stop alerting "
+   "its user to a `RING` at the `RING-STOP` or `CALL-END` of the call, or "
+   "30 s after the `RING` arrived."},
+  {"CALL-14", "19.5", "MUST",
+   "a server MUST check a call frame in the order of this section and "
+   "answer the first failure with the error named there."},
+  {"CALL-15", "19.5", "MUST",
+   "a server MUST answer a frame naming a call that does not exist, a call "
+   "of a conversation the user is not a member of, a sender that is not a "
+   "participant where step 6 requires one, and a `to` and `to-device` that "
+   "name no other participant, with `no-such-call` (443)."},
+  {"CALL-16", "19.5", "MUST",
+   "a server MUST answer with `bad-call-state` (444) a frame for a call "
+   "that has ENDED and each frame that breaks a rule of step 7."},
+  {"CALL-17", "19.5", "MUST",
+   "a server MUST answer an `OFFER` or `ANSWER` whose body is absent, has a "
+   "`content-type` other than `application/sdp`, or breaks the grammar or "
+   "the profile of section 19.6 with `bad-sdp` (445), and one whose body is "
+   "longer than 16,384 octets with `sdp-too-large` (447) without parsing "
+   "the body."},
+  {"CALL-18", "19.5", "MUST",
+   "a server MUST answer a `CANDIDATE` whose `candidate` does not match "
+   "`candidate-attribute` (section 19.6) with `bad-candidate` (446)."},
+  {"CALL-19", "19.5", "MUST",
+   "a server MUST NOT relay an `OFFER`, `ANSWER` or `CANDIDATE` that it "
+   "answered with an error;"},
+  {"CALL-20", "19.5", "SHOULD",
+   "the `ERROR` for `bad-sdp` or `bad-candidate` SHOULD name in its body "
+   "the line number (1 for a candidate), the rule of section 19.6 that the "
+   "value breaks, and what was wrong,"},
+  {"SDP-1", "19.6", "MUST",
+   "a server MUST take as of the profile every body that matches "
+   "`session-description` and meets the rules of this list, and no other "
+   "body."},
+  {"MEDIA-1", "19.7", "MUST",
+   "a client MUST gather and offer ICE candidates as RFC 8445 says: host "
+   "candidates always, unless its user asked for relayed candidates only; "
+   "server-reflexive candidates (STUN, RFC 8489) when a STUN server is "
+   "configured; relayed candidates (TURN, RFC 8656) when a TURN server is "
+   "configured."},
+  {"MEDIA-2", "19.7", "MUST",
+   "a client MUST protect its media with DTLS-SRTP (RFC 5764): the DTLS "
+   "handshake runs over the selected ICE pair, the answerer is the DTLS "
+   "client when its `a=setup` is `active`, and the SRTP keys come from the "
+   "DTLS keying material exporter with the label `EXTRACTOR-dtls_srtp`; it "
+   "MUST offer and accept the protection profile "
+   "`SRTP_AES128_CM_HMAC_SHA1_80` and MUST NOT send RTP or RTCP without "
+   "SRTP or SRTCP."},
+  {"MEDIA-3", "19.7", "MUST",
+   "before it sends or plays any media, a client MUST check that the "
+   "SHA-256 fingerprint of the certificate the peer presented in the DTLS "
+   "handshake equals the `a=fingerprint` of the peer's SDP body; on a "
+   "mismatch it MUST NOT send or play any media of that pair, and ends its "
+   "part with `HANGUP` `failed` or `LEAVE` `failed`."},
+  {"MEDIA-4", "19.7", "MUST",
+   "a client MUST send audio as Opus (RFC 6716) in RTP (RFC 3550) with the "
+   "payload format of RFC 7587, one 20 ms frame per packet, and MUST send "
+   "RTP, RTCP, DTLS and STUN on one port (RFC 5761, RFC 7983 for telling "
+   "them apart)."},
+  {"MEDIA-5", "19.7", "SHOULD",
+   "a client SHOULD offer and use Opus's in-band forward error correction "
+   "(`useinbandfec=1`, RFC 7587, section 6.1) and SHOULD conceal a lost "
+   "frame that FEC cannot restore with packet loss concealment;"},
+  {"QUAL-1", "19.8", "SHOULD",
+   "a client that reports any of these fields SHOULD compute it as this "
+   "section defines."},
+  {"CALL-21", "19.9", "SHOULD",
+   "a server SHOULD keep a record of every call as this section describes "
+   "and serve it by the endpoints below."},
+  {"CALL-22", "19.9", "MUST",
+   "a server MUST answer `GET /v1/call/{id}` for a call that does not exist "
+   "and for a call of a conversation the caller is not a member of with the "
+   "same 404 `not-found`, and `GET /v1/conversations/{id}/calls` for a "
+   "conversation the caller is not a member of as `GET "
+   "/v1/conversations/{id}` does."},
+  {"CALL-23", "19.9", "MUST",
+   "a server MUST answer `POST /v1/call/{id}/recording/start` with 401 when "
+   "the token fails (HTTP-3), else with 404 `not-found` as CALL-22 says, "
+   "else with 501 and the error body of section 12.1 with code 501 and "
+   "reason `not-supported`."},
 };
 
 const size_t pc_req_count = PC_COUNT(pc_reqs);
