@@ -213,7 +213,8 @@ parley_client *parley_client_new(const parley_client_config *cfg)
   const char *caps = cfg->caps ? cfg->caps : DEFAULT_CAPS;
 
   if (cfg->user == NULL || !valid_user(cfg->user) || cfg->device == NULL ||
-      !cl_valid_id(cfg->device) || strlen(caps) >= sizeof c->caps)
+      !cl_valid_id(cfg->device) ||
+      strlen(caps) + sizeof ",calls" > sizeof c->caps)
     return NULL;
   c = calloc(1, sizeof *c);
   if (c == NULL)
@@ -222,7 +223,9 @@ parley_client *parley_client_new(const parley_client_config *cfg)
   c->cfg.user = c->cfg.device = c->cfg.caps = NULL;
   snprintf(c->user, sizeof c->user, "%s", cfg->user);
   snprintf(c->device, sizeof c->device, "%s", cfg->device);
-  snprintf(c->caps, sizeof c->caps, "%s", caps);
+  snprintf(c->caps, sizeof c->caps, "%s%s%s", caps,
+           cfg->calls && caps[0] != '\0' ? "," : "",
+           cfg->calls ? "calls" : "");
 #define DEFAULT_(field, value) if (c->cfg.field == 0) c->cfg.field = value
   DEFAULT_(heartbeat_ms, 15000);
   DEFAULT_(handshake_timeout_ms, 10000);
@@ -252,6 +255,8 @@ void parley_client_free(parley_client *c)
     cl_conv_free(c->convs[i]);
   free(c->convs);
   cl_outbox_free(c);
+  cl_call_reset_session(c);
+  free(c->callreqs);
   free(c->pending);
   free(c->typing);
   for (i = 0; i < c->item_count; i++)
@@ -407,6 +412,8 @@ static void reset_session(parley_client *c)
 
   cl_delivery_reset(c);
   cl_outbox_reset_session(c);
+  cl_call_reset_session(c);
+  c->welcome_caps[0] = '\0';
   for (i = 0; i < c->conv_count; i++)
     cl_conv_reset_session(c, c->convs[i]);
   c->heartbeat_ms = 0;
@@ -769,6 +776,7 @@ static void end_hold(parley_client *c, uint64_t now_ms)
     cl_send_sync(c);
   }
   cl_outbox_send_due(c, now_ms);
+  cl_call_resend(c);
   cl_history_resume(c);
   cl_flush_receipts(c, now_ms);
 }
@@ -959,6 +967,16 @@ parley_err parley_client_send(parley_client *c, const char *conv,
   }
   finish_call(c, now_ms);
   return err;
+}
+
+void cl_enter(parley_client *c)
+{
+  release_drained(c);
+}
+
+void cl_leave(parley_client *c, uint64_t now_ms)
+{
+  finish_call(c, now_ms);
 }
 
 bool parley_client_next_action(parley_client *c, parley_client_action *out)

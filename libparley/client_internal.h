@@ -88,6 +88,17 @@ typedef struct cl_typing {
   uint64_t expires_ms;
 } cl_typing;
 
+/* A call request sent (or waiting for the end of a hold) and not yet
+ * answered; its frame is kept so a rate-limited one can go again. */
+typedef struct cl_callreq {
+  uint64_t n;                         /* the number in its req "c-N" */
+  char verb[PARLEY_VERB_MAX + 1];
+  char call[PARLEY_ID_MAX + 1];
+  char *frame;                        /* owned octets */
+  size_t len;
+  bool sent;                          /* false: goes when the hold ends */
+} cl_callreq;
+
 /* A queued action and the buffers it owns. */
 typedef struct cl_item {
   parley_client_action a;
@@ -99,6 +110,8 @@ struct parley_client {
   char user[PARLEY_USER_MAX + 1];
   char device[PARLEY_ID_MAX + 1];
   char caps[256];
+  char welcome_caps[256]; /* WELCOME's caps of this session */
+  bool had_ready;         /* a session of this core was READY */
   char token[PARLEY_TOKEN_MAX + 1];
   uint64_t token_expires_ms;
   uint64_t token_refresh_at; /* when EV_TOKEN_EXPIRING is due; 0 none */
@@ -159,6 +172,10 @@ struct parley_client {
   size_t typing_count;
   size_t typing_cap;
 
+  cl_callreq *callreqs;   /* call requests awaiting their answer */
+  size_t callreq_count;
+  size_t callreq_cap;
+
   cl_item *items;
   size_t item_head;     /* items before it were drained */
   size_t item_count;
@@ -184,6 +201,10 @@ void cl_stopping_bye(parley_client *c);
 void cl_event_error(parley_client *c, parley_err err, bool fatal,
                     const char *text, size_t len);
 bool cl_grow(void **arr, size_t *cap, size_t need, size_t elem);
+/* What every public call does first (frees drained actions) and last
+ * (notes sends, handles running out of memory, arms the timer). */
+void cl_enter(parley_client *c);
+void cl_leave(parley_client *c, uint64_t now_ms);
 
 /* client_conv.c: conversations, receipts and status. */
 cl_conv *cl_conv_find(const parley_client *c, const char *id, size_t *idx);
@@ -221,6 +242,14 @@ bool cl_outbox_on_error(parley_client *c, uint64_t req, parley_err err,
                         uint64_t now_ms);
 void cl_outbox_reset_session(parley_client *c);
 void cl_outbox_free(parley_client *c);
+
+/* client_call.c: call signaling (spec section 19). */
+bool cl_call_on_frame(parley_client *c, const parley_frame *f);
+void cl_call_on_ok(parley_client *c, const parley_frame *f);
+bool cl_call_on_error(parley_client *c, uint64_t req, parley_err err,
+                      const parley_frame *f);
+void cl_call_resend(parley_client *c);
+void cl_call_reset_session(parley_client *c);
 
 /* Header helpers (client_recv.c). */
 bool cl_hdr_copy(const parley_frame *f, const char *name, char *dst,

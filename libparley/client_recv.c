@@ -110,6 +110,7 @@ static void on_welcome(parley_client *c, const parley_frame *f,
     cl_pace_start(c, v, burst, now_ms);
   cl_hdr_copy(f, "caps", caps, sizeof caps);
   c->cap_receipts = list_has(caps, "receipts");
+  memcpy(c->welcome_caps, caps, sizeof caps);
 }
 
 void cl_send_sync(parley_client *c)
@@ -141,6 +142,9 @@ static void on_ready(parley_client *c, const parley_frame *f,
   it = cl_push(c, PARLEY_CLIENT_EV_READY);
   if (it != NULL && !cl_hdr_copy(f, "user", it->a.user, sizeof it->a.user))
     snprintf(it->a.user, sizeof it->a.user, "%s", c->user);
+  if (it != NULL)
+    it->a.reconnected = c->had_ready;
+  c->had_ready = true;
   cl_send_sync(c);
   cl_outbox_send_due(c, now_ms);
 }
@@ -302,6 +306,15 @@ static void on_error(parley_client *c, const parley_frame *f,
   if (cl_hdr_copy(f, "req", req, sizeof req) && req[0] != '\0' &&
       req[1] == '-')
     n = strtoull(req + 2, NULL, 10);
+  if (req[0] == 'c' && n != 0 && !fatal && err != PARLEY_E_AUTH_FAILED &&
+      err != PARLEY_E_TOKEN_EXPIRED && cl_call_on_error(c, n, err, f)) {
+    /* The call layer reports it; rate-limited holds as for any frame. */
+    if (err == PARLEY_E_RATE_LIMITED) {
+      cl_hold_frames(c, now_ms);
+      cl_pace_empty(c, now_ms);
+    }
+    return;
+  }
   if (f->body.len > 0)
     cl_event_error(c, err, fatal, f->body.ptr, f->body.len);
   else
@@ -392,5 +405,10 @@ void cl_on_frame(parley_client *c, const parley_frame *f, uint64_t now_ms)
     on_typing(c, f, now_ms);
   else if (parley_str_eq(v, "PRESENCE"))
     on_presence(c, f, now_ms);
-  /* PONG, OK and verbs this client does not know: nothing to do. */
+  else if (parley_str_eq(v, "OK"))
+    cl_call_on_ok(c, f);
+  else
+    cl_call_on_frame(c, f);
+  /* PONG, other OKs and verbs this client does not know: nothing to do
+   * (EXT-4). */
 }

@@ -32,7 +32,13 @@
  *   for one backoff-drawn wait, however many refusals arrive in it
  *   (RATE-2);
  * - EV_TOKEN_EXPIRING ahead of the token's expiry (CLI-4); a token the
- *   server refuses stops reconnecting until the host sets a new one.
+ *   server refuses stops reconnecting until the host sets a new one;
+ * - call signaling (spec section 19), when the host runs a call layer
+ *   and sets `calls` in the config: the core offers the capability
+ *   `calls`, sends call frames the host asks for while READY (each with
+ *   a req the core allocates) and hands over, as EV_CALL, the call frames
+ *   the server sends and the OK or ERROR answering each call request.
+ *   The call state itself lives in parley/call.h; the core keeps none.
  *
  * The host applies store actions in the order it drains them, and
  * should commit the writes of one drained batch together (DELIV-6). */
@@ -44,6 +50,7 @@
 #include <stdint.h>
 
 #include "parley/error.h"
+#include "parley/frame.h"  /* PARLEY_VERB_MAX */
 #include "parley/server.h" /* parley_msg, parley_receipt, id limits */
 #include "parley/token.h"  /* PARLEY_TOKEN_MAX */
 
@@ -92,8 +99,57 @@ typedef enum parley_client_action_kind {
   PARLEY_CLIENT_EV_ERROR,        /* an ERROR frame or a bad frame */
   PARLEY_CLIENT_EV_NEED_TOKEN,   /* `err` refused the token (or none was
                                     set): call parley_client_set_token */
-  PARLEY_CLIENT_EV_TOKEN_EXPIRING /* the token expires soon: refresh it */
+  PARLEY_CLIENT_EV_TOKEN_EXPIRING, /* the token expires soon: refresh it */
+  PARLEY_CLIENT_EV_CALL          /* a call frame or a call request's
+                                    answer: `call` */
 } parley_client_action_kind;
+
+/* One header of a call frame the host asks the core to send. */
+typedef struct parley_call_header {
+  const char *name;
+  const char *value;
+} parley_call_header;
+
+/* The most headers parley_client_call_send takes. */
+#define PARLEY_CALL_HEADERS_MAX 8
+/* The longest candidate-attribute a CANDIDATE frame carries. */
+#define PARLEY_CANDIDATE_MAX 1000
+
+/* A call frame from the server (spec section 19), read into fields.
+ * `verb` is the frame's verb: RING, PARTICIPANTS, JOINED, LEFT, OFFER,
+ * ANSWER, CANDIDATE, END-OF-CANDIDATES, MEDIA-STATE, RING-STOP or
+ * CALL-END; or OK or ERROR answering a call request, and then `req`,
+ * `request` and `request_call` name that request. A header absent (or
+ * too long for its field) leaves its field empty; `call` is always set
+ * except in an ERROR. Strings are NUL-terminated; `body` (SDP, the list
+ * of PARTICIPANTS, an ERROR's text) is too, and holds body_len octets. */
+typedef struct parley_call_frame {
+  char verb[PARLEY_VERB_MAX + 1];
+  char req[PARLEY_ID_MAX + 1];           /* OK, ERROR */
+  char request[PARLEY_VERB_MAX + 1];     /* OK, ERROR: CALL, JOIN, ... */
+  char request_call[PARLEY_ID_MAX + 1];  /* OK, ERROR: its `call`, or "" */
+  parley_err err;                        /* ERROR: its code */
+  char call[PARLEY_ID_MAX + 1];
+  char conv[PARLEY_ID_MAX + 1];          /* RING, PARTICIPANTS, CALL-END */
+  char from[PARLEY_USER_MAX + 1];        /* RING and relayed frames */
+  char device[PARLEY_ID_MAX + 1];        /* the sender's, or JOINED's and
+                                            LEFT's participant's */
+  char user[PARLEY_USER_MAX + 1];        /* JOINED, LEFT */
+  char media[16];                        /* RING: audio or video */
+  char state[16];                        /* PARTICIPANTS */
+  char reason[64];                       /* LEFT, RING-STOP, CALL-END,
+                                            ERROR */
+  char candidate[PARLEY_CANDIDATE_MAX + 1]; /* CANDIDATE */
+  char mid[33];                          /* CANDIDATE */
+  char audio[4], video[4], screen[4];    /* MEDIA-STATE: on, off or "" */
+  bool rejoin;                           /* JOINED */
+  bool ice_restart;                      /* OFFER */
+  uint64_t count;                        /* PARTICIPANTS */
+  uint64_t ts;                           /* RING */
+  char content_type[PARLEY_CTYPE_MAX + 1];
+  const char *body;
+  size_t body_len;
+} parley_call_frame;
 
 /* One action. Pointers and strings in it stay valid until the next call
  * into the core; the host copies what it keeps.
@@ -125,12 +181,17 @@ typedef struct parley_client_action {
   bool on;                           /* EV_TYPING */
   parley_err err;  /* EV_DISCONNECTED, EV_SEND_FAILED, EV_ERROR, ... */
   bool fatal;      /* EV_ERROR: the server closes the session */
+  bool reconnected; /* EV_READY: an earlier session of this core was
+                       READY too (a call layer rejoins its call) */
+  const parley_call_frame *call; /* EV_CALL */
 } parley_client_action;
 
 typedef struct parley_client_config {
   const char *user;   /* copied; the account name */
   const char *device; /* copied; [A-Za-z0-9_-]{1,64} */
   const char *caps;   /* HELLO caps; NULL: "receipts,typing,presence" */
+  bool calls;         /* the host runs a call layer: `calls` is added to
+                         the caps, and call frames reach it (EV_CALL) */
   uint32_t heartbeat_ms;         /* proposed interval; 0: 15000 */
   uint32_t handshake_timeout_ms; /* connect to READY; 0: 10000 */
   uint32_t backoff_base_ms;      /* 0: 250 */
@@ -212,6 +273,26 @@ parley_err parley_client_typing(parley_client *c, const char *conv, bool on,
 parley_err parley_client_presence(parley_client *c, const char *status,
                                   uint64_t ttl_ms, uint64_t now_ms);
 
+/* Sends a call frame (spec section 19) with `verb` (CALL, JOIN, OFFER,
+ * ANSWER, CANDIDATE, END-OF-CANDIDATES, MEDIA-STATE, LEAVE or HANGUP),
+ * the headers given (none named req, content-type or content-length) and
+ * an optional body of `content_type` (NULL: no body). The core adds a
+ * fresh req and writes it to req_out (may be NULL); the OK or ERROR
+ * answering it comes as EV_CALL naming that req. A rate-limited request
+ * is sent again after the wait (RATE-2) and so answered later. Returns
+ * PARLEY_OK, PARLEY_E_BAD_STATE when the session is not READY (nothing
+ * is kept for later), PARLEY_E_BAD_VALUE for another verb, too many
+ * headers or a reserved name, the serializer's error for a header or
+ * body that breaks the grammar, PARLEY_E_FRAME_TOO_LARGE, or
+ * PARLEY_E_INTERNAL when memory runs out. */
+parley_err parley_client_call_send(parley_client *c, const char *verb,
+                                   const parley_call_header *headers,
+                                   size_t header_count,
+                                   const char *content_type,
+                                   const char *body, size_t body_len,
+                                   uint64_t now_ms,
+                                   char req_out[PARLEY_ID_MAX + 1]);
+
 /* Takes the next queued action; returns false when there is none. */
 bool parley_client_next_action(parley_client *c,
                                parley_client_action *out);
@@ -221,6 +302,8 @@ size_t parley_client_outbox_count(const parley_client *c);
 /* The highest seq handed over for `conv` (0 when none). */
 uint64_t parley_client_stored_seq(const parley_client *c, const char *conv);
 bool parley_client_is_ready(const parley_client *c);
+/* True when the session's WELCOME listed capability `cap`. */
+bool parley_client_has_cap(const parley_client *c, const char *cap);
 /* The largest SEND body the session takes: WELCOME's max-body, or
  * PARLEY_BODY_MAX before WELCOME or when it stated none (SEND-10). An
  * entry past it is refused with EV_SEND_FAILED frame-too-large. */
