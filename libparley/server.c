@@ -43,7 +43,8 @@
  * Files: server.c (life cycle, dispatch, HELLO, AUTH, PING, BYE, timers),
  * server_msg.c (SEND, RECEIPT, store results, fanout), server_sync.c
  * (SYNC, HISTORY, cursors), server_api.c (conversations, TYPING,
- * PRESENCE), server_util.c (containers, actions, timer heap). */
+ * PRESENCE), server_call.c (call signaling, section 19), server_util.c
+ * (containers, actions, timer heap). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,12 @@ static void config_normalize(parley_server_config *c)
     c->sync_hold_max = SRV_SYNC_HOLD_MAX;
   if (c->max_sessions_per_user == 0)
     c->max_sessions_per_user = SRV_SESSIONS_PER_USER;
+  if (c->ring_timeout_ms == 0)
+    c->ring_timeout_ms = SRV_RING_TIMEOUT_MS;
+  if (c->call_grace_ms == 0)
+    c->call_grace_ms = SRV_CALL_GRACE_MS;
+  if (c->max_calls == 0)
+    c->max_calls = SRV_MAX_CALLS;
 }
 
 parley_server *parley_server_new(const parley_server_config *cfg)
@@ -122,6 +129,8 @@ parley_server *parley_server_new(const parley_server_config *cfg)
   pmap_init(&s->users, s->hash_key);
   pmap_init(&s->dedups, s->hash_key);
   pmap_init(&s->directs, s->hash_key);
+  pmap_init(&s->calls, s->hash_key);
+  pmap_init(&s->call_serials, s->hash_key);
   s->next_store_id = 1;
   s->next_serial = 1;
   return s;
@@ -132,6 +141,7 @@ static void session_free(session *ss)
   parley_parser_free(&ss->parser);
   held_clear(ss);
   free(ss->held);
+  pvec_free(&ss->calls);
   free(ss);
 }
 
@@ -148,6 +158,7 @@ void parley_server_free(parley_server *s)
 {
   if (s == NULL)
     return;
+  call_free_all(s); /* before the sessions and conversations it names */
   for (size_t i = 0; i < s->sessions.cap; i++)
     if (pmap_live(&s->sessions, i))
       session_free(s->sessions.slots[i].value);
@@ -346,6 +357,7 @@ static void session_forget(parley_server *s, session *ss)
 {
   pmap_del(&s->sessions, &ss->conn, sizeof ss->conn);
   if (ss->state == SESS_READY && ss->user != NULL) {
+    call_session_gone(s, ss);
     pvec_remove(&ss->user->sessions, ss);
     if (ss->user->sessions.len == 0)
       presence_last_session_gone(s, ss->user);
@@ -632,7 +644,8 @@ static bool caps_parse(const parley_str *v, unsigned *caps)
     unsigned bit;
   } known[] = {{"receipts", CAP_RECEIPTS},
                {"typing", CAP_TYPING},
-               {"presence", CAP_PRESENCE}};
+               {"presence", CAP_PRESENCE},
+               {"calls", CAP_CALLS}};
   size_t i = 0;
 
   *caps = 0;
@@ -657,15 +670,28 @@ static bool caps_parse(const parley_str *v, unsigned *caps)
   }
 }
 
+/* Writes the capabilities in `caps` as a cap-list, in a fixed order. */
 static void caps_format(unsigned caps, char *out, size_t cap)
 {
-  snprintf(out, cap, "%s%s%s%s%s", (caps & CAP_RECEIPTS) ? "receipts" : "",
-           (caps & CAP_RECEIPTS) && (caps & (CAP_TYPING | CAP_PRESENCE))
-               ? ","
-               : "",
-           (caps & CAP_TYPING) ? "typing" : "",
-           (caps & CAP_TYPING) && (caps & CAP_PRESENCE) ? "," : "",
-           (caps & CAP_PRESENCE) ? "presence" : "");
+  static const struct {
+    unsigned bit;
+    const char *name;
+  } order[] = {{CAP_RECEIPTS, "receipts"},
+               {CAP_TYPING, "typing"},
+               {CAP_PRESENCE, "presence"},
+               {CAP_CALLS, "calls"}};
+  size_t len = 0;
+
+  out[0] = '\0';
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    if (!(caps & order[i].bit))
+      continue;
+    int n = snprintf(out + len, cap - len, "%s%s", len ? "," : "",
+                     order[i].name);
+    if (n < 0 || (size_t)n >= cap - len)
+      return;
+    len += (size_t)n;
+  }
 }
 
 /* The frame size limit less room for a MSG's headers; never above
@@ -803,6 +829,7 @@ static void on_auth(parley_server *s, session *ss, const parley_frame *f,
   char device[PARLEY_ID_MAX + 1];
   char name[PARLEY_USER_MAX + 1];
   uint64_t expires = 0;
+  bool fresh = false;
 
   const parley_str *token = parley_frame_get(f, "token");
   if (token == NULL) {
@@ -840,9 +867,13 @@ static void on_auth(parley_server *s, session *ss, const parley_frame *f,
     return;
   } else if (!become_ready(s, ss, name, device)) {
     return;
+  } else {
+    fresh = true;
   }
   ss->token_at = expires;
   send_ready(s, ss, expires, req);
+  if (fresh)
+    call_session_ready(s, ss); /* RING for the calls ringing now */
 }
 
 /* ---- PING, BYE ---- */
@@ -895,12 +926,19 @@ static const struct {
     {"SEND", SESS_READY, on_send},        {"RECEIPT", SESS_READY, on_receipt},
     {"SYNC", SESS_READY, on_sync},        {"HISTORY", SESS_READY, on_history},
     {"TYPING", SESS_READY, on_typing},    {"PRESENCE", SESS_READY, on_presence},
+    {"CALL", SESS_READY, on_call},        {"JOIN", SESS_READY, on_join},
+    {"OFFER", SESS_READY, on_offer},      {"ANSWER", SESS_READY, on_answer},
+    {"CANDIDATE", SESS_READY, on_candidate},
+    {"END-OF-CANDIDATES", SESS_READY, on_end_of_candidates},
+    {"MEDIA-STATE", SESS_READY, on_media_state},
+    {"LEAVE", SESS_READY, on_leave},      {"HANGUP", SESS_READY, on_hangup},
 };
 
 /* Verbs only a server sends: a client sending one breaks the state
  * machine (bad-state), except ERROR, which is logged and not answered. */
 static const char *const server_verbs[] = {
     "WELCOME", "READY", "PONG", "ACK", "OK", "MSG", "SYNCED", "PAGE",
+    "RING", "RING-STOP", "PARTICIPANTS", "JOINED", "LEFT", "CALL-END",
 };
 
 static bool is_server_verb(parley_str verb)
@@ -986,6 +1024,10 @@ static bool session_deadlines(parley_server *s, session *ss)
 
 static void timer_fire(parley_server *s, const timer_entry *e)
 {
+  if (e->kind == TIMER_CALL) {
+    call_timer_fire(s, e->conn);
+    return;
+  }
   if (e->kind == TIMER_PRESENCE) {
     e->u->presence_sched = 0;
     if (e->u->presence_at != 0 && s->now >= e->u->presence_at &&

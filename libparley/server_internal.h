@@ -1,5 +1,6 @@
 /* Internal declarations shared by the files of the server core
- * (server.c, server_util.c, server_msg.c, server_sync.c, server_api.c).
+ * (server.c, server_util.c, server_msg.c, server_sync.c, server_api.c,
+ * server_call.c).
  * Nothing here is part of the public API. */
 #ifndef PARLEY_SERVER_INTERNAL_H
 #define PARLEY_SERVER_INTERNAL_H
@@ -28,12 +29,17 @@
 #define SRV_HISTORY_LIMIT 50u
 #define SRV_HISTORY_LIMIT_MAX 100u
 #define SRV_PRESENCE_TTL_MAX (24ull * 3600 * 1000)
+#define SRV_RING_TIMEOUT_MS 30000u
+#define SRV_CALL_GRACE_MS 20000u
+#define SRV_MAX_CALLS 4096u
+#define SRV_CALL_PARTS_MAX 16 /* participants of one call */
 
 /* Capabilities (spec section 4), as bits. */
 enum {
   CAP_RECEIPTS = 1u << 0,
   CAP_TYPING = 1u << 1,
-  CAP_PRESENCE = 1u << 2
+  CAP_PRESENCE = 1u << 2,
+  CAP_CALLS = 1u << 3
 };
 
 /* ---- small containers (server_util.c) ---- */
@@ -102,6 +108,7 @@ typedef enum sess_state {
 typedef struct user user;
 typedef struct conv conv;
 typedef struct pending pending;
+typedef struct call call;
 
 /* A live event held back while its session syncs. */
 typedef struct held_event {
@@ -142,6 +149,7 @@ typedef struct session {
   held_event *held;
   size_t held_len;
   size_t held_cap;
+  pvec calls; /* calls this session is the bound participant of */
 } session;
 
 typedef enum presence_status {
@@ -181,6 +189,7 @@ struct conv {
   size_t member_count;
   bool durable;
   pending *create; /* the CREATE_CONV in flight, until durable */
+  call *live_call; /* the conversation's call that has not ended */
 };
 
 /* The temp-id memory of SEND-3, keyed by user, device and temp-id. */
@@ -216,7 +225,8 @@ typedef enum pending_kind {
   PEND_CONV,
   PEND_SYNC,
   PEND_HISTORY,
-  PEND_API_HISTORY
+  PEND_API_HISTORY,
+  PEND_CALL /* a call record event: nothing waits on it */
 } pending_kind;
 
 /* A store request in flight. Writes complete in issue order; reads are
@@ -258,12 +268,16 @@ typedef struct api_box {
   char cursor[64];
 } api_box;
 
-typedef enum timer_kind { TIMER_SESSION = 1, TIMER_PRESENCE = 2 } timer_kind;
+typedef enum timer_kind {
+  TIMER_SESSION = 1,
+  TIMER_PRESENCE = 2,
+  TIMER_CALL = 3
+} timer_kind;
 
 typedef struct timer_entry {
   uint64_t at;
   timer_kind kind;
-  parley_conn_id conn; /* TIMER_SESSION */
+  parley_conn_id conn; /* TIMER_SESSION; TIMER_CALL: the call's serial */
   user *u;             /* TIMER_PRESENCE */
 } timer_entry;
 
@@ -277,6 +291,10 @@ struct parley_server {
   pmap users;    /* name -> user */
   pmap dedups;   /* user, device, temp-id -> dedup */
   pmap directs;  /* sorted pair of users -> conv */
+  pmap calls;    /* call id -> live call */
+  pmap call_serials; /* call serial -> live call (timers) */
+  uint64_t next_call_serial;
+  void *sdp_scratch; /* a parley_sdp, made on first use */
   dedup *dedup_head;
   dedup *dedup_tail;
   uint64_t last_pos;    /* assigned, appends in flight included */
@@ -449,5 +467,35 @@ void api_reply_conv(parley_server *s, uint64_t api_id, const conv *c,
                     bool created);
 void presence_expire(parley_server *s, user *u);
 void presence_last_session_gone(parley_server *s, user *u);
+
+/* ---- calls (server_call.c) ---- */
+
+void on_call(parley_server *s, session *ss, const parley_frame *f,
+             const reqid *req);
+void on_join(parley_server *s, session *ss, const parley_frame *f,
+             const reqid *req);
+void on_offer(parley_server *s, session *ss, const parley_frame *f,
+              const reqid *req);
+void on_answer(parley_server *s, session *ss, const parley_frame *f,
+               const reqid *req);
+void on_candidate(parley_server *s, session *ss, const parley_frame *f,
+                  const reqid *req);
+void on_end_of_candidates(parley_server *s, session *ss,
+                          const parley_frame *f, const reqid *req);
+void on_media_state(parley_server *s, session *ss, const parley_frame *f,
+                    const reqid *req);
+void on_leave(parley_server *s, session *ss, const parley_frame *f,
+              const reqid *req);
+void on_hangup(parley_server *s, session *ss, const parley_frame *f,
+               const reqid *req);
+/* A session became READY: RING for the calls that ring for its user. */
+void call_session_ready(parley_server *s, session *ss);
+/* A READY session is going away: its participations become away. */
+void call_session_gone(parley_server *s, session *ss);
+/* A TIMER_CALL entry is due. */
+void call_timer_fire(parley_server *s, uint64_t serial);
+/* Whether a TIMER_CALL entry is the one its call relies on. */
+bool call_timer_valid(const parley_server *s, const timer_entry *e);
+void call_free_all(parley_server *s);
 
 #endif

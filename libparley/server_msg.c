@@ -112,7 +112,7 @@ void pending_free(pending *p)
 void pending_issue(parley_server *s, pending *p)
 {
   bool write = p->kind == PEND_MSG || p->kind == PEND_RECEIPT ||
-               p->kind == PEND_CONV;
+               p->kind == PEND_CONV || p->kind == PEND_CALL;
   if (write) {
     if (s->writes_tail != NULL)
       s->writes_tail->next = p;
@@ -668,6 +668,8 @@ static void waiters_run(parley_server *s, pending *p)
  * counters, answer and fan out. */
 static void write_durable(parley_server *s, pending *p)
 {
+  if (p->kind == PEND_CALL)
+    return; /* a call record: its frames went out already */
   if (p->kind == PEND_CONV) {
     conv_made_durable(s, p->c);
     p->c->create = NULL;

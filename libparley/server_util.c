@@ -485,6 +485,8 @@ void timer_pop(parley_server *s)
 
 static bool timer_valid(const parley_server *s, const timer_entry *e)
 {
+  if (e->kind == TIMER_CALL)
+    return call_timer_valid(s, e);
   if (e->kind == TIMER_PRESENCE)
     return e->u->presence_sched == e->at;
   session *ss = session_find(s, e->conn);

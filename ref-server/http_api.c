@@ -13,7 +13,14 @@
  * answer is dropped. Answers are JSON; errors have the shape of
  * spec 12.1 (HTTP-2). An answer given before the body was read closes
  * the connection, since the unread body cannot be told from a next
- * request. */
+ * request.
+ *
+ * Call records (spec section 19) are read from the store by jobs on the
+ * writer's queue, behind every call event already queued, so an answer
+ * shows every event whose frames went out before the request came. A
+ * call is found only by a member of its conversation (404 not-found
+ * otherwise, the same as an unknown call); recording is not supported
+ * (501 not-supported, after 401 and 404). */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +39,8 @@
 #define HTTP_HEADERS_MAX 1024
 #define HTTP_HISTORY_DEFAULT 50
 #define HTTP_HISTORY_MAX 100
+#define HTTP_CALLS_DEFAULT 20
+#define HTTP_CALLS_MAX 100
 #define HTTP_PAGE_MAX_BYTES (1u << 20) /* JSON of one history page */
 #define HTTP_MSG_FIELDS_BYTES 512      /* a message's JSON but its body */
 #define HTTP_ANSWERS_MAX_BYTES (64u << 20) /* answers unsent, in total */
@@ -44,7 +53,10 @@ typedef enum http_route {
   ROUTE_CONVS,    /* GET and POST /v1/conversations */
   ROUTE_CONV,     /* GET /v1/conversations/{id} */
   ROUTE_MESSAGES, /* GET /v1/conversations/{id}/messages */
-  ROUTE_WS        /* GET /v1/ws without an upgrade */
+  ROUTE_WS,       /* GET /v1/ws without an upgrade */
+  ROUTE_CALL,     /* GET /v1/call/{id} */
+  ROUTE_RECORDING, /* POST /v1/call/{id}/recording/start */
+  ROUTE_CONV_CALLS /* GET /v1/conversations/{id}/calls */
 } http_route;
 
 typedef enum http_method { METHOD_GET, METHOD_POST, METHOD_OTHER } http_method;
@@ -57,6 +69,7 @@ struct http_req {
   http_route route;
   http_method method;
   char conv[PARLEY_ID_MAX + 1];
+  char call[PARLEY_ID_MAX + 1];   /* the call routes; empty: none such */
   char user[PARLEY_USER_MAX + 1]; /* the caller, once authenticated */
 
   char *body;
@@ -276,7 +289,7 @@ static int write_headers(struct lws *wsi, unsigned status, size_t len,
 /* The methods a route serves, as a 405's Allow lists them (HTTP-7). */
 static const char *allowed_method(http_route route)
 {
-  if (route == ROUTE_TOKEN)
+  if (route == ROUTE_TOKEN || route == ROUTE_RECORDING)
     return "POST";
   return route == ROUTE_CONVS ? "GET, POST" : "GET";
 }
@@ -287,7 +300,8 @@ static bool method_allowed(http_route route, http_method method)
     return false;
   if (route == ROUTE_CONVS)
     return true;
-  return (method == METHOD_POST) == (route == ROUTE_TOKEN);
+  return (method == METHOD_POST) ==
+         (route == ROUTE_TOKEN || route == ROUTE_RECORDING);
 }
 
 /* Writes the next part of an answer: headers first, then the body in
@@ -955,6 +969,116 @@ void http_api_on_reply(host *h, const parley_api_reply *a)
     answer_error(h, r, 500, 500, "internal", "unexpected answer");
 }
 
+/* ---- calls ------------------------------------------------------------ */
+
+/* A number, or JSON null for a time not set. */
+static json_t *time_or_null(bool set, uint64_t ms)
+{
+  return set ? json_integer((json_int_t)ms) : json_null();
+}
+
+static json_t *text_or_null(const char *s)
+{
+  return s[0] ? json_string(s) : json_null();
+}
+
+/* The call object of spec section 19; with its events when asked. */
+static json_t *call_json(const store_call *c, bool with_events)
+{
+  const char *state = c->ended ? "ended" : c->answered ? "active"
+                                                       : "ringing";
+  json_t *obj = json_pack(
+      "{s:s,s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o}", "id", c->id, "conv", c->conv,
+      "caller", c->caller, "media", c->media, "state", state, "started_ms",
+      (json_int_t)c->started_ms, "answered_ms",
+      time_or_null(c->answered, c->answered_ms), "ended_ms",
+      time_or_null(c->ended, c->ended_ms), "end_reason",
+      c->ended ? text_or_null(c->end_reason) : json_null());
+  json_t *events = with_events ? json_array() : NULL;
+
+  for (size_t i = 0; events && i < c->event_count; i++) {
+    const store_call_event *e = &c->events[i];
+    json_array_append_new(
+        events, json_pack("{s:I,s:s,s:s,s:s,s:o}", "ts_ms",
+                          (json_int_t)e->ts_ms, "user", e->user, "device",
+                          e->device, "event", e->event, "reason",
+                          text_or_null(e->reason)));
+  }
+  if (obj && events)
+    json_object_set_new(obj, "events", events);
+  return obj;
+}
+
+/* GET /v1/call/{id} and POST /v1/call/{id}/recording/start: the call
+ * is looked up in the store, membership included. */
+static void handle_call(host *h, http_req *r)
+{
+  req_register(h, r);
+  if (store_submit_call_get(h->st, r->id, r->user, r->call) != 0)
+    answer_error(h, r, 500, 500, "internal", "the store is not running");
+}
+
+/* GET /v1/conversations/{id}/calls?limit=: membership from the core's
+ * memory, then the list from the store. */
+static void handle_conv_calls(host *h, http_req *r)
+{
+  char *buf = malloc(HOST_HEADER_DATA_MAX + 1);
+  parley_conv_info *info = malloc(sizeof *info);
+  size_t limit = HTTP_CALLS_DEFAULT;
+  const char *arg;
+
+  if (!buf || !info) {
+    answer_error(h, r, 500, 500, "internal", "out of memory");
+    goto done;
+  }
+  arg = url_arg(r->wsi, "limit=", buf);
+  if (arg && *arg &&
+      (!parse_size(arg, HTTP_CALLS_MAX, &limit) || limit == 0)) {
+    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
+                 "\"limit\" must be a number from 1 to %d", HTTP_CALLS_MAX);
+    goto done;
+  }
+  if (parley_server_conv_info(h->core, r->user, r->conv, info) !=
+      PARLEY_OK) {
+    answer_parley_error(h, r, PARLEY_E_NOT_FOUND,
+                        "no such conversation for this user");
+    goto done;
+  }
+  req_register(h, r);
+  if (store_submit_call_list(h->st, r->id, r->conv, limit) != 0)
+    answer_error(h, r, 500, 500, "internal", "the store is not running");
+
+done:
+  free(buf);
+  free(info);
+}
+
+/* A call read finished: answer with the record, the list, 404 or 501. */
+static void call_read_done(host *h, http_req *r, const store_done *d)
+{
+  if (d->failed) {
+    answer_error(h, r, 500, 500, "internal", "the store failed");
+    return;
+  }
+  if (r->route == ROUTE_CONV_CALLS) {
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < d->call_count; i++)
+      json_array_append_new(list, call_json(&d->calls[i], false));
+    answer(h, r, 200, json_pack("{s:o}", "calls", list));
+    return;
+  }
+  if (d->call_count == 0) {
+    answer_parley_error(h, r, PARLEY_E_NOT_FOUND,
+                        "no such call for this user");
+    return;
+  }
+  if (r->route == ROUTE_RECORDING)
+    answer_error(h, r, 501, 501, "not-supported",
+                 "recording is not supported by this server");
+  else
+    answer(h, r, 200, call_json(&d->calls[0], true));
+}
+
 void http_api_on_done(host *h, const store_done *d)
 {
   http_req *r = req_find(h, d->tag);
@@ -965,12 +1089,33 @@ void http_api_on_done(host *h, const store_done *d)
     token_checked(h, r, d);
   else if (d->kind == STORE_JOB_USERS_EXIST)
     members_checked(h, r, d);
+  else if (d->kind == STORE_JOB_CALL_GET || d->kind == STORE_JOB_CALL_LIST)
+    call_read_done(h, r, d);
 }
 
 /* ---- routing ---------------------------------------------------------- */
 
-/* Maps a path to a route; fills conv for the conversation routes. */
-static http_route route_of(const char *path, char conv[PARLEY_ID_MAX + 1])
+/* Maps /v1/call/{id} and /v1/call/{id}/recording/start; fills call. */
+static http_route call_route_of(const char *path,
+                                char call[PARLEY_ID_MAX + 1])
+{
+  const char *id = path + strlen("/v1/call/");
+  const char *slash = strchr(id, '/');
+  size_t n = slash ? (size_t)(slash - id) : strlen(id);
+
+  if (n == 0 || (slash && strcmp(slash, "/recording/start") != 0))
+    return ROUTE_NONE;
+  if (id_valid(id, n)) {
+    memcpy(call, id, n);
+    call[n] = '\0';
+  }
+  return slash ? ROUTE_RECORDING : ROUTE_CALL;
+}
+
+/* Maps a path to a route; fills conv for the conversation routes and
+ * call for the call routes. */
+static http_route route_of(const char *path, char conv[PARLEY_ID_MAX + 1],
+                           char call[PARLEY_ID_MAX + 1])
 {
   static const char prefix[] = "/v1/conversations/";
   const char *id, *slash;
@@ -983,11 +1128,14 @@ static http_route route_of(const char *path, char conv[PARLEY_ID_MAX + 1])
     return ROUTE_CONVS;
   if (strcmp(path, HOST_WS_PATH) == 0)
     return ROUTE_WS;
+  if (strncmp(path, "/v1/call/", 9) == 0)
+    return call_route_of(path, call);
   if (strncmp(path, prefix, sizeof prefix - 1) != 0)
     return ROUTE_NONE;
   id = path + sizeof prefix - 1;
   slash = strchr(id, '/');
-  if (slash && strcmp(slash, "/messages") != 0)
+  if (slash && strcmp(slash, "/messages") != 0 &&
+      strcmp(slash, "/calls") != 0)
     return ROUTE_NONE;
   size_t n = slash ? (size_t)(slash - id) : strlen(id);
   if (n == 0)
@@ -997,7 +1145,9 @@ static http_route route_of(const char *path, char conv[PARLEY_ID_MAX + 1])
     memcpy(conv, id, n);
     conv[n] = '\0';
   }
-  return slash ? ROUTE_MESSAGES : ROUTE_CONV;
+  if (!slash)
+    return ROUTE_CONV;
+  return strcmp(slash, "/calls") == 0 ? ROUTE_CONV_CALLS : ROUTE_MESSAGES;
 }
 
 /* The route's name for the log. */
@@ -1010,7 +1160,10 @@ static const char *route_name(http_route route)
       [ROUTE_CONVS] = "/v1/conversations",
       [ROUTE_CONV] = "/v1/conversations/{id}",
       [ROUTE_MESSAGES] = "/v1/conversations/{id}/messages",
-      [ROUTE_WS] = HOST_WS_PATH};
+      [ROUTE_WS] = HOST_WS_PATH,
+      [ROUTE_CALL] = "/v1/call/{id}",
+      [ROUTE_RECORDING] = "/v1/call/{id}/recording/start",
+      [ROUTE_CONV_CALLS] = "/v1/conversations/{id}/calls"};
 
   return names[route];
 }
@@ -1045,6 +1198,13 @@ static void dispatch(host *h, http_req *r)
     break;
   case ROUTE_MESSAGES:
     handle_messages(h, r);
+    break;
+  case ROUTE_CALL:
+  case ROUTE_RECORDING:
+    handle_call(h, r);
+    break;
+  case ROUTE_CONV_CALLS:
+    handle_conv_calls(h, r);
     break;
   default:
     answer_error(h, r, 404, 404, "no-such-path", "no such path");
@@ -1113,7 +1273,9 @@ static bool begin_body(host *h, http_req *r)
                    "the body is past %d octets", HOST_BODY_MAX);
     return false;
   }
-  if (!content_is_json(r->wsi)) {
+  /* recording/start may come with no body at all */
+  if (!(r->route == ROUTE_RECORDING && len == 0) &&
+      !content_is_json(r->wsi)) {
     answer_error(h, r, 415, 415, "unsupported-media-type",
                  "Content-Type must be application/json");
     return false;
@@ -1142,7 +1304,7 @@ static int on_request(host *h, struct lws *wsi, http_pss *pss,
   r->wsi = wsi;
   r->id = ++h->next_api_id;
   pss->req = r;
-  r->route = route_of(path ? path : "", r->conv);
+  r->route = route_of(path ? path : "", r->conv, r->call);
   r->method = method_of(wsi);
   /* The route's name, never the path: a path may hold a token (SEC-5). */
   plog_debug(0, "http: %s %s",

@@ -4,6 +4,7 @@
  *                 [--log-json] [--heartbeat-min-ms N] [--token-ttl-ms N]
  *                 [--token-rate-address N] [--token-rate-user N]
  *                 [--max-sessions-address N] [--max-sessions-user N]
+ *                 [--ring-timeout-ms N] [--call-grace-ms N]
  *                 [--allow-plaintext]
  *   parley-server adduser NAME [--password-file FILE] [--db PATH]
  *   parley-server deluser NAME [--db PATH]
@@ -14,8 +15,9 @@
  * `--fault NAME`, which plants one protocol fault for the mutation test,
  * and `--fault list`, which names them (parley/faults.h).
  *
- * Start-up: open the store (migrating it), read or create the server
- * keys, build the core and load into it what the store holds, then serve
+ * Start-up: open the store (migrating it), end the calls the last run
+ * left open (reason server-restart), read or create the server keys,
+ * build the core and load into it what the store holds, then serve
  * HTTP and WebSocket on one lws context until SIGTERM or SIGINT. Signals
  * are taken by a dedicated thread (sigwait) that wakes the service loop;
  * the drain then stops new connections, tells every session going-away
@@ -57,6 +59,9 @@
 #define LIMITER_SLOTS 4096
 #define HEARTBEAT_FLOOR_MS 200
 #define HEARTBEAT_MIN_CAP_MS 15000 /* HB-1 */
+#define DEFAULT_RING_TIMEOUT_MS 30000u
+#define DEFAULT_CALL_GRACE_MS 20000u
+#define CALL_TIMER_MAX_MS 3600000u /* ring timeout and grace: an hour */
 
 typedef struct options {
   char host[64];
@@ -71,6 +76,8 @@ typedef struct options {
   uint32_t token_rate_user;
   uint32_t max_sessions_address;
   uint32_t max_sessions_user;
+  uint32_t ring_timeout_ms;
+  uint32_t call_grace_ms;
   bool allow_plaintext;
   const char *password_file;
   const char *command; /* NULL: serve */
@@ -103,6 +110,11 @@ static const char usage_text[] =
     "  --max-sessions-address N  WebSocket sessions open from one client\n"
     "                          address (default 256; 0: no limit)\n"
     "  --max-sessions-user N   READY sessions of one user (default 64)\n"
+    "  --ring-timeout-ms N     a call nobody answers ends with no-answer\n"
+    "                          after N ms, 1 to 3600000 (default 30000)\n"
+    "  --call-grace-ms N       a call participant whose connection dropped\n"
+    "                          may rejoin for N ms before it leaves with\n"
+    "                          disconnected, 1 to 3600000 (default 20000)\n"
     "  --allow-plaintext       serve on an address other than loopback\n"
     "                          without TLS (put TLS in front of it)\n"
     "  --password-file FILE    adduser: read the password from FILE\n"
@@ -259,6 +271,16 @@ static int apply_flag(options *o, int opt, const char *flag, const char *v)
   case 'M':
   case 'S':
     return apply_limit(o, opt, flag, v);
+  case 'R':
+  case 'G':
+    if (!parse_u64(v, 1, CALL_TIMER_MAX_MS, &n))
+      return bad_flag(flag, "expected a number of milliseconds from 1 to "
+                            "3600000 (an hour)");
+    if (opt == 'R')
+      o->ring_timeout_ms = (uint32_t)n;
+    else
+      o->call_grace_ms = (uint32_t)n;
+    return 0;
   case 'P':
     o->allow_plaintext = true;
     return 0;
@@ -302,6 +324,8 @@ static int parse_args(int argc, char **argv, options *o)
       {"token-rate-user", required_argument, NULL, 'U'},
       {"max-sessions-address", required_argument, NULL, 'M'},
       {"max-sessions-user", required_argument, NULL, 'S'},
+      {"ring-timeout-ms", required_argument, NULL, 'R'},
+      {"call-grace-ms", required_argument, NULL, 'G'},
       {"allow-plaintext", no_argument, NULL, 'P'},
       {"password-file", required_argument, NULL, 'p'},
 #ifdef PARLEY_FAULTS
@@ -501,6 +525,8 @@ static void make_config(const options *o, parley_server_config *cfg)
   cfg->rate_per_s = 200;
   cfg->rate_burst = 400;
   cfg->max_sessions_per_user = o->max_sessions_user;
+  cfg->ring_timeout_ms = o->ring_timeout_ms;
+  cfg->call_grace_ms = o->call_grace_ms;
   randombytes_buf(&cfg->seed, sizeof cfg->seed);
 #ifdef PARLEY_FAULTS
   cfg->fault = o->fault;
@@ -513,6 +539,7 @@ static int start_core(host *h, const options *o)
 {
   char err[256];
   bool existed = db_exists(o->db);
+  size_t open_calls = 0;
 
   if (!(h->st = store_open(o->db, err, sizeof err))) {
     plog_error(0, "store: %s", err);
@@ -527,6 +554,11 @@ static int start_core(host *h, const options *o)
 #endif
   make_config(o, &h->cfg);
   store_set_dedup_window(h->st, h->cfg.dedup_window_ms);
+  if (store_end_open_calls(h->st, host_now_ms(), &open_calls) != 0)
+    return 1;
+  if (open_calls > 0)
+    plog_info(0, "store: ended %zu calls the last run left open "
+              "(server-restart)", open_calls);
   if (store_keys(h->st, h->token_sk, h->cfg.token_public_key,
                  h->cfg.cursor_key) != 0)
     return 1;
@@ -761,6 +793,8 @@ int main(int argc, char **argv)
   o.token_rate_user = DEFAULT_TOKEN_RATE_USER;
   o.max_sessions_address = DEFAULT_SESSIONS_ADDRESS;
   o.max_sessions_user = DEFAULT_SESSIONS_USER;
+  o.ring_timeout_ms = DEFAULT_RING_TIMEOUT_MS;
+  o.call_grace_ms = DEFAULT_CALL_GRACE_MS;
   if ((rc = parse_args(argc, argv, &o)) >= 0)
     return rc;
 #ifdef PARLEY_FAULTS

@@ -26,6 +26,15 @@
  * receipts) share one table keyed by pos, so a user's stream of events
  * reads in pos order with one query.
  *
+ * Calls (schema 3): one row per call in `calls`, its joins, leaves and
+ * rejoins in `call_events`. The core sends them as CALL_EVENT writes in
+ * order, without waiting for them, so they share the group commits of
+ * messages; the HTTP reads of them are jobs on the same queue, so a read
+ * sees every event queued before it, which includes every event whose
+ * frames went out. A call the store holds as not ended when the server
+ * starts was cut short by a stop or crash: store_end_open_calls ends it
+ * with `server-restart`.
+ *
  * The temp-id index is unique per dedup window, not forever: a message
  * row carries dedup_epoch = ts_ms / window, and (from_user, device,
  * temp_id, dedup_epoch) is unique. The core remembers temp-ids for the
@@ -64,6 +73,9 @@ typedef struct store_job {
   size_t name_count;
   char user[PARLEY_USER_MAX + 1];
   char *password;
+  char call_id[PARLEY_ID_MAX + 1]; /* CALL_GET */
+  char conv_id[PARLEY_ID_MAX + 1]; /* CALL_LIST */
+  size_t limit;                    /* CALL_LIST */
 } store_job;
 
 typedef struct job_queue {
@@ -81,8 +93,20 @@ enum {
   STMT_HISTORY_BEFORE,
   STMT_HISTORY_AFTER,
   STMT_USER_EXISTS,
+  STMT_CALL_INSERT,
+  STMT_CALL_EVENT,
+  STMT_CALL_ANSWERED,
+  STMT_CALL_ENDED,
+  STMT_CALL_GET,
+  STMT_CALL_EVENTS,
+  STMT_CALL_LIST,
   STMT_COUNT
 };
+
+#define CALL_COLUMNS                                                         \
+  "id, conv, caller, caller_device, media, started_ms, answered_ms, "       \
+  "ended_ms, end_reason"
+
 
 #define EVENT_COLUMNS                                                        \
   "pos, type, conv, seq, from_user, device, temp_id, msg_id, "              \
@@ -110,6 +134,19 @@ static const char *const stmt_sql[STMT_COUNT] = {
     "SELECT " EVENT_COLUMNS " FROM events WHERE type = 1 AND conv = ?1 "
     "AND seq > ?3 ORDER BY seq ASC LIMIT ?2",
     "SELECT 1 FROM users WHERE name = ?1",
+    "INSERT INTO calls (id, conv, caller, caller_device, media, started_ms)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT INTO call_events (call, seq, ts_ms, user, device, kind, reason)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    "UPDATE calls SET answered_ms = ?2 WHERE id = ?1 AND answered_ms IS NULL",
+    "UPDATE calls SET ended_ms = ?2, end_reason = ?3 WHERE id = ?1 "
+    "AND ended_ms IS NULL",
+    "SELECT " CALL_COLUMNS " FROM calls WHERE id = ?1 "
+    "AND conv IN (SELECT conv FROM members WHERE user = ?2)",
+    "SELECT ts_ms, user, device, kind, reason FROM call_events "
+    "WHERE call = ?1 ORDER BY seq",
+    "SELECT " CALL_COLUMNS " FROM calls WHERE conv = ?1 "
+    "ORDER BY started_ms DESC, id DESC LIMIT ?2",
 };
 
 /* Migration i takes the schema from version i to i + 1. */
@@ -148,6 +185,20 @@ static const char *const migrations[] = {
     /* 2: names of deleted users, never given to a new account. */
     "CREATE TABLE deleted_users ("
     "  name TEXT PRIMARY KEY, deleted_ms INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3: call records (spec section 19). */
+    "CREATE TABLE IF NOT EXISTS calls ("
+    "  id TEXT PRIMARY KEY, conv TEXT NOT NULL, caller TEXT NOT NULL,"
+    "  caller_device TEXT NOT NULL, media TEXT NOT NULL,"
+    "  started_ms INTEGER NOT NULL, answered_ms INTEGER,"
+    "  ended_ms INTEGER, end_reason TEXT) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS calls_by_conv ON calls (conv, started_ms);"
+    "CREATE INDEX IF NOT EXISTS calls_open ON calls (id)"
+    "  WHERE ended_ms IS NULL;"
+    "CREATE TABLE IF NOT EXISTS call_events ("
+    "  call TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+    "  user TEXT NOT NULL, device TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"       /* joined, left, rejoined */
+    "  reason TEXT, PRIMARY KEY (call, seq)) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -735,6 +786,118 @@ int store_load(store *st, const store_loader *ld, uint64_t since_ms)
   return 0;
 }
 
+/* ---- calls cut short by a stop ------------------------------------------ */
+
+static int write_call_event(store *st, const parley_call_event *e);
+
+typedef struct name_pair {
+  char a[PARLEY_ID_MAX + 1];
+  char b[PARLEY_ID_MAX + 1];
+} name_pair;
+
+/* Runs a query with one text parameter and collects the first one or
+ * two text columns of each row. Returns the rows (free them), or NULL
+ * with *n 0 when none; *err set on failure. */
+static name_pair *collect_pairs(store *st, const char *sql, const char *arg,
+                                size_t *n, bool *err)
+{
+  sqlite3_stmt *s = NULL;
+  name_pair *out = NULL;
+  size_t cap = 0;
+  int rc;
+
+  *n = 0;
+  if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    *err = true;
+    return NULL;
+  }
+  if (arg)
+    bind_text(s, 1, arg);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (*n == cap) {
+      size_t c = cap ? cap * 2 : 8;
+      name_pair *p = realloc(out, c * sizeof *p);
+      if (!p) {
+        *err = true;
+        break;
+      }
+      out = p;
+      cap = c;
+    }
+    copy_str(out[*n].a, sizeof out[*n].a, col_text(s, 0));
+    copy_str(out[*n].b, sizeof out[*n].b,
+             sqlite3_column_count(s) > 1 ? col_text(s, 1) : "");
+    (*n)++;
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    *err = true;
+  sqlite3_finalize(s);
+  return out;
+}
+
+/* Ends open call `id`: a left row for each participant still in (whose
+ * last row is not a leave), then the call's end. Returns 0 or -1. */
+static int end_open_call(store *st, const char *id, uint64_t now_ms)
+{
+  parley_call_event e;
+  size_t n = 0, rows = 0;
+  bool err = false;
+  name_pair *in = collect_pairs(
+      st, "SELECT e.user, e.device FROM call_events e WHERE e.call = ?1 "
+          "AND e.kind != 'left' AND e.seq = (SELECT MAX(f.seq) FROM "
+          "call_events f WHERE f.call = e.call AND f.user = e.user AND "
+          "f.device = e.device) ORDER BY e.seq", id, &n, &err);
+  name_pair *last = collect_pairs(st, "SELECT COALESCE(MAX(seq), 0) FROM "
+                                  "call_events WHERE call = ?1", id, &rows,
+                                  &err);
+  int rc = err || rows != 1 ? -1 : 0;
+
+  memset(&e, 0, sizeof e);
+  copy_str(e.call, sizeof e.call, id);
+  e.seq = rc == 0 ? strtoull(last[0].a, NULL, 10) : 0;
+  e.ts_ms = now_ms;
+  copy_str(e.reason, sizeof e.reason, "server-restart");
+  e.kind = PARLEY_CALL_REC_LEFT;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    e.seq++;
+    copy_str(e.user, sizeof e.user, in[i].a);
+    copy_str(e.device, sizeof e.device, in[i].b);
+    rc = write_call_event(st, &e);
+  }
+  e.kind = PARLEY_CALL_REC_ENDED;
+  if (rc == 0)
+    rc = write_call_event(st, &e);
+  free(in);
+  free(last);
+  return rc;
+}
+
+int store_end_open_calls(store *st, uint64_t now_ms, size_t *count)
+{
+  size_t n = 0;
+  bool err = false;
+  int rc;
+
+  *count = 0;
+  if (exec_sql(st->db, "BEGIN IMMEDIATE;") != 0)
+    return -1;
+  name_pair *open = collect_pairs(st, "SELECT id FROM calls WHERE "
+                                  "ended_ms IS NULL ORDER BY started_ms",
+                                  NULL, &n, &err);
+  rc = err ? -1 : 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = end_open_call(st, open[i].a, now_ms);
+  free(open);
+  if (rc == 0 && exec_sql(st->db, "COMMIT;") == 0) {
+    *count = n;
+    return 0;
+  }
+  plog_error(0, "store: ending the calls of the last run: %s",
+             sqlite3_errmsg(st->db));
+  exec_sql(st->db, "ROLLBACK;");
+  return -1;
+}
+
 /* ---- writer thread: writes ------------------------------------------ */
 
 static bool job_is_write(const store_job *j)
@@ -742,7 +905,8 @@ static bool job_is_write(const store_job *j)
   return j->kind == STORE_JOB_CORE &&
          (j->req.op == PARLEY_STORE_APPEND_MSG ||
           j->req.op == PARLEY_STORE_APPEND_RECEIPT ||
-          j->req.op == PARLEY_STORE_CREATE_CONV);
+          j->req.op == PARLEY_STORE_CREATE_CONV ||
+          j->req.op == PARLEY_STORE_CALL_EVENT);
 }
 
 static int write_msg(store *st, const parley_msg *m)
@@ -806,6 +970,73 @@ static int write_conv(store *st, const parley_conv_info *c)
   return 0;
 }
 
+static const char *call_event_word(parley_call_event_kind kind)
+{
+  switch (kind) {
+  case PARLEY_CALL_REC_JOINED:
+    return "joined";
+  case PARLEY_CALL_REC_LEFT:
+    return "left";
+  case PARLEY_CALL_REC_REJOINED:
+    return "rejoined";
+  default:
+    return NULL;
+  }
+}
+
+/* Binds text, or NULL for an empty string. */
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
+{
+  if (t[0])
+    bind_text(s, i, t);
+  else
+    sqlite3_bind_null(s, i);
+}
+
+/* One call record event: the call's row for CREATED and ENDED, a row of
+ * call_events for the others (and answered_ms for the join that
+ * answered). */
+static int write_call_event(store *st, const parley_call_event *e)
+{
+  sqlite3_stmt *s;
+
+  if (e->kind == PARLEY_CALL_REC_CREATED) {
+    s = st->stmt[STMT_CALL_INSERT];
+    bind_text(s, 1, e->call);
+    bind_text(s, 2, e->conv);
+    bind_text(s, 3, e->user);
+    bind_text(s, 4, e->device);
+    bind_text(s, 5, e->media);
+    bind_u64(s, 6, e->ts_ms);
+    return step_done(st->db, s);
+  }
+  if (e->kind == PARLEY_CALL_REC_ENDED) {
+    s = st->stmt[STMT_CALL_ENDED];
+    bind_text(s, 1, e->call);
+    bind_u64(s, 2, e->ts_ms);
+    bind_text(s, 3, e->reason);
+    return step_done(st->db, s);
+  }
+  if (!call_event_word(e->kind))
+    return -1;
+  s = st->stmt[STMT_CALL_EVENT];
+  bind_text(s, 1, e->call);
+  bind_u64(s, 2, e->seq);
+  bind_u64(s, 3, e->ts_ms);
+  bind_text(s, 4, e->user);
+  bind_text(s, 5, e->device);
+  bind_text(s, 6, call_event_word(e->kind));
+  bind_text_or_null(s, 7, e->reason);
+  if (step_done(st->db, s) != 0)
+    return -1;
+  if (!e->answered)
+    return 0;
+  s = st->stmt[STMT_CALL_ANSWERED];
+  bind_text(s, 1, e->call);
+  bind_u64(s, 2, e->ts_ms);
+  return step_done(st->db, s);
+}
+
 static int write_job(store *st, const store_job *j)
 {
   switch (j->req.op) {
@@ -815,6 +1046,8 @@ static int write_job(store *st, const store_job *j)
     return write_receipt(st, &j->req.receipt);
   case PARLEY_STORE_CREATE_CONV:
     return j->conv ? write_conv(st, j->conv) : -1;
+  case PARLEY_STORE_CALL_EVENT:
+    return write_call_event(st, &j->req.call_event);
   default:
     return -1;
   }
@@ -885,6 +1118,96 @@ static int read_history(store *st, const store_job *j, store_done *d)
   return collect_events(s, limit, reverse, d);
 }
 
+/* ---- writer thread: call reads ------------------------------------- */
+
+/* Fills c from a row of CALL_COLUMNS. */
+static void row_to_call(sqlite3_stmt *s, store_call *c)
+{
+  memset(c, 0, sizeof *c);
+  copy_str(c->id, sizeof c->id, col_text(s, 0));
+  copy_str(c->conv, sizeof c->conv, col_text(s, 1));
+  copy_str(c->caller, sizeof c->caller, col_text(s, 2));
+  copy_str(c->caller_device, sizeof c->caller_device, col_text(s, 3));
+  copy_str(c->media, sizeof c->media, col_text(s, 4));
+  c->started_ms = col_u64(s, 5);
+  c->answered = sqlite3_column_type(s, 6) != SQLITE_NULL;
+  c->answered_ms = col_u64(s, 6);
+  c->ended = sqlite3_column_type(s, 7) != SQLITE_NULL;
+  c->ended_ms = col_u64(s, 7);
+  copy_str(c->end_reason, sizeof c->end_reason, col_text(s, 8));
+}
+
+/* Reads call c's event rows into c->events. Returns 0 or -1. */
+static int read_call_events(store *st, store_call *c)
+{
+  sqlite3_stmt *s = st->stmt[STMT_CALL_EVENTS];
+  size_t cap = 0;
+  int rc;
+
+  bind_text(s, 1, c->id);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (c->event_count == cap) {
+      size_t n = cap ? cap * 2 : 8;
+      store_call_event *e = realloc(c->events, n * sizeof *e);
+      if (!e)
+        break;
+      c->events = e;
+      cap = n;
+    }
+    store_call_event *e = &c->events[c->event_count++];
+    memset(e, 0, sizeof *e);
+    e->ts_ms = col_u64(s, 0);
+    copy_str(e->user, sizeof e->user, col_text(s, 1));
+    copy_str(e->device, sizeof e->device, col_text(s, 2));
+    copy_str(e->event, sizeof e->event, col_text(s, 3));
+    copy_str(e->reason, sizeof e->reason, col_text(s, 4));
+  }
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* CALL_GET: the call when the user is a member of its conversation.
+ * Returns 0 (d->call_count 0 or 1) or -1. */
+static int read_call_get(store *st, const store_job *j, store_done *d)
+{
+  sqlite3_stmt *s = st->stmt[STMT_CALL_GET];
+  int rc;
+
+  bind_text(s, 1, j->call_id);
+  bind_text(s, 2, j->user);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW && (d->calls = calloc(1, sizeof *d->calls))) {
+    row_to_call(s, d->calls);
+    d->call_count = 1;
+  }
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (rc == SQLITE_ROW && !d->calls)
+    return -1;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return -1;
+  return d->call_count ? read_call_events(st, d->calls) : 0;
+}
+
+/* CALL_LIST: a conversation's newest calls. Returns 0 or -1. */
+static int read_call_list(store *st, const store_job *j, store_done *d)
+{
+  sqlite3_stmt *s = st->stmt[STMT_CALL_LIST];
+  int rc;
+
+  d->calls = calloc(j->limit ? j->limit : 1, sizeof *d->calls);
+  if (!d->calls)
+    return -1;
+  bind_text(s, 1, j->conv_id);
+  bind_u64(s, 2, j->limit);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW && d->call_count < j->limit)
+    row_to_call(s, &d->calls[d->call_count++]);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
 /* Sets d->ok and d->missing for a USERS_EXIST job. */
 static void check_users(store *st, const store_job *j, store_done *d)
 {
@@ -952,6 +1275,9 @@ void store_done_free(store_done *d)
 {
   if (!d)
     return;
+  for (size_t i = 0; i < d->call_count; i++)
+    free(d->calls[i].events);
+  free(d->calls);
   events_free(d->events, d->result.event_count);
   free(d);
 }
@@ -998,6 +1324,15 @@ static store_done *serve_read(store *st, const store_job *j)
     return NULL;
   if (j->kind == STORE_JOB_USERS_EXIST) {
     check_users(st, j, d);
+    return d;
+  }
+  if (j->kind == STORE_JOB_CALL_GET || j->kind == STORE_JOB_CALL_LIST) {
+    int rc = j->kind == STORE_JOB_CALL_GET ? read_call_get(st, j, d)
+                                           : read_call_list(st, j, d);
+    d->ok = rc == 0;
+    d->failed = rc != 0;
+    if (rc != 0)
+      plog_error(0, "store: call read failed: %s", sqlite3_errmsg(st->db));
     return d;
   }
   if (j->req.op == PARLEY_STORE_READ_EVENTS)
@@ -1300,6 +1635,34 @@ int store_submit_users_exist(store *st, uint64_t tag,
   j->name_count = count;
   for (size_t i = 0; i < count; i++)
     copy_str(j->names[i], sizeof j->names[i], names[i]);
+  return enqueue(st, &st->writer_q, &st->writer_cv, j, j, 1);
+}
+
+int store_submit_call_get(store *st, uint64_t tag, const char *user,
+                          const char *call_id)
+{
+  store_job *j = calloc(1, sizeof *j);
+
+  if (!j)
+    return -1;
+  j->kind = STORE_JOB_CALL_GET;
+  j->tag = tag;
+  copy_str(j->user, sizeof j->user, user);
+  copy_str(j->call_id, sizeof j->call_id, call_id);
+  return enqueue(st, &st->writer_q, &st->writer_cv, j, j, 1);
+}
+
+int store_submit_call_list(store *st, uint64_t tag, const char *conv,
+                           size_t limit)
+{
+  store_job *j = calloc(1, sizeof *j);
+
+  if (!j)
+    return -1;
+  j->kind = STORE_JOB_CALL_LIST;
+  j->tag = tag;
+  copy_str(j->conv_id, sizeof j->conv_id, conv);
+  j->limit = limit;
   return enqueue(st, &st->writer_q, &st->writer_cv, j, j, 1);
 }
 

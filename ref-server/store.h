@@ -12,7 +12,7 @@
 
 #include "parley/server.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_DEDUP_WINDOW_MS (24ull * 3600 * 1000)
 #define STORE_PW_QUEUE_MAX 64 /* password checks waiting, at most */
 
@@ -21,8 +21,36 @@ typedef struct store store;
 typedef enum store_job_kind {
   STORE_JOB_CORE = 1,        /* a parley_store_req of the core */
   STORE_JOB_USERS_EXIST = 2, /* do all the named users exist? */
-  STORE_JOB_PASSWORD = 3     /* does the password match the user's hash? */
+  STORE_JOB_PASSWORD = 3,    /* does the password match the user's hash? */
+  STORE_JOB_CALL_GET = 4,    /* one call's record, for a member */
+  STORE_JOB_CALL_LIST = 5    /* a conversation's calls, newest first */
 } store_job_kind;
+
+/* One row of a call's event list. */
+typedef struct store_call_event {
+  uint64_t ts_ms;
+  char user[PARLEY_USER_MAX + 1];
+  char device[PARLEY_ID_MAX + 1];
+  char event[16];  /* "joined", "left" or "rejoined" */
+  char reason[PARLEY_REASON_MAX + 1]; /* empty when none */
+} store_call_event;
+
+/* A call's record (spec section 19). Times are 0 when not set. */
+typedef struct store_call {
+  char id[PARLEY_ID_MAX + 1];
+  char conv[PARLEY_ID_MAX + 1];
+  char caller[PARLEY_USER_MAX + 1];
+  char caller_device[PARLEY_ID_MAX + 1];
+  char media[PARLEY_MEDIA_MAX + 1];
+  uint64_t started_ms;
+  bool answered;
+  uint64_t answered_ms;
+  bool ended;
+  uint64_t ended_ms;
+  char end_reason[PARLEY_REASON_MAX + 1];
+  store_call_event *events; /* CALL_GET only; owned by the done record */
+  size_t event_count;
+} store_call;
 
 /* One finished job. The store allocates it; the taker frees it with
  * store_done_free. `result.events` points into this record. */
@@ -37,6 +65,8 @@ typedef struct store_done {
   char missing[PARLEY_USER_MAX + 1]; /* USERS_EXIST: first unknown name */
   parley_store_result result;        /* CORE */
   parley_event *events;              /* owned; bodies owned too */
+  store_call *calls;   /* CALL_GET (none or one: not found), CALL_LIST */
+  size_t call_count;
 } store_done;
 
 /* Group commit counters. */
@@ -154,6 +184,24 @@ bool store_cancel_password(store *st, uint64_t tag);
 /* Answers every queued password check at once as dropped (failed and
  * dropped set), unrun and wiped: for a server that is shutting down. */
 void store_drop_passwords(store *st);
+
+/* Queues a read of call `call_id` with its events, found only when
+ * `user` is a member of its conversation (else no call comes back). It
+ * runs on the writer's queue, so it sees every write queued before it.
+ * Returns 0 or -1. */
+int store_submit_call_get(store *st, uint64_t tag, const char *user,
+                          const char *call_id);
+
+/* Queues a read of the newest `limit` calls of conversation `conv`
+ * (without their events), newest first. Returns 0 or -1. */
+int store_submit_call_list(store *st, uint64_t tag, const char *conv,
+                           size_t limit);
+
+/* Start-up, before store_start: ends every call the store holds as not
+ * ended (the server stopped under it) at now_ms with reason
+ * `server-restart`, recording each participant still in as left with
+ * that reason. Sets *count to the calls ended. Returns 0 or -1. */
+int store_end_open_calls(store *st, uint64_t now_ms, size_t *count);
 
 /* Takes every finished job, oldest first, as a list; NULL when none.
  * Core results come in the order their requests were submitted. */

@@ -13,7 +13,11 @@
  * the store said its append is durable; positions (pos) grow by one per
  * stored event across the whole server. Store requests must be completed
  * in the order they were issued (the reference store is one FIFO thread),
- * which is what keeps the durable events a prefix. */
+ * which is what keeps the durable events a prefix.
+ *
+ * Calls (spec section 19) live in memory only while they are not ended;
+ * their record goes to the store as CALL_EVENT writes in the same order,
+ * which the core does not wait for before it relays call frames. */
 #ifndef PARLEY_SERVER_H
 #define PARLEY_SERVER_H
 
@@ -97,8 +101,38 @@ typedef enum parley_store_op {
   PARLEY_STORE_APPEND_RECEIPT = 2, /* durable append of one receipt */
   PARLEY_STORE_CREATE_CONV = 3,    /* durable insert of a conversation */
   PARLEY_STORE_READ_EVENTS = 4,    /* a user's events after a pos */
-  PARLEY_STORE_READ_HISTORY = 5    /* one conversation's messages */
+  PARLEY_STORE_READ_HISTORY = 5,   /* one conversation's messages */
+  PARLEY_STORE_CALL_EVENT = 6      /* one event of a call's record */
 } parley_store_op;
+
+#define PARLEY_MEDIA_MAX 7    /* "audio", "video" */
+#define PARLEY_REASON_MAX 64  /* reasons of LEAVE, HANGUP, CALL-END */
+
+/* What happened to a call (spec section 19), as the call record keeps
+ * it. JOINED, LEFT and REJOINED are the rows of the call's event list and
+ * are numbered 1, 2, 3, ... in `seq`; CREATED and ENDED change the call
+ * itself and carry the seq of the last row before them. */
+typedef enum parley_call_event_kind {
+  PARLEY_CALL_REC_CREATED = 1,  /* CALL: conv, media; user/device: caller */
+  PARLEY_CALL_REC_JOINED = 2,   /* a participant joined (the caller too) */
+  PARLEY_CALL_REC_LEFT = 3,     /* a participant left; reason */
+  PARLEY_CALL_REC_REJOINED = 4, /* a participant came back within the grace */
+  PARLEY_CALL_REC_ENDED = 5     /* the call ended; reason */
+} parley_call_event_kind;
+
+/* One event of a call's record, for PARLEY_STORE_CALL_EVENT. */
+typedef struct parley_call_event {
+  char call[PARLEY_ID_MAX + 1];
+  uint64_t seq;
+  parley_call_event_kind kind;
+  uint64_t ts_ms;
+  char conv[PARLEY_ID_MAX + 1];
+  char media[PARLEY_MEDIA_MAX + 1];   /* CREATED */
+  char user[PARLEY_USER_MAX + 1];     /* empty for ENDED */
+  char device[PARLEY_ID_MAX + 1];
+  char reason[PARLEY_REASON_MAX + 1]; /* LEFT, ENDED; else empty */
+  bool answered; /* JOINED: this join made the call active */
+} parley_call_event;
 
 typedef struct parley_store_req {
   uint64_t id; /* echoed in the result */
@@ -106,6 +140,7 @@ typedef struct parley_store_req {
   parley_msg msg;          /* APPEND_MSG; body borrowed until done */
   parley_receipt receipt;  /* APPEND_RECEIPT */
   const parley_conv_info *conv; /* CREATE_CONV; borrowed until done */
+  parley_call_event call_event; /* CALL_EVENT */
   struct {
     char user[PARLEY_USER_MAX + 1];
     uint64_t after_pos; /* exclusive */
@@ -198,6 +233,14 @@ typedef struct parley_server_config {
    * it gets rate-limited and the session stays unauthenticated (SEC-14).
    * 0: 64. */
   uint32_t max_sessions_per_user;
+  /* Calls (spec section 19). A call nobody answers ends with no-answer
+   * after ring_timeout_ms (0: 30000); a participant whose session closed
+   * is away and leaves with `disconnected` after call_grace_ms without a
+   * rejoin (0: 20000). At most max_calls calls are live at once on the
+   * server (0: 4096); a CALL past it gets rate-limited. */
+  uint32_t ring_timeout_ms;
+  uint32_t call_grace_ms;
+  uint32_t max_calls;
 #ifdef PARLEY_FAULTS
   /* Test builds only: the one planted protocol fault (parley/faults.h);
    * PARLEY_FAULT_NONE, the zero value, plants none. */
