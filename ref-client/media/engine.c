@@ -239,7 +239,8 @@ void engine_ice_up(media *m) {
   if (!m->ice_up) {
     m->ice_up = true;
     g_mutex_lock(&m->lock);
-    m->tr.ice_ms = since_ms(m->t_remote_us);
+    if (m->tr.ice_connects++ == 0)
+      m->tr.ice_ms = since_ms(m->t_remote_us);
     g_mutex_unlock(&m->lock);
   }
   if (!m->dtls)
@@ -258,6 +259,18 @@ static void keep_early(media *m, const uint8_t *buf, size_t len) {
   m->early_count++;
 }
 
+/* Copies the SRTP layer's counters into the transport report. */
+static void srtp_counts_publish(media *m) {
+  msrtp_counts n;
+  msrtp_get_counts(m->srtp, &n);
+  g_mutex_lock(&m->lock);
+  m->tr.srtp_in = n.unprotected_rtp + n.unprotected_rtcp;
+  m->tr.srtp_auth_fail = n.auth_fail;
+  m->tr.srtp_replay = n.replay;
+  m->tr.srtp_other_fail = n.other_fail;
+  g_mutex_unlock(&m->lock);
+}
+
 static void on_srtp(media *m, const uint8_t *buf, size_t len) {
   uint8_t pkt[2048];
   if (!m->srtp || !m->pipe || len > sizeof pkt) {
@@ -267,10 +280,11 @@ static void on_srtp(media *m, const uint8_t *buf, size_t len) {
     return;
   }
   memcpy(pkt, buf, len);
-  if (msrtp_unprotect(m->srtp, pkt, &len) != MSRTP_OK)
-    return; /* counted by kind in the SRTP layer */
-  media_pipe_on_packet(m->pipe, pkt, len,
-                       (uint64_t)g_get_monotonic_time());
+  msrtp_result r = msrtp_unprotect(m->srtp, pkt, &len);
+  srtp_counts_publish(m);
+  if (r == MSRTP_OK)
+    media_pipe_on_packet(m->pipe, pkt, len,
+                         (uint64_t)g_get_monotonic_time());
 }
 
 void engine_on_datagram(media *m, const uint8_t *buf, size_t len) {
@@ -376,15 +390,6 @@ void engine_teardown(media *m) {
   timer_stop(&m->tick);
   timer_stop(&m->dtls_timer);
   timer_stop(&m->deadline);
-  if (m->srtp) {
-    msrtp_counts n;
-    msrtp_get_counts(m->srtp, &n);
-    g_mutex_lock(&m->lock);
-    m->tr.srtp_auth_fail = n.auth_fail;
-    m->tr.srtp_replay = n.replay;
-    m->tr.srtp_other_fail = n.other_fail;
-    g_mutex_unlock(&m->lock);
-  }
   mdtls_free(m->dtls);
   m->dtls = NULL;
   msrtp_free(m->srtp);

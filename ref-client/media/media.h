@@ -75,6 +75,8 @@ typedef struct media_event {
 typedef struct media_transport_report {
   double ice_ms;        /* media_set_remote -> ICE ready; -1 never */
   double connected_ms;  /* media_set_remote -> SRTP up; -1 never */
+  uint32_t ice_connects;     /* times ICE came up: 2 after a restart */
+  uint64_t srtp_in;          /* SRTP/SRTCP packets that passed */
   uint64_t srtp_auth_fail;   /* packets whose auth tag did not verify */
   uint64_t srtp_replay;      /* packets seen before (or too old) */
   uint64_t srtp_other_fail;  /* any other unprotect failure */
@@ -128,7 +130,7 @@ bool media_next_event(media *m, media_event *out);
 void media_stop(media *m, media_quality *report, int16_t **heard,
                 size_t *samples);
 
-/* The transport's counters; complete after media_stop. */
+/* The transport's counters so far (any time, also after media_stop). */
 void media_transport(media *m, media_transport_report *out);
 
 /* Stops (if needed) and frees everything. NULL is allowed. */

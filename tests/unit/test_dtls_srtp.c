@@ -209,6 +209,99 @@ Test(dtls, certificate_fingerprint_format) {
   mdtls_cert_free(b);
 }
 
+/* Two DTLS endpoints wired to each other in memory. The client's first
+ * ClientHello is lost; its retransmission timer sends it again, the
+ * handshake completes, each side sees the other's certificate and both
+ * export the same SRTP keying material. */
+typedef struct wire {
+  uint8_t buf[32][1500];
+  size_t len[32];
+  size_t count;
+  int drop;      /* datagrams still to lose */
+  int sent;      /* datagrams written, lost ones too */
+} wire;
+
+static void wire_send(void *ud, const uint8_t *b, size_t len) {
+  wire *w = ud;
+  w->sent++;
+  if (w->drop > 0) {
+    w->drop--;
+    return;
+  }
+  cr_assert_lt(w->count, 32);
+  cr_assert_leq(len, sizeof w->buf[0]);
+  memcpy(w->buf[w->count], b, len);
+  w->len[w->count++] = len;
+}
+
+/* Feeds what `w` holds to `to`; returns true once `to` is done. */
+static bool deliver(wire *w, mdtls *to, bool done) {
+  char err[256] = "";
+  for (size_t i = 0; i < w->count; i++) {
+    mdtls_state st = mdtls_on_datagram(to, w->buf[i], w->len[i], err,
+                                       sizeof err);
+    cr_assert_neq(st, MDTLS_ERROR, "%s", err);
+    done = done || st == MDTLS_DONE;
+  }
+  w->count = 0;
+  return done;
+}
+
+static void sleep_ms(long ms);
+static uint64_t now_ms(void);
+
+Test(dtls, handshake_survives_a_lost_client_hello) {
+  char err[256] = "";
+  mdtls_cert *cc = mdtls_cert_new(err, sizeof err);
+  mdtls_cert *sc = mdtls_cert_new(err, sizeof err);
+  static wire to_server, to_client;
+  memset(&to_server, 0, sizeof to_server);
+  memset(&to_client, 0, sizeof to_client);
+  to_server.drop = 1;
+  mdtls *client = mdtls_new(cc, true, wire_send, &to_server, err, sizeof err);
+  mdtls *server = mdtls_new(sc, false, wire_send, &to_client, err,
+                            sizeof err);
+  cr_assert_not_null(client, "%s", err);
+  cr_assert_not_null(server, "%s", err);
+  cr_assert_eq(mdtls_start(client, err, sizeof err), MDTLS_HANDSHAKING);
+  cr_assert_eq(to_server.sent, 1);
+
+  bool cdone = false, sdone = false;
+  uint64_t end = now_ms() + 4000;
+  while (!(cdone && sdone) && now_ms() < end) {
+    sdone = deliver(&to_server, server, sdone);
+    cdone = deliver(&to_client, client, cdone);
+    uint32_t ms;
+    if (mdtls_timeout_ms(client, &ms) && ms == 0)
+      mdtls_on_timeout(client, err, sizeof err);
+    sleep_ms(10);
+  }
+  cr_assert(cdone && sdone, "handshake incomplete");
+  cr_assert_geq(to_server.sent, 3, "the ClientHello was sent again");
+
+  char fp[MDTLS_FP_LEN];
+  cr_assert_eq(mdtls_peer_fingerprint(client, fp), 0);
+  cr_assert_str_eq(fp, mdtls_cert_fingerprint(sc));
+  cr_assert_eq(mdtls_peer_fingerprint(server, fp), 0);
+  cr_assert_str_eq(fp, mdtls_cert_fingerprint(cc));
+  uint8_t km_c[MSRTP_MATERIAL_LEN], km_s[MSRTP_MATERIAL_LEN];
+  cr_assert_eq(mdtls_export_srtp(client, km_c, err, sizeof err), 0, "%s",
+               err);
+  cr_assert_eq(mdtls_export_srtp(server, km_s, err, sizeof err), 0, "%s",
+               err);
+  cr_assert_eq(memcmp(km_c, km_s, sizeof km_c), 0);
+
+  /* close_notify reaches the other side as CLOSED */
+  mdtls_close(client);
+  cr_assert_eq(to_server.count, 1);
+  cr_assert_eq(mdtls_on_datagram(server, to_server.buf[0], to_server.len[0],
+                                 err, sizeof err), MDTLS_CLOSED);
+  mdtls_free(client);
+  mdtls_free(server);
+  mdtls_cert_free(cc);
+  mdtls_cert_free(sc);
+}
+
 /* --- two engines on loopback -------------------------------------- */
 
 #define TONE_SAMPLES 48000 /* 1 s at 48 kHz */
@@ -248,8 +341,8 @@ static void no_wake(void *ud) {
   (void)ud;
 }
 
-static media *engine_new(bool controlling, const int16_t *input,
-                         const char *advertise) {
+static media *engine_new_loop(bool controlling, const int16_t *input,
+                              const char *advertise, bool loop) {
   media_opts o;
   char err[256] = "";
   memset(&o, 0, sizeof o);
@@ -257,11 +350,17 @@ static media *engine_new(bool controlling, const int16_t *input,
   o.fec = true;
   o.input = input;
   o.input_samples = TONE_SAMPLES;
+  o.loop_input = loop;
   o.fingerprint_override = advertise;
   o.ice_timeout_ms = 4000;
   media *m = media_new(&o, no_wake, NULL, err, sizeof err);
   cr_assert_not_null(m, "media_new: %s", err);
   return m;
+}
+
+static media *engine_new(bool controlling, const int16_t *input,
+                         const char *advertise) {
+  return engine_new_loop(controlling, input, advertise, false);
 }
 
 /* Hands `from`'s events to its owner; candidates go to `to`, as the
@@ -358,9 +457,10 @@ Test(engine, loopback_call_carries_audio_both_ways) {
   media_transport_report ta, tb;
   media_transport(a.m, &ta);
   media_transport(b.m, &tb);
-  cr_log_info("ICE %.1f/%.1f ms, connected %.1f/%.1f ms, "
-              "sent %llu/%llu received %llu/%llu, pair %s %s -> %s %s",
+  cr_log_info("ICE %.1f/%.1f ms, connected %.1f/%.1f ms, setup %.0f/%.0f "
+              "ms, sent %llu/%llu received %llu/%llu, pair %s %s -> %s %s",
               ta.ice_ms, tb.ice_ms, ta.connected_ms, tb.connected_ms,
+              qa.setup_ms, qb.setup_ms,
               (unsigned long long)qa.packets_sent,
               (unsigned long long)qb.packets_sent,
               (unsigned long long)qa.packets_received,
@@ -417,6 +517,68 @@ Test(engine, wrong_fingerprint_of_offerer_fails) {
 
 Test(engine, wrong_fingerprint_of_answerer_fails) {
   wrong_fingerprint(false);
+}
+
+static bool never(side *a, side *b) {
+  (void)a;
+  (void)b;
+  return false;
+}
+
+static bool restarted(side *a, side *b) {
+  media_transport_report ta, tb;
+  media_transport(a->m, &ta);
+  media_transport(b->m, &tb);
+  return ta.ice_connects >= 2 && tb.ice_connects >= 2;
+}
+
+/* ICE restart mid-call (a rejoin): both sides take new credentials, the
+ * candidates are trickled again, ICE comes up a second time and audio
+ * keeps flowing over the same DTLS-SRTP session. */
+Test(engine, ice_restart_keeps_the_call) {
+  side a = {.m = engine_new_loop(true, tone_a, NULL, true)};
+  side b = {.m = engine_new_loop(false, tone_b, NULL, true)};
+  exchange_descs(&a, &b);
+  run(&a, &b, both_connected_or_failed, 4000);
+  cr_assert(a.connected && b.connected, "%s %s", a.failure, b.failure);
+  run(&a, &b, never, 200);
+
+  media_desc old, da, db;
+  char err[256] = "";
+  media_local_desc(a.m, &old);
+  cr_assert_eq(media_ice_restart(a.m), 0);
+  media_local_desc(a.m, &da);
+  cr_assert_str_neq(da.ufrag, old.ufrag);
+  cr_assert_str_neq(da.pwd, old.pwd);
+  cr_assert_str_eq(da.fingerprint, old.fingerprint);
+  cr_assert_eq(da.setup, PARLEY_SETUP_PASSIVE, "the offerer stays server");
+  cr_assert_eq(media_ice_restart(b.m), 0);
+  cr_assert_eq(media_set_remote(b.m, &da, err, sizeof err), 0, "%s", err);
+  media_local_desc(b.m, &db);
+  cr_assert_eq(db.setup, PARLEY_SETUP_ACTIVE);
+  cr_assert_eq(media_set_remote(a.m, &db, err, sizeof err), 0, "%s", err);
+  run(&a, &b, restarted, 3000);
+
+  /* once ICE is up again, packets still arrive on both sides */
+  media_transport_report ta, tb, ta2, tb2;
+  media_transport(a.m, &ta);
+  media_transport(b.m, &tb);
+  cr_assert_geq(ta.ice_connects, 2);
+  cr_assert_geq(tb.ice_connects, 2);
+  run(&a, &b, never, 300);
+  media_transport(a.m, &ta2);
+  media_transport(b.m, &tb2);
+  cr_log_info("ICE restart: up %u/%u times; SRTP in %llu/%llu before the "
+              "last 300 ms, %llu/%llu after", ta2.ice_connects,
+              tb2.ice_connects, (unsigned long long)ta.srtp_in,
+              (unsigned long long)tb.srtp_in,
+              (unsigned long long)ta2.srtp_in,
+              (unsigned long long)tb2.srtp_in);
+  cr_assert(!a.failed && !b.failed, "%s %s", a.failure, b.failure);
+  cr_assert_gt(ta2.srtp_in, ta.srtp_in);
+  cr_assert_gt(tb2.srtp_in, tb.srtp_in);
+  media_free(a.m);
+  media_free(b.m);
 }
 
 /* No candidate ever comes: the connect deadline ends the leg. */
