@@ -17,6 +17,7 @@ typedef struct rec {
   parley_client_action a;
   char *data; /* SEND frame or EV_ERROR text, NUL-terminated */
   char *body; /* MSG body or OUTBOX_ADD body, NUL-terminated */
+  parley_call_frame *cf; /* EV_CALL: a copy, body in `body` */
 } rec;
 
 static rec recs[REC_MAX];
@@ -47,6 +48,15 @@ static void drain(void)
     cr_assert_lt(nrec, REC_MAX);
     r->a = a;
     r->data = r->body = NULL;
+    r->cf = NULL;
+    if (a.kind == PARLEY_CLIENT_EV_CALL) {
+      r->cf = malloc(sizeof *r->cf);
+      cr_assert_not_null(r->cf);
+      *r->cf = *a.call;
+      r->body = dup_n(a.call->body, a.call->body_len);
+      r->cf->body = r->body;
+      r->a.call = r->cf;
+    }
     if (a.kind == PARLEY_CLIENT_SEND || a.kind == PARLEY_CLIENT_EV_ERROR)
       r->data = dup_n(a.data ? a.data : "", a.data ? a.len : 0);
     if (a.kind == PARLEY_CLIENT_MSG)
@@ -65,6 +75,7 @@ static void forget(void)
   for (i = 0; i < nrec; i++) {
     free(recs[i].data);
     free(recs[i].body);
+    free(recs[i].cf);
   }
   nrec = seen = 0;
 }
@@ -1875,4 +1886,211 @@ Test(client, max_body_is_what_welcome_states)
   drain();
   cr_assert_eq(parley_client_max_body(cl), PARLEY_BODY_MAX,
                "a new session learns it again");
+}
+
+/* Call signaling (spec section 19): a core whose host runs a call
+ * layer. */
+static void remake_with_calls(void)
+{
+  parley_client_config cfg;
+
+  forget();
+  parley_client_free(cl);
+  memset(&cfg, 0, sizeof cfg);
+  cfg.user = "alice";
+  cfg.device = "dev1";
+  cfg.heartbeat_ms = 1000;
+  cfg.backoff_base_ms = 100;
+  cfg.backoff_cap_ms = 5000;
+  cfg.seed = 42;
+  cfg.calls = true;
+  cl = parley_client_new(&cfg);
+  cr_assert_not_null(cl);
+  cr_assert_eq(parley_client_set_token(cl, "tok-alice", 0, now), PARLEY_OK);
+  drain();
+}
+
+/* spec: EXT-2 */
+Test(client, calls_capability_is_offered_only_when_asked)
+{
+  bring_up();
+  cr_assert(!parley_client_has_cap(cl, "calls"));
+  seen = 0;
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, 0) > 0, true);
+  free(expect_sent("HELLO", NULL));
+  seen--;
+  expect_header("HELLO", "caps", "receipts,typing,presence");
+
+  remake_with_calls();
+  parley_client_start(cl, now);
+  drain();
+  parley_client_on_connected(cl, conn, now);
+  drain();
+  expect_header("HELLO", "caps", "receipts,typing,presence,calls");
+  feed("WELCOME", NULL, "version: 1", "caps: receipts, calls", NULL);
+  cr_assert(parley_client_has_cap(cl, "calls"));
+  cr_assert(!parley_client_has_cap(cl, "typing"));
+}
+
+/* The last EV_CALL recorded, or NULL. */
+static const parley_call_frame *last_call_event(void)
+{
+  size_t i;
+
+  for (i = nrec; i > 0; i--)
+    if (recs[i - 1].a.kind == PARLEY_CLIENT_EV_CALL)
+      return recs[i - 1].cf;
+  return NULL;
+}
+
+Test(client, call_request_is_sent_only_when_ready_and_answered_by_req)
+{
+  parley_call_header h[] = {{"conv", "c1"}, {"media", "audio"}};
+  char req[PARLEY_ID_MAX + 1], line[80];
+  const parley_call_frame *cf;
+
+  remake_with_calls();
+  cr_assert_eq(parley_client_call_send(cl, "CALL", h, 2, NULL, NULL, 0, now,
+                                       req), PARLEY_E_BAD_STATE);
+  cr_assert_eq(parley_client_call_send(cl, "SEND", h, 2, NULL, NULL, 0, now,
+                                       req), PARLEY_E_BAD_VALUE);
+  bring_up();
+  cr_assert_eq(parley_client_call_send(cl, "CALL", h, 2, NULL, NULL, 0, now,
+                                       req), PARLEY_OK);
+  drain();
+  cr_assert_eq(req[0], 'c');
+  expect_header("CALL", "req", req);
+  seen--;
+  expect_header("CALL", "conv", "c1");
+  snprintf(line, sizeof line, "req: %s", req);
+  feed("OK", NULL, "call: kABC", line, NULL);
+  cf = last_call_event();
+  cr_assert_not_null(cf, "OK to a call request reaches the call layer");
+  cr_assert_str_eq(cf->verb, "OK");
+  cr_assert_str_eq(cf->request, "CALL");
+  cr_assert_str_eq(cf->req, req);
+  cr_assert_str_eq(cf->call, "kABC");
+  /* A second OK for the same req is not a call answer any more. */
+  nrec = seen = 0;
+  feed("OK", NULL, "call: kABC", line, NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_CALL, 0), 0);
+}
+
+Test(client, call_request_error_goes_to_the_call_layer_with_its_body)
+{
+  parley_call_header h[] = {{"call", "k1"}, {"to", "bob"},
+                            {"to-device", "b1"}};
+  const char *sdp = "v=0\r\n";
+  char req[PARLEY_ID_MAX + 1], line[80];
+  const parley_call_frame *cf;
+  parley_parser p;
+  parley_frame f;
+  rec *r;
+
+  remake_with_calls();
+  bring_up();
+  cr_assert_eq(parley_client_call_send(cl, "OFFER", h, 3, "application/sdp",
+                                       sdp, strlen(sdp), now, req),
+               PARLEY_OK);
+  drain();
+  r = next_of(PARLEY_CLIENT_SEND);
+  parse_sent(r, &p, &f);
+  cr_assert(parley_str_eq(*parley_frame_get(&f, "content-type"),
+                          "application/sdp"));
+  cr_assert_eq(f.body.len, strlen(sdp));
+  parley_parser_free(&p);
+  snprintf(line, sizeof line, "req: %s", req);
+  nrec = seen = 0;
+  feed("ERROR", "line 2: o= missing", "code: 445", "reason: bad-sdp", line,
+       NULL);
+  cf = last_call_event();
+  cr_assert_not_null(cf);
+  cr_assert_str_eq(cf->verb, "ERROR");
+  cr_assert_str_eq(cf->request, "OFFER");
+  cr_assert_str_eq(cf->request_call, "k1");
+  cr_assert_str_eq(cf->call, "k1");
+  cr_assert_eq(cf->err, PARLEY_E_BAD_SDP);
+  cr_assert_str_eq(cf->body, "line 2: o= missing");
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_ERROR, 0), 0,
+               "the call layer reports it, not the session");
+  cr_assert(parley_client_is_ready(cl));
+}
+
+Test(client, relayed_call_frames_become_call_events)
+{
+  const parley_call_frame *cf;
+
+  bring_up();
+  feed("RING", NULL, "call: k1", "conv: c1", "from: bob", "device: b1",
+       "media: audio", "ts: 5", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_CALL, 0), 0,
+               "no call layer: call frames are ignored");
+
+  remake_with_calls();
+  bring_up();
+  feed("RING", NULL, "call: k1", "conv: c1", "from: bob", "device: b1",
+       "media: audio", "ts: 5", NULL);
+  cf = last_call_event();
+  cr_assert_not_null(cf);
+  cr_assert_str_eq(cf->verb, "RING");
+  cr_assert_str_eq(cf->call, "k1");
+  cr_assert_str_eq(cf->from, "bob");
+  cr_assert_str_eq(cf->device, "b1");
+  cr_assert_eq(cf->ts, 5);
+  feed("OFFER", "v=0\r\n", "call: k1", "from: bob", "device: b1",
+       "ice-restart: yes", "content-type: application/sdp", NULL);
+  cf = last_call_event();
+  cr_assert_str_eq(cf->verb, "OFFER");
+  cr_assert(cf->ice_restart);
+  cr_assert_str_eq(cf->body, "v=0\r\n");
+  cr_assert_str_eq(cf->content_type, "application/sdp");
+  feed("CANDIDATE", NULL, "call: k1", "from: bob", "device: b1",
+       "candidate: candidate:1 1 udp 1 127.0.0.1 9 typ host", "mid: 0",
+       NULL);
+  cr_assert_str_eq(last_call_event()->candidate,
+                   "candidate:1 1 udp 1 127.0.0.1 9 typ host");
+  nrec = seen = 0;
+  feed("CALL-END", NULL, "conv: c1", "reason: completed", NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_CALL, 0), 0, "no call: dropped");
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_ERROR, 0), 1);
+}
+
+/* spec: RATE-2 */
+Test(client, rate_limited_call_request_goes_again_with_the_same_req)
+{
+  parley_call_header h[] = {{"call", "k1"}, {"rejoin", "yes"}};
+  char req[PARLEY_ID_MAX + 1], line[80];
+  size_t start;
+
+  remake_with_calls();
+  bring_up();
+  cr_assert_eq(parley_client_call_send(cl, "JOIN", h, 2, NULL, NULL, 0, now,
+                                       req), PARLEY_OK);
+  drain();
+  free(expect_sent("JOIN", NULL));
+  snprintf(line, sizeof line, "req: %s", req);
+  start = nrec;
+  feed("ERROR", NULL, "code: 429", "reason: rate-limited", line, NULL);
+  cr_assert_eq(count_of(PARLEY_CLIENT_EV_CALL, start), 0);
+  cr_assert_eq(count_of(PARLEY_CLIENT_SEND, start), 0, "held");
+  fire_timer();
+  expect_header("JOIN", "req", req);
+}
+
+Test(client, ready_after_a_reconnect_says_so)
+{
+  size_t start;
+  rec *r;
+
+  bring_up();
+  seen = 0;
+  r = next_of(PARLEY_CLIENT_EV_READY);
+  cr_assert_not_null(r);
+  cr_assert(!r->a.reconnected);
+  start = nrec;
+  reconnect();
+  seen = start;
+  r = next_of(PARLEY_CLIENT_EV_READY);
+  cr_assert_not_null(r);
+  cr_assert(r->a.reconnected);
 }
