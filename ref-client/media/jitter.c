@@ -231,13 +231,13 @@ bool jb_pull(jitter_buffer *jb, uint64_t now_us, jb_out *out)
   if (!jb->started || now_us < jb->next_play_us)
     return false;
   memset(out, 0, sizeof *out);
-  jb->next_play_us += MEDIA_FRAME_US;
+  out->ts = jb->ts0 + jb->play_idx * MEDIA_FRAME_SAMPLES;
 
   if (now_us >= jb->last_arrival_us + JB_STALL_US) {
     out->action = JB_SILENCE;
   } else if (adapt(jb, now_us)) {
     out->action = JB_STRETCH;
-    out->ts = jb->ts0 + jb->play_idx * MEDIA_FRAME_SAMPLES;
+    jb->next_play_us += MEDIA_FRAME_US;
     return true;   /* playout stays on the same frame */
   } else if (held(jb, jb->play_idx)) {
     jb_slot *s = slot_of(jb, jb->play_idx);
@@ -255,5 +255,6 @@ bool jb_pull(jitter_buffer *jb, uint64_t now_us, jb_out *out)
   }
   out->ts = jb->ts0 + jb->play_idx * MEDIA_FRAME_SAMPLES;
   advance(jb);
+  jb->next_play_us += MEDIA_FRAME_US;
   return true;
 }

@@ -77,7 +77,7 @@ struct media_pipe {
 static void pipe_defaults(media_pipe_opts *o)
 {
   if (o->bitrate == 0)
-    o->bitrate = 24000;
+    o->bitrate = 32000;
   if (o->pt == 0)
     o->pt = 111;
   if (o->jitter_min_ms == 0)

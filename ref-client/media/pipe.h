@@ -37,7 +37,7 @@ typedef struct media_pipe_opts {
   size_t input_samples;
   bool loop_input;         /* start over at the end instead of silence */
   bool fec;                /* Opus in-band FEC */
-  uint32_t bitrate;        /* bit/s; 0: 24000 */
+  uint32_t bitrate;        /* bit/s; 0: 32000 */
   uint32_t loss_hint_pct;  /* OPUS_SET_PACKET_LOSS_PERC, 0-100 */
   uint32_t ssrc;
   uint16_t first_seq;

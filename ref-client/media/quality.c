@@ -15,7 +15,7 @@
  * Values for Opus, and they are estimates: ITU-T G.113 Appendix I lists
  * Ie and Bpl for narrowband codecs (G.711 with PLC: Ie 0, Bpl 25.1;
  * G.729A: Ie 11, Bpl 19), not for Opus. We take Ie = 0, since Opus at
- * the 24 kbit/s used here is wideband or better and so at least as good
+ * the 32 kbit/s used here is wideband or better and so at least as good
  * as G.711 on the narrowband scale of this formula, and Bpl = 20, between
  * G.729A and G.711 with PLC: Opus conceals single losses well, but our
  * loss counting already credits FEC, so what reaches Ppl is the loss the
