@@ -136,8 +136,9 @@
               >mark %direction;
 
   # The value is the candidate-attribute of RFC 8839, which the host hands
-  # to the candidate parser (candidate_grammar.rl).
-  candidate_attribute = 'candidate:' byte_string;
+  # to the candidate parser (candidate_grammar.rl); an empty one is left
+  # to it too, so that its error names the rule.
+  candidate_attribute = 'candidate:' byte_string?;
   candidate_att = candidate_attribute >mark %candidate;
 
   end_of_candidates = 'end-of-candidates' %end_of_candidates;
