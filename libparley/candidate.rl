@@ -187,6 +187,29 @@ static bool cand_address(cand_parse *cp, const unsigned char *p, char *dst,
   return true;
 }
 
+static bool cand_transport(cand_parse *cp, const unsigned char *p)
+{
+  return cand_token(cp, p, cp->out->transport, sizeof cp->out->transport,
+                    "transport");
+}
+
+static bool cand_type(cand_parse *cp, const unsigned char *p)
+{
+  return cand_token(cp, p, cp->out->type, sizeof cp->out->type,
+                    "cand-type");
+}
+
+static bool cand_connection_address(cand_parse *cp, const unsigned char *p)
+{
+  return cand_address(cp, p, cp->out->address, "connection-address");
+}
+
+static bool cand_rel_addr(cand_parse *cp, const unsigned char *p)
+{
+  cp->out->has_related = true;
+  return cand_address(cp, p, cp->out->raddr, "rel-addr");
+}
+
 static bool cand_port(cand_parse *cp, const unsigned char *p,
                       uint16_t *dst, const char *rule)
 {
@@ -216,12 +239,12 @@ static bool cand_tcptype(cand_parse *cp, const unsigned char *p)
   action mark { cp.mark = p; }
   action foundation { if (!cand_foundation(CP, p)) fbreak; }
   action component_id { if (!cand_component(CP, p)) fbreak; }
-  action transport { if (!cand_token(CP, p, cp.out->transport, sizeof cp.out->transport, "transport")) fbreak; }
+  action transport { if (!cand_transport(CP, p)) fbreak; }
   action priority { if (!cand_priority(CP, p)) fbreak; }
-  action address { if (!cand_address(CP, p, cp.out->address, "connection-address")) fbreak; }
+  action address { if (!cand_connection_address(CP, p)) fbreak; }
   action port { if (!cand_port(CP, p, &cp.out->port, "port")) fbreak; }
-  action cand_type { if (!cand_token(CP, p, cp.out->type, sizeof cp.out->type, "cand-type")) fbreak; }
-  action raddr { cp.out->has_related = true; if (!cand_address(CP, p, cp.out->raddr, "rel-addr")) fbreak; }
+  action cand_type { if (!cand_type(CP, p)) fbreak; }
+  action raddr { if (!cand_rel_addr(CP, p)) fbreak; }
   action rport { if (!cand_port(CP, p, &cp.out->rport, "rel-port")) fbreak; }
   action tcptype { if (!cand_tcptype(CP, p)) fbreak; }
 

@@ -413,6 +413,18 @@ static bool on_ice_value(sdp_parse *sp, const unsigned char *p, char *dst,
   return parley_sdp_span_copy(dst, 257, sp->mark, n, false);
 }
 
+static bool on_ice_ufrag(sdp_parse *sp, const unsigned char *p)
+{
+  return on_ice_value(sp, p, sp->level->ice_ufrag, &sp->seen->ice_ufrag, 4,
+                      "ice-ufrag-att");
+}
+
+static bool on_ice_pwd(sdp_parse *sp, const unsigned char *p)
+{
+  return on_ice_value(sp, p, sp->level->ice_pwd, &sp->seen->ice_pwd, 22,
+                      "ice-pwd-att");
+}
+
 static bool on_ice_option_tag(sdp_parse *sp, const unsigned char *p)
 {
   if (span_is(sp->mark, value_len(sp, p), "trickle", false))
@@ -533,8 +545,8 @@ static bool on_candidate(sdp_parse *sp, const unsigned char *p)
   action formats { if (!on_formats(sp, p)) fbreak; }
   action rtpmap { if (!on_rtpmap(sp, p)) fbreak; }
   action fmtp { if (!on_fmtp(sp, p)) fbreak; }
-  action ice_ufrag { if (!on_ice_value(sp, p, sp->level->ice_ufrag, &sp->seen->ice_ufrag, 4, "ice-ufrag-att")) fbreak; }
-  action ice_pwd { if (!on_ice_value(sp, p, sp->level->ice_pwd, &sp->seen->ice_pwd, 22, "ice-pwd-att")) fbreak; }
+  action ice_ufrag { if (!on_ice_ufrag(sp, p)) fbreak; }
+  action ice_pwd { if (!on_ice_pwd(sp, p)) fbreak; }
   action ice_option_tag { on_ice_option_tag(sp, p); }
   action hash_func { if (!on_hash_func(sp, p)) fbreak; }
   action fingerprint { if (!on_fingerprint(sp, p)) fbreak; }
