@@ -47,7 +47,7 @@ static double since_ms(int64_t from_us) {
 }
 
 void engine_fail(media *m, const char *fmt, ...) {
-  if (m->failed)
+  if (m->failed || m->closing)
     return;
   m->failed = true;
   timer_stop(&m->tick);
@@ -234,7 +234,7 @@ static void dtls_start(media *m) {
 }
 
 void engine_ice_up(media *m) {
-  if (m->failed || !m->remote_set)
+  if (m->failed || m->closing || !m->remote_set)
     return;
   if (!m->ice_up) {
     m->ice_up = true;
@@ -289,7 +289,7 @@ static void on_srtp(media *m, const uint8_t *buf, size_t len) {
 
 void engine_on_datagram(media *m, const uint8_t *buf, size_t len) {
   char err[256] = "";
-  if (m->failed || len == 0)
+  if (m->failed || m->closing || len == 0)
     return;
   if (buf[0] >= 20 && buf[0] <= 63) {
     if (!m->dtls)
@@ -310,13 +310,18 @@ static gboolean on_deadline(gpointer ud) {
   m->deadline = NULL;
   if (m->connected && m->ice_up)
     return G_SOURCE_REMOVE;
-  if (!m->ice_up)
-    engine_fail(m, "ICE did not connect within %u ms (state %s, %u remote "
-                "candidates)", m->opts.ice_timeout_ms, ice_state_name(m),
-                m->remote_cand_count);
-  else
+  if (m->ice_up)
     engine_fail(m, "DTLS handshake did not complete within %u ms",
                 m->opts.ice_timeout_ms);
+  else if (m->local_cand_count == 0 && m->turn)
+    engine_fail(m, "ICE did not connect within %u ms: no local candidate "
+                "(the TURN server %s did not answer or refused the "
+                "credentials)", m->opts.ice_timeout_ms, m->turn);
+  else
+    engine_fail(m, "ICE did not connect within %u ms (state %s; %u local, "
+                "%u remote candidates)", m->opts.ice_timeout_ms,
+                ice_state_name(m), m->local_cand_count,
+                m->remote_cand_count);
   return G_SOURCE_REMOVE;
 }
 
@@ -356,7 +361,7 @@ static void cmd_ice_restart(media *m, const engine_cmd *c) {
 gboolean engine_run_cmd(gpointer ud) {
   engine_cmd *c = ud;
   media *m = c->m;
-  if (m->failed || !m->agent)
+  if (m->failed || m->closing || !m->agent)
     return G_SOURCE_REMOVE;
   switch (c->kind) {
   case CMD_SET_REMOTE:
@@ -387,6 +392,7 @@ void engine_cmd_free(gpointer ud) {
 }
 
 void engine_teardown(media *m) {
+  m->closing = true; /* what still runs while TURN closes does nothing */
   timer_stop(&m->tick);
   timer_stop(&m->dtls_timer);
   timer_stop(&m->deadline);

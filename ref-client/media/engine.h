@@ -59,9 +59,11 @@ struct media {
   msrtp *srtp;
   media_pipe *pipe;
   bool connected, failed, first_audio, input_done;
+  bool closing;               /* the loop ended; tearing down */
   int64_t t_remote_us, t_ice_us, t_conn_us;
   media_transport_report tr;  /* [lock] timings, pair, counters */
   uint32_t remote_cand_count;
+  uint32_t local_cand_count;  /* reported as events */
 
   /* Filled by media_stop after the thread ended. */
   media_quality report;

@@ -99,6 +99,7 @@ static void on_candidate(NiceAgent *agent, NiceCandidate *c, gpointer ud) {
     return;
   char text[400];
   candidate_text(c, text, sizeof text);
+  m->local_cand_count++;
   engine_event(m, MEDIA_EV_CANDIDATE, "%s", text);
 }
 
@@ -292,9 +293,34 @@ void ice_send(media *m, const uint8_t *buf, size_t len) {
                   (const gchar *)buf);
 }
 
+static void on_closed(GObject *agent, GAsyncResult *res, gpointer ud) {
+  *(bool *)ud = true;
+}
+
+static gboolean close_timeout(gpointer ud) {
+  *(bool *)ud = true;
+  return G_SOURCE_REMOVE;
+}
+
+/* Releases what TURN servers hold for us (a refresh with lifetime 0) and
+ * waits for that on this thread's context, CLOSE_WAIT_MS at most, so a
+ * hung-up call leaves no allocation behind on the server. */
+#define CLOSE_WAIT_MS 1000
+
 void ice_agent_free(media *m) {
   if (!m->agent)
     return;
+  if (m->turn && g_main_context_is_owner(m->ctx)) {
+    bool closed = false, late = false;
+    GSource *t = g_timeout_source_new(CLOSE_WAIT_MS);
+    g_source_set_callback(t, close_timeout, &late, NULL);
+    g_source_attach(t, m->ctx);
+    nice_agent_close_async(m->agent, on_closed, &closed);
+    while (!closed && !late)
+      g_main_context_iteration(m->ctx, TRUE);
+    g_source_destroy(t);
+    g_source_unref(t);
+  }
   if (m->stream_id)
     nice_agent_attach_recv(m->agent, m->stream_id, COMPONENT, m->ctx, NULL,
                            NULL);
