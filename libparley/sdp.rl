@@ -5,8 +5,8 @@
  * lone LF) goes through three steps, and the first failure stops it:
  *   1. the limits: the body at most PARLEY_SDP_MAX octets (checked before
  *      anything else, PARLEY_E_SDP_TOO_LARGE), a line at most
- *      SDP_LINE_MAX octets without its line end, and every line ends with
- *      CRLF or LF, the last one too;
+ *      PARLEY_SDP_LINE_MAX octets without its line end, and every line
+ *      ends with CRLF or LF, the last one too;
  *   2. the order of RFC 8866 section 9 (line_order): v= first, then o=,
  *      s=, [i=] [u=] *e= *p= [c=] *b=, one t= (the profile takes one
  *      time-description), *r= [z=] [k=] *a=, then m= sections of m=
@@ -59,7 +59,6 @@
 #include "parley/sdp.h"
 #include "sdp_internal.h"
 
-#define SDP_LINE_MAX 1024 /* octets of one line, without its line end */
 
 /* What a level (the session, or one media section) has seen so far. */
 typedef struct sdp_seen {
@@ -117,7 +116,9 @@ static void sdp_fault(sdp_parse *sp, const unsigned char *at,
 {
   unsigned char c = *at;
 
-  if (c == '\n' || (c == '\r'))
+  if (at > sp->line && at[-1] == '\r')
+    sdp_fail(sp, at - 1, rule, "a CR not followed by LF in %s", rule);
+  else if (c == '\n' || c == '\r')
     sdp_fail(sp, at, rule, "the line ends inside %s", rule);
   else if (c >= 0x21 && c <= 0x7E)
     sdp_fail(sp, at, rule, "unexpected '%c' in %s", c, rule);
@@ -756,9 +757,9 @@ static const unsigned char *sdp_line_read(sdp_parse *sp,
   sp->line_no++;
   if (lf != NULL && content > 0 && lf[-1] == '\r')
     content--;
-  if (content > SDP_LINE_MAX) {
-    sdp_fail(sp, at + SDP_LINE_MAX, "sdp-line", "a line longer than %d "
-             "octets", SDP_LINE_MAX);
+  if (content > PARLEY_SDP_LINE_MAX) {
+    sdp_fail(sp, at + PARLEY_SDP_LINE_MAX, "sdp-line", "a line longer "
+             "than %d octets", PARLEY_SDP_LINE_MAX);
     return NULL;
   }
   if (lf == NULL) {

@@ -9,7 +9,33 @@
  *
  * On failure they return the spec's error code and fill *err with the
  * 1-based line and column of the first fault and the name of the ABNF
- * rule (or profile rule) it broke, for the ERROR body. */
+ * rule (or profile rule) it broke, for the ERROR body; *out is cleared.
+ *
+ * What the parsers take (libparley/sdp.rl and candidate.rl state it in
+ * full):
+ * - line ends: CRLF, or a lone LF (RFC 8866 section 5 allows it), decided
+ *   line by line; the last line needs one too; a CR not followed by LF,
+ *   an empty line and a NUL octet are faults;
+ * - limits: the body at most PARLEY_SDP_MAX octets (checked first:
+ *   PARLEY_E_SDP_TOO_LARGE, line 0), a line at most PARLEY_SDP_LINE_MAX
+ *   octets without its line end, PARLEY_SDP_MEDIA_MAX m= sections,
+ *   PARLEY_SDP_CANDIDATES_MAX a=candidate lines in all, and the field
+ *   sizes below;
+ * - the lines in RFC 8866 order with exactly one t=; at least one m=audio
+ *   with a port other than 0; every such audio section has proto
+ *   UDP/TLS/RTP/SAVPF or UDP/TLS/RTP/SAVP and an a=rtpmap of
+ *   opus/48000/2 listed in its m= line; every section with a port other
+ *   than 0 has ice-ufrag (4 to 256 ice-char), ice-pwd (22 to 256),
+ *   fingerprint (sha-256 only, 32 hex pairs, upper or lower case), setup
+ *   (actpass, active, passive) and, for an RTP proto, rtcp-mux, each from
+ *   its own level or the session's;
+ * - attribute names as written (lower case); attributes the profile does
+ *   not read are checked against RFC 8866's generic form and ignored.
+ * Candidates: "udp"/"tcp" or another transport token, any candidate type
+ * token (at most 15 octets each, kept in lower case), IPv4, IPv6 or FQDN
+ * addresses; extension pairs other than tcptype are checked and dropped.
+ *
+ * parley_sdp is large (about 48 KB): keep it off small stacks. */
 #ifndef PARLEY_SDP_H
 #define PARLEY_SDP_H
 
@@ -22,6 +48,7 @@
 #define PARLEY_SDP_MAX 16384        /* octets of one SDP body */
 #define PARLEY_SDP_MEDIA_MAX 8      /* m= sections */
 #define PARLEY_SDP_CANDIDATES_MAX 64 /* a=candidate lines in one body */
+#define PARLEY_SDP_LINE_MAX 1024    /* octets of a line, without CRLF/LF */
 
 typedef struct parley_candidate {
   char foundation[33];   /* 1*32 ice-char */
@@ -60,20 +87,21 @@ typedef enum parley_sdp_direction {
 } parley_sdp_direction;
 
 typedef struct parley_sdp_media {
-  char kind[16];          /* "audio", "video", ... */
+  char kind[16];          /* "audio", "video", ... (the media token) */
   uint16_t port;          /* 0: the section is refused */
   char proto[32];         /* "UDP/TLS/RTP/SAVPF" ... */
   char formats[256];      /* the fmt list of the m= line, as written */
   int opus_pt;            /* payload type of opus/48000/2; -1 none */
   bool fec;               /* fmtp of opus has useinbandfec=1 */
-  char mid[33];
+  char mid[33];           /* "" when the section has none */
   bool rtcp_mux;
   parley_sdp_direction direction;
   /* Session-level values are copied here when the section has none. */
   char ice_ufrag[257];
   char ice_pwd[257];
   char fp_alg[16];        /* "sha-256", lower case */
-  char fingerprint[200];  /* hex pairs separated by ':' as written */
+  char fingerprint[200];  /* 32 hex pairs separated by ':' as written (any
+                           * case: compare without regard to case) */
   parley_sdp_setup setup;
   size_t candidate_first; /* index into parley_sdp.candidates */
   size_t candidate_count;

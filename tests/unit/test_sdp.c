@@ -234,6 +234,8 @@ static void expect_ok(const char *text)
   expect_round_trip(&got);
 }
 
+static parley_sdp_error last_error; /* of the last expect_bad */
+
 /* `text` must be refused as bad-sdp, at `line` (column when not 0), with
  * `rule`. Frees text. */
 static void expect_bad(char *text, uint32_t line, uint32_t column,
@@ -252,6 +254,7 @@ static void expect_bad(char *text, uint32_t line, uint32_t column,
                  column, e.rule, e.message);
   cr_expect_neq(e.message[0], '\0');
   cr_expect_eq(got.media_count, 0, "a refused body leaves out cleared");
+  last_error = e;
   free(text);
 }
 
@@ -479,86 +482,87 @@ Test(sdp, audio_section_needed)
 
 /* ---- bad values --------------------------------------------------------- */
 
+/* One edit of MINIMAL each, and where the parser must place the fault. */
+static const struct edit_case BAD_VALUES[] = {
+  { "v=0", "v=1", 1, 3, "version-field" },
+  { "v=0", "v=", 1, 3, "version-field" },
+  { "v=0", "v=0 ", 1, 4, "version-field" },
+  { "v=0", "V=0", 1, 1, "version-field" },
+  { "o=- 1 1 IN IP4 192.0.2.1", "o=- 1 1 IN IP4", 2, 15, "origin-field" },
+  { "o=- 1 1", "o=- x 1", 2, 5, "origin-field" },
+  { "o=- 1 1", "o=- 18446744073709551616 1", 2, 5, "sess-id" },
+  { "o=- 1 1", "o=- 1 99999999999999999999", 2, 7, "sess-version" },
+  { "o=- 1 1", "o=\x01 1 1", 2, 3, "origin-field" },
+  { "s=-", "s=", 3, 3, "session-name-field" },
+  { "s=-", "s=a\rb", 3, 4, "session-name-field" },
+  { "t=0 0", "t=0", 4, 4, "time-field" },
+  { "t=0 0", "t=123 0", 4, 6, "time-field" },
+  { "t=0 0", "t=0 0 0", 4, 6, "time-field" },
+  { "m=audio 9", "m=audio 65536", 5, 9, "port" },
+  { "m=audio 9", "m=audio x", 5, 9, "media-field" },
+  { "m=audio 9 UDP/TLS/RTP/SAVP 96", "m=audio 9 UDP/TLS/RTP/SAVP", 5, 0,
+    "media-field" },
+  { "m=audio 9 UDP/TLS/RTP/SAVP 96", "m=audio 9 RTP/AVP 96", 5, 0,
+    "proto" },
+  { "m=audio 9 UDP/TLS/RTP/SAVP 96", "m=audio 9 UDP/TLS/RTP/SAVP 97", 5,
+    0, "fmt" },
+  { "m=audio", "m=audioaudioaudioa", 5, 3, "media" },
+  { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:128 opus/48000/2", 11, 10,
+    "payload-type" },
+  { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:96 opus/48000", 5, 0,
+    "rtpmap-value" },
+  { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:96 opus/44100/2", 5, 0,
+    "rtpmap-value" },
+  { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:96 opus", 11, 17,
+    "rtpmap-value" },
+  { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:96  opus/48000/2", 11, 13,
+    "rtpmap-value" },
+  { "a=ice-ufrag:abcd", "a=ice-ufrag:abc", 6, 13, "ice-ufrag-att" },
+  { "a=ice-ufrag:abcd", "a=ice-ufrag:ab-cd", 6, 15, "ice-ufrag-att" },
+  { "a=ice-ufrag:abcd", "a=ice-ufrag:", 6, 13, "ice-ufrag-att" },
+  { "a=ice-pwd:abcdefghijklmnopqrstuv", "a=ice-pwd:abcdefghijklmnopqrstu",
+    7, 11, "ice-pwd-att" },
+  { "a=fingerprint:sha-256", "a=fingerprint:sha-1", 8, 15, "hash-func" },
+  { "a=fingerprint:sha-256", "a=fingerprint:sha-512", 8, 15,
+    "hash-func" },
+  { "4A:1F", "4A:1G", 8, 27, "fingerprint-attribute" },
+  { "4A:1F", "4A1F", 8, 25, "fingerprint-attribute" },
+  { "4A:1F:", "", 8, 23, "fingerprint" },
+  { ":1B:07", ":1B:07:AA", 8, 23, "fingerprint" },
+  { "a=fingerprint:sha-256 ", "a=fingerprint:sha-256  ", 8, 23,
+    "fingerprint-attribute" },
+  { "a=setup:passive", "a=setup:holdconn", 9, 9, "role" },
+  { "a=setup:passive", "a=setup:maybe", 9, 9, "setup-attr" },
+  { "a=rtcp-mux", "a=rtcp-mux:yes", 10, 11, "attribute-field" },
+  { "a=rtcp-mux", "a=mid:a b", 10, 8, "mid-attribute" },
+  { "a=rtcp-mux", "a=mid:", 10, 7, "mid-attribute" },
+  { "a=rtcp-mux", "a=mid:abcdefghijklmnopqrstuvwxyz0123456", 10, 7,
+    "identification-tag" },
+  { "a=rtcp-mux", "a=group:", 10, 9, "group-attribute" },
+  { "a=rtcp-mux", "a=ice-options:", 10, 15, "ice-options" },
+  { "a=rtcp-mux", "a=ice-options:trickle ", 10, 23, "ice-options" },
+  { "a=rtcp-mux", "a=fmtp:96", 10, 10, "fmtp-value" },
+  { "a=rtcp-mux", "a=", 10, 3, "attribute-field" },
+  { "a=rtcp-mux", "a=:x", 10, 3, "attribute-field" },
+  { "a=rtcp-mux", "a=x y", 10, 4, "attribute-field" },
+  { "a=rtcp-mux", "a=sendrecv\na=inactive", 11, 1, "attribute" },
+  { "a=rtcp-mux", "a=mid:a\na=mid:b", 11, 1, "mid-attribute" },
+  { "a=ice-ufrag:abcd", "a=ice-ufrag:abcd\na=ice-ufrag:abcd", 7, 1,
+    "ice-ufrag-att" },
+  { "a=setup:passive", "a=setup:passive\na=setup:active", 10, 1,
+    "setup-attr" },
+  { "a=rtcp-mux", "a=fingerprint:sha-256 " FP, 10, 1,
+    "fingerprint-attribute" },
+  { "a=rtcp-mux", "a=candidate:1 1 udp 1 192.0.2.1 99999 typ host", 10,
+    33, "port" },
+  { "a=rtcp-mux", "a=candidate:", 10, 13, "foundation" },
+  { "a=rtcp-mux", "a=candidate:1 1 udp 1 192.0.2.1 9 typ host\tx", 10, 43,
+    "cand-type" },
+};
+
 Test(sdp, bad_values)
 {
-  static const struct edit_case cases[] = {
-    { "v=0", "v=1", 1, 3, "version-field" },
-    { "v=0", "v=", 1, 3, "version-field" },
-    { "v=0", "v=0 ", 1, 4, "version-field" },
-    { "v=0", "V=0", 1, 1, "version-field" },
-    { "o=- 1 1 IN IP4 192.0.2.1", "o=- 1 1 IN IP4", 2, 15, "origin-field" },
-    { "o=- 1 1", "o=- x 1", 2, 5, "origin-field" },
-    { "o=- 1 1", "o=- 18446744073709551616 1", 2, 5, "sess-id" },
-    { "o=- 1 1", "o=- 1 99999999999999999999", 2, 7, "sess-version" },
-    { "o=- 1 1", "o=\x01 1 1", 2, 3, "origin-field" },
-    { "s=-", "s=", 3, 3, "session-name-field" },
-    { "s=-", "s=a\rb", 3, 5, "session-name-field" },
-    { "t=0 0", "t=0", 4, 4, "time-field" },
-    { "t=0 0", "t=123 0", 4, 6, "time-field" },
-    { "t=0 0", "t=0 0 0", 4, 6, "time-field" },
-    { "m=audio 9", "m=audio 65536", 5, 9, "port" },
-    { "m=audio 9", "m=audio x", 5, 9, "media-field" },
-    { "m=audio 9 UDP/TLS/RTP/SAVP 96", "m=audio 9 UDP/TLS/RTP/SAVP", 5, 0,
-      "media-field" },
-    { "m=audio 9 UDP/TLS/RTP/SAVP 96", "m=audio 9 RTP/AVP 96", 5, 0,
-      "proto" },
-    { "m=audio 9 UDP/TLS/RTP/SAVP 96", "m=audio 9 UDP/TLS/RTP/SAVP 97", 5,
-      0, "fmt" },
-    { "m=audio", "m=audioaudioaudioa", 5, 3, "media" },
-    { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:128 opus/48000/2", 11, 10,
-      "payload-type" },
-    { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:96 opus/48000", 5, 0,
-      "rtpmap-value" },
-    { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:96 opus/44100/2", 5, 0,
-      "rtpmap-value" },
-    { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:96 opus", 11, 17,
-      "rtpmap-value" },
-    { "a=rtpmap:96 OPUS/48000/2", "a=rtpmap:96  opus/48000/2", 11, 13,
-      "rtpmap-value" },
-    { "a=ice-ufrag:abcd", "a=ice-ufrag:abc", 6, 13, "ice-ufrag-att" },
-    { "a=ice-ufrag:abcd", "a=ice-ufrag:ab-cd", 6, 15, "ice-ufrag-att" },
-    { "a=ice-ufrag:abcd", "a=ice-ufrag:", 6, 13, "ice-ufrag-att" },
-    { "a=ice-pwd:abcdefghijklmnopqrstuv", "a=ice-pwd:abcdefghijklmnopqrstu",
-      7, 11, "ice-pwd-att" },
-    { "a=fingerprint:sha-256", "a=fingerprint:sha-1", 8, 15, "hash-func" },
-    { "a=fingerprint:sha-256", "a=fingerprint:sha-512", 8, 15,
-      "hash-func" },
-    { "4A:1F", "4A:1G", 8, 27, "fingerprint-attribute" },
-    { "4A:1F", "4A1F", 8, 25, "fingerprint-attribute" },
-    { "4A:1F:", "", 8, 23, "fingerprint" },
-    { ":1B:07", ":1B:07:AA", 8, 23, "fingerprint" },
-    { "a=fingerprint:sha-256 ", "a=fingerprint:sha-256  ", 8, 23,
-      "fingerprint-attribute" },
-    { "a=setup:passive", "a=setup:holdconn", 9, 9, "role" },
-    { "a=setup:passive", "a=setup:maybe", 9, 9, "setup-attr" },
-    { "a=rtcp-mux", "a=rtcp-mux:yes", 10, 11, "attribute-field" },
-    { "a=rtcp-mux", "a=mid:a b", 10, 8, "mid-attribute" },
-    { "a=rtcp-mux", "a=mid:", 10, 7, "mid-attribute" },
-    { "a=rtcp-mux", "a=mid:abcdefghijklmnopqrstuvwxyz0123456", 10, 7,
-      "identification-tag" },
-    { "a=rtcp-mux", "a=group:", 10, 9, "group-attribute" },
-    { "a=rtcp-mux", "a=ice-options:", 10, 15, "ice-options" },
-    { "a=rtcp-mux", "a=ice-options:trickle ", 10, 23, "ice-options" },
-    { "a=rtcp-mux", "a=fmtp:96", 10, 10, "fmtp-value" },
-    { "a=rtcp-mux", "a=", 10, 3, "attribute-field" },
-    { "a=rtcp-mux", "a=:x", 10, 3, "attribute-field" },
-    { "a=rtcp-mux", "a=x y", 10, 4, "attribute-field" },
-    { "a=rtcp-mux", "a=sendrecv\na=inactive", 11, 1, "attribute" },
-    { "a=rtcp-mux", "a=mid:a\na=mid:b", 11, 1, "mid-attribute" },
-    { "a=ice-ufrag:abcd", "a=ice-ufrag:abcd\na=ice-ufrag:abcd", 7, 1,
-      "ice-ufrag-att" },
-    { "a=setup:passive", "a=setup:passive\na=setup:active", 10, 1,
-      "setup-attr" },
-    { "a=rtcp-mux", "a=fingerprint:sha-256 " FP, 10, 1,
-      "fingerprint-attribute" },
-    { "a=rtcp-mux", "a=candidate:1 1 udp 1 192.0.2.1 99999 typ host", 10,
-      33, "port" },
-    { "a=rtcp-mux", "a=candidate:", 10, 13, "foundation" },
-    { "a=rtcp-mux", "a=candidate:1 1 udp 1 192.0.2.1 9 typ host\tx", 10, 43,
-      "cand-type" },
-  };
-
-  run_edits(MINIMAL, cases, sizeof cases / sizeof cases[0]);
+  run_edits(MINIMAL, BAD_VALUES, sizeof BAD_VALUES / sizeof BAD_VALUES[0]);
 }
 
 Test(sdp, duplicate_mid_across_sections)
@@ -628,9 +632,11 @@ Test(sdp, line_ends)
 
   expect_bad(text, 11, 25, "sdp-line");
   /* a lone CR is not a line end */
-  expect_bad(replace(MINIMAL, "s=-\n", "s=-\r"), 3, 5, "session-name-field");
+  expect_bad(replace(MINIMAL, "s=-\n", "s=-\r"), 3, 4, "session-name-field");
+  cr_assert_str_eq(last_error.message,
+                   "a CR not followed by LF in session-name-field");
   /* CR CR LF */
-  expect_bad(replace(MINIMAL, "s=-\n", "s=-\r\r\n"), 3, 5,
+  expect_bad(replace(MINIMAL, "s=-\n", "s=-\r\r\n"), 3, 4,
              "session-name-field");
   /* LF CR: the CR starts the next line */
   expect_bad(replace(MINIMAL, "s=-\n", "s=-\n\r"), 4, 1,
