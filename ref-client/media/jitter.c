@@ -15,14 +15,19 @@
  * depth: depth = (next_play_us - play_idx * 20 ms) - min transit.
  *
  * Adaptation: target = clamp(K * jitter + 20 ms, min, max), jitter the
- * RFC 3550 A.8 estimator on arrival times, K = 4 (uniform jitter over
- * a span S gives a mean |D| of S / 3, so 4 * jitter covers the span with
- * room), smoothed with a time constant of about 32 frames. When the
- * depth falls 10 ms under the target one concealment frame is inserted
- * (grow, at most every 200 ms); when it is a frame or more over the
- * target one frame is skipped (shrink, at most every second). Growing
- * fast and shrinking slowly trades a little delay for fewer late
- * packets. */
+ * RFC 3550 A.8 estimator on arrival times, K = 3 (delays spread
+ * uniformly over a span S give a mean |D| of S / 3, so 3 * jitter is the
+ * span and the added frame the margin), smoothed with a time constant
+ * of about 32 frames. When the depth falls 10 ms under the target one
+ * concealment frame is inserted (grow, at most every 200 ms); when it is
+ * a frame or more over the target one frame is skipped (shrink, at most
+ * every second, and only when the next frame is held, so a skip never
+ * lands in a gap). Growing fast and shrinking slowly trades a little
+ * delay for fewer late packets. The hysteresis (-10 ms, +20 ms) is wider
+ * than one step, so a grow never calls for a shrink or back.
+ *
+ * A frame skipped or inserted moves the audio by 20 ms: the price of
+ * adapting without time-stretching the signal. */
 #include "jitter.h"
 
 #include <math.h>
@@ -32,7 +37,7 @@
 
 enum { SLOT_EMPTY = 0, SLOT_HELD, SLOT_DONE };
 
-#define JB_K 4.0
+#define JB_K 3.0
 #define JB_WINDOW 50
 #define JB_GROW_EVERY_US 200000
 #define JB_SHRINK_EVERY_US 1000000

@@ -11,6 +11,7 @@
  * RTCP (RFC 3550 6.4): a compound packet of SR (once we have sent RTP;
  * RR before) with one report block for the remote source once we have
  * heard it, then SDES CNAME; with the first RTP packet and every 500 ms.
+ * At hangup media_pipe_bye adds a BYE (6.6) to such a compound.
  *
  * Receive: RTP of the first SSRC heard (and of the expected payload
  * type) feeds the RFC 3550 statistics (A.1 extended sequence numbers,
@@ -22,8 +23,8 @@
  * therefore starts with the first frame played and keeps the playout's
  * pace (a gap is concealment, a stall is silence). A frame concealed
  * while nothing later was held is only counted as lost once a later
- * packet arrives; if the stream stalls instead it was the end of the
- * stream, not loss. */
+ * packet arrives; if the stream stalls instead, or the remote said BYE,
+ * it was the end of the stream, not loss. */
 #include "pipe.h"
 
 #include <assert.h>
@@ -62,6 +63,7 @@ struct media_pipe {
   uint32_t last_sr_mid;
   uint64_t last_sr_us;
   double rtt_ms;
+  bool remote_bye;
 
   /* playout */
   int16_t *out;
@@ -188,32 +190,52 @@ static void report_block(media_pipe *p, uint64_t now_us,
   }
 }
 
-static void send_rtcp(media_pipe *p, uint64_t now_us, media_send_fn send,
-                      void *ud)
+/* Fills r with our SR or RR, its report block and the SDES CNAME. */
+static void build_rtcp(media_pipe *p, uint64_t now_us, parley_rtcp *r)
 {
-  parley_rtcp r;
-  memset(&r, 0, sizeof r);
-  r.ssrc = p->o.ssrc;
-  r.has_sr = p->packets_sent > 0;
-  r.has_rr = !r.has_sr;
-  if (r.has_sr) {
-    r.ntp = parley_ntp_from_us(now_us);
-    r.rtp_ts = p->o.first_ts +
-               (uint32_t)((now_us - p->start_us) * MEDIA_RATE / 1000000);
-    r.packet_count = (uint32_t)p->packets_sent;
-    r.octet_count = (uint32_t)p->octets_sent;
+  memset(r, 0, sizeof *r);
+  r->ssrc = p->o.ssrc;
+  r->has_sr = p->packets_sent > 0;
+  r->has_rr = !r->has_sr;
+  if (r->has_sr) {
+    uint64_t since = now_us > p->start_us ? now_us - p->start_us : 0;
+    r->ntp = parley_ntp_from_us(now_us);
+    r->rtp_ts = p->o.first_ts + (uint32_t)(since * MEDIA_RATE / 1000000);
+    r->packet_count = (uint32_t)p->packets_sent;
+    r->octet_count = (uint32_t)p->octets_sent;
   }
   if (p->have_remote)
-    report_block(p, now_us, &r.blocks[r.block_count++]);
-  r.has_cname = true;
-  r.cname_ssrc = p->o.ssrc;
-  snprintf(r.cname, sizeof r.cname, "parley-%08x", (unsigned)p->o.ssrc);
+    report_block(p, now_us, &r->blocks[r->block_count++]);
+  r->has_cname = true;
+  r->cname_ssrc = p->o.ssrc;
+  snprintf(r->cname, sizeof r->cname, "parley-%08x", (unsigned)p->o.ssrc);
+}
 
+static void send_rtcp(media_pipe *p, const parley_rtcp *r,
+                      media_send_fn send, void *ud)
+{
   uint8_t pkt[512];
-  size_t len = parley_rtcp_write(&r, pkt, sizeof pkt);
+  size_t len = parley_rtcp_write(r, pkt, sizeof pkt);
   assert(len > 0);
   send(ud, pkt, len);
   p->rtcp_sent++;
+}
+
+void media_pipe_bye(media_pipe *p, uint64_t now_us, const char *reason,
+                    media_send_fn send, void *ud)
+{
+  parley_rtcp r;
+  build_rtcp(p, now_us, &r);
+  r.has_bye = true;
+  r.bye_count = 1;
+  r.bye_ssrc[0] = p->o.ssrc;
+  snprintf(r.bye_reason, sizeof r.bye_reason, "%s", reason ? reason : "");
+  send_rtcp(p, &r, send, ud);
+}
+
+bool media_pipe_remote_bye(const media_pipe *p)
+{
+  return p->remote_bye;
 }
 
 static void append_output(media_pipe *p, const int16_t *pcm)
@@ -250,7 +272,8 @@ static void play_frame(media_pipe *p, const jb_out *f, int16_t *pcm)
   case JB_PLC:
     audio_dec_plc(p->dec, pcm);
     if (f->underrun) {
-      p->pending_lost++;
+      if (!p->remote_bye)
+        p->pending_lost++;
     } else {
       p->concealed++;
       quality_runs_add(&p->runs, true);
@@ -301,7 +324,9 @@ void media_pipe_tick(media_pipe *p, uint64_t now_us, media_send_fn send,
     p->next_send_us += MEDIA_FRAME_US;
   }
   if (now_us >= p->next_rtcp_us) {
-    send_rtcp(p, now_us, send, ud);
+    parley_rtcp r;
+    build_rtcp(p, now_us, &r);
+    send_rtcp(p, &r, send, ud);
     p->next_rtcp_us = now_us + PIPE_RTCP_EVERY_US;
   }
   playout(p, now_us);
@@ -346,6 +371,12 @@ static void on_rtcp(media_pipe *p, const uint8_t *pkt, size_t len,
   if (p->have_remote && r.ssrc != p->remote_ssrc)
     return;
   p->rtcp_received++;
+  if (r.has_bye) {
+    /* The end of the stream: what is concealed from now on is not
+     * loss. */
+    p->remote_bye = true;
+    p->pending_lost = 0;
+  }
   if (r.has_sr) {
     p->have_sr = true;
     p->last_sr_mid = parley_ntp_mid32(r.ntp);

@@ -81,6 +81,14 @@ bool media_pipe_first_audio(const media_pipe *p, uint64_t *at_us);
  * played, concealed frames included. Valid until the next tick or free. */
 const int16_t *media_pipe_output(const media_pipe *p, size_t *samples);
 
+/* Sends the RTCP BYE of our source (RFC 3550 6.6) in a compound with
+ * our SR or RR, with reason (may be NULL): call it once, at hangup. */
+void media_pipe_bye(media_pipe *p, uint64_t now_us, const char *reason,
+                    media_send_fn send, void *ud);
+
+/* Whether the remote source has said BYE. */
+bool media_pipe_remote_bye(const media_pipe *p);
+
 /* Records when the offer was sent, for setup_ms. */
 void media_pipe_mark_offer(media_pipe *p, uint64_t at_us);
 

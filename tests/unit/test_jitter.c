@@ -2,6 +2,7 @@
  * clock. Packets are 20 ms frames identified by RTP timestamp; the tests
  * feed arrivals and pull the playout every millisecond. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +156,12 @@ Test(jitter, adapts_to_jitter_and_back)
     if (now == 100 * MS + 5000 * MS)
       late_before = jb->late;
   }
+  fprintf(stderr, "jitter 0-80 ms: estimate %.1f ms, target %.1f ms, "
+          "depth %.1f ms, late %llu in the first 5 s, %llu after, "
+          "%llu stretched\n", jb_jitter_ms(jb), jb_target_ms(jb),
+          jb_delay_ms(jb), (unsigned long long)late_before,
+          (unsigned long long)(jb->late - late_before),
+          (unsigned long long)jb->stretched);
   /* K * jitter + 20 ms: jitter of uniform 0-80 is about 27 ms. */
   cr_assert_gt(jb_target_ms(jb), 80, "target %f", jb_target_ms(jb));
   cr_assert_gt(p.stretch, 0);
@@ -175,6 +182,9 @@ Test(jitter, adapts_to_jitter_and_back)
     if (k == 10)
       cr_assert_gt(jb_target_ms(jb), 60);   /* not at once */
   }
+  fprintf(stderr, "then steady: target %.1f ms, depth %.1f ms, %llu "
+          "skipped\n", jb_target_ms(jb), jb_delay_ms(jb),
+          (unsigned long long)jb->skipped);
   cr_assert_lt(jb_target_ms(jb), 45, "target %f", jb_target_ms(jb));
   cr_assert_gt(jb->skipped, skipped_before);
   cr_assert_lt(jb_delay_ms(jb), 70, "delay %f", jb_delay_ms(jb));

@@ -278,6 +278,22 @@ Test(media_pipe, clean_channel)
   cr_assert(qb.setup_ms >= 210 && qb.setup_ms <= 212, "%f", qb.setup_ms);
   cr_assert_eq(qa.setup_ms, -1);
   cr_assert(qb.mos > 4.3, "mos %f r %f", qb.mos, qb.r_factor);
+
+  /* A hangs up: its BYE reaches B, and B's playout running dry after
+   * it is no loss. */
+  cr_assert_not(media_pipe_remote_bye(c.b));
+  c.ab.now_us = c.now;
+  media_pipe_bye(c.a, c.now, "hangup", chan_send, &c.ab);
+  media_pipe_free(c.a);
+  c.a = NULL;
+  uint64_t end = c.now + 500 * MS;
+  for (; c.now < end; c.now += MS) {
+    media_pipe_tick(c.b, c.now, chan_send, &c.ba);
+    deliver(&c.ab, c.b, c.now);
+  }
+  cr_assert(media_pipe_remote_bye(c.b));
+  media_pipe_report(c.b, &qb);
+  cr_assert_eq(qb.packets_concealed, 0);
   call_end(&c);
 }
 
