@@ -619,43 +619,45 @@ const pc_req pc_reqs[] = {
   {"CALL-8", "19.3", "MUST",
    "a server MUST end a call with `CALL-END` as the table says: on a "
    "`HANGUP` from a participant, with the `HANGUP`'s reason, or `cancelled` "
-   "while the call is RINGING; on a `HANGUP` from a member other than the "
-   "caller while a call in a direct conversation is RINGING, with "
-   "`declined`; and on a `LEAVE` of the caller while the call is RINGING, "
-   "with `cancelled`."},
+   "while the call is RINGING; on a `LEAVE` of the caller while the call is "
+   "RINGING, with `cancelled`; and on a `HANGUP` from a member none of "
+   "whose devices is a participant while a call in a direct conversation is "
+   "RINGING, with the `HANGUP`'s reason, or `declined` when it has none."},
   {"CALL-9", "19.3", "MUST",
    "on a `LEAVE` from a participant of an ACTIVE call, a server MUST send "
-   "`LEFT` with the `LEAVE`'s reason to every other participant that is not "
-   "away, and MUST end the call with `completed` when fewer than two "
-   "participants are left."},
+   "`LEFT` with the `LEAVE`'s reason (`left` when it has none) to every "
+   "other participant that is not away, and MUST end the call with "
+   "`completed` when fewer than two participants are left."},
   {"CALL-10", "19.3", "MUST",
    "when a member's session joins a call, a server MUST send `RING-STOP` "
    "`answered-elsewhere` to the member's other RING sessions of the call; "
-   "when a member other than the caller sends `HANGUP` while a call in a "
-   "group conversation is RINGING, the server MUST answer `OK`, send "
-   "`RING-STOP` `declined-elsewhere` to the member's other RING sessions of "
-   "the call, and leave the call as it is."},
+   "when a member none of whose devices is a participant sends `HANGUP`, "
+   "except while a call in a direct conversation is RINGING, the server "
+   "MUST answer `OK`, send `RING-STOP` `declined-elsewhere` to the member's "
+   "other RING sessions of the call, and leave the call as it is."},
   {"CALL-11", "19.3", "MUST",
-   "a server MUST end a call that is still RINGING 30 s after it accepted "
-   "its `CALL` with `no-answer`, and MUST NOT end it so before."},
+   "a server MUST end a call that is still RINGING when its ring timeout "
+   "has passed since it accepted the `CALL`, with `no-answer`, and MUST NOT "
+   "end it for that reason earlier."},
   {"CALL-12", "19.3", "MUST",
    "a server MUST send `CALL-END` with `call`, `conv` and `reason` to the "
-   "session of every participant that is not away and, when the call ends "
-   "while RINGING, to every RING session of the call; after `CALL-END` it "
-   "MUST NOT send any other frame about the call."},
+   "session of every participant that is not away and to every RING session "
+   "of the call that got no `RING-STOP`, and after `CALL-END` it MUST NOT "
+   "send any other frame about the call."},
   {"CALL-13", "19.3", "MUST",
-   "a server MUST keep a participant whose session closed in the call for "
-   "20 s; when the same user and device sends `JOIN` with `rejoin: yes` "
-   "within that time, the server MUST take the new session as the "
-   "participant's, and when none does, it MUST remove the participant with "
-   "`LEFT` `disconnected` to the other participants and end the call, with "
-   "`disconnected`, when fewer than two are left or the call is RINGING."},
+   "a server MUST keep a participant whose session closed in the call "
+   "during the grace; when the same user and device sends `JOIN` with "
+   "`rejoin: yes` within the grace, the server MUST take the new session as "
+   "the participant's, and when none does, it MUST remove the participant "
+   "with `LEFT` `disconnected` to the other participants and end the call, "
+   "with `disconnected`, when fewer than two are left or the call is "
+   "RINGING."},
   {"CALLCLI-1", "19.4", "MUST",
    "after the `PARTICIPANTS` that answers its `JOIN`, a client MUST send "
-   "`OFFER` to every participant the list names other than itself, and MUST "
-   "answer every `OFFER` it receives with `ANSWER` to its sender; it MUST "
-   "NOT send an `OFFER` without `ice-restart: yes` to a participant that "
-   "joined after it."},
+   "`OFFER` to every participant the list names, and MUST answer every "
+   "`OFFER` it receives with `ANSWER` to its sender; it MUST NOT send an "
+   "`OFFER` without `ice-restart: yes` to a participant that joined after "
+   "it."},
   {"CALLCLI-2", "19.4", "MUST",
    "a client MUST send each of its local ICE candidates for a pair as a "
    "`CANDIDATE` to the other participant of the pair, after the `OFFER` or "
@@ -684,13 +686,13 @@ const pc_req pc_reqs[] = {
    "a server MUST check a call frame in the order of this section and "
    "answer the first failure with the error named there."},
   {"CALL-15", "19.5", "MUST",
-   "a server MUST answer a frame naming a call that does not exist, a call "
-   "of a conversation the user is not a member of, a sender that is not a "
-   "participant where step 6 requires one, and a `to` and `to-device` that "
-   "name no other participant, with `no-such-call` (443)."},
+   "a server MUST answer a frame naming a call that does not exist or has "
+   "ENDED, a call of a conversation the user is not a member of, a sender "
+   "that is not what step 5 requires, and a `to` and `to-device` that name "
+   "no other participant, with `no-such-call` (443)."},
   {"CALL-16", "19.5", "MUST",
-   "a server MUST answer with `bad-call-state` (444) a frame for a call "
-   "that has ENDED and each frame that breaks a rule of step 7."},
+   "a server MUST answer with `bad-call-state` (444) each frame that breaks "
+   "a rule of step 6."},
   {"CALL-17", "19.5", "MUST",
    "a server MUST answer an `OFFER` or `ANSWER` whose body is absent, has a "
    "`content-type` other than `application/sdp`, or breaks the grammar or "
