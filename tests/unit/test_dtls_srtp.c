@@ -501,10 +501,13 @@ static void wrong_fingerprint(bool offerer_lies) {
   cr_assert(liar->failed, "the lying side was not told");
 
   media_quality qa, qb;
-  media_stop(a.m, &qa, NULL, NULL);
-  media_stop(b.m, &qb, NULL, NULL);
+  int16_t *ha = NULL, *hb = NULL;
+  size_t na = 1, nb = 1;
+  media_stop(a.m, &qa, &ha, &na);
+  media_stop(b.m, &qb, &hb, &nb);
   cr_assert_eq(qa.packets_received, 0);
   cr_assert_eq(qb.packets_received, 0);
+  cr_assert(na == 0 && nb == 0 && !ha && !hb, "nothing was played");
   media_quality *qc = offerer_lies ? &qb : &qa;
   cr_assert_eq(qc->packets_sent, 0, "no RTP from the side that checked");
   media_free(a.m);
@@ -517,6 +520,25 @@ Test(engine, wrong_fingerprint_of_offerer_fails) {
 
 Test(engine, wrong_fingerprint_of_answerer_fails) {
   wrong_fingerprint(false);
+}
+
+static bool both_gathered(side *a, side *b) {
+  return a->gathered && b->gathered;
+}
+
+/* A peer's candidates can come before its description: an engine reports
+ * its host candidates as soon as it starts, and a client may relay them
+ * before its ANSWER. They wait for the peer's credentials. */
+Test(engine, candidates_before_the_description) {
+  side a = {.m = engine_new(true, tone_a, NULL)};
+  side b = {.m = engine_new(false, tone_b, NULL)};
+  run(&a, &b, both_gathered, 2000);
+  cr_assert(a.gathered && b.gathered);
+  exchange_descs(&a, &b);
+  run(&a, &b, both_connected_or_failed, 4000);
+  cr_assert(a.connected && b.connected, "%s %s", a.failure, b.failure);
+  media_free(a.m);
+  media_free(b.m);
 }
 
 static bool never(side *a, side *b) {
