@@ -743,6 +743,21 @@ static void on_request_answer(parley_call *call, const parley_call_frame *f)
     warn(call, text);
 }
 
+/* CALL-END: a hang-up or the call completing is a normal end; any
+ * other reason (failed, disconnected, ...) is a failure. */
+static void on_call_end(parley_call *call, const parley_call_frame *f)
+{
+  const char *reason = f->reason[0] ? f->reason : "completed";
+  bool normal = strcmp(reason, "hangup") == 0 ||
+                strcmp(reason, "completed") == 0;
+  char text[160];
+
+  snprintf(text, sizeof text, "the call ended (CALL-END reason %s)",
+           reason);
+  end_call(call, reason, !normal && call->state != PARLEY_CALL_RINGING_IN,
+           PARLEY_OK, text);
+}
+
 /* A frame about this call (its id matches). */
 static void on_call_frame(parley_call *call, const parley_call_frame *f,
                           uint64_t now_ms)
@@ -750,8 +765,7 @@ static void on_call_frame(parley_call *call, const parley_call_frame *f,
   const char *v = f->verb;
 
   if (strcmp(v, "CALL-END") == 0) {
-    end_call(call, f->reason[0] ? f->reason : "completed",
-             strcmp(f->reason, "failed") == 0, PARLEY_OK, NULL);
+    on_call_end(call, f);
   } else if (strcmp(v, "RING-STOP") == 0) {
     if (call->state == PARLEY_CALL_RINGING_IN)
       end_call(call, f->reason[0] ? f->reason : "answered-elsewhere", false,

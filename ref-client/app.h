@@ -31,6 +31,7 @@ typedef struct app_opts {
   uint32_t backoff_base_ms;
   uint32_t backoff_cap_ms;
   uint32_t send_window;  /* SENDs awaiting ACK at once; 0: the core's */
+  bool calls;            /* the command runs calls: capability `calls` */
   bool verbose;
   bool allow_plaintext; /* http:// to a host that is not loopback */
 } app_opts;

@@ -19,6 +19,19 @@ typedef struct cli {
   uint64_t timeout_ms;  /* 0: no --timeout-ms */
   char **texts;         /* send: the words after the options */
   int text_count;
+  /* call and answer (spec section 19) */
+  const char *peer;     /* call: the user called */
+  const char *from;     /* answer --from: only RINGs from this user */
+  const char *input;    /* WAV to play */
+  const char *report;   /* JSON quality report */
+  const char *stun, *turn, *turn_user, *turn_password;
+  const char *advertise_fingerprint;
+  uint64_t duration_ms; /* 0: input + 1 s tail (call), to the end (answer) */
+  uint64_t answer_timeout_ms;
+  uint32_t loss_hint;   /* percent */
+  bool loss_hint_set;
+  bool relay_only;
+  bool no_fec;
 } cli;
 
 int cmd_create(const cli *c, volatile int *stop);
@@ -27,6 +40,10 @@ int cmd_history(const cli *c, volatile int *stop);
 int cmd_send(const cli *c, volatile int *stop);
 int cmd_listen(const cli *c, volatile int *stop);
 int cmd_driver(const cli *c, volatile int *stop);
+int cmd_call(const cli *c, volatile int *stop);
+int cmd_answer(const cli *c, volatile int *stop);
+/* Checks the options of call and answer. Returns an exit code. */
+int cli_check_call(const cli *c);
 
 /* True when the URL's host is a loopback one (SEC-17). */
 bool cli_url_is_loopback(const net_url *u);

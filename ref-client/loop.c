@@ -359,6 +359,7 @@ int app_core_open(app *a)
   cfg.backoff_base_ms = a->opts.backoff_base_ms;
   cfg.backoff_cap_ms = a->opts.backoff_cap_ms;
   cfg.send_window = a->opts.send_window;
+  cfg.calls = a->opts.calls;
   cfg.seed = seed;
   a->core = parley_client_new(&cfg);
   if (a->core == NULL) {

@@ -58,6 +58,23 @@ static const char usage[] =
 "                                session, a lost connection is retried for\n"
 "                                as long as it runs.\n"
 "  history --conv ID             print the stored history of ID\n"
+"  call PEER --input FILE.wav [--output FILE.wav] [--duration-ms N]\n"
+"       [--report FILE.json] [media options]\n"
+"                                an audio call to PEER in your direct\n"
+"                                conversation (found or created as by\n"
+"                                create --with): rings PEER, plays the\n"
+"                                input once connected and hangs up 1 s\n"
+"                                after it was played (or N ms after the\n"
+"                                call connected); --output records what\n"
+"                                was heard. Prints the quality report\n"
+"  answer [--from PEER] [--input FILE.wav] [--output FILE.wav]\n"
+"       [--duration-ms N] [--report FILE.json] [media options]\n"
+"                                wait for a call (from PEER only, with\n"
+"                                --from), answer it, play the input\n"
+"                                (silence without one), record, and end\n"
+"                                when the caller hangs up (or N ms after\n"
+"                                the call connected). Prints the quality\n"
+"                                report\n"
 "  driver                        the test-driver interface (spec section\n"
 "                                18): JSON commands on standard input\n"
 "                                (connect, send, read, disconnect, quit),\n"
@@ -90,6 +107,26 @@ static const char usage[] =
 "                                password, token and messages cross the\n"
 "                                network readable by anyone on the path\n"
 "  --verbose                     log connections and retries\n"
+"\n"
+"Media options (call and answer):\n"
+"  --stun HOST:PORT              a STUN server for reflexive candidates\n"
+"  --turn HOST:PORT              a TURN server (UDP) for relayed ones;\n"
+"                                needs --turn-user and --turn-password\n"
+"  --turn-user U, --turn-password P\n"
+"                                the TURN server's long-term credentials\n"
+"  --relay-only                  use relayed candidates only (with --turn)\n"
+"  --no-fec                      no Opus in-band FEC (default: on)\n"
+"  --loss-hint PCT               expected packet loss, 0 to 100, that the\n"
+"                                Opus encoder plans FEC for (default 0)\n"
+"  --answer-timeout-ms N         call: hang up when PEER has not answered\n"
+"                                after N ms (default 30000); answer: give\n"
+"                                up when no call came within N ms\n"
+"                                (default: wait as long as it runs)\n"
+"  --advertise-fingerprint HEX   a test aid: put HEX (sha-256, AA:BB:...)\n"
+"                                in the SDP instead of the certificate's\n"
+"                                fingerprint; the peer must refuse the\n"
+"                                call\n"
+"  --report FILE.json            write the quality report as JSON too\n"
 "  --help, -h                    this text\n"
 "  --version                     the version of parley-client\n"
 "\n"
@@ -105,7 +142,9 @@ static const char usage[] =
 "\n"
 "Exit status: 0 done, 1 the server refused or could not be reached, or\n"
 "the reader of standard output went away (a closed pipe: the command\n"
-"stops quietly), 2 a bad command line.\n";
+"stops quietly), 2 a bad command line. call and answer exit 0 for a\n"
+"call that connected and ended by a hang-up, 1 with `call failed: WHY`\n"
+"for any other end (declined, no answer, ICE or DTLS failure, ...).\n";
 
 typedef enum opt_kind { OPT_STR, OPT_U32, OPT_U64, OPT_FLAG } opt_kind;
 
@@ -134,14 +173,29 @@ static const opt_def opt_defs[] = {
   {"--with", OPT_STR, "create", OFF_(with)},
   {"--group", OPT_STR, "create", OFF_(group)},
   {"--members", OPT_STR, "create", OFF_(members)},
-  {"--output", OPT_STR, "listen", OFF_(output)},
+  {"--output", OPT_STR, "listen call answer", OFF_(output)},
+  {"--input", OPT_STR, "call answer", OFF_(input)},
+  {"--report", OPT_STR, "call answer", OFF_(report)},
+  {"--duration-ms", OPT_U64, "call answer", OFF_(duration_ms)},
+  {"--stun", OPT_STR, "call answer", OFF_(stun)},
+  {"--turn", OPT_STR, "call answer", OFF_(turn)},
+  {"--turn-user", OPT_STR, "call answer", OFF_(turn_user)},
+  {"--turn-password", OPT_STR, "call answer", OFF_(turn_password)},
+  {"--relay-only", OPT_FLAG, "call answer", OFF_(relay_only)},
+  {"--no-fec", OPT_FLAG, "call answer", OFF_(no_fec)},
+  {"--loss-hint", OPT_U32, "call answer", OFF_(loss_hint)},
+  {"--answer-timeout-ms", OPT_U64, "call answer", OFF_(answer_timeout_ms)},
+  {"--advertise-fingerprint", OPT_STR, "call answer",
+   OFF_(advertise_fingerprint)},
+  {"--from", OPT_STR, "answer", OFF_(from)},
   {"--count", OPT_U64, "listen", OFF_(count)},
   {"--timeout-ms", OPT_U64, "listen", OFF_(timeout_ms)},
 };
 #undef OFF_
 
 static const char *const commands[] = {"create", "conversations", "send",
-                                       "listen", "history", "driver"};
+                                       "listen", "history", "driver",
+                                       "call", "answer"};
 
 static int bad(const char *fmt, const char *a, const char *b)
 {
@@ -186,6 +240,8 @@ static int set_opt(cli *c, const opt_def *d, const char *value)
   if (value[0] < '0' || value[0] > '9' || *end != '\0' ||
       (d->kind == OPT_U32 && v > UINT32_MAX))
     return bad("option '%s' wants a number, not '%s'", d->name, value);
+  if (strcmp(d->name, "--loss-hint") == 0)
+    c->loss_hint_set = true;
   if (d->kind == OPT_U32)
     *(uint32_t *)field = (uint32_t)v;
   else
@@ -255,6 +311,8 @@ static int parse(cli *c, int argc, char **argv)
         return bad("unknown command '%s'%s", arg, "");
     } else if (strcmp(c->command, "send") == 0) {
       c->texts[c->text_count++] = argv[i];
+    } else if (strcmp(c->command, "call") == 0 && c->peer == NULL) {
+      c->peer = argv[i];
     } else {
       return bad("unexpected argument '%s' for '%s'", arg, c->command);
     }
@@ -347,6 +405,8 @@ static int check(cli *c)
     return check_create(c);
   if (strcmp(c->command, "send") == 0)
     return check_texts(c);
+  if (strcmp(c->command, "call") == 0 || strcmp(c->command, "answer") == 0)
+    return cli_check_call(c);
   return EXIT_OK;
 }
 
@@ -373,6 +433,10 @@ static int run_command(const cli *c)
     return cmd_send(c, &stop_flag);
   if (strcmp(c->command, "driver") == 0)
     return cmd_driver(c, &stop_flag);
+  if (strcmp(c->command, "call") == 0)
+    return cmd_call(c, &stop_flag);
+  if (strcmp(c->command, "answer") == 0)
+    return cmd_answer(c, &stop_flag);
   return cmd_listen(c, &stop_flag);
 }
 

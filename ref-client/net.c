@@ -75,6 +75,7 @@ struct net {
   lws_sorted_usec_list_t sul_core;
   lws_sorted_usec_list_t sul_host;
   lws_sorted_usec_list_t sul_wait;
+  lws_sorted_usec_list_t sul_wake; /* NET_TIMER_WAKE */
 };
 
 uint64_t net_now_ms(void)
@@ -583,6 +584,8 @@ void net_timer(net *n, int slot, uint64_t delay_ms)
 
   if (slot == NET_TIMER_CORE)
     lws_sul_schedule(n->ctx, 0, &n->sul_core, sul_core_cb, us);
+  else if (slot == NET_TIMER_WAKE)
+    lws_sul_schedule(n->ctx, 0, &n->sul_wake, sul_wait_cb, us);
   else
     lws_sul_schedule(n->ctx, 0, &n->sul_host, sul_host_cb, us);
 }

@@ -20,6 +20,9 @@ typedef enum net_event_kind {
 
 #define NET_TIMER_CORE 0
 #define NET_TIMER_HOST 1
+/* Only makes net_service return (no event): for a command's own
+ * deadlines, checked by its service hook. */
+#define NET_TIMER_WAKE 2
 
 /* data is valid only during the call. */
 typedef void (*net_event_fn)(void *ud, net_event_kind kind, uint64_t id,
