@@ -941,3 +941,50 @@ Test(sdp, err_may_be_null)
   cr_assert_eq(parley_sdp_parse(MINIMAL, PARLEY_SDP_MAX + 1, &got, NULL),
                PARLEY_E_SDP_TOO_LARGE);
 }
+
+/* A description built by hand, as a client builds its offer or answer
+ * (no fmt list, no candidates, a refused section): the writer gives a
+ * body of the profile, which parses to the same values, the fmt list
+ * being the opus payload type ("0" for a section without one). */
+Test(sdp, writer_of_a_built_description)
+{
+  static parley_sdp s;
+  static char buf[4096];
+  parley_sdp_error e;
+
+  snprintf(s.origin_user, sizeof s.origin_user, "-");
+  s.sess_id = 42;
+  s.sess_version = 3;
+  snprintf(s.origin_addr, sizeof s.origin_addr, "2001:db8::1");
+  s.ice_trickle = true;
+  s.media_count = 2;
+  parley_sdp_media *a = &s.media[0], *v = &s.media[1];
+  snprintf(a->kind, sizeof a->kind, "audio");
+  a->port = 9;
+  snprintf(a->proto, sizeof a->proto, "UDP/TLS/RTP/SAVPF");
+  a->opus_pt = 111;
+  a->fec = true;
+  snprintf(a->mid, sizeof a->mid, "0");
+  a->rtcp_mux = true;
+  snprintf(a->ice_ufrag, sizeof a->ice_ufrag, "u1u1");
+  snprintf(a->ice_pwd, sizeof a->ice_pwd, "pppppppppppppppppppppp");
+  snprintf(a->fp_alg, sizeof a->fp_alg, "sha-256");
+  snprintf(a->fingerprint, sizeof a->fingerprint, "%s", FP);
+  a->setup = PARLEY_SETUP_ACTIVE;
+  snprintf(v->kind, sizeof v->kind, "video");
+  snprintf(v->proto, sizeof v->proto, "UDP/TLS/RTP/SAVPF");
+  v->opus_pt = -1;
+  snprintf(v->mid, sizeof v->mid, "1");
+  v->direction = PARLEY_DIR_INACTIVE;
+
+  size_t n = parley_sdp_write(&s, buf, sizeof buf);
+  cr_assert_gt(n, 0);
+  cr_assert_eq(parse_n(buf, n, &got, &e), PARLEY_OK, "%s: %s\n%s", e.rule,
+               e.message, buf);
+  cr_assert_str_eq(got.media[0].formats, "111");
+  cr_assert_str_eq(got.media[1].formats, "0");
+  snprintf(s.media[0].formats, sizeof s.media[0].formats, "111");
+  snprintf(s.media[1].formats, sizeof s.media[1].formats, "0");
+  s.media[1].candidate_first = 0;
+  cr_assert_eq(memcmp(&got, &s, sizeof s), 0, "\n%s", buf);
+}
