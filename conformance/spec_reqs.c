@@ -755,10 +755,10 @@ const pc_req pc_reqs[] = {
    "conversation the caller is not a member of as `GET "
    "/v1/conversations/{id}` does."},
   {"CALL-23", "19.9", "MUST",
-   "a server MUST answer `POST /v1/call/{id}/recording/start` with 401 when "
-   "the token fails (HTTP-3), else with 404 `not-found` as CALL-22 says, "
-   "else with 501 and the error body of section 12.1 with code 501 and "
-   "reason `not-supported`."},
+   "a server MUST answer `POST /v1/call/{id}/recording/start` with an empty "
+   "body with 401 when the token fails (HTTP-3), else with 404 `not-found` "
+   "as CALL-22 says, else with 501 and the error body of section 12.1 with "
+   "code 501 and reason `not-supported`."},
 };
 
 const size_t pc_req_count = PC_COUNT(pc_reqs);
