@@ -601,14 +601,15 @@ const pc_req pc_reqs[] = {
    "`PARTICIPANTS`, both carrying the `req` of the `JOIN`, and MUST send "
    "`JOINED` with `call`, `user` and `device` to every other participant "
    "that is not away; `JOINED` carries `rejoin: yes` when the join was a "
-   "rejoin and no `rejoin` otherwise."},
+   "rejoin, and `rejoin: no` or no `rejoin` otherwise."},
   {"CALL-5", "19.2", "MUST",
    "a server MUST relay an accepted `OFFER`, `ANSWER`, `CANDIDATE` or "
    "`END-OF-CANDIDATES` to the session of the participant that `to` and "
    "`to-device` name, and an accepted `MEDIA-STATE` to the session of every "
-   "other participant, each with `call`, `from` and `device` and the other "
-   "headers of the table above as the sender gave them, and the body octet "
-   "for octet; it answers the sender `OK`."},
+   "other participant that is not away, each with `call`, `from` and "
+   "`device`, the other headers of the table above with the values the "
+   "sender gave them, and the body octet for octet; it answers the sender "
+   "`OK`."},
   {"CALL-6", "19.2", "MUST",
    "a server MUST relay the frames one participant sends to another in the "
    "order it received them."},
