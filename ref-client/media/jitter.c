@@ -60,9 +60,11 @@ static jb_slot *slot_of(jitter_buffer *jb, uint32_t idx)
   return &jb->slots[idx % JB_RING];
 }
 
+/* Frame indexes are taken as signed: a packet from before the first one
+ * has a negative index (idx wraps after 2^31 frames, 497 days). */
 static int64_t transit_of(uint32_t idx, uint64_t now_us)
 {
-  return (int64_t)now_us - (int64_t)idx * MEDIA_FRAME_US;
+  return (int64_t)now_us - (int64_t)(int32_t)idx * MEDIA_FRAME_US;
 }
 
 /* The desired target for the jitter seen now. */
@@ -132,14 +134,17 @@ jb_result jb_insert(jitter_buffer *jb, uint32_t ts, const uint8_t *payload,
 {
   if (len == 0 || len > AUDIO_PACKET_MAX)
     return JB_BAD;
-  if (!jb->started) {
+  if (!jb->started)
     start_at(jb, ts, now_us);
-  } else if ((ts - jb->ts0) % MEDIA_FRAME_SAMPLES != 0) {
+  /* Relative to the playout position, so that neither a packet from
+   * before the first one nor the 2^32 wrap of timestamps confuses it. */
+  uint32_t play_ts = jb->ts0 + jb->play_idx * MEDIA_FRAME_SAMPLES;
+  int32_t diff = (int32_t)(ts - play_ts);
+  if (diff % MEDIA_FRAME_SAMPLES != 0)
     return JB_BAD;
-  }
 
-  uint32_t idx = (ts - jb->ts0) / MEDIA_FRAME_SAMPLES;
-  int32_t ahead = (int32_t)(idx - jb->play_idx);
+  int32_t ahead = diff / MEDIA_FRAME_SAMPLES;
+  uint32_t idx = jb->play_idx + (uint32_t)ahead;
   jb_slot *s = slot_of(jb, idx);
   if (s->idx == idx && s->state != SLOT_EMPTY) {
     jb->duplicate++;
@@ -168,7 +173,7 @@ double jb_delay_ms(const jitter_buffer *jb)
   if (!jb->started)
     return 0;
   int64_t offset = (int64_t)jb->next_play_us -
-                   (int64_t)jb->play_idx * MEDIA_FRAME_US;
+                   (int64_t)(int32_t)jb->play_idx * MEDIA_FRAME_US;
   int64_t min = jb->win_min[0] < jb->win_min[1] ? jb->win_min[0]
                                                 : jb->win_min[1];
   return (double)(offset - min) / 1000.0;

@@ -92,6 +92,8 @@ Test(jitter, reorder_duplicate_late)
   uint64_t t0 = 10 * MS;
   /* 0, 2, 1 (swapped, 10 ms apart), then 1 again, then 3. */
   put(0, 0, t0, JB_STORED);
+  /* One from before the first is late, not off the grid. */
+  put(0, (uint32_t)-1, t0 + 1 * MS, JB_LATE);
   put(0, 2, t0 + 20 * MS, JB_STORED);
   put(0, 1, t0 + 30 * MS, JB_STORED);
   put(0, 1, t0 + 31 * MS, JB_DUPLICATE);
@@ -109,7 +111,7 @@ Test(jitter, reorder_duplicate_late)
   cr_assert_eq(p.fec, 1);            /* 4 missing, 5 held */
   put(0, 4, t0 + 131 * MS, JB_LATE);
   put(0, 4, t0 + 132 * MS, JB_DUPLICATE);
-  cr_assert_eq(jb->late, 1);
+  cr_assert_eq(jb->late, 2);
   cr_assert_eq(jb->duplicate, 3);
 }
 
@@ -164,6 +166,12 @@ Test(jitter, adapts_to_jitter_and_back)
           (unsigned long long)jb->stretched);
   /* K * jitter + 20 ms: jitter of uniform 0-80 is about 27 ms. */
   cr_assert_gt(jb_target_ms(jb), 80, "target %f", jb_target_ms(jb));
+  /* The depth follows the target (a frame of hysteresis, and the 1 ms
+   * steps of the pulls). */
+  cr_assert_lt(jb_delay_ms(jb), jb_target_ms(jb) + 21, "depth %f",
+               jb_delay_ms(jb));
+  cr_assert_gt(jb_delay_ms(jb), jb_target_ms(jb) - 11, "depth %f",
+               jb_delay_ms(jb));
   cr_assert_gt(p.stretch, 0);
   /* Once adapted, (almost) nothing is late any more. */
   cr_assert_lt(jb->late - late_before, N / 2 / 50,
