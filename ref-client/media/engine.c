@@ -243,8 +243,31 @@ void engine_ice_up(media *m) {
       m->tr.ice_ms = since_ms(m->t_remote_us);
     g_mutex_unlock(&m->lock);
   }
+  if (m->connected)
+    timer_stop(&m->deadline); /* back after a restart or a loss */
   if (!m->dtls)
     dtls_start(m);
+}
+
+static gboolean on_deadline(gpointer ud);
+
+/* Before the first connection a failed check list is final (in trickle
+ * mode libnice only gives up once the peer's candidates are all in).
+ * Later it may be a path that died or an ICE restart under way (libnice
+ * keeps the peer's end-of-candidates across a restart): the connect
+ * deadline decides then, and new candidates may still bring ICE back. */
+void engine_ice_failed(media *m) {
+  if (m->failed || m->closing)
+    return;
+  if (!m->connected) {
+    engine_fail(m, "ICE failed: no candidate pair worked (%u local, %u "
+                "remote candidates)", m->local_cand_count,
+                m->remote_cand_count);
+    return;
+  }
+  m->ice_up = false;
+  if (!m->deadline)
+    timer_arm(m, &m->deadline, m->opts.ice_timeout_ms, on_deadline);
 }
 
 /* --- received datagrams -------------------------------------------- */
@@ -310,7 +333,10 @@ static gboolean on_deadline(gpointer ud) {
   m->deadline = NULL;
   if (m->connected && m->ice_up)
     return G_SOURCE_REMOVE;
-  if (m->ice_up)
+  if (m->connected)
+    engine_fail(m, "ICE lost the connection and did not get it back "
+                "within %u ms", m->opts.ice_timeout_ms);
+  else if (m->ice_up)
     engine_fail(m, "DTLS handshake did not complete within %u ms",
                 m->opts.ice_timeout_ms);
   else if (m->local_cand_count == 0 && m->turn)

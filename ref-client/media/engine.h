@@ -95,6 +95,7 @@ void engine_event(media *m, media_event_kind kind, const char *fmt, ...)
   G_GNUC_PRINTF(3, 4);
 void engine_fail(media *m, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void engine_ice_up(media *m);
+void engine_ice_failed(media *m);
 void engine_on_datagram(media *m, const uint8_t *buf, size_t len);
 
 /* ice.c */

@@ -114,8 +114,7 @@ static void on_state(NiceAgent *agent, guint stream, guint component,
       || state == NICE_COMPONENT_STATE_READY)
     engine_ice_up(m);
   else if (state == NICE_COMPONENT_STATE_FAILED)
-    engine_fail(m, "ICE failed: no candidate pair worked (%u remote "
-                "candidates)", m->remote_cand_count);
+    engine_ice_failed(m);
 }
 
 static void on_pair(NiceAgent *agent, guint stream, guint component,

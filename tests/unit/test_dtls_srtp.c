@@ -325,7 +325,7 @@ static uint64_t now_ms(void) {
 }
 
 static void sleep_ms(long ms) {
-  struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L};
   nanosleep(&ts, NULL);
 }
 
