@@ -48,7 +48,11 @@
  *   number; no body when there are none.
  * - JOIN with rejoin: yes from a (user, device) in the call moves it to
  *   the new session, whether the old one closed or not; from one that is
- *   not in the call (the grace passed) it is a plain join.
+ *   not in the call (the grace passed) it is a plain join. JOIN without
+ *   it from a (user, device) in the call is bad-call-state.
+ * - Relays and MEDIA-STATE must come from the bound session; LEAVE and
+ *   HANGUP may also come from another session of an away participant's
+ *   (user, device), and speak for it.
  * - HANGUP from a member who is not in the call: while RINGING in a
  *   direct conversation it declines (CALL-END, reason given or
  *   `declined`); otherwise it stops the ringing for that user (RING-STOP
@@ -205,6 +209,18 @@ static int part_find(const call *c, const char *name, const char *device)
   return -1;
 }
 
+/* The participant a LEAVE or HANGUP from ss speaks for: the one bound
+ * to ss, or the away one of ss's user and device (a client that lost its
+ * connection may end its part without rejoining first). */
+static int part_of_sender(const call *c, const session *ss)
+{
+  int k = part_of_session(c, ss);
+  if (k < 0)
+    k = part_find(c, ss->user->name, ss->device);
+  return k >= 0 && (c->parts[k].ss == ss || c->parts[k].ss == NULL) ? k
+                                                                      : -1;
+}
+
 static int part_of_user(const call *c, const user *u)
 {
   for (size_t i = 0; i < c->part_count; i++)
@@ -269,8 +285,18 @@ static bool rings_for(const call *c, const user *u)
          conv_member(c->c, u) != NULL;
 }
 
-static bool ring_add(call *c, const session *ss)
+/* Records that RING went to ss. Entries of sessions that have closed
+ * are dropped first when the array is full, so reconnects while a call
+ * rings do not grow it without bound. */
+static bool ring_add(const parley_server *s, call *c, const session *ss)
 {
+  if (c->ring_len == c->ring_cap) {
+    size_t k = 0;
+    for (size_t i = 0; i < c->ring_len; i++)
+      if (session_find_serial(s, c->rings[i].conn, c->rings[i].serial))
+        c->rings[k++] = c->rings[i];
+    c->ring_len = k;
+  }
   if (c->ring_len == c->ring_cap) {
     size_t cap = c->ring_cap ? c->ring_cap * 2 : 8;
     ring_entry *r = realloc(c->rings, cap * sizeof *r);
@@ -451,7 +477,7 @@ static void ring_send(parley_server *s, call *c, session *ss)
   fb_hdr(&fb, "media", c->media);
   fb_u64(&fb, "ts", c->started_ms);
   blob *b = fb_finish(&fb, NULL, 0, false);
-  if (b != NULL && ring_add(c, ss))
+  if (b != NULL && ring_add(s, c, ss))
     act_send(s, ss->conn, b);
   blob_unref(b);
 }
@@ -660,7 +686,8 @@ static bool mid_valid(const char *p, size_t len)
   for (size_t i = 0; i < len; i++) {
     char c = p[i];
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`{|}~", c)))
+          (c >= '0' && c <= '9') ||
+          (c != '\0' && strchr("!#$%&'*+-.^_`{|}~", c))))
       return false;
   }
   return true;
@@ -1055,7 +1082,7 @@ void on_leave(parley_server *s, session *ss, const parley_frame *f,
       !hdr_reason(s, ss, f, req, "left", reason))
     return;
   call *c = call_for_member(s, id, ss->user);
-  int k = c ? part_of_session(c, ss) : -1;
+  int k = c ? part_of_sender(c, ss) : -1;
   if (k < 0) {
     send_no_call(s, ss, req);
     return;
@@ -1097,7 +1124,7 @@ void on_hangup(parley_server *s, session *ss, const parley_frame *f,
     send_no_call(s, ss, req);
     return;
   }
-  int k = part_of_session(c, ss);
+  int k = part_of_sender(c, ss);
   if (k < 0) {
     hangup_by_member(s, ss, c, reason, has_reason, req);
     return;

@@ -994,3 +994,41 @@ Test(call, server_only_verbs_from_a_client_are_bad_state)
   hexpect(tf, "code", "421");
   harness_free(h);
 }
+
+Test(call, hangup_from_a_new_session_of_an_away_participant)
+{
+  harness *h = harness_new();
+  char call[64];
+  snprintf(call, sizeof call, "%s", active_pair(h));
+  gone(h, 2);
+  ready(h, 8, "bob", "b1", "calls"); /* back, without rejoining */
+  feedf(h, 8, "MEDIA-STATE\ncall: %s\naudio: on\n", call);
+  expect_error(h, 8, 443); /* relays need the bound session */
+  feedf(h, 8, "HANGUP\ncall: %s\n", call);
+  expect(h, 8, "OK");
+  hexpect(expect(h, 1, "CALL-END"), "reason", "hangup");
+  expect_nothing(h, 8); /* away: the end goes to present participants */
+  harness_free(h);
+}
+
+Test(call, reconnects_while_ringing_keep_the_ring_list_bounded)
+{
+  harness *h = harness_new();
+  add_conv(h, "d", PARLEY_CONV_DIRECT, ab, 2);
+  ready(h, 1, "alice", "a1", "calls");
+  char call[64];
+  snprintf(call, sizeof call, "%s", call_in(h, 1, "d"));
+  for (parley_conn_id c = 100; c < 400; c++) {
+    ready(h, c, "bob", "b1", "calls");
+    expect(h, c, "RING");
+    if (c < 399)
+      gone(h, c);
+  }
+  feedf(h, 1, "HANGUP\ncall: %s\n", call);
+  expect(h, 1, "OK");
+  expect(h, 1, "CALL-END");
+  expect(h, 399, "CALL-END");
+  for (parley_conn_id c = 100; c < 399; c++)
+    expect_nothing(h, c);
+  harness_free(h);
+}
