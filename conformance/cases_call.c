@@ -40,7 +40,7 @@
 static const int member_1[] = {BOB};
 static const int members_12[] = {BOB, CAROL};
 
-/* ---- sessions and calls ------------------------------------------- */
+/* ---- sessions and calls --------------------------------------------- */
 
 /* A READY session of `user` that negotiated calls only (no relayed
  * typing or presence of other cases), on `device` (NULL: a new one). */
@@ -93,12 +93,33 @@ static const char *call_start(pc_ctx *t, pc_conn *c, const char *conv)
   return call;
 }
 
+/* The number of lines of a PARTICIPANTS body, each "USER DEVICE" and a
+ * line end; fails the case on a malformed body. */
+static size_t participant_lines(pc_ctx *t, const pc_frame *p)
+{
+  const char *b = p->body ? p->body : "", *end = b + p->body_len;
+  size_t n = 0;
+
+  while (b < end) {
+    const char *nl = memchr(b, '\n', (size_t)(end - b));
+    const char *sp = memchr(b, ' ', (size_t)(end - b));
+    PC_CHECK(t, nl != NULL && sp != NULL && sp > b && sp < nl,
+             "PARTICIPANTS body is not lines of \"USER DEVICE\": %.300s",
+             p->body ? p->body : "");
+    b = nl + 1;
+    n++;
+  }
+  return n;
+}
+
 /* Sends JOIN for `call` from c (with rejoin: yes when `rejoin`), expects
- * OK and then PARTICIPANTS for the call, which it returns. */
+ * OK and then PARTICIPANTS for the call, both carrying the JOIN's req
+ * (CALL-4), with a count equal to its lines. Returns the PARTICIPANTS. */
 static pc_frame *call_join(pc_ctx *t, pc_conn *c, const char *call,
                            bool rejoin)
 {
   const char *req = pc_uniq(t, "jn");
+  pc_frame *p;
 
   if (rejoin)
     pc_send(c, "JOIN", NULL, "call", call, "rejoin", "yes", "req", req,
@@ -106,7 +127,27 @@ static pc_frame *call_join(pc_ctx *t, pc_conn *c, const char *call,
   else
     pc_send(c, "JOIN", NULL, "call", call, "req", req, NULL);
   expect_ok(t, c, req, "JOIN");
-  return pc_expect(c, "PARTICIPANTS", "call", call, PC_WAIT);
+  p = pc_expect(c, "PARTICIPANTS", "call", call, PC_WAIT);
+  PC_CHECK(t, pc_hdr_is(p, "req", req), "%s: PARTICIPANTS has req %s, not "
+           "the JOIN's %s", pc_conn_label(c), pc_hdr_show(p, "req"), req);
+  PC_CHECK(t, pc_hdr_u64(t, p, "count") == participant_lines(t, p),
+           "%s: PARTICIPANTS says count %s but lists %zu", pc_conn_label(c),
+           pc_hdr_show(p, "count"), participant_lines(t, p));
+  return p;
+}
+
+/* Whether PARTICIPANTS p lists `user` on the device of session `c`. */
+static bool lists(pc_ctx *t, const pc_frame *p, const char *user,
+                  const pc_conn *c)
+{
+  const char *b = p->body ? p->body : "";
+  const char *crlf = pc_printf(t, "%s %s\r\n", user, pc_device(c));
+  const char *lf = pc_printf(t, "%s %s\n", user, pc_device(c));
+
+  return strncmp(b, crlf, strlen(crlf)) == 0 ||
+         strncmp(b, lf, strlen(lf)) == 0 ||
+         strstr(b, pc_printf(t, "\n%s", crlf)) != NULL ||
+         strstr(b, pc_printf(t, "\n%s", lf)) != NULL;
 }
 
 /* Waits on c for the RING of `call` in `conv`. */
@@ -233,7 +274,7 @@ static char *sdp_of_size(pc_ctx *t, size_t size)
 
 #define CANDIDATE_OK "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host"
 
-/* ---- relays ------------------------------------------------------- */
+/* ---- relays --------------------------------------------------------- */
 
 /* Fails unless f, received by `to`, is the relay of a frame that account
  * `user` sent from session `from` in `call`: the call, from and device
@@ -323,33 +364,30 @@ static void still_works(pc_ctx *t, pc_conn *c)
 
 /* ---- the call and its ringing --------------------------------------- */
 
-/* spec: CALL-1 */
+/* spec: CALL-2 CALL-3 */
 static void call_answered_ok(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, ALICE, member_1, 1);
+  const char *conv2 = pc_conv_group(t, ALICE, member_1, 1);
   pc_conn *a = call_session(t, ALICE, NULL);
   pc_conn *b = call_session(t, BOB, NULL);
-  const char *call, *video;
+  const char *call, *video, *req = pc_uniq(t, "cv");
+  pc_frame *ring;
 
   pcw_need_cap(t, a, "calls");
   call = call_start(t, a, conv);
   expect_ring(t, b, conv, call);
   call_join(t, b, call, false);
   pc_note(t, "a second call, with media video, in another conversation");
-  conv = pc_conv_group(t, ALICE, member_1, 1);
-  {
-    const char *req = pc_uniq(t, "cv");
-    pc_frame *ok, *ring;
-    pc_send(a, "CALL", NULL, "conv", conv, "media", "video", "req", req,
-            NULL);
-    ok = expect_ok(t, a, req, "CALL with media video");
-    video = pc_hdr_need(t, ok, "call");
-    PC_CHECK(t, is_id(video) && strcmp(video, call) != 0, "the second "
-             "call's id %s is not a new id (the first was %s)", video, call);
-    ring = expect_ring(t, b, conv, video);
-    PC_CHECK(t, pc_hdr_is(ring, "media", "video"), "the RING of a video "
-             "call says media %s", pc_hdr_show(ring, "media"));
-  }
+  pc_send(a, "CALL", NULL, "conv", conv2, "media", "video", "req", req,
+          NULL);
+  video = pc_hdr_need(t, expect_ok(t, a, req, "CALL with media video"),
+                      "call");
+  PC_CHECK(t, is_id(video) && strcmp(video, call) != 0, "the second "
+           "call's id %s is not a new id (the first was %s)", video, call);
+  ring = expect_ring(t, b, conv2, video);
+  PC_CHECK(t, pc_hdr_is(ring, "media", "video"), "the RING of a video "
+           "call says media %s", pc_hdr_show(ring, "media"));
 }
 
 /* Fails unless RING f of `call` names the caller and its device, the
@@ -368,7 +406,7 @@ static void check_ring(pc_ctx *t, const pc_conn *to, const pc_frame *f,
   pc_hdr_u64(t, f, "ts");
 }
 
-/* spec: CALL-2 */
+/* spec: CALL-1 CALL-3 */
 static void ring_reaches_members(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, ALICE, member_1, 1);
@@ -396,38 +434,80 @@ static void ring_reaches_members(pc_ctx *t)
 }
 
 /* spec: CALL-3 */
+static void ring_late_session(pc_ctx *t)
+{
+  const char *conv = pc_conv_group(t, ALICE, member_1, 1);
+  pc_conn *a = call_session(t, ALICE, NULL);
+  pc_conn *b1 = call_session(t, BOB, NULL);
+  pc_conn *b2;
+  const char *call;
+
+  pcw_need_cap(t, a, "calls");
+  call = call_start(t, a, conv);
+  expect_ring(t, b1, conv, call);
+  pc_note(t, "bob signs in on another device while the call rings");
+  b2 = call_session(t, BOB, NULL);
+  check_ring(t, b2, expect_ring(t, b2, conv, call), a);
+}
+
+/* spec: CALL-10 */
+static void ring_stop_elsewhere(pc_ctx *t)
+{
+  const char *conv = pc_conv_group(t, ALICE, member_1, 1);
+  pc_conn *a = call_session(t, ALICE, NULL);
+  pc_conn *b1 = call_session(t, BOB, NULL);
+  pc_conn *b2 = call_session(t, BOB, NULL);
+  const char *call;
+  pc_frame *f;
+
+  pcw_need_cap(t, a, "calls");
+  call = call_start(t, a, conv);
+  expect_ring(t, b1, conv, call);
+  expect_ring(t, b2, conv, call);
+  call_join(t, b1, call, false);
+  f = pc_expect(b2, "RING-STOP", "call", call, PC_WAIT);
+  PC_CHECK(t, pc_hdr_is(f, "reason", "answered-elsewhere"), "RING-STOP "
+           "to bob's other device has reason %s, expected "
+           "answered-elsewhere", pc_hdr_show(f, "reason"));
+  pcw_none(t, b1, "RING-STOP", "call", call, "the device that answered "
+           "got RING-STOP");
+}
+
+/* spec: CALL-4 */
 static void join_participants(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, ALICE, member_1, 1);
   pc_conn *a = call_session(t, ALICE, NULL);
   pc_conn *b = call_session(t, BOB, NULL);
-  const char *call, *body, *want;
+  const char *call;
   pc_frame *p, *j;
 
   pcw_need_cap(t, a, "calls");
   call = call_start(t, a, conv);
   expect_ring(t, b, conv, call);
   p = call_join(t, b, call, false);
-  PC_CHECK(t, pc_hdr_is(p, "conv", conv), "PARTICIPANTS names conv %s",
-           pc_hdr_show(p, "conv"));
-  body = p->body ? p->body : "";
-  want = pc_printf(t, "%s %s", pc_user(t, ALICE), pc_device(a));
-  PC_CHECK(t, strstr(body, want) != NULL, "PARTICIPANTS does not list the "
-           "caller as \"%s\": %.300s", want, body);
-  pc_hdr_u64(t, p, "count");
+  PC_CHECK(t, pc_hdr_is(p, "conv", conv) && pc_hdr_is(p, "state", "active"),
+           "PARTICIPANTS names conv %s state %s, expected %s active",
+           pc_hdr_show(p, "conv"), pc_hdr_show(p, "state"), conv);
+  PC_CHECK(t, lists(t, p, pc_user(t, ALICE), a) &&
+                  lists(t, p, pc_user(t, BOB), b) &&
+                  pc_hdr_is(p, "count", "2"),
+           "PARTICIPANTS does not list the caller and the joiner, one "
+           "line each (section 19.2): %.300s", p->body ? p->body : "");
   j = pc_expect(a, "JOINED", "call", call, PC_WAIT);
   PC_CHECK(t, pc_hdr_is(j, "user", pc_user(t, BOB)) &&
-                  pc_hdr_is(j, "device", pc_device(b)),
-           "the caller's JOINED names %s %s, not %s %s",
-           pc_hdr_show(j, "user"), pc_hdr_show(j, "device"),
-           pc_user(t, BOB), pc_device(b));
+                  pc_hdr_is(j, "device", pc_device(b)) &&
+                  !pc_hdr(j, "rejoin"),
+           "the caller's JOINED names %s %s rejoin %s, expected %s %s and "
+           "no rejoin", pc_hdr_show(j, "user"), pc_hdr_show(j, "device"),
+           pc_hdr_show(j, "rejoin"), pc_user(t, BOB), pc_device(b));
   pcw_none(t, b, "JOINED", "call", call, "the joiner got JOINED about "
            "itself");
 }
 
 /* ---- relays --------------------------------------------------------- */
 
-/* spec: CALL-4 */
+/* spec: CALL-5 */
 static void offer_answer_relayed(pc_ctx *t)
 {
   call_set s;
@@ -454,7 +534,7 @@ static void offer_answer_relayed(pc_ctx *t)
            "own ANSWER back");
 }
 
-/* spec: CALL-4 */
+/* spec: CALL-5 */
 static void candidates_relayed(pc_ctx *t)
 {
   call_set s;
@@ -482,7 +562,7 @@ static void candidates_relayed(pc_ctx *t)
            "END-OF-CANDIDATES addressed to alice reached carol");
 }
 
-/* spec: CALL-4 SEC-3 */
+/* spec: CALL-5 SEC-3 */
 static void relay_names_sender(pc_ctx *t)
 {
   call_set s;
@@ -522,9 +602,58 @@ static void media_state_to_all(pc_ctx *t)
            "its own MEDIA-STATE back");
 }
 
-/* ---- ends ------------------------------------------------------------ */
-
 /* spec: CALL-6 */
+static void relay_in_order(pc_ctx *t)
+{
+  char cand[96];
+  call_set s;
+  char *sdp;
+  const char *req;
+
+  call_set_up(t, &s, 2, 2);
+  sdp = sdp_offer(t, 'O', NULL, NULL);
+  pc_note(t, "bob sends an OFFER and eight CANDIDATEs without waiting");
+  req = send_sdp(t, s.p[BOB], "OFFER", s.call, ALICE, s.p[ALICE],
+                 "application/sdp", sdp, strlen(sdp), NULL, NULL);
+  for (int i = 0; i < 8; i++) {
+    snprintf(cand, sizeof cand, "candidate:%d 1 udp 2130706431 127.0.0.1 "
+             "%d typ host", i + 1, 40000 + i);
+    send_cand(t, s.p[BOB], s.call, ALICE, s.p[ALICE], cand);
+  }
+  expect_ok(t, s.p[BOB], req, "OFFER");
+  pc_expect(s.p[ALICE], "OFFER", "call", s.call, PC_WAIT);
+  for (int i = 0; i < 8; i++) {
+    pc_frame *f = pc_expect(s.p[ALICE], "CANDIDATE", "call", s.call,
+                            PC_WAIT);
+    snprintf(cand, sizeof cand, "candidate:%d 1 udp 2130706431 127.0.0.1 "
+             "%d typ host", i + 1, 40000 + i);
+    PC_CHECK(t, pc_hdr_is(f, "candidate", cand), "relayed CANDIDATE %d is "
+             "\"%s\", expected \"%s\" (sent in that order)", i + 1,
+             pc_hdr_show(f, "candidate"), cand);
+  }
+}
+
+/* spec: CALL-7 */
+static void server_verbs_refused(pc_ctx *t)
+{
+  const char *verbs[] = {"RING", "PARTICIPANTS", "JOINED", "LEFT",
+                         "RING-STOP", "CALL-END"};
+  pc_conn *c = call_session(t, ALICE, NULL);
+
+  pcw_need_cap(t, c, "calls");
+  for (size_t i = 0; i < PC_COUNT(verbs); i++) {
+    const char *req = pc_uniq(t, "sv");
+    if (i > 0)
+      c = call_session(t, ALICE, NULL);
+    pc_note(t, "a client sends %s, which only servers send", verbs[i]);
+    pc_send(c, verbs[i], NULL, "call", pc_uniq(t, "k"), "req", req, NULL);
+    ca_fatal(t, c, "bad-state", req);
+  }
+}
+
+/* ---- ends ----------------------------------------------------------- */
+
+/* spec: CALL-8 CALL-12 CALL-16 */
 static void hangup_ends_for_all(pc_ctx *t)
 {
   call_set s;
@@ -536,12 +665,67 @@ static void hangup_ends_for_all(pc_ctx *t)
   expect_ok(t, s.p[BOB], req, "HANGUP");
   for (size_t i = 0; i < s.n; i++)
     expect_end(t, s.p[i], s.conv, s.call, "hangup", PC_WAIT);
-  pc_note(t, "the call is over: a JOIN now is refused");
+  pc_note(t, "after CALL-END nothing more about the call (CALL-12)");
+  for (size_t i = 0; i < s.n; i++)
+    pcw_none(t, s.p[i], NULL, "call", s.call, "a frame about the call "
+             "came after its CALL-END");
+  pc_note(t, "the call has ENDED: a JOIN now gets bad-call-state");
   req = pc_uniq(t, "ja");
   pc_send(s.p[CAROL], "JOIN", NULL, "call", s.call, "req", req, NULL);
-  PC_CHECK(t, strcmp(pc_expect_req(s.p[CAROL], req, PC_WAIT)->verb,
-                     "ERROR") == 0, "a JOIN of an ended call was accepted");
+  pc_expect_error(s.p[CAROL], "bad-call-state", 0, req, PC_WAIT);
   still_works(t, s.p[CAROL]);
+}
+
+/* spec: CALL-9 */
+static void leave_two_party(pc_ctx *t)
+{
+  call_set s;
+  const char *req = pc_uniq(t, "lv");
+  pc_frame *f;
+
+  call_set_up(t, &s, 2, 2);
+  pc_send(s.p[BOB], "LEAVE", NULL, "call", s.call, "reason", "hangup",
+          "req", req, NULL);
+  expect_ok(t, s.p[BOB], req, "LEAVE");
+  f = pc_expect(s.p[ALICE], "LEFT", "call", s.call, PC_WAIT);
+  PC_CHECK(t, pc_hdr_is(f, "user", pc_user(t, BOB)) &&
+                  pc_hdr_is(f, "device", pc_device(s.p[BOB])) &&
+                  pc_hdr_is(f, "reason", "hangup"),
+           "LEFT names %s %s reason %s, expected bob's device and the "
+           "LEAVE's reason hangup", pc_hdr_show(f, "user"),
+           pc_hdr_show(f, "device"), pc_hdr_show(f, "reason"));
+  pc_note(t, "one participant is left: the call ends completed");
+  expect_end(t, s.p[ALICE], s.conv, s.call, "completed", PC_WAIT);
+}
+
+/* spec: CALL-10 */
+static void decline_in_group(pc_ctx *t)
+{
+  const char *conv = pc_conv_group(t, ALICE, members_12, 2);
+  pc_conn *a = call_session(t, ALICE, NULL);
+  pc_conn *b = call_session(t, BOB, NULL);
+  pc_conn *c1 = call_session(t, CAROL, NULL);
+  pc_conn *c2 = call_session(t, CAROL, NULL);
+  const char *call, *req = pc_uniq(t, "dg");
+  pc_frame *f;
+
+  pcw_need_cap(t, a, "calls");
+  call = call_start(t, a, conv);
+  expect_ring(t, b, conv, call);
+  expect_ring(t, c1, conv, call);
+  expect_ring(t, c2, conv, call);
+  pc_note(t, "carol declines on one device; in a group the call rings on");
+  pc_send(c1, "HANGUP", NULL, "call", call, "reason", "declined", "req",
+          req, NULL);
+  expect_ok(t, c1, req, "HANGUP of a ringing group call by a callee");
+  f = pc_expect(c2, "RING-STOP", "call", call, PC_WAIT);
+  PC_CHECK(t, pc_hdr_is(f, "reason", "declined-elsewhere"), "RING-STOP "
+           "to carol's other device has reason %s, expected "
+           "declined-elsewhere", pc_hdr_show(f, "reason"));
+  pcw_none(t, a, "CALL-END", "call", call, "one member's decline ended a "
+           "group call");
+  call_join(t, b, call, false);
+  pc_expect(a, "JOINED", "call", call, PC_WAIT);
 }
 
 /* A direct conversation of accounts 0 and 1 (the same one every run). */
@@ -585,7 +769,7 @@ static const char *call_start_patient(pc_ctx *t, pc_conn *c,
   }
 }
 
-/* spec: CALL-7 */
+/* spec: CALL-8 CALL-12 */
 static void decline_while_ringing(pc_ctx *t)
 {
   pc_conn *a, *b1, *b2;
@@ -608,7 +792,7 @@ static void decline_while_ringing(pc_ctx *t)
   expect_end(t, b2, conv, call, "declined", PC_WAIT);
 }
 
-/* spec: CALL-7 */
+/* spec: CALL-8 CALL-12 */
 static void caller_cancels(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, ALICE, members_12, 2);
@@ -628,7 +812,7 @@ static void caller_cancels(pc_ctx *t)
   expect_end(t, c, conv, call, "cancelled", PC_WAIT);
 }
 
-/* spec: CALL-8 */
+/* spec: CALL-11 CALL-12 */
 static void ring_times_out(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, ALICE, member_1, 1);
@@ -663,9 +847,9 @@ static void none_from(pc_ctx *t, pc_conn *c, const char *call, int user,
               pc_user(t, user), why);
 }
 
-/* ---- refusals -------------------------------------------------------- */
+/* ---- refusals ------------------------------------------------------- */
 
-/* spec: CALL-9 */
+/* spec: CALL-15 CALL-19 */
 static void candidate_not_in_call(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, ALICE, members_12, 2);
@@ -698,7 +882,7 @@ static void candidate_not_in_call(pc_ctx *t)
             "reached a participant");
 }
 
-/* spec: CALL-9 */
+/* spec: CALL-15 CALL-19 */
 static void to_not_participant(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, ALICE, members_12, 2);
@@ -757,7 +941,7 @@ static pc_frame *ask_about(pc_ctx *t, pc_conn *c, const char *verb,
   return pc_expect_req(c, req, PC_WAIT);
 }
 
-/* spec: CALL-10 SEC-1 */
+/* spec: CALL-1 CALL-15 SEC-20 */
 static void non_member_unknown(pc_ctx *t)
 {
   const char *verbs[] = {"JOIN", "OFFER", "CANDIDATE", "MEDIA-STATE",
@@ -787,7 +971,7 @@ static void non_member_unknown(pc_ctx *t)
            "the call");
 }
 
-/* spec: CALL-11 */
+/* spec: CALL-16 CALL-19 */
 static void answer_without_offer(pc_ctx *t)
 {
   call_set s;
@@ -815,17 +999,21 @@ static void answer_without_offer(pc_ctx *t)
   still_works(t, s.p[ALICE]);
 }
 
-/* spec: CALL-12 */
+/* spec: CALL-18 CALL-19 */
 static void bad_candidate(pc_ctx *t)
 {
   const char *bad[] = {
     "1 1 udp 2130706431 127.0.0.1 40000 typ host",
     "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ",
-    "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ nonsense",
+    "candidate:1 1 udp 2130706431 127.0.0.1 40000 host",
     "candidate:1 1 udp 2130706431 127.0.0.1 99999 typ host",
     "candidate:1 1 udp two 127.0.0.1 40000 typ host",
+    "candidate:1 0 udp 2130706431 127.0.0.1 40000 typ host",
+    "candidate:1 1 udp 0 127.0.0.1 40000 typ host",
     "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ srflx raddr",
     "candidate: 1 udp 2130706431 127.0.0.1 40000 typ host",
+    "candidate:123456789012345678901234567890123 1 udp 2130706431 "
+    "127.0.0.1 40000 typ host",
     "not a candidate at all"};
   call_set s;
 
@@ -841,7 +1029,7 @@ static void bad_candidate(pc_ctx *t)
            "candidate reached the peer");
 }
 
-/* spec: CALL-13 */
+/* spec: SDP-1 CALL-17 CALL-19 */
 static void bad_sdp(pc_ctx *t)
 {
   struct { const char *what, *drop, *swap; } bad[] = {
@@ -877,7 +1065,7 @@ static void bad_sdp(pc_ctx *t)
            "offer reached the peer");
 }
 
-/* spec: CALL-13 */
+/* spec: CALL-17 CALL-19 */
 static void sdp_content_type(pc_ctx *t)
 {
   char *sdp = sdp_offer(t, 'K', NULL, NULL);
@@ -904,7 +1092,84 @@ static void sdp_content_type(pc_ctx *t)
            "reached the peer");
 }
 
-/* spec: CALL-14 */
+/* Sends `sdp` as bob's OFFER to alice with content-type `ctype` and
+ * expects it relayed as sent. */
+static void offer_taken(pc_ctx *t, call_set *s, const char *ctype,
+                        const char *sdp, const char *what)
+{
+  const char *req;
+  pc_frame *f;
+
+  pc_note(t, "an offer the profile takes: %s", what);
+  req = send_sdp(t, s->p[BOB], "OFFER", s->call, ALICE, s->p[ALICE], ctype,
+                 sdp, strlen(sdp), "ice-restart", "yes");
+  expect_ok(t, s->p[BOB], req, what);
+  f = pc_expect(s->p[ALICE], "OFFER", "call", s->call, PC_WAIT);
+  check_relay(t, s->p[ALICE], f, s->call, BOB, s->p[BOB], req, sdp,
+              strlen(sdp));
+}
+
+/* The offer with each CRLF turned into a lone LF. */
+static char *lf_only(pc_ctx *t, const char *crlf)
+{
+  char *out = pc_strdup(t, crlf), *w = out;
+
+  for (const char *r = crlf; *r; r++)
+    if (!(r[0] == '\r' && r[1] == '\n'))
+      *w++ = *r;
+  *w = '\0';
+  return out;
+}
+
+/* spec: SDP-1 CALL-5 CALL-17 */
+static void sdp_accepted(pc_ctx *t)
+{
+  call_set s;
+  char *lower = sdp_offer(t, 'L', "a=fingerprint:", "a=fingerprint:sha-256 "
+                          "0b:5d:9e:22:41:c7:08:f3:6a:1e:94:b2:7c:d0:55:38:"
+                          "e1:af:62:09:3b:cc:74:10:8d:f5:2e:97:46:b8:03:6f");
+  char *extra = sdp_offer(t, 'E', "a=sendrecv", "a=x-unknown:anything at "
+                          "all\r\na=ice-options:trickle\r\na=sendrecv");
+
+  call_set_up(t, &s, 2, 2);
+  offer_taken(t, &s, "application/sdp", sdp_offer(t, 'F', NULL, NULL),
+              "the reference offer");
+  offer_taken(t, &s, "application/sdp", lf_only(t, sdp_offer(t, 'H', NULL,
+              NULL)), "lines ending in a lone LF");
+  offer_taken(t, &s, "application/sdp", lower,
+              "a fingerprint in lower-case hex");
+  offer_taken(t, &s, "application/sdp", extra,
+              "an unknown attribute and ice-options");
+  offer_taken(t, &s, "Application/SDP; charset=utf-8",
+              sdp_offer(t, 'U', NULL, NULL),
+              "content-type in other case, with a parameter");
+}
+
+/* spec: CALL-20 */
+static void bad_sdp_names_line(pc_ctx *t)
+{
+  call_set s;
+  char *sdp = sdp_offer(t, 'V', "a=ice-pwd:", "a=ice-pwd:tooshort");
+  const char *req, *body;
+  pc_frame *e;
+
+  call_set_up(t, &s, 2, 2);
+  pc_note(t, "line 11 holds an ice-pwd of 8 ice-char");
+  req = send_sdp(t, s.p[BOB], "OFFER", s.call, ALICE, s.p[ALICE],
+                 "application/sdp", sdp, strlen(sdp), NULL, NULL);
+  e = pc_expect_error(s.p[BOB], "bad-sdp", 0, req, PC_WAIT);
+  body = e->body ? e->body : "";
+  PC_CHECK(t, strstr(body, "11") != NULL && strstr(body, "ice-pwd") != NULL,
+           "the bad-sdp ERROR body does not name line 11 and the rule "
+           "(ice-pwd-att): \"%.300s\"", body);
+  req = send_cand(t, s.p[BOB], s.call, ALICE, s.p[ALICE],
+                  "candidate:1 1 udp 2130706431 127.0.0.1 40000 host");
+  e = pc_expect_error(s.p[BOB], "bad-candidate", 0, req, PC_WAIT);
+  PC_CHECK(t, e->body_len > 0, "the bad-candidate ERROR has no body "
+           "naming what was wrong");
+}
+
+/* spec: CALL-17 CALL-19 */
 static void sdp_too_large(pc_ctx *t)
 {
   const pc_config *cfg = pc_config_of(t);
@@ -932,7 +1197,7 @@ static void sdp_too_large(pc_ctx *t)
   check_relay(t, s.p[ALICE], f, s.call, BOB, s.p[BOB], req, fits, 16384);
 }
 
-/* spec: CALL-15 */
+/* spec: CALL-16 */
 static void second_device_join(pc_ctx *t)
 {
   call_set s;
@@ -954,7 +1219,7 @@ static void second_device_join(pc_ctx *t)
            "announced");
 }
 
-/* spec: CALL-16 */
+/* spec: CALL-2 CALL-16 */
 static void second_call_in_conv(pc_ctx *t)
 {
   const char *conv = pc_conv_group(t, ALICE, members_12, 2);
@@ -979,9 +1244,86 @@ static void second_call_in_conv(pc_ctx *t)
   pcw_none(t, a, "RING", "conv", conv, "a refused CALL rang");
 }
 
-/* ---- reconnects -------------------------------------------------------- */
+/* spec: CALL-16 */
+static void offer_while_pending(pc_ctx *t)
+{
+  call_set s;
+  char *sdp = sdp_offer(t, 'Q', NULL, NULL);
+  const char *req;
+  pc_frame *f;
 
-/* spec: CALL-17 */
+  call_set_up(t, &s, 2, 2);
+  offer_between(t, &s, BOB, ALICE, 'B');
+  pc_note(t, "bob offers again while his first OFFER waits for its ANSWER");
+  req = send_sdp(t, s.p[BOB], "OFFER", s.call, ALICE, s.p[ALICE],
+                 "application/sdp", sdp, strlen(sdp), NULL, NULL);
+  pc_expect_error(s.p[BOB], "bad-call-state", 0, req, PC_WAIT);
+  still_works(t, s.p[BOB]);
+  pcw_none(t, s.p[ALICE], "OFFER", "call", s.call, "a second OFFER while "
+           "one was pending was relayed");
+  pc_note(t, "with ice-restart: yes it replaces the pending one");
+  req = send_sdp(t, s.p[BOB], "OFFER", s.call, ALICE, s.p[ALICE],
+                 "application/sdp", sdp, strlen(sdp), "ice-restart", "yes");
+  expect_ok(t, s.p[BOB], req, "OFFER with ice-restart while one pends");
+  f = pc_expect(s.p[ALICE], "OFFER", "call", s.call, PC_WAIT);
+  check_relay(t, s.p[ALICE], f, s.call, BOB, s.p[BOB], req, sdp,
+              strlen(sdp));
+}
+
+/* Sends `verb` with `body` (an SDP, or NULL) or candidate `cand` about
+ * `call` from c to (user, device) and expects ERROR `reason`. */
+static void refused_as(pc_ctx *t, pc_conn *c, const char *verb,
+                       const char *call, int user, const pc_conn *to,
+                       const char *body, size_t len, const char *cand,
+                       const char *reason)
+{
+  const char *req;
+
+  if (cand)
+    req = send_cand(t, c, call, user, to, cand);
+  else
+    req = send_sdp(t, c, verb, call, user, to, "application/sdp", body,
+                   len, NULL, NULL);
+  pc_expect_error(c, reason, 0, req, PC_WAIT);
+}
+
+/* spec: CALL-14 CALL-15 CALL-16 */
+static void check_order(pc_ctx *t)
+{
+  const char *junk = "no sdp\r\n", *bad = "candidate:x";
+  const char *req = pc_uniq(t, "mh");
+  char *big = sdp_of_size(t, 16385);
+  pc_conn *x = call_session(t, CAROL, NULL);
+  call_set s;
+
+  call_set_up(t, &s, 2, 2);
+  pc_note(t, "membership (step 4) before the body (step 8)");
+  refused_as(t, x, "OFFER", s.call, ALICE, s.p[ALICE], junk, strlen(junk),
+             NULL, "no-such-call");
+  refused_as(t, x, "OFFER", s.call, ALICE, s.p[ALICE], big, 16385, NULL,
+             "no-such-call");
+  refused_as(t, x, "CANDIDATE", s.call, ALICE, s.p[ALICE], NULL, 0, bad,
+             "no-such-call");
+  pc_note(t, "the addressee (step 6) before the body (step 8)");
+  refused_as(t, s.p[BOB], "OFFER", s.call, CAROL, x, junk, strlen(junk),
+             NULL, "no-such-call");
+  refused_as(t, s.p[BOB], "CANDIDATE", s.call, BOB, s.p[BOB], NULL, 0, bad,
+             "no-such-call");
+  pc_note(t, "the call's rules (step 7) before the body (step 8)");
+  refused_as(t, s.p[ALICE], "ANSWER", s.call, BOB, s.p[BOB], junk,
+             strlen(junk), NULL, "bad-call-state");
+  pc_note(t, "the headers (step 3) before the call (step 4)");
+  pc_send(x, "OFFER", junk, "call", pc_uniq(t, "k"), "to-device", "d",
+          "content-type", "application/sdp", "req", req, NULL);
+  ca_body_names(t, pc_expect_error(x, "missing-header", 0, req, PC_WAIT),
+                "to");
+  still_works(t, x);
+  still_works(t, s.p[BOB]);
+}
+
+/* ---- reconnects ----------------------------------------------------- */
+
+/* spec: CALL-4 CALL-13 */
 static void rejoin_within_grace(pc_ctx *t)
 {
   call_set s;
@@ -1029,7 +1371,7 @@ static void rejoin_within_grace(pc_ctx *t)
            "ice-restart %s, sent yes", pc_hdr_show(f, "ice-restart"));
 }
 
-/* spec: CALL-18 */
+/* spec: CALL-13 */
 static void grace_expires(pc_ctx *t)
 {
   uint64_t grace = pc_config_of(t)->call_grace_ms;
@@ -1056,7 +1398,7 @@ static void grace_expires(pc_ctx *t)
   expect_end(t, s.p[ALICE], s.conv, s.call, "disconnected", wait);
 }
 
-/* ---- HTTP ---------------------------------------------------------------- */
+/* ---- HTTP ----------------------------------------------------------- */
 
 /* GET /v1/call/{call} as account `user`. */
 static pc_http *get_call(pc_ctx *t, int user, const char *call)
@@ -1104,7 +1446,27 @@ static bool has_event(json_t *events, const char *user, const char *kind)
   return false;
 }
 
-/* spec: CALL-19 */
+/* GET /v1/conversations/{conv}/calls lists `call` first, without its
+ * events. */
+static void check_list(pc_ctx *t, const char *conv, const char *call)
+{
+  pc_http *r = pc_http_request(t, "GET", pc_printf(t, "/v1/conversations/"
+                               "%s/calls", conv), pc_token(t, BOB), NULL,
+                               NULL, 0);
+  json_t *calls = r->json ? json_object_get(r->json, "calls") : NULL;
+  json_t *first = json_array_get(calls, 0);
+  json_t *id = json_object_get(first, "id");
+
+  PC_CHECK(t, r->status == 200 && json_is_array(calls), "GET "
+           "/v1/conversations/%s/calls answered %d: %.300s", conv,
+           r->status, r->body ? r->body : "");
+  PC_CHECK(t, json_is_string(id) && strcmp(json_string_value(id), call) ==
+           0 && !json_object_get(first, "events"), "the conversation's "
+           "calls do not start with the call, without events: %.300s",
+           r->body);
+}
+
+/* spec: CALL-21 */
 static void http_call_record(pc_ctx *t)
 {
   call_set s;
@@ -1139,147 +1501,221 @@ static void http_call_record(pc_ctx *t)
                   has_event(events, pc_user(t, BOB), "joined"),
            "the call record's events do not show both participants "
            "joining");
+  check_list(t, s.conv, s.call);
 }
 
-/* spec: CALL-20 SEC-1 */
+/* Fails unless a and b are the same 404 not-found, body for body. */
+static void same_404(pc_ctx *t, const pc_http *a, const pc_http *b,
+                     const char *what)
+{
+  pc_http_expect(t, a, 404, "not-found");
+  pc_http_expect(t, b, 404, "not-found");
+  PC_CHECK(t, a->body_len == b->body_len &&
+                  memcmp(a->body, b->body, a->body_len) == 0,
+           "%s answer different bodies: %.200s against %.200s", what,
+           a->body, b->body);
+}
+
+/* spec: CALL-22 */
 static void http_call_not_member(pc_ctx *t)
 {
   call_set s;
-  pc_http *real, *none;
+  const char *tok;
 
   call_set_up(t, &s, 2, 2);
-  real = get_call(t, CAROL, s.call);
-  pc_http_expect(t, real, 404, "not-found");
-  none = get_call(t, CAROL, pc_uniq(t, "k"));
-  pc_http_expect(t, none, 404, "not-found");
-  PC_CHECK(t, real->body_len == none->body_len &&
-                  memcmp(real->body, none->body, real->body_len) == 0,
-           "GET /v1/call of another conversation's call and of no call "
-           "answer different bodies: %.200s against %.200s", real->body,
-           none->body);
+  same_404(t, get_call(t, CAROL, s.call),
+           get_call(t, CAROL, pc_uniq(t, "k")),
+           "GET /v1/call of another conversation's call and of no call");
+  tok = pc_token(t, CAROL);
+  same_404(t, pc_http_request(t, "GET", pc_printf(t, "/v1/conversations/%s"
+                              "/calls", s.conv), tok, NULL, NULL, 0),
+           pc_http_request(t, "GET", pc_printf(t, "/v1/conversations/%s",
+                           s.conv), tok, NULL, NULL, 0),
+           "GET /v1/conversations/{id}/calls and /v1/conversations/{id} of "
+           "a conversation of others");
 }
 
-/* spec: CALL-21 */
+/* POST /v1/call/{call}/recording/start with `token` (NULL: none). */
+static pc_http *recording_start(pc_ctx *t, const char *call,
+                                const char *token)
+{
+  return pc_http_request(t, "POST", pc_printf(t, "/v1/call/%s/recording/"
+                         "start", call), token, "application/json", "{}",
+                         2);
+}
+
+/* spec: CALL-23 */
 static void http_recording_501(pc_ctx *t)
 {
   call_set s;
   pc_http *r;
 
   call_set_up(t, &s, 2, 2);
-  r = pc_http_request(t, "POST", pc_printf(t, "/v1/call/%s/recording/start",
-                      s.call), pc_token(t, ALICE), "application/json", "{}",
-                      2);
-  pc_http_expect(t, r, 501, "not-supported");
+  r = recording_start(t, s.call, NULL);
+  PC_CHECK(t, r->status == 401, "recording/start without a token answered "
+           "%d, not 401", r->status);
+  same_404(t, recording_start(t, s.call, pc_token(t, CAROL)),
+           recording_start(t, pc_uniq(t, "k"), pc_token(t, CAROL)),
+           "recording/start of another conversation's call and of no "
+           "call");
+  pc_http_expect(t, recording_start(t, s.call, pc_token(t, ALICE)), 501,
+                 "not-supported");
 }
 
-/* ---- the suite ------------------------------------------------------------ */
+/* ---- the suite ------------------------------------------------------ */
 
 static const pc_case cases[] = {
   {"call.call-answered-ok",
-   "CALL in a conversation is answered OK with a new call id.",
-   "CALL-1", PC_MUST, "calls", call_answered_ok},
+   "CALL in a conversation is answered OK with a new call id, and the RING "
+   "says the media asked for.",
+   "CALL-2 CALL-3", PC_MUST, "calls", call_answered_ok},
   {"call.ring-reaches-members",
    "RING reaches every calls session of the other members, naming the "
    "call, conv, caller, device and media, and no session without the "
    "capability, of a non-member, or of the caller.",
-   "CALL-2", PC_MUST, "calls", ring_reaches_members},
+   "CALL-1 CALL-3", PC_MUST, "calls", ring_reaches_members},
+  {"call.ring-late-session",
+   "A calls session of a member that becomes READY while the call rings "
+   "gets the RING.",
+   "CALL-3", PC_MUST, "calls", ring_late_session},
+  {"call.ring-stop-elsewhere",
+   "When a member joins on one device, the member's other rung sessions "
+   "get RING-STOP answered-elsewhere.",
+   "CALL-10", PC_MUST, "calls", ring_stop_elsewhere},
   {"call.join-participants",
-   "JOIN is answered OK and PARTICIPANTS listing the caller; the caller "
-   "gets JOINED naming the joiner.",
-   "CALL-3", PC_MUST, "calls", join_participants},
+   "JOIN is answered OK and PARTICIPANTS with its req, listing every "
+   "participant; the caller gets JOINED naming the joiner, without rejoin.",
+   "CALL-4", PC_MUST, "calls", join_participants},
   {"call.offer-answer-relayed",
    "OFFER and ANSWER reach the addressed participant only, with from and "
-   "device added, to and to-device removed and the body unchanged.",
-   "CALL-4", PC_MUST, "calls", offer_answer_relayed},
+   "device added, to, to-device and req removed and the body unchanged.",
+   "CALL-5", PC_MUST, "calls", offer_answer_relayed},
   {"call.candidates-relayed",
    "CANDIDATE and END-OF-CANDIDATES reach the addressed participant only, "
    "with the sender named and the candidate unchanged.",
-   "CALL-4", PC_MUST, "calls", candidates_relayed},
+   "CALL-5", PC_MUST, "calls", candidates_relayed},
   {"call.relay-names-sender",
-   "A relayed frame names the sending session's user and device, not "
-   "from or device headers the client put in.",
-   "CALL-4 SEC-3", PC_MUST, "calls", relay_names_sender},
+   "A relayed frame names the sending session's user and device, not from "
+   "or device headers the client put in.",
+   "CALL-5 SEC-3", PC_MUST, "calls", relay_names_sender},
   {"call.media-state-to-all",
-   "MEDIA-STATE reaches every other participant, not the sender.",
+   "MEDIA-STATE reaches every other participant with its values, not the "
+   "sender.",
    "CALL-5", PC_MUST, "calls", media_state_to_all},
+  {"call.relay-in-order",
+   "An OFFER and the CANDIDATEs sent after it without waiting reach the "
+   "peer in the order sent.",
+   "CALL-6", PC_MUST, "calls", relay_in_order},
+  {"call.server-verbs-refused",
+   "RING, PARTICIPANTS, JOINED, LEFT, RING-STOP or CALL-END from a client "
+   "gets the fatal bad-state.",
+   "CALL-7", PC_MUST, "calls", server_verbs_refused},
   {"call.hangup-ends-for-all",
    "HANGUP from a participant ends the call: CALL-END with its reason "
-   "reaches every participant.",
-   "CALL-6", PC_MUST, "calls", hangup_ends_for_all},
+   "reaches every participant, nothing about the call follows, and a JOIN "
+   "gets bad-call-state.",
+   "CALL-8 CALL-12 CALL-16", PC_MUST, "calls", hangup_ends_for_all},
+  {"call.leave-two-party",
+   "LEAVE from one of two participants: the other gets LEFT naming it with "
+   "the LEAVE's reason, then CALL-END completed.",
+   "CALL-9", PC_MUST, "calls", leave_two_party},
+  {"call.decline-in-group",
+   "In a group, a callee's HANGUP while ringing is answered OK, stops the "
+   "ringing on the callee's other devices and does not end the call.",
+   "CALL-10", PC_MUST, "calls", decline_in_group},
   {"call.decline-while-ringing",
    "In a direct conversation, the callee's HANGUP while ringing ends the "
-   "call with CALL-END declined to caller and callee.",
-   "CALL-7", PC_MUST, "calls", decline_while_ringing},
+   "call with CALL-END declined to the caller and every rung session.",
+   "CALL-8 CALL-12", PC_MUST, "calls", decline_while_ringing},
   {"call.caller-cancels",
    "The caller's HANGUP while ringing ends the call with CALL-END "
    "cancelled to the caller and every rung session.",
-   "CALL-7", PC_MUST, "calls", caller_cancels},
+   "CALL-8 CALL-12", PC_MUST, "calls", caller_cancels},
   {"call.ring-times-out",
    "A call nobody joins within the ring timeout ends with CALL-END "
    "no-answer to the caller and the rung sessions.",
-   "CALL-8", PC_MUST, "calls", ring_times_out},
+   "CALL-11 CALL-12", PC_MUST, "calls", ring_times_out},
   {"call.candidate-not-in-call",
    "CANDIDATE or OFFER from a member who is not in the call gets "
    "no-such-call, not fatal, and reaches nobody.",
-   "CALL-9", PC_MUST, "calls", candidate_not_in_call},
+   "CALL-15 CALL-19", PC_MUST, "calls", candidate_not_in_call},
   {"call.to-not-participant",
    "A frame addressed to a user or device that is not in the call gets "
    "no-such-call and reaches nobody.",
-   "CALL-9", PC_MUST, "calls", to_not_participant},
+   "CALL-15 CALL-19", PC_MUST, "calls", to_not_participant},
   {"call.non-member-unknown",
    "Call frames from a non-member of the conversation get the very answer "
    "an unknown call id gets, apart from req, and reach nobody.",
-   "CALL-10 SEC-1", PC_MUST, "calls", non_member_unknown},
+   "CALL-1 CALL-15 SEC-20", PC_MUST, "calls", non_member_unknown},
   {"call.answer-without-offer",
    "ANSWER without a pending OFFER from the addressed participant gets "
    "bad-call-state and is not relayed.",
-   "CALL-11", PC_MUST, "calls", answer_without_offer},
+   "CALL-16 CALL-19", PC_MUST, "calls", answer_without_offer},
+  {"call.offer-while-pending",
+   "A second OFFER to the same participant while the first waits for its "
+   "ANSWER gets bad-call-state, unless it carries ice-restart: yes.",
+   "CALL-16", PC_MUST, "calls", offer_while_pending},
+  {"call.check-order",
+   "A call frame that fails several checks gets the error of the first in "
+   "the order of section 19.5 (headers, membership, addressee, call rules, "
+   "body).",
+   "CALL-14 CALL-15 CALL-16", PC_MUST, "calls", check_order},
   {"call.bad-candidate",
-   "A candidate that breaks the candidate grammar gets bad-candidate, "
-   "not fatal, and is not relayed.",
-   "CALL-12", PC_MUST, "calls", bad_candidate},
+   "A candidate that breaks the candidate grammar or its limits gets "
+   "bad-candidate, not fatal, and is not relayed.",
+   "CALL-18 CALL-19", PC_MUST, "calls", bad_candidate},
   {"call.bad-sdp",
    "An SDP body outside the grammar or the profile (no ice-pwd, a bad "
-   "fingerprint, no audio, garbage) gets bad-sdp and is not relayed.",
-   "CALL-13", PC_MUST, "calls", bad_sdp},
+   "fingerprint, no audio, no opus, garbage) gets bad-sdp and is not "
+   "relayed.",
+   "SDP-1 CALL-17 CALL-19", PC_MUST, "calls", bad_sdp},
   {"call.sdp-content-type",
-   "An OFFER whose content-type is not application/sdp, or that has no "
-   "body, gets bad-sdp and is not relayed.",
-   "CALL-13", PC_MUST, "calls", sdp_content_type},
+   "An OFFER whose content-type is not application/sdp, or that has none "
+   "or no body, gets bad-sdp and is not relayed.",
+   "CALL-17 CALL-19", PC_MUST, "calls", sdp_content_type},
+  {"call.sdp-accepted",
+   "Offers the profile allows (lone LF line ends, lower-case fingerprint, "
+   "unknown attributes, content-type in other case with a parameter) are "
+   "relayed.",
+   "SDP-1 CALL-5 CALL-17", PC_MUST, "calls", sdp_accepted},
+  {"call.bad-sdp-names-line",
+   "The bad-sdp ERROR names the line and the rule broken; the "
+   "bad-candidate ERROR has a body.",
+   "CALL-20", PC_SHOULD, "calls", bad_sdp_names_line},
   {"call.sdp-too-large",
-   "An SDP body of 16385 octets gets sdp-too-large and is not relayed; "
-   "one of 16384 octets is relayed.",
-   "CALL-14", PC_MUST, "calls", sdp_too_large},
+   "An SDP body of 16385 octets gets sdp-too-large and is not relayed; one "
+   "of 16384 octets is relayed.",
+   "CALL-17 CALL-19", PC_MUST, "calls", sdp_too_large},
   {"call.second-device-join",
    "JOIN from a second device of a user in the call, or again from the "
    "device in it, gets bad-call-state.",
-   "CALL-15", PC_MUST, "calls", second_device_join},
+   "CALL-16", PC_MUST, "calls", second_device_join},
   {"call.second-call-in-conv",
    "CALL in a conversation whose call is ringing or active gets "
    "bad-call-state and rings nobody.",
-   "CALL-16", PC_MUST, "calls", second_call_in_conv},
+   "CALL-2 CALL-16", PC_MUST, "calls", second_call_in_conv},
   {"call.rejoin-within-grace",
    "A participant whose connection dropped rejoins within the grace: the "
    "peer gets JOINED rejoin yes and no LEFT, and an ice-restart OFFER is "
    "relayed.",
-   "CALL-17", PC_MUST, "calls", rejoin_within_grace},
+   "CALL-4 CALL-13", PC_MUST, "calls", rejoin_within_grace},
   {"call.grace-expires",
    "A participant who does not come back within the grace is LEFT with "
-   "reason disconnected; the last two ending that way end the call "
-   "disconnected.",
-   "CALL-18", PC_MUST, "calls", grace_expires},
+   "reason disconnected; when too few are left the call ends disconnected.",
+   "CALL-13", PC_MUST, "calls", grace_expires},
   {"call.http-call-record",
-   "GET /v1/call/{id} shows an ended call with its conv, end reason, "
-   "times and join events.",
-   "CALL-19", PC_MUST, "calls", http_call_record},
+   "GET /v1/call/{id} shows an ended call with its conv, end reason, times "
+   "and join events, and the conversation's call list starts with it.",
+   "CALL-21", PC_SHOULD, "calls", http_call_record},
   {"call.http-not-member",
    "GET /v1/call/{id} by a non-member answers the 404 not-found of an "
-   "unknown call.",
-   "CALL-20 SEC-1", PC_MUST, "calls", http_call_not_member},
+   "unknown call; the calls of others' conversation answer as the "
+   "conversation does.",
+   "CALL-22", PC_MUST, "calls", http_call_not_member},
   {"call.http-recording-not-supported",
-   "POST /v1/call/{id}/recording/start answers 501 not-supported with the "
-   "JSON error body.",
-   "CALL-21", PC_MUST, "calls", http_recording_501},
+   "POST /v1/call/{id}/recording/start answers 401 without a token, 404 "
+   "for others' calls, else 501 not-supported with the JSON error body.",
+   "CALL-23", PC_MUST, "calls", http_recording_501},
 };
 
 const pc_suite pc_suite_call = {"call", false, cases, PC_COUNT(cases)};
