@@ -118,11 +118,12 @@ static void start_at(jitter_buffer *jb, uint32_t ts, uint64_t now_us)
 }
 
 static void store(jitter_buffer *jb, uint32_t idx, const uint8_t *payload,
-                  size_t len)
+                  size_t len, uint64_t now_us)
 {
   jb_slot *s = slot_of(jb, idx);
   s->state = SLOT_HELD;
   s->idx = idx;
+  s->arrival_us = now_us;
   s->len = len;
   memcpy(s->data, payload, len);
   if ((int32_t)(idx - jb->high_idx) > 0)
@@ -160,11 +161,11 @@ jb_result jb_insert(jitter_buffer *jb, uint32_t ts, const uint8_t *payload,
   if (ahead >= JB_AHEAD_MAX) {
     jb->resyncs++;
     start_at(jb, ts, now_us);
-    store(jb, 0, payload, len);
+    store(jb, 0, payload, len, now_us);
     return JB_RESYNC;
   }
   observe(jb, idx, now_us);
-  store(jb, idx, payload, len);
+  store(jb, idx, payload, len, now_us);
   return JB_STORED;
 }
 
@@ -254,6 +255,7 @@ bool jb_pull(jitter_buffer *jb, uint64_t now_us, jb_out *out)
     out->action = JB_DECODE;
     out->pkt = s->data;
     out->len = s->len;
+    out->wait_us = now_us > s->arrival_us ? now_us - s->arrival_us : 0;
   } else if (held(jb, jb->play_idx + 1)) {
     jb_slot *s = slot_of(jb, jb->play_idx + 1);
     out->action = JB_FEC;

@@ -39,12 +39,14 @@ typedef struct jb_out {
   const uint8_t *pkt;   /* JB_DECODE, JB_FEC; valid until the next call */
   size_t len;
   uint32_t ts;          /* RTP timestamp of the frame played */
+  uint64_t wait_us;     /* JB_DECODE: from the packet's arrival to now */
   bool underrun;        /* JB_PLC: no later packet is held either */
 } jb_out;
 
 typedef struct jb_slot {
   uint8_t state;        /* empty, held, done */
   uint32_t idx;         /* frame index the slot belongs to */
+  uint64_t arrival_us;
   size_t len;
   uint8_t data[AUDIO_PACKET_MAX];
 } jb_slot;

@@ -72,8 +72,7 @@ struct media_pipe {
   uint64_t first_audio_us, offer_us;
   uint64_t recovered_fec, concealed, pending_lost;
   quality_runs runs;
-  double target_sum_ms;
-  uint64_t target_n;
+  uint64_t wait_sum_us, wait_n;    /* of frames decoded from packets */
 };
 
 static void pipe_defaults(media_pipe_opts *o)
@@ -300,8 +299,10 @@ static void playout(media_pipe *p, uint64_t now_us)
       p->first_audio_us = now_us;
     }
     append_output(p, pcm);
-    p->target_sum_ms += jb_target_ms(p->jb);
-    p->target_n++;
+    if (f.action == JB_DECODE) {
+      p->wait_sum_us += f.wait_us;
+      p->wait_n++;
+    }
   }
 }
 
@@ -464,7 +465,8 @@ void media_pipe_report(const media_pipe *p, media_quality *q)
   if (p->have_offer && p->have_first_audio &&
       p->first_audio_us >= p->offer_us)
     q->setup_ms = (double)(p->first_audio_us - p->offer_us) / 1000.0;
-  q->jitter_buffer_ms = p->target_n ? p->target_sum_ms / p->target_n : 0;
+  q->jitter_buffer_ms = p->wait_n ? (double)p->wait_sum_us / 1000.0 /
+                                     (double)p->wait_n : 0;
   double delay = quality_one_way_delay_ms(q->rtt_ms, q->jitter_buffer_ms);
   q->r_factor = quality_r_factor(delay, quality_runs_loss_pct(&p->runs),
                                  quality_runs_burst_r(&p->runs));

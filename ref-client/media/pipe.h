@@ -28,7 +28,8 @@ typedef struct media_quality {
   double jitter_ms;        /* RFC 3550 interarrival jitter, ms */
   double rtt_ms;           /* from RTCP LSR/DLSR; -1 unknown */
   double setup_ms;         /* offer sent -> first audio played; -1 unknown */
-  double jitter_buffer_ms; /* mean target delay of the jitter buffer */
+  double jitter_buffer_ms; /* mean wait in the jitter buffer of the
+                              frames played from packets (spec 19.8) */
   double r_factor, mos;    /* E-model (quality.h) */
 } media_quality;
 

@@ -40,6 +40,7 @@ static void put(uint32_t ts0, uint32_t k, uint64_t at_us, jb_result want)
 
 typedef struct played {
   unsigned decode, fec, plc, stretch, silence;
+  uint64_t wait_max_us;
   uint32_t last_frame;   /* payload index of the last decoded frame */
   bool in_order;
 } played;
@@ -58,6 +59,8 @@ static void pull_until(uint64_t from_us, uint64_t until_us, played *p)
           p->in_order = false;
         p->last_frame = k;
         p->decode++;
+        if (f.wait_us > p->wait_max_us)
+          p->wait_max_us = f.wait_us;
         break;
       case JB_FEC: p->fec++; break;
       case JB_PLC: p->plc++; break;
@@ -78,6 +81,7 @@ Test(jitter, steady_stream_plays_in_order)
   cr_assert_eq(p.decode, 100 - 2);   /* the last 40 ms are still held */
   cr_assert(p.in_order);
   cr_assert_eq(p.plc + p.fec + p.stretch, 0);
+  cr_assert_eq(p.wait_max_us, 40 * MS);
   cr_assert_eq(jb->late, 0);
   cr_assert_lt(jb_jitter_ms(jb), 0.001);
   cr_assert(jb_target_ms(jb) >= 40 && jb_target_ms(jb) < 41);

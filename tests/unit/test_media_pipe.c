@@ -277,6 +277,9 @@ Test(media_pipe, clean_channel)
   /* Offer 150 ms before the start, 20 ms on the wire, 40 ms buffered. */
   cr_assert(qb.setup_ms >= 210 && qb.setup_ms <= 212, "%f", qb.setup_ms);
   cr_assert_eq(qa.setup_ms, -1);
+  /* Each packet waited the jitter buffer's minimum, 40 ms. */
+  cr_assert(qb.jitter_buffer_ms > 39.9 && qb.jitter_buffer_ms < 40.1,
+            "%f", qb.jitter_buffer_ms);
   cr_assert(qb.mos > 4.3, "mos %f r %f", qb.mos, qb.r_factor);
 
   /* A hangs up: its BYE reaches B, and B's playout running dry after
@@ -420,5 +423,44 @@ Test(media_pipe, jitter_reorder_duplicates)
   cr_assert_gt(q.jitter_ms, 5);
   cr_assert_gt(q.jitter_buffer_ms, 40);
   cr_assert_lt(q.packets_late, 20);
+  call_end(&c);
+}
+
+/* Garbage and cut or bit-flipped copies of real packets: the pipe
+ * ignores what does not parse and keeps playing what does. */
+Test(media_pipe, hostile_packets)
+{
+  call c;
+  media_pipe_opts oa = opts_for(true, true), ob = opts_for(false, true);
+  call_start(&c, &oa, &ob);
+  call_run(&c, 500 * MS);
+  uint32_t seed = 99;
+  uint8_t pkt[1500];
+  for (int round = 0; round < 3000; round++) {
+    size_t len = 0;
+    if (c.ab.n > 0) {
+      flight *f = &c.ab.q[round % c.ab.n];
+      len = f->len;
+      memcpy(pkt, f->data, len);
+    }
+    seed = seed * 1664525u + 1013904223u;
+    if (len > 0 && round % 3 == 0)
+      len = (seed >> 8) % len;                       /* cut */
+    else if (len > 0)
+      pkt[(seed >> 8) % len] ^= (uint8_t)(1u << (seed % 8));   /* flip */
+    uint8_t *copy = malloc(len ? len : 1);
+    memcpy(copy, pkt, len);   /* exactly len octets for ASan to watch */
+    media_pipe_on_packet(c.b, copy, len, c.now);
+    free(copy);
+    if (round % 100 == 0)
+      call_run(&c, 20 * MS);
+  }
+  call_run(&c, 500 * MS);
+  media_quality q;
+  media_pipe_report(c.b, &q);
+  cr_assert_gt(q.packets_received, 0);
+  size_t ny;
+  media_pipe_output(c.b, &ny);
+  cr_assert_gt(ny, 0);
   call_end(&c);
 }

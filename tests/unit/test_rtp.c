@@ -370,3 +370,52 @@ Test(rtp, ntp_and_rtt)
   /* Across the wrap of the middle 32 bits. */
   cr_assert_eq(parley_rtcp_rtt_q16(0x100, 0xffffff00u, 0x100), 0x100);
 }
+
+static uint32_t lcg(uint32_t *s)
+{
+  *s = *s * 1664525u + 1013904223u;
+  return *s >> 8;
+}
+
+/* Random packets shaped enough like RTP and RTCP to get past the first
+ * checks: parsing never reads past len (the guard page) and whatever
+ * parses has consistent offsets. */
+Test(rtp, random_input)
+{
+  uint32_t seed = 1;
+  uint8_t pkt[96];
+  unsigned rtp_ok = 0, rtcp_ok = 0;
+  for (int round = 0; round < 20000; round++) {
+    size_t len = lcg(&seed) % sizeof pkt;
+    for (size_t i = 0; i < sizeof pkt; i++)
+      pkt[i] = (uint8_t)lcg(&seed);
+    if (len > 0)
+      pkt[0] = (uint8_t)(0x80 | (pkt[0] & 0x3f));
+    if (len > 1 && round % 2)
+      pkt[1] = (uint8_t)(200 + pkt[1] % 5);
+    if (round % 4 == 1) {
+      /* One RTCP packet whose length word matches, few blocks. */
+      uint8_t words = (uint8_t)(lcg(&seed) % 23);
+      len = ((size_t)words + 1) * 4;
+      pkt[0] = (uint8_t)(0x80 | (lcg(&seed) % 2));
+      pkt[2] = 0;
+      pkt[3] = words;
+    }
+
+    parley_rtp_header h;
+    if (parse_guarded(pkt, len, &h) == PARLEY_RTP_OK) {
+      cr_assert_eq(h.payload_off + h.payload_len + h.padding_len, len);
+      rtp_ok++;
+    }
+    parley_rtcp r;
+    if (rtcp_guarded(pkt, len, &r) == PARLEY_RTP_OK) {
+      cr_assert_leq(r.block_count, PARLEY_RTCP_BLOCK_MAX);
+      cr_assert_lt(strlen(r.cname), sizeof r.cname);
+      cr_assert_eq(len % 4, 0);
+      rtcp_ok++;
+    }
+  }
+  /* Both parsers were reached past their first checks. */
+  cr_assert_gt(rtp_ok, 100, "%u", rtp_ok);
+  cr_assert_gt(rtcp_ok, 10, "%u", rtcp_ok);
+}
