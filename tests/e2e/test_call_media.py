@@ -35,8 +35,9 @@ direct: a call on loopback (host candidates). Both exit 0; each heard
     packets received.
 fingerprint: alice advertises a wrong DTLS fingerprint in her SDP
     (--advertise-fingerprint). Both exit 1, bob (who checks alice's
-    certificate against it) says "fingerprint mismatch", neither report
-    counts a packet received and no heard file holds sound.
+    certificate against it) says "fingerprint mismatch" and sent no
+    packet, neither report counts a packet received and no heard file
+    holds sound.
 relay: coturn (Debian's turnserver) on 127.0.0.1, and between each
     client and coturn a parley-netem UDP relay that loses 5% of what
     the client sends and delays it by 40 ms +/- 30 ms; each client gets
@@ -44,8 +45,9 @@ relay: coturn (Debian's turnserver) on 127.0.0.1, and between each
     with the same seed: with Opus in-band FEC and with --no-fec. A
     table puts the two reports side by side. Both calls complete, FEC
     recovers packets only when on, the heard speech still correlates,
-    and the relays' counters show the media went through them. MOS is
-    printed, never asserted (it depends on timing).
+    the relays' counters show the media went through them, coturn
+    logged the allocations and each report's selected pair is relayed at
+    both ends. MOS is printed, never asserted (it depends on timing).
 
 Every wait is bounded (HANG_S) and waits for a condition or a process,
 never a fixed time.
@@ -140,8 +142,9 @@ class Call:
         """Starts bob's answer, then alice's call; inputs and opts are
         {user: ...}; opts are extra media options."""
         opts = opts or {}
-        for user, client, cmd in (("bob", self.bob, ["answer", "--from",
-                                                      "alice"]),
+        answer = ["answer", "--from", "alice", "--answer-timeout-ms",
+                  str(HANG_S * 1000 // 2)]
+        for user, client, cmd in (("bob", self.bob, answer),
                                   ("alice", self.alice, ["call", "bob"])):
             f = self.files[user]
             argv = [*cmd, "--input", inputs[user], "--output", f["wav"],
@@ -259,6 +262,9 @@ def test_direct(args, workdir):
     for user in ("alice", "bob"):
         got = quality(call.report(user), "packets_received")
         assert got and got > 0, f"{user}'s report: {got} packets received"
+        pair = [quality(call.report(user), k)
+                for k in ("local_type", "remote_type")]
+        print(f"direct: {user}'s selected pair: {pair}")
     check_heard(args, call, sp, CORR_MIN)
     server.stop()
 
@@ -284,6 +290,8 @@ def test_fingerprint(args, workdir):
     assert "fingerprint mismatch" in call.log("bob").lower(), \
         "bob's message does not name the fingerprint mismatch"
     print_reports(call)
+    sent = quality(call.report("bob"), "packets_sent")
+    assert sent == 0, f"bob refused alice's certificate, yet sent {sent}"
     for user in ("alice", "bob"):
         got = quality(call.report(user), "packets_received")
         assert got == 0, f"{user}'s report: {got} packets received"
@@ -439,10 +447,16 @@ def total(call, key):
     return sum(quality(call.report(u), key) or 0 for u in ("alice", "bob"))
 
 
-def check_relayed(tag, stats):
+def check_relayed(call, stats):
     """Media went through both relays both ways: at least 100 datagrams
-    (two seconds of 20 ms packets) each way through each."""
+    (two seconds of 20 ms packets) each way through each, and each
+    report says the selected pair was relayed at both ends."""
+    tag = call.tag
     for n, user in enumerate(("alice", "bob")):
+        pair = [quality(call.report(user), k)
+                for k in ("local_type", "remote_type")]
+        assert pair == ["relay", "relay"], \
+            f"{user}'s selected pair is {pair}, not relayed"
         up, down = stats[f"udp{n}.up.out"], stats[f"udp{n}.down.out"]
         lost = stats[f"udp{n}.up.loss"]
         print(f"{tag}: {user}'s relay: {up} datagrams to coturn "
@@ -462,12 +476,13 @@ def test_relay(args, workdir):
     try:
         for fec in (True, False):
             call, stats = relayed_call(args, workdir, sp, users, turn, fec)
-            check_relayed(call.tag, stats)
+            check_relayed(call, stats)
             runs.append((call.tag, call))
     finally:
         turn.stop()
     allocs = turn.log().count("ALLOCATE processed, success")
     print(f"coturn: {allocs} successful allocations logged")
+    assert allocs >= 4, "coturn logged fewer than two allocations a call"
     print_table(runs)
     for tag, call in runs:
         print_reports(call)
