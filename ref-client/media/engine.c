@@ -121,7 +121,10 @@ static int pipe_start(media *m, char *err, size_t cap) {
   m->pipe = media_pipe_new(&po, err, cap);
   if (!m->pipe)
     return -1;
-  media_pipe_mark_offer(m->pipe, (uint64_t)m->t_new_us);
+  g_mutex_lock(&m->lock);
+  int64_t offer = m->t_offer_us ? m->t_offer_us : m->t_new_us;
+  g_mutex_unlock(&m->lock);
+  media_pipe_mark_offer(m->pipe, (uint64_t)offer);
   timer_arm(m, &m->tick, 0, on_tick);
   return 0;
 }

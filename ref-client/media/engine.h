@@ -42,6 +42,8 @@ struct media {
   parley_sdp_setup remote_setup; /* [lock] as first given */
   char remote_fp[200];        /* [lock] as first given */
   bool stopped;               /* [lock] media_stop ran */
+  int64_t t_offer_us;         /* [lock] setup_ms counts from here; 0 unset */
+  bool offer_marked;          /* [lock] set by media_mark_offer */
 
   /* Media thread. */
   NiceAgent *agent;

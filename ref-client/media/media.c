@@ -137,9 +137,26 @@ media *media_new(const media_opts *o, void (*wake)(void *), void *wake_ud,
   return m;
 }
 
+/* The offer/answer exchange starts (lock held): setup_ms counts from the
+ * first description written or read, unless media_mark_offer said. */
+static void exchange_starts(media *m) {
+  if (!m->t_offer_us)
+    m->t_offer_us = g_get_monotonic_time();
+}
+
+void media_mark_offer(media *m) {
+  g_mutex_lock(&m->lock);
+  if (!m->offer_marked) {
+    m->offer_marked = true;
+    m->t_offer_us = g_get_monotonic_time();
+  }
+  g_mutex_unlock(&m->lock);
+}
+
 void media_local_desc(media *m, media_desc *out) {
   memset(out, 0, sizeof *out);
   g_mutex_lock(&m->lock);
+  exchange_starts(m);
   g_strlcpy(out->ufrag, m->ufrag, sizeof out->ufrag);
   g_strlcpy(out->pwd, m->pwd, sizeof out->pwd);
   if (!m->remote_known)
@@ -189,6 +206,7 @@ int media_set_remote(media *m, const media_desc *remote, char *err,
     snprintf(err, cap, "the media engine has stopped");
     rc = -1;
   } else if (!m->remote_known) {
+    exchange_starts(m);
     m->remote_known = true;
     m->remote_setup = remote->setup;
     g_strlcpy(m->remote_fp, remote->fingerprint, sizeof m->remote_fp);

@@ -122,10 +122,15 @@ int media_ice_restart(media *m);
 /* Takes the oldest queued event. Returns false when there is none. */
 bool media_next_event(media *m, media_event *out);
 
+/* The OFFER was sent (offerer) or received (answerer) just now: the
+ * report's setup_ms counts from this moment to the first audio played.
+ * Without it, it counts from the first media_local_desc or
+ * media_set_remote, whichever came first. Only the first call counts. */
+void media_mark_offer(media *m);
+
 /* Stops the media thread (idempotent). Fills *report (when not NULL)
  * with the pipeline's report, all zero with rtt_ms and setup_ms -1 when
- * media never flowed; setup_ms is measured from media_new to the first
- * audio played. *heard (when not NULL) gets a malloc'd copy of the audio
+ * media never flowed (see media_mark_offer for setup_ms). *heard (when not NULL) gets a malloc'd copy of the audio
  * played (48 kHz mono), which the caller frees; NULL when none. */
 void media_stop(media *m, media_quality *report, int16_t **heard,
                 size_t *samples);
