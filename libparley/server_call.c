@@ -40,12 +40,13 @@
  *   bound session whatever its capabilities (it joined, so it speaks
  *   calls).
  * - The call rings (RING to sessions that become READY) only while it is
- *   RINGING. CALL-END goes to the present participants and to every
- *   session that got RING and whose ringing was not stopped (its user
- *   joined or declined), in any state, so no device rings on.
+ *   RINGING, and never again for a user who joined or declined. CALL-END
+ *   goes to the present participants and to every session that got RING
+ *   and no RING-STOP (the one that declined included), in any state, so
+ *   no device rings on.
  * - PARTICIPANTS lists the other participants (away ones too), one
  *   "USER DEVICE" line each ending in CRLF, in join order; count is their
- *   number; no body when there are none.
+ *   number; no body when there are none; it carries the JOIN's req.
  * - JOIN with rejoin: yes from a (user, device) in the call moves it to
  *   the new session, whether the old one closed or not; from one that is
  *   not in the call (the grace passed) it is a plain join. JOIN without
@@ -87,7 +88,7 @@ typedef struct ring_entry {
   parley_conn_id conn;
   uint64_t serial;
   user *u;
-  bool stopped; /* RING-STOP sent, or its user answered or declined */
+  bool stopped; /* RING-STOP went to it */
 } ring_entry;
 
 struct call {
@@ -419,8 +420,9 @@ static bool part_leaves(parley_server *s, call *c, size_t k,
   return ends;
 }
 
-/* Sends RING-STOP with `reason` to u's ringing sessions other than
- * `except`, and marks u's ringing stopped. */
+/* Sends RING-STOP with `reason` to u's RING sessions other than
+ * `except`, and marks u's ringing stopped: no new RING for u. `except`
+ * got no RING-STOP, so it gets the CALL-END (CALL-12). */
 static void ring_stop_user(parley_server *s, call *c, user *u,
                            const session *except, const char *reason)
 {
@@ -431,11 +433,11 @@ static void ring_stop_user(parley_server *s, call *c, user *u,
   blob *b = fb_finish(&fb, NULL, 0, false);
   for (size_t i = 0; i < c->ring_len; i++) {
     ring_entry *r = &c->rings[i];
-    if (r->u != u || r->stopped)
+    session *to = session_find_serial(s, r->conn, r->serial);
+    if (r->u != u || r->stopped || to == NULL || to == except)
       continue;
     r->stopped = true;
-    session *to = session_find_serial(s, r->conn, r->serial);
-    if (to != NULL && to != except && b != NULL)
+    if (b != NULL)
       act_send(s, to->conn, b);
   }
   blob_unref(b);
@@ -634,6 +636,18 @@ static void relay_send(parley_server *s, session *ss, const reqid *req,
 
 /* ---- SDP and candidates ---- */
 
+/* True when a content-type is application/sdp: type and subtype without
+ * regard to case, parameters (after OWS ";") ignored. */
+static bool ctype_is_sdp(const char *p, size_t len)
+{
+  if (len < 15 || strncasecmp(p, "application/sdp", 15) != 0)
+    return false;
+  size_t i = 15;
+  while (i < len && (p[i] == ' ' || p[i] == '\t'))
+    i++;
+  return i == len ? len == 15 : p[i] == ';';
+}
+
 /* Checks an OFFER's or ANSWER's body: content-type application/sdp
  * (445), at most PARLEY_SDP_MAX octets (447, before parsing), then the
  * grammar and profile (445, the body naming line and rule). Returns
@@ -648,8 +662,7 @@ static bool sdp_check(parley_server *s, session *ss, const parley_frame *f,
     send_error(s, ss, PARLEY_E_BAD_SDP, req, "an SDP body is required");
     return false;
   }
-  if (ct == NULL || ct->len != 15 ||
-      strncasecmp(ct->ptr, "application/sdp", 15) != 0) {
+  if (ct == NULL || !ctype_is_sdp(ct->ptr, ct->len)) {
     send_error(s, ss, PARLEY_E_BAD_SDP, req,
                "content-type must be application/sdp");
     return false;
@@ -808,8 +821,10 @@ void on_call(parley_server *s, session *ss, const parley_frame *f,
 
 /* ---- JOIN ---- */
 
-/* PARTICIPANTS for the participant k: the others, one line each. */
-static void send_participants(parley_server *s, call *c, size_t k)
+/* PARTICIPANTS for the participant k: the others, one line each, with
+ * the req of the JOIN. */
+static void send_participants(parley_server *s, call *c, size_t k,
+                              const reqid *req)
 {
   char body[SRV_CALL_PARTS_MAX * (PARLEY_USER_MAX + PARLEY_ID_MAX + 3)];
   size_t len = 0;
@@ -824,6 +839,7 @@ static void send_participants(parley_server *s, call *c, size_t k)
   fb_hdr(&fb, "conv", c->c->id);
   fb_hdr(&fb, "state", c->state == CALL_RINGING ? "ringing" : "active");
   fb_u64(&fb, "count", c->part_count - 1);
+  fb_req(&fb, req);
   if (len > 0)
     fb_hdr(&fb, "content-type", "text/plain");
   blob *b = fb_finish(&fb, body, len, false);
@@ -853,7 +869,7 @@ static void join_again(parley_server *s, session *ss, call *c, size_t k,
   offers_clear(c, k);
   record(s, c, PARLEY_CALL_REC_REJOINED, ss->user, ss->device, NULL, false);
   send_ok(s, ss, req);
-  send_participants(s, c, k);
+  send_participants(s, c, k, req);
   send_joined(s, c, k, true);
   call_sched(s, c);
 }
@@ -911,7 +927,7 @@ void on_join(parley_server *s, session *ss, const parley_frame *f,
     c->state = CALL_ACTIVE;
   record(s, c, PARLEY_CALL_REC_JOINED, ss->user, ss->device, NULL, answers);
   send_ok(s, ss, req);
-  send_participants(s, c, (size_t)k);
+  send_participants(s, c, (size_t)k, req);
   send_joined(s, c, (size_t)k, false);
   ring_stop_user(s, c, ss->user, ss, "answered-elsewhere");
 }

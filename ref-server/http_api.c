@@ -39,7 +39,7 @@
 #define HTTP_HEADERS_MAX 1024
 #define HTTP_HISTORY_DEFAULT 50
 #define HTTP_HISTORY_MAX 100
-#define HTTP_CALLS_DEFAULT 20
+#define HTTP_CALLS_DEFAULT 50
 #define HTTP_CALLS_MAX 100
 #define HTTP_PAGE_MAX_BYTES (1u << 20) /* JSON of one history page */
 #define HTTP_MSG_FIELDS_BYTES 512      /* a message's JSON but its body */
@@ -450,7 +450,7 @@ static json_t *config_json(const host *h)
                                           : PARLEY_HEADER_LINE_MAX;
 
   return json_pack("{s:[i],s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-                   "s:I,s:I}",
+                   "s:I,s:I,s:I,s:I}",
                    "versions", 1, "subprotocol", HOST_SUBPROTOCOL, "ws_path",
                    HOST_WS_PATH, "max_frame", (json_int_t)frame,
                    "max_headers", (json_int_t)headers, "max_header_line",
@@ -462,7 +462,9 @@ static json_t *config_json(const host *h)
                    "typing_ttl_ms", (json_int_t)c->typing_ttl_ms,
                    "token_ttl_ms", (json_int_t)h->token_ttl_ms,
                    "rate_per_s", (json_int_t)c->rate_per_s, /* RATE-3 */
-                   "rate_burst", (json_int_t)c->rate_burst);
+                   "rate_burst", (json_int_t)c->rate_burst,
+                   "ring_timeout_ms", (json_int_t)c->ring_timeout_ms,
+                   "call_grace_ms", (json_int_t)c->call_grace_ms);
 }
 
 /* ---- validation helpers ----------------------------------------------- */

@@ -124,7 +124,7 @@ async def active_call(ctx):
 
 # ---- tests -------------------------------------------------------------
 
-# spec: section 19
+# spec: CALL-3 CALL-4 CALL-5 CALL-12 CALL-21 CALL-22
 async def test_call_flow_and_its_record(ctx):
     a, b, call = await active_call(ctx)
     await b.send(sdp_frame("OFFER", call, "alice", "a1",
@@ -176,6 +176,7 @@ async def test_call_flow_and_its_record(ctx):
     await b.close()
 
 
+# spec: CALL-15 CALL-16 CALL-17 CALL-18 CALL-19
 async def test_refused_frames_reach_nobody(ctx):
     a, b, call = await active_call(ctx)
     c = await session(ctx, "carol", "c1")   # not members of the call's
@@ -218,6 +219,7 @@ async def test_refused_frames_reach_nobody(ctx):
         await ws.close()
 
 
+# spec: CALL-3 CALL-11
 async def test_ring_timeout_and_late_ready(ctx):
     a = await session(ctx, "alice", "a1")
     call = await start_call(a, ctx["group"], media="video")
@@ -233,6 +235,7 @@ async def test_ring_timeout_and_late_ready(ctx):
     await c.close()
 
 
+# spec: CALL-13
 async def test_rejoin_and_grace(ctx):
     a, b, call = await active_call(ctx)
     await b.close()                       # away, within the grace
@@ -255,6 +258,7 @@ async def test_rejoin_and_grace(ctx):
     await a.close()
 
 
+# spec: CALL-9 CALL-10 CALL-12 CALL-16
 async def test_group_decline_and_second_device(ctx):
     a = await session(ctx, "alice", "a1")
     b1 = await session(ctx, "bob", "b1")
@@ -276,12 +280,15 @@ async def test_group_decline_and_second_device(ctx):
     await expect(a, "OK")
     await expect(b1, "LEFT", user="alice", reason="left")
     await expect(b1, "CALL-END", reason="completed")
+    # c1 declined and got no RING-STOP: the end reaches it (CALL-12)
+    await expect(c1, "CALL-END", reason="completed")
     for ws in (a, b2, c1, c2):
         await quiet(ws)
     for ws in (a, b1, b2, c1, c2):
         await ws.close()
 
 
+# spec: CALL-22 CALL-23
 def test_http_rules(ctx):
     port, tok = ctx["server"].port, ctx["tokens"]
 
@@ -343,6 +350,7 @@ def test_http_rules(ctx):
     assert all("events" not in c for c in body["calls"]), body
 
 
+# spec: CALL-21
 async def test_restart_ends_open_calls(ctx):
     a, b, call = await active_call(ctx)
     # a read through the store's queue: every event before it is in

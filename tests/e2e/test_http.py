@@ -59,7 +59,8 @@ def test_config(ctx):
             "max_body": 64512,
             "heartbeat_min_ms": 250, "heartbeat_max_ms": 120000,
             "dedup_window_ms": 86400000, "typing_ttl_ms": 6000,
-            "token_ttl_ms": 3600000, "rate_per_s": 200, "rate_burst": 400}
+            "token_ttl_ms": 3600000, "rate_per_s": 200, "rate_burst": 400,
+            "ring_timeout_ms": 30000, "call_grace_ms": 20000}
     assert body == want, body
 
 

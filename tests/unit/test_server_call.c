@@ -394,6 +394,7 @@ static size_t recs_of(const harness *h, parley_call_event_kind kind)
 
 /* ---- tests ---- */
 
+/* spec: CALL-1 */
 Test(call, welcome_lists_calls_only_when_offered)
 {
   harness *h = harness_new();
@@ -409,6 +410,7 @@ Test(call, welcome_lists_calls_only_when_offered)
   harness_free(h);
 }
 
+/* spec: CALL-3 CALL-4 CALL-5 CALL-6 CALL-8 CALL-12 CALL-21 */
 Test(call, one_to_one_flow)
 {
   harness *h = harness_new();
@@ -433,6 +435,7 @@ Test(call, one_to_one_flow)
   feedf(h, 2, "JOIN\ncall: %s\nreq: j\n", call);
   hexpect(expect(h, 2, "OK"), "req", "j");
   tf = expect(h, 2, "PARTICIPANTS");
+  hexpect(tf, "req", "j");
   hexpect(tf, "state", "active");
   hexpect(tf, "count", "1");
   hexpect(tf, "content-type", "text/plain");
@@ -514,6 +517,7 @@ Test(call, one_to_one_flow)
   harness_free(h);
 }
 
+/* spec: CALL-4 CALL-5 CALL-9 CALL-12 */
 Test(call, group_call_with_three)
 {
   harness *h = harness_new();
@@ -571,6 +575,9 @@ Test(call, group_call_with_three)
   expect(h, 3, "OK");
   hexpect(expect(h, 1, "LEFT"), "reason", "busy");
   hexpect(expect(h, 1, "CALL-END"), "reason", "completed");
+  /* bob and carol got RING and no RING-STOP: the end reaches them too */
+  hexpect(expect(h, 2, "CALL-END"), "reason", "completed");
+  hexpect(expect(h, 3, "CALL-END"), "reason", "completed");
   expect_nothing(h, 2);
   expect_nothing(h, 3);
   cr_assert_eq(recs_of(h, PARLEY_CALL_REC_ENDED), 1);
@@ -580,6 +587,7 @@ Test(call, group_call_with_three)
 
 /* Non-member, unknown call and member-not-in-the-call answers are the
  * same octets. */
+/* spec: CALL-1 CALL-15 */
 Test(call, no_such_call_is_identical_for_all_three)
 {
   harness *h = harness_new();
@@ -635,6 +643,7 @@ Test(call, no_such_call_is_identical_for_all_three)
   harness_free(h);
 }
 
+/* spec: CALL-2 CALL-14 CALL-16 CALL-17 CALL-18 CALL-19 CALL-20 */
 Test(call, refused_frames_relay_nothing)
 {
   harness *h = harness_new();
@@ -666,6 +675,9 @@ Test(call, refused_frames_relay_nothing)
   /* wrong content-type, no body */
   send_sdp(h, 2, "OFFER", call, "alice", "a1", NULL, "text/plain", sdp_ok,
            strlen(sdp_ok));
+  expect_error(h, 2, 445);
+  send_sdp(h, 2, "OFFER", call, "alice", "a1", NULL, "application/sdpx",
+           sdp_ok, strlen(sdp_ok));
   expect_error(h, 2, 445);
   feedf(h, 2, "OFFER\ncall: %s\nto: alice\nto-device: a1\n", call);
   expect_error(h, 2, 445);
@@ -699,10 +711,12 @@ Test(call, refused_frames_relay_nothing)
   expect_error(h, 2, 427);
   /* nothing of it reached alice */
   expect_nothing(h, 1);
-  /* OFFER twice the same way: only with ice-restart */
-  offer(h, 2, call, "alice", "a1");
+  /* OFFER twice the same way: only with ice-restart; content-type
+   * compared without case, parameters ignored, sent on without them */
+  send_sdp(h, 2, "OFFER", call, "alice", "a1", NULL,
+           "Application/SDP; charset=utf-8", sdp_ok, strlen(sdp_ok));
   expect(h, 2, "OK");
-  expect(h, 1, "OFFER");
+  hexpect(expect(h, 1, "OFFER"), "content-type", "application/sdp");
   offer(h, 2, call, "alice", "a1");
   expect_error(h, 2, 444);
   expect_nothing(h, 1);
@@ -724,6 +738,7 @@ Test(call, refused_frames_relay_nothing)
   harness_free(h);
 }
 
+/* spec: CALL-16 */
 Test(call, second_device_of_a_joined_user_is_refused)
 {
   harness *h = harness_new();
@@ -740,6 +755,7 @@ Test(call, second_device_of_a_joined_user_is_refused)
   harness_free(h);
 }
 
+/* spec: CALL-11 CALL-12 */
 Test(call, ring_timeout_ends_with_no_answer)
 {
   harness *h = harness_new();
@@ -763,6 +779,7 @@ Test(call, ring_timeout_ends_with_no_answer)
   harness_free(h);
 }
 
+/* spec: CALL-5 CALL-13 */
 Test(call, rejoin_within_grace_with_ice_restart)
 {
   harness *h = harness_new();
@@ -809,6 +826,7 @@ Test(call, rejoin_within_grace_with_ice_restart)
   harness_free(h);
 }
 
+/* spec: CALL-13 */
 Test(call, grace_expiry_leaves_disconnected_and_ends)
 {
   harness *h = harness_new();
@@ -830,6 +848,7 @@ Test(call, grace_expiry_leaves_disconnected_and_ends)
   harness_free(h);
 }
 
+/* spec: CALL-1 CALL-3 CALL-8 */
 Test(call, ring_reaches_a_session_ready_while_ringing)
 {
   harness *h = harness_new();
@@ -854,6 +873,7 @@ Test(call, ring_reaches_a_session_ready_while_ringing)
   harness_free(h);
 }
 
+/* spec: CALL-8 CALL-10 CALL-12 */
 Test(call, ring_stop_when_answered_elsewhere_and_declines)
 {
   harness *h = harness_new();
@@ -883,11 +903,13 @@ Test(call, ring_stop_when_answered_elsewhere_and_declines)
   hexpect(expect(h, 4, "RING-STOP"), "reason", "declined-elsewhere");
   expect_nothing(h, 5);
   expect_nothing(h, 1);
-  /* the end reaches participants only: every ring was stopped */
+  /* the end reaches the participants and the RING sessions that got no
+   * RING-STOP: c2, which declined */
   feedf(h, 1, "HANGUP\ncall: %s\nreason: done\n", call);
   expect(h, 1, "OK");
   hexpect(expect(h, 1, "CALL-END"), "reason", "done");
   hexpect(expect(h, 2, "CALL-END"), "reason", "done");
+  hexpect(expect(h, 5, "CALL-END"), "reason", "done");
   for (parley_conn_id c = 3; c <= 5; c++)
     expect_nothing(h, c);
 
@@ -903,6 +925,7 @@ Test(call, ring_stop_when_answered_elsewhere_and_declines)
   harness_free(h);
 }
 
+/* spec: CALL-8 */
 Test(call, caller_leave_while_ringing_cancels)
 {
   harness *h = harness_new();
@@ -920,6 +943,7 @@ Test(call, caller_leave_while_ringing_cancels)
   harness_free(h);
 }
 
+/* spec: CALL-1 */
 Test(call, caps_without_calls_still_handled)
 {
   harness *h = harness_new();
@@ -985,6 +1009,7 @@ Test(call, a_failed_call_record_write_is_fatal)
   harness_free(h);
 }
 
+/* spec: CALL-7 */
 Test(call, server_only_verbs_from_a_client_are_bad_state)
 {
   harness *h = harness_new();
