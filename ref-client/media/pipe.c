@@ -3,10 +3,11 @@
  *
  * Send: frame k of the input (padded with silence after its end, or
  * looped) is due at start + k * 20 ms, where start is the first tick. It
- * goes out as one Opus packet in RTP with seq = first_seq + k (mod 2^16)
- * and ts = first_ts + 960 k. A tick more than a second late skips the
- * frames it missed (their timestamps and input pass, no packet: the
- * receiver sees a pause, not a loss).
+ * goes out as one Opus packet in RTP with ts = first_ts + 960 k and the
+ * next sequence number (first_seq, then + 1 mod 2^16 per packet). A tick
+ * more than a second late skips the frames it missed: their timestamps
+ * and input pass but no packet and no sequence number, so the receiver
+ * sees a pause, not a loss (RFC 3550 5.1).
  *
  * RTCP (RFC 3550 6.4): a compound packet of SR (once we have sent RTP;
  * RR before) with one report block for the remote source once we have
@@ -50,7 +51,8 @@ struct media_pipe {
   /* send side */
   bool started;
   uint64_t start_us, next_send_us, next_rtcp_us;
-  uint64_t frame;              /* next frame index to send */
+  uint64_t frame;              /* next frame index to send (its ts) */
+  uint64_t seq_count;          /* packets made so far (their seq) */
   uint64_t samples_sent;       /* input samples consumed */
   uint64_t packets_sent, octets_sent, rtcp_sent;
 
@@ -160,7 +162,7 @@ static void send_frame(media_pipe *p, media_send_fn send, void *ud)
   parley_rtp_header h = {0};
   h.marker = p->frame == 0;
   h.pt = p->o.pt;
-  h.seq = (uint16_t)(p->o.first_seq + p->frame);
+  h.seq = (uint16_t)(p->o.first_seq + p->seq_count++);
   h.ts = p->o.first_ts + (uint32_t)(p->frame * MEDIA_FRAME_SAMPLES);
   h.ssrc = p->o.ssrc;
   size_t len = n > 0 ? parley_rtp_write(&h, payload, (size_t)n, pkt,

@@ -464,3 +464,46 @@ Test(media_pipe, hostile_packets)
   cr_assert_gt(ny, 0);
   call_end(&c);
 }
+
+/* The sender's thread stalls for 2 s: it skips the frames it missed
+ * instead of sending them in a burst (timestamps jump, sequence numbers
+ * do not), and the receiver goes silent, then plays again. */
+Test(media_pipe, sender_stall)
+{
+  call c;
+  media_pipe_opts oa = opts_for(true, true), ob = opts_for(false, true);
+  oa.loop_input = true;
+  call_start(&c, &oa, &ob);
+  call_run(&c, 1000 * MS);
+  media_quality before;
+  media_pipe_report(c.a, &before);
+  cr_assert_eq(before.packets_sent, 50);
+  cr_assert_not(media_pipe_input_done(c.a));
+
+  uint64_t end = c.now + 2000 * MS;
+  for (; c.now < end; c.now += MS) {
+    c.ba.now_us = c.now;
+    media_pipe_tick(c.b, c.now, chan_send, &c.ba);
+    deliver(&c.ab, c.b, c.now);
+  }
+  size_t heard_before;
+  media_pipe_output(c.b, &heard_before);
+  call_run(&c, 1000 * MS);
+
+  media_quality qa, qb;
+  media_pipe_report(c.a, &qa);
+  media_pipe_report(c.b, &qb);
+  /* One frame on waking, then one per 20 ms again. */
+  cr_assert_eq(qa.packets_sent, 50 + 1 + 49);
+  cr_assert_eq(qb.packets_lost, 0);
+  cr_assert_eq(qb.packets_late, 0);
+  /* Nothing was lost: the frames concealed while waiting are not
+   * counted once the stream has stalled. */
+  cr_assert_eq(qb.packets_concealed, 0);
+  size_t heard;
+  media_pipe_output(c.b, &heard);
+  /* The output kept its pace through the stall (silence) and after. */
+  cr_assert_gt(heard, heard_before + 40 * MEDIA_FRAME_SAMPLES);
+  cr_assert_geq(heard, 3800 * MEDIA_RATE / 1000);
+  call_end(&c);
+}
