@@ -130,8 +130,9 @@ void media_mark_offer(media *m);
 
 /* Stops the media thread (idempotent). Fills *report (when not NULL)
  * with the pipeline's report, all zero with rtt_ms and setup_ms -1 when
- * media never flowed (see media_mark_offer for setup_ms). *heard (when not NULL) gets a malloc'd copy of the audio
- * played (48 kHz mono), which the caller frees; NULL when none. */
+ * media never flowed (see media_mark_offer for setup_ms). *heard (when
+ * not NULL) gets a malloc'd copy of the audio played (48 kHz mono), which
+ * the caller frees; NULL when none. */
 void media_stop(media *m, media_quality *report, int16_t **heard,
                 size_t *samples);
 
