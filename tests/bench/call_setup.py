@@ -7,13 +7,15 @@ other: bob's `parley-client answer --from alice` and alice's
 `parley-client call bob`, each playing one second of speech made with
 espeak-ng and sox, and writing a JSON quality report.
 
-The set-up time of a call is the report's `setup_ms`: from the OFFER
-sent to the first audio frame played out (ICE, DTLS, SRTP, and the
-first packet through the jitter buffer). The side that sends the offer
-is the one that joins (bob); alice's report states it too when she
-knows it. The benchmark prints each call, then p50 and p95 (nearest
-rank) of each side's figures and writes them as JSON (--json) and as a
-line of Markdown for the README (--markdown).
+The set-up time of a call is the report's `setup_ms` (spec section
+19.8): from the OFFER sent, or received by the side that answers it, to
+the first audio frame played out (ICE, DTLS, SRTP, and the first packet
+through the jitter buffer). The side that sends the offer is the one
+that joins (bob, who answered the ring), so bob's figure covers the
+whole path and alice's starts when the OFFER reached her. The benchmark
+prints each call, then p50 and p95 (nearest rank) of each side's
+figures and writes them as JSON (--json) and as a line of Markdown for
+the README (--markdown).
 
 It measures, it does not judge: it is not a ctest and asserts nothing
 about time. A call that fails is reported and counted, and the run goes
@@ -105,13 +107,13 @@ def summarise(rows):
 
 def markdown(summary):
     parts = []
-    for user, role in (("bob", "answerer, sends the offer"),
-                       ("alice", "caller")):
+    for user, role in (("bob", "from OFFER sent (callee)"),
+                       ("alice", "from OFFER received (caller)")):
         s = summary["sides"].get(user)
         if s:
             parts.append(f"{role}: p50 {s['p50_ms']:.0f} ms, p95 "
                          f"{s['p95_ms']:.0f} ms")
-    return (f"Call set-up on loopback (OFFER sent to first audio played, "
+    return (f"Call set-up on loopback (to the first audio played; "
             f"{summary['completed']} of {summary['calls']} calls "
             f"completed, {platform.machine()}, {os.cpu_count()} cores): "
             + "; ".join(parts or ["no set-up time reported"]) + ".")
