@@ -9,7 +9,9 @@
  * equal the fingerprint of its description, else FAILED and close_notify,
  * and no SRTP is ever made) -> connected (SRTP sessions from the exported
  * keys; the pipeline ticks). Any failure is final: `failed` stops every
- * timer, nothing is sent and nothing received is played after it.
+ * timer, nothing is sent and nothing received is played after it. Once
+ * connected, ICE going down (a dead path, a restart under way) is not yet
+ * a failure: it arms the connect deadline, which ICE coming back stops.
  *
  * Datagrams on the component are told apart by their first octet (RFC
  * 7983): 20-63 DTLS, 128-191 RTP or RTCP; STUN never reaches us (libnice
