@@ -373,16 +373,31 @@ static blob *call_end_frame(const call *c, const char *reason)
   return fb_finish(&fb, NULL, 0, false);
 }
 
+/* True when RING went to ss and no RING-STOP did. */
+static bool ring_unstopped(const call *c, const session *ss)
+{
+  for (size_t i = 0; i < c->ring_len; i++)
+    if (c->rings[i].conn == ss->conn && c->rings[i].serial == ss->serial &&
+        !c->rings[i].stopped)
+      return true;
+  return false;
+}
+
 /* Ends the call: records every participant still in as left and the
- * end, sends CALL-END to the present participants and to every session
- * still ringing, and frees the call. */
-static void call_end(parley_server *s, call *c, const char *reason)
+ * end, sends CALL-END to the present participants, to every RING
+ * session that got no RING-STOP and to `sender` (the session whose
+ * LEAVE or HANGUP ended it, or NULL), each once, and frees the call. */
+static void call_end(parley_server *s, call *c, const char *reason,
+                     const session *sender)
 {
   for (size_t i = 0; i < c->part_count; i++)
     record(s, c, PARLEY_CALL_REC_LEFT, c->parts[i].u, c->parts[i].device,
            reason, false);
   record(s, c, PARLEY_CALL_REC_ENDED, NULL, NULL, reason, false);
   blob *b = call_end_frame(c, reason);
+  if (sender != NULL && part_of_session(c, sender) < 0 &&
+      !ring_unstopped(c, sender))
+    act_send(s, sender->conn, b);
   to_parts(s, c, b, -1);
   for (size_t i = 0; b != NULL && i < c->ring_len; i++) {
     ring_entry *r = &c->rings[i];
@@ -395,11 +410,13 @@ static void call_end(parley_server *s, call *c, const char *reason)
   call_free(s, c);
 }
 
-/* Participant k is out (LEAVE or the grace passed): LEFT to the others,
- * then the end when the call no longer holds. `end_reason` is the
- * CALL-END reason if it ends. Returns true when the call ended. */
+/* Participant k is out (LEAVE from `sender`, or the grace passed with
+ * sender NULL): LEFT to the others, then the end when the call no longer
+ * holds. `end_reason` is the CALL-END reason if it ends. Returns true
+ * when the call ended. */
 static bool part_leaves(parley_server *s, call *c, size_t k,
-                        const char *reason, const char *end_reason)
+                        const char *reason, const char *end_reason,
+                        const session *sender)
 {
   call_part p = c->parts[k];
   record(s, c, PARLEY_CALL_REC_LEFT, p.u, p.device, reason, false);
@@ -416,7 +433,7 @@ static bool part_leaves(parley_server *s, call *c, size_t k,
   bool ends = c->state == CALL_RINGING ? c->part_count == 0
                                        : c->part_count < 2;
   if (ends)
-    call_end(s, c, end_reason);
+    call_end(s, c, end_reason, sender);
   return ends;
 }
 
@@ -454,13 +471,13 @@ void call_timer_fire(parley_server *s, uint64_t serial)
     return;
   c->sched_at = 0;
   if (c->state == CALL_RINGING && s->now >= c->ring_at) {
-    call_end(s, c, "no-answer");
+    call_end(s, c, "no-answer", NULL);
     return;
   }
   for (size_t i = 0; i < c->part_count; i++) {
     if (c->parts[i].away_at == 0 || s->now < c->parts[i].away_at)
       continue;
-    if (part_leaves(s, c, i, "disconnected", "disconnected"))
+    if (part_leaves(s, c, i, "disconnected", "disconnected", NULL))
       return;
     i--; /* the next participant moved into slot i */
   }
@@ -1105,7 +1122,8 @@ void on_leave(parley_server *s, session *ss, const parley_frame *f,
   }
   send_ok(s, ss, req);
   bool ringing = c->state == CALL_RINGING;
-  part_leaves(s, c, (size_t)k, reason, ringing ? "cancelled" : "completed");
+  part_leaves(s, c, (size_t)k, reason, ringing ? "cancelled" : "completed",
+              ss);
 }
 
 /* HANGUP from a member who is not in the call (see the design note). */
@@ -1119,7 +1137,7 @@ static void hangup_by_member(parley_server *s, session *ss, call *c,
   }
   send_ok(s, ss, req);
   if (c->state == CALL_RINGING && c->c->kind == PARLEY_CONV_DIRECT) {
-    call_end(s, c, has_reason ? reason : "declined");
+    call_end(s, c, has_reason ? reason : "declined", ss);
     return;
   }
   ring_stop_user(s, c, ss->user, ss, "declined-elsewhere");
@@ -1146,5 +1164,5 @@ void on_hangup(parley_server *s, session *ss, const parley_frame *f,
     return;
   }
   send_ok(s, ss, req);
-  call_end(s, c, c->state == CALL_RINGING ? "cancelled" : reason);
+  call_end(s, c, c->state == CALL_RINGING ? "cancelled" : reason, ss);
 }

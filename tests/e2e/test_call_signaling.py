@@ -278,6 +278,7 @@ async def test_group_decline_and_second_device(ctx):
     await expect(c2, "RING-STOP", call=call, reason="declined-elsewhere")
     await a.send(frame("LEAVE", [("call", call)]))
     await expect(a, "OK")
+    await expect(a, "CALL-END", reason="completed")  # its LEAVE ended it
     await expect(b1, "LEFT", user="alice", reason="left")
     await expect(b1, "CALL-END", reason="completed")
     # c1 declined and got no RING-STOP: the end reaches it (CALL-12)

@@ -573,6 +573,7 @@ Test(call, group_call_with_three)
   /* carol leaves: below two, the call completes */
   feedf(h, 3, "LEAVE\ncall: %s\nreason: busy\n", call);
   expect(h, 3, "OK");
+  /* (carol, whose LEAVE ends the call, gets CALL-END below) */
   hexpect(expect(h, 1, "LEFT"), "reason", "busy");
   hexpect(expect(h, 1, "CALL-END"), "reason", "completed");
   /* bob and carol got RING and no RING-STOP: the end reaches them too */
@@ -937,6 +938,8 @@ Test(call, caller_leave_while_ringing_cancels)
   expect(h, 2, "RING");
   feedf(h, 1, "LEAVE\ncall: %s\n", call);
   expect(h, 1, "OK");
+  /* the sender of the LEAVE that ends the call gets the end too */
+  hexpect(expect(h, 1, "CALL-END"), "reason", "cancelled");
   expect_nothing(h, 1);
   hexpect(expect(h, 2, "CALL-END"), "reason", "cancelled");
   cr_assert_str_eq(h->recs[h->rec_len - 1].reason, "cancelled");
@@ -1032,7 +1035,8 @@ Test(call, hangup_from_a_new_session_of_an_away_participant)
   feedf(h, 8, "HANGUP\ncall: %s\n", call);
   expect(h, 8, "OK");
   hexpect(expect(h, 1, "CALL-END"), "reason", "hangup");
-  expect_nothing(h, 8); /* away: the end goes to present participants */
+  hexpect(expect(h, 8, "CALL-END"), "reason", "hangup"); /* the sender */
+  expect_nothing(h, 8);
   harness_free(h);
 }
 
