@@ -75,6 +75,8 @@ static void enter(parley_call *call)
 
   for (i = 0; i < call->item_head; i++)
     free(call->items[i].owned);
+  if (call->item_head == 0)
+    return; /* nothing drained; items may still be NULL */
   memmove(call->items, call->items + call->item_head,
           (call->item_count - call->item_head) * sizeof *call->items);
   call->item_count -= call->item_head;
