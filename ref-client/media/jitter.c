@@ -27,7 +27,14 @@
  * than one step, so a grow never calls for a shrink or back.
  *
  * A frame skipped or inserted moves the audio by 20 ms: the price of
- * adapting without time-stretching the signal. */
+ * adapting without time-stretching the signal.
+ *
+ * Loss or pause: a frame that is not held when its turn comes is rebuilt
+ * from the FEC data of the next frame when that one is held, else
+ * concealed. Sequence numbers tell a sender's pause (no packet was made
+ * for those frames: the next packet held follows the last one played in
+ * sequence) from loss; a pause is concealed but is no loss and is not
+ * "rebuilt" from FEC data that belongs to another frame. */
 #include "jitter.h"
 
 #include <math.h>
@@ -110,6 +117,7 @@ static void start_at(jitter_buffer *jb, uint32_t ts, uint64_t now_us)
   jb->ts0 = ts;
   jb->play_idx = 0;
   jb->high_idx = 0;
+  jb->have_seq = jb->have_seq_prev = false;
   jb->next_play_us = next;
   jb->have_transit = false;
   jb->win_count = 0;
@@ -117,21 +125,33 @@ static void start_at(jitter_buffer *jb, uint32_t ts, uint64_t now_us)
   jb->last_grow_us = jb->last_shrink_us = now_us;
 }
 
-static void store(jitter_buffer *jb, uint32_t idx, const uint8_t *payload,
-                  size_t len, uint64_t now_us)
+/* Keeps a payload; returns true when it ends a pause of the sender: its
+ * sequence number follows the highest one but its frame does not. */
+static bool store(jitter_buffer *jb, uint32_t idx, uint32_t seq,
+                  const uint8_t *payload, size_t len, uint64_t now_us)
 {
   jb_slot *s = slot_of(jb, idx);
   s->state = SLOT_HELD;
   s->idx = idx;
+  s->seq = seq;
   s->arrival_us = now_us;
   s->len = len;
   memcpy(s->data, payload, len);
   if ((int32_t)(idx - jb->high_idx) > 0)
     jb->high_idx = idx;
+
+  bool pause = jb->have_seq && seq == jb->high_seq + 1 &&
+               (int32_t)(idx - jb->high_seq_idx) > 1;
+  if (!jb->have_seq || (int32_t)(seq - jb->high_seq) > 0) {
+    jb->have_seq = true;
+    jb->high_seq = seq;
+    jb->high_seq_idx = idx;
+  }
+  return pause;
 }
 
-jb_result jb_insert(jitter_buffer *jb, uint32_t ts, const uint8_t *payload,
-                    size_t len, uint64_t now_us)
+jb_result jb_insert(jitter_buffer *jb, uint32_t ts, uint32_t seq,
+                    const uint8_t *payload, size_t len, uint64_t now_us)
 {
   if (len == 0 || len > AUDIO_PACKET_MAX)
     return JB_BAD;
@@ -161,12 +181,13 @@ jb_result jb_insert(jitter_buffer *jb, uint32_t ts, const uint8_t *payload,
   if (ahead >= JB_AHEAD_MAX) {
     jb->resyncs++;
     start_at(jb, ts, now_us);
-    store(jb, 0, payload, len, now_us);
+    observe(jb, 0, now_us);
+    store(jb, 0, seq, payload, len, now_us);
     return JB_RESYNC;
   }
   observe(jb, idx, now_us);
-  store(jb, idx, payload, len, now_us);
-  return JB_STORED;
+  return store(jb, idx, seq, payload, len, now_us) ? JB_PAUSE_END
+                                                   : JB_STORED;
 }
 
 double jb_delay_ms(const jitter_buffer *jb)
@@ -199,9 +220,11 @@ uint64_t jb_next_us(const jitter_buffer *jb)
 static void advance(jitter_buffer *jb)
 {
   jb_slot *s = slot_of(jb, jb->play_idx);
-  if (s->idx == jb->play_idx && s->state == SLOT_HELD)
+  if (s->idx == jb->play_idx && s->state == SLOT_HELD) {
     s->state = SLOT_DONE;
-  else if (s->idx != jb->play_idx) {
+    jb->have_seq_prev = true;
+    jb->seq_prev = s->seq;
+  } else if (s->idx != jb->play_idx) {
     s->idx = jb->play_idx;
     s->state = SLOT_EMPTY;
   }
@@ -237,6 +260,37 @@ static bool adapt(jitter_buffer *jb, uint64_t now_us)
   return false;
 }
 
+/* The first frame held after play_idx, or NULL. */
+static const jb_slot *next_held(jitter_buffer *jb)
+{
+  for (uint32_t i = 1; i < JB_AHEAD_MAX; i++) {
+    uint32_t idx = jb->play_idx + i;
+    if ((int32_t)(idx - jb->high_idx) > 0)
+      break;
+    if (held(jb, idx))
+      return slot_of(jb, idx);
+  }
+  return NULL;
+}
+
+/* Frame play_idx is not held: rebuild it from the next frame's FEC data,
+ * or conceal it; no loss at all when the next packet held follows the
+ * last one played in sequence (the sender paused). */
+static void missing(jitter_buffer *jb, jb_out *out)
+{
+  const jb_slot *next = next_held(jb);
+  out->action = JB_PLC;
+  if (!next) {
+    out->underrun = true;
+  } else if (jb->have_seq_prev && next->seq == jb->seq_prev + 1) {
+    out->pause = true;
+  } else if (next->idx == jb->play_idx + 1) {
+    out->action = JB_FEC;
+    out->pkt = next->data;
+    out->len = next->len;
+  }
+}
+
 bool jb_pull(jitter_buffer *jb, uint64_t now_us, jb_out *out)
 {
   if (!jb->started || now_us < jb->next_play_us)
@@ -256,14 +310,8 @@ bool jb_pull(jitter_buffer *jb, uint64_t now_us, jb_out *out)
     out->pkt = s->data;
     out->len = s->len;
     out->wait_us = now_us > s->arrival_us ? now_us - s->arrival_us : 0;
-  } else if (held(jb, jb->play_idx + 1)) {
-    jb_slot *s = slot_of(jb, jb->play_idx + 1);
-    out->action = JB_FEC;
-    out->pkt = s->data;
-    out->len = s->len;
   } else {
-    out->action = JB_PLC;
-    out->underrun = (int32_t)(jb->high_idx - jb->play_idx) <= 0;
+    missing(jb, out);
   }
   out->ts = jb->ts0 + jb->play_idx * MEDIA_FRAME_SAMPLES;
   advance(jb);

@@ -23,13 +23,15 @@ typedef enum jb_result {
   JB_LATE,        /* its playout time has passed: dropped */
   JB_DUPLICATE,   /* held or played already: dropped */
   JB_BAD,         /* too long, or a timestamp off the 20 ms grid */
-  JB_RESYNC       /* far from playout: playout restarted at it */
+  JB_RESYNC,      /* far from playout: playout restarted at it */
+  JB_PAUSE_END    /* stored; the sender paused before it (its sequence
+                     number follows the last one, its timestamp jumps) */
 } jb_result;
 
 typedef enum jb_action {
   JB_DECODE = 1,  /* pkt is the frame */
   JB_FEC,         /* the frame is missing; pkt is the next one */
-  JB_PLC,         /* the frame is missing; nothing follows it */
+  JB_PLC,         /* the frame is missing and nothing rebuilds it */
   JB_STRETCH,     /* an inserted frame (concealment) to grow the delay */
   JB_SILENCE      /* stalled: nothing arrives */
 } jb_action;
@@ -41,11 +43,13 @@ typedef struct jb_out {
   uint32_t ts;          /* RTP timestamp of the frame played */
   uint64_t wait_us;     /* JB_DECODE: from the packet's arrival to now */
   bool underrun;        /* JB_PLC: no later packet is held either */
+  bool pause;           /* JB_PLC: never sent (the sender paused) */
 } jb_out;
 
 typedef struct jb_slot {
   uint8_t state;        /* empty, held, done */
   uint32_t idx;         /* frame index the slot belongs to */
+  uint32_t seq;         /* extended RTP sequence number */
   uint64_t arrival_us;
   size_t len;
   uint8_t data[AUDIO_PACKET_MAX];
@@ -57,6 +61,11 @@ typedef struct jitter_buffer {
   uint32_t ts0;              /* RTP timestamp of frame index 0 */
   uint32_t play_idx;         /* the next frame to play */
   uint32_t high_idx;         /* the highest frame index held */
+  bool have_seq;
+  uint32_t high_seq;         /* the highest sequence number stored */
+  uint32_t high_seq_idx;     /* and its frame index */
+  bool have_seq_prev;
+  uint32_t seq_prev;         /* sequence number of the last frame played */
   uint64_t next_play_us;
   uint64_t last_arrival_us;
   uint64_t last_grow_us, last_shrink_us;
@@ -73,9 +82,10 @@ typedef struct jitter_buffer {
 /* Sets up jb (zeroed or not) with the delay bounds in ms. */
 void jb_init(jitter_buffer *jb, uint32_t min_ms, uint32_t max_ms);
 
-/* Offers a received payload with RTP timestamp ts at now_us. */
-jb_result jb_insert(jitter_buffer *jb, uint32_t ts, const uint8_t *payload,
-                    size_t len, uint64_t now_us);
+/* Offers a received payload with RTP timestamp ts and extended sequence
+ * number seq at now_us. */
+jb_result jb_insert(jitter_buffer *jb, uint32_t ts, uint32_t seq,
+                    const uint8_t *payload, size_t len, uint64_t now_us);
 
 /* When a frame is due at or before now_us, says what to play in *out,
  * advances playout by one frame and returns true; else false. */

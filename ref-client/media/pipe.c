@@ -272,7 +272,9 @@ static void play_frame(media_pipe *p, const jb_out *f, int16_t *pcm)
     break;
   case JB_PLC:
     audio_dec_plc(p->dec, pcm);
-    if (f->underrun) {
+    if (f->pause) {
+      break;
+    } else if (f->underrun) {
       if (!p->remote_bye)
         p->pending_lost++;
     } else {
@@ -354,14 +356,17 @@ static void on_rtp(media_pipe *p, const uint8_t *pkt, size_t len,
   uint32_t arrival = (uint32_t)(now_us * MEDIA_RATE / 1000000);
   parley_rtp_jitter_update(&p->src, arrival, h.ts);
 
-  jb_result r = jb_insert(p->jb, h.ts, pkt + h.payload_off, h.payload_len,
-                          now_us);
-  if ((r == JB_STORED || r == JB_RESYNC) && p->pending_lost > 0) {
-    /* Frames concealed in an underrun were lost after all. */
+  uint32_t seq = parley_rtp_source_extend(&p->src, h.seq);
+  jb_result r = jb_insert(p->jb, h.ts, seq, pkt + h.payload_off,
+                          h.payload_len, now_us);
+  if (r == JB_STORED || r == JB_LATE) {
+    /* Frames concealed in an underrun were lost (or late) after all. */
     p->concealed += p->pending_lost;
     for (uint64_t i = 0; i < p->pending_lost; i++)
       quality_runs_add(&p->runs, true);
     p->pending_lost = 0;
+  } else if (r == JB_PAUSE_END || r == JB_RESYNC) {
+    p->pending_lost = 0;   /* the sender paused: nothing was lost */
   }
 }
 

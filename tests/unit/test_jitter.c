@@ -32,14 +32,14 @@ static void put(uint32_t ts0, uint32_t k, uint64_t at_us, jb_result want)
 {
   uint8_t payload[4];
   memcpy(payload, &k, 4);
-  jb_result r = jb_insert(jb, ts0 + k * MEDIA_FRAME_SAMPLES, payload, 4,
+  jb_result r = jb_insert(jb, ts0 + k * MEDIA_FRAME_SAMPLES, k, payload, 4,
                           at_us);
   cr_assert_eq(r, want, "frame %u at %llu: %d", k,
                (unsigned long long)at_us, r);
 }
 
 typedef struct played {
-  unsigned decode, fec, plc, stretch, silence;
+  unsigned decode, fec, plc, stretch, silence, pause, underrun;
   uint64_t wait_max_us;
   uint32_t last_frame;   /* payload index of the last decoded frame */
   bool in_order;
@@ -63,7 +63,11 @@ static void pull_until(uint64_t from_us, uint64_t until_us, played *p)
           p->wait_max_us = f.wait_us;
         break;
       case JB_FEC: p->fec++; break;
-      case JB_PLC: p->plc++; break;
+      case JB_PLC:
+        p->plc++;
+        p->pause += f.pause;
+        p->underrun += f.underrun;
+        break;
       case JB_STRETCH: p->stretch++; break;
       case JB_SILENCE: p->silence++; break;
       }
@@ -156,7 +160,7 @@ Test(jitter, adapts_to_jitter_and_back)
        now += MS) {
     for (uint32_t k = 0; k < N; k++) {
       if (at[k] == now)
-        jb_insert(jb, k * MEDIA_FRAME_SAMPLES, (uint8_t *)&k, 4, now);
+        jb_insert(jb, k * MEDIA_FRAME_SAMPLES, k, (uint8_t *)&k, 4, now);
     }
     pull_until(now, now, &p);
     if (now == 100 * MS + 5000 * MS)
@@ -189,7 +193,7 @@ Test(jitter, adapts_to_jitter_and_back)
   for (uint32_t k = 0; k < 1000; k++) {
     uint32_t idx = N + 20 + k;
     uint64_t now = base + k * 20 * MS;
-    jb_insert(jb, idx * MEDIA_FRAME_SAMPLES, (uint8_t *)&idx, 4, now);
+    jb_insert(jb, idx * MEDIA_FRAME_SAMPLES, idx, (uint8_t *)&idx, 4, now);
     pull_until(now, now + 19 * MS, &p);
     if (k == 10)
       cr_assert_gt(jb_target_ms(jb), 60);   /* not at once */
@@ -200,6 +204,42 @@ Test(jitter, adapts_to_jitter_and_back)
   cr_assert_lt(jb_target_ms(jb), 45, "target %f", jb_target_ms(jb));
   cr_assert_gt(jb->skipped, skipped_before);
   cr_assert_lt(jb_delay_ms(jb), 70, "delay %f", jb_delay_ms(jb));
+}
+
+/* The sender stops for 200 ms without skipping a sequence number: the
+ * frames before the packet that ends the pause are no loss, and not
+ * rebuilt from that packet's FEC data either. */
+Test(jitter, sender_pause)
+{
+  played p = {.in_order = true};
+  uint8_t x = 1;
+  for (uint32_t k = 0; k < 10; k++) {
+    cr_assert_eq(jb_insert(jb, k * MEDIA_FRAME_SAMPLES, k, &x, 1,
+                           k * 20 * MS), JB_STORED);
+    pull_until(k * 20 * MS, k * 20 * MS + 19 * MS, &p);
+  }
+  pull_until(200 * MS, 399 * MS, &p);
+  /* Frame 20 (10 frames later) with sequence number 10. */
+  cr_assert_eq(jb_insert(jb, 20 * MEDIA_FRAME_SAMPLES, 10, &x, 1,
+                         20 * 20 * MS), JB_PAUSE_END);
+  pull_until(20 * 20 * MS, 20 * 20 * MS, &p);
+  cr_assert_eq(p.fec, 0);
+  cr_assert_eq(p.decode, 10);
+  /* 10-17 played before frame 20 came (underrun), 18 after; 19 next. */
+  cr_assert_eq(p.underrun, 8);
+  cr_assert_eq(p.pause, 1);
+  pull_until(20 * 20 * MS + MS, 30 * 20 * MS, &p);
+  cr_assert_eq(p.pause, 2);
+  cr_assert_eq(p.decode, 11);
+
+  /* The same with sequence number 12: two packets were lost. */
+  cr_assert_eq(jb_insert(jb, 40 * MEDIA_FRAME_SAMPLES, 13, &x, 1,
+                         40 * 20 * MS), JB_STORED);
+  cr_assert_eq(jb_insert(jb, 39 * MEDIA_FRAME_SAMPLES, 12, &x, 1,
+                         40 * 20 * MS), JB_STORED);
+  pull_until(30 * 20 * MS + MS, 45 * 20 * MS, &p);
+  cr_assert_eq(p.pause, 2);
+  cr_assert_eq(p.fec, 1);            /* frame 38 from 39's FEC */
 }
 
 Test(jitter, stall_is_silence)
@@ -228,6 +268,6 @@ Test(jitter, timestamp_wrap_and_resync)
   cr_assert_eq(jb->resyncs, 1);
   /* Off the 20 ms grid. */
   uint8_t x = 0;
-  cr_assert_eq(jb_insert(jb, 12345, &x, 1, 22 * 20 * MS), JB_BAD);
-  cr_assert_eq(jb_insert(jb, ts0, &x, 0, 22 * 20 * MS), JB_BAD);
+  cr_assert_eq(jb_insert(jb, 12345, 0, &x, 1, 22 * 20 * MS), JB_BAD);
+  cr_assert_eq(jb_insert(jb, ts0, 0, &x, 0, 22 * 20 * MS), JB_BAD);
 }

@@ -497,6 +497,10 @@ Test(media_pipe, sender_stall)
   cr_assert_eq(qa.packets_sent, 50 + 1 + 49);
   cr_assert_eq(qb.packets_lost, 0);
   cr_assert_eq(qb.packets_late, 0);
+  fprintf(stderr, "stall: concealed %llu, FEC %llu, received %llu\n",
+          (unsigned long long)qb.packets_concealed,
+          (unsigned long long)qb.packets_recovered_fec,
+          (unsigned long long)qb.packets_received);
   /* Nothing was lost: the frames concealed while waiting are not
    * counted once the stream has stalled. */
   cr_assert_eq(qb.packets_concealed, 0);
