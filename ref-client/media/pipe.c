@@ -12,7 +12,10 @@
  * RTCP (RFC 3550 6.4): a compound packet of SR (once we have sent RTP;
  * RR before) with one report block for the remote source once we have
  * heard it, then SDES CNAME; with the first RTP packet and every 500 ms.
- * At hangup media_pipe_bye adds a BYE (6.6) to such a compound.
+ * At hangup media_pipe_bye adds a BYE (6.6) to such a compound. The NTP
+ * timestamp of our SRs is the caller's clock (now_us) in NTP format, not
+ * wall-clock time: the peer only echoes it back as LSR, so the round
+ * trip A - LSR - DLSR needs no clock shared between the two.
  *
  * Receive: RTP of the first SSRC heard (and of the expected payload
  * type) feeds the RFC 3550 statistics (A.1 extended sequence numbers,
@@ -258,8 +261,12 @@ static void play_frame(media_pipe *p, const jb_out *f, int16_t *pcm)
 {
   switch (f->action) {
   case JB_DECODE:
-    audio_dec_frame(p->dec, f->pkt, f->len, pcm);
-    quality_runs_add(&p->runs, false);
+    if (audio_dec_frame(p->dec, f->pkt, f->len, pcm) == 0) {
+      quality_runs_add(&p->runs, false);
+    } else {
+      p->concealed++;   /* a payload Opus refused: concealed */
+      quality_runs_add(&p->runs, true);
+    }
     break;
   case JB_FEC:
     if (audio_dec_fec(p->dec, f->pkt, f->len, pcm) == 1) {
