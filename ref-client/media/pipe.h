@@ -20,11 +20,17 @@
 #define MEDIA_FRAME_SAMPLES 960
 #define MEDIA_FRAME_US 20000
 
+/* The quality report of spec section 19.8, as this pipe receives. Lost:
+ * expected (extended highest sequence number) minus received without
+ * duplicates. Recovered: lost frames decoded from the next packet's FEC
+ * data. Concealed: frames played from loss concealment because of loss
+ * or lateness (not the jitter buffer's own inserted frames, nor a
+ * sender's pause or the end of the stream). */
 typedef struct media_quality {
   uint64_t packets_sent, packets_received, packets_lost,
            packets_recovered_fec, packets_concealed, packets_late,
            packets_duplicate, rtcp_sent, rtcp_received;
-  double loss_pct;         /* RFC 3550 cumulative loss / expected, percent */
+  double loss_pct;         /* packets_lost / expected, percent */
   double jitter_ms;        /* RFC 3550 interarrival jitter, ms */
   double rtt_ms;           /* from RTCP LSR/DLSR; -1 unknown */
   double setup_ms;         /* offer sent -> first audio played; -1 unknown */
@@ -93,6 +99,7 @@ bool media_pipe_remote_bye(const media_pipe *p);
 /* Records when the offer was sent, for setup_ms. */
 void media_pipe_mark_offer(media_pipe *p, uint64_t at_us);
 
+/* The report as of now (may be called at any time). */
 void media_pipe_report(const media_pipe *p, media_quality *out);
 
 #endif
