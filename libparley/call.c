@@ -326,13 +326,13 @@ static void want_desc(parley_call *call)
  * once gathering is done; only after this side's OFFER or ANSWER. */
 static void flush_candidates(parley_call *call)
 {
+  const char *mid = ca_audio_mid(call);
+
   if (!call->sdp_sent || !call->online || !call->have_peer)
     return;
   while (call->cand_sent < call->cand_count) {
     send_to_peer(call, "CANDIDATE", "candidate",
-                 call->cands[call->cand_sent], "mid",
-                 call->role == PARLEY_CALL_CALLER && call->section_count
-                     ? call->sections[call->audio_section].mid : "0",
+                 call->cands[call->cand_sent], mid[0] ? "mid" : NULL, mid,
                  NULL, 0);
     call->cand_sent++;
   }
@@ -488,8 +488,15 @@ static void on_offer(parley_call *call, const parley_call_frame *f,
   size_t a;
   bool restart;
 
+  if (call->neg == CA_NEG_OFFER_SENT && call->role == PARLEY_CALL_CALLER) {
+    /* Glare (both rejoined and offered): the caller's offer stands, the
+     * callee answers it and drops its own. */
+    warn(call, "an OFFER crossed this side's own; the caller's stands");
+    return;
+  }
   if ((s = read_remote(call, f, true, &remote, &a)) == NULL)
     return;
+  call->restart_offer = false;
   restart = call->remote_set &&
             (f->ice_restart || strcmp(remote.ufrag, call->remote_ufrag) != 0);
   if (call->remote_setup == PARLEY_SETUP_NONE)

@@ -92,6 +92,10 @@ struct parley_call {
   size_t item_head, item_count, item_cap;
 };
 
+/* call_sdp.c. The mid of the audio section: the one a remote offer
+ * gave it, else "0" (this side's own offer). */
+const char *ca_audio_mid(const parley_call *call);
+
 /* call_sdp.c. Writes this side's offer (or answer, mirroring the remote
  * offer's sections) into a malloc'd NUL-terminated string. Returns NULL
  * when memory runs out or the writer refuses. */

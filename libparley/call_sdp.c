@@ -61,6 +61,14 @@ static void refused(const ca_section *s, parley_sdp_media *m)
   m->direction = PARLEY_DIR_INACTIVE;
 }
 
+const char *ca_audio_mid(const parley_call *call)
+{
+  if (call->section_count > 0 &&
+      call->sections[call->audio_section].mid[0] != '\0')
+    return call->sections[call->audio_section].mid;
+  return "0";
+}
+
 char *ca_sdp_write(parley_call *call, bool offer, size_t *len)
 {
   parley_sdp *s = calloc(1, sizeof *s);
@@ -75,12 +83,12 @@ char *ca_sdp_write(parley_call *call, bool offer, size_t *len)
     s->ice_trickle = true;
     if (offer) {
       s->media_count = 1;
-      local_audio(call, &s->media[0], "0");
+      local_audio(call, &s->media[0], ca_audio_mid(call));
     } else {
       s->media_count = call->section_count;
       for (i = 0; i < call->section_count; i++)
         if (i == call->audio_section)
-          local_audio(call, &s->media[i], call->sections[i].mid);
+          local_audio(call, &s->media[i], ca_audio_mid(call));
         else
           refused(&call->sections[i], &s->media[i]);
     }

@@ -233,9 +233,6 @@ static void record_event(side *s, const parley_call_action *a)
   s->log[s->nlog].verb = NULL;
   s->log[s->nlog].body = NULL;
   s->nlog++;
-  if (getenv("CALL_DEBUG"))
-    fprintf(stderr, "%s: event %d %s %s\n", s->user, a->kind, a->reason,
-            a->text ? a->text : "");
   if (a->kind == PARLEY_CALL_EV_ENDED) {
     s->ended = true;
     SET_(s->ended_reason, a->reason);
@@ -258,8 +255,6 @@ static bool drain(side *s)
     any = true;
     switch (a.kind) {
     case PARLEY_CALL_SEND:
-      if (getenv("CALL_DEBUG"))
-        fprintf(stderr, "%s: send %s\n", s->user, a.verb);
       record_sent(s, &a);
       if ((s == &A && online_a) || (s == &B && online_b))
         serve(s, &a);
@@ -654,4 +649,36 @@ Test(call, ring_from_another_user_is_ignored)
   pump();
   cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_RINGING_IN);
   cr_assert_str_eq(parley_call_id(B.m), "k77");
+}
+
+Test(call, both_rejoin_at_once_and_the_callers_offer_stands)
+{
+  connect_call();
+  parley_call_on_disconnected(A.m, now);
+  parley_call_on_disconnected(B.m, now);
+  parley_call_on_ready(A.m, true, now);
+  parley_call_on_ready(B.m, true, now);
+  pump();
+  cr_assert_eq(count_sent(&A, "OFFER"), 1);
+  cr_assert_eq(count_sent(&B, "OFFER"), 2, "B's first one and its re-offer");
+  cr_assert_eq(count_sent(&B, "ANSWER"), 1, "B answers A's offer");
+  cr_assert_eq(count_sent(&A, "ANSWER"), 1, "A answered only the first");
+  cr_assert_str_eq(B.remote.ufrag, "alicegen1");
+  cr_assert_str_eq(A.remote.ufrag, "bobgen2", "B's credentials of its"
+                   " answer, after its second restart");
+  cr_assert_eq(parley_call_get_state(A.m), PARLEY_CALL_CONNECTED);
+  cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_CONNECTED);
+}
+
+Test(call, candidates_carry_the_mid_of_the_offer)
+{
+  int i;
+
+  connect_call();
+  i = last_sent(&A, "CANDIDATE");
+  cr_assert_geq(i, 0);
+  cr_assert(strstr(A.sent_hdrs[i], "mid=0;") != NULL, "%s", A.sent_hdrs[i]);
+  cr_assert(strstr(A.sent_hdrs[i], "candidate=candidate:1 1 udp") != NULL);
+  i = last_sent(&B, "CANDIDATE");
+  cr_assert(strstr(B.sent_hdrs[i], "to=alice;to-device=a1;") != NULL);
 }
