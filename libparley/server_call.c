@@ -188,7 +188,8 @@ static call *call_for_member(const parley_server *s, const char *id,
                              const user *u)
 {
   call *c = pmap_get(&s->calls, id, strlen(id));
-  if (c == NULL || conv_member(c->c, u) == NULL)
+  if (c == NULL || (conv_member(c->c, u) == NULL &&
+                    !PARLEY_FAULT(&s->cfg, CALL_MEMBERSHIP_UNCHECKED)))
     return NULL;
   return c;
 }
@@ -618,6 +619,10 @@ static bool relay_resolve(parley_server *s, session *ss, const reqid *req,
   rc->from = rc->c ? part_of_session(rc->c, ss) : -1;
   rc->dest = rc->from >= 0 ? part_find(rc->c, rc->to.name, rc->to.device)
                            : -1;
+  for (size_t i = 0; rc->dest < 0 && rc->from >= 0 && i < rc->c->part_count &&
+                     PARLEY_FAULT(&s->cfg, TO_DEVICE_UNCHECKED); i++)
+    if (strcmp(rc->c->parts[i].u->name, rc->to.name) == 0)
+      rc->dest = (int)i;
   if (rc->dest < 0 || rc->dest == rc->from) {
     send_no_call(s, ss, req);
     return false;
@@ -698,7 +703,7 @@ static bool sdp_check(parley_server *s, session *ss, const parley_frame *f,
   memset(&err, 0, sizeof err);
   parley_err rc = parley_sdp_parse(f->body.ptr, f->body.len, s->sdp_scratch,
                                    &err);
-  if (rc == PARLEY_OK)
+  if (rc == PARLEY_OK || PARLEY_FAULT(&s->cfg, RELAY_MALFORMED_SDP))
     return true;
   if (rc != PARLEY_E_SDP_TOO_LARGE)
     rc = PARLEY_E_BAD_SDP;
@@ -784,7 +789,8 @@ static void ring_members(parley_server *s, call *c)
       continue;
     for (size_t k = 0; k < u->sessions.len; k++) {
       session *to = u->sessions.items[k];
-      if (to->caps & CAP_CALLS)
+      if ((to->caps & CAP_CALLS) ||
+          PARLEY_FAULT(&s->cfg, RING_IGNORES_CAPABILITY))
         ring_send(s, c, to);
     }
   }
@@ -990,7 +996,8 @@ void on_answer(parley_server *s, session *ss, const parley_frame *f,
   if (!relay_headers(s, ss, f, req, &rc) || !relay_resolve(s, ss, req, &rc))
     return;
   uint16_t bit = (uint16_t)(1u << rc.from);
-  if (!(rc.c->offers[rc.dest] & bit)) {
+  if (!(rc.c->offers[rc.dest] & bit) &&
+      !PARLEY_FAULT(&s->cfg, ANSWER_WITHOUT_OFFER_ALLOWED)) {
     send_error(s, ss, PARLEY_E_BAD_CALL_STATE, req,
                "no OFFER from %s/%s waits for an ANSWER", rc.to.name,
                rc.to.device);
@@ -1031,7 +1038,8 @@ void on_candidate(parley_server *s, session *ss, const parley_frame *f,
   if (!relay_resolve(s, ss, req, &rc))
     return;
   memset(&err, 0, sizeof err);
-  if (parley_candidate_parse(v->ptr, v->len, &cand, &err) != PARLEY_OK) {
+  if (parley_candidate_parse(v->ptr, v->len, &cand, &err) != PARLEY_OK &&
+      !PARLEY_FAULT(&s->cfg, RELAY_MALFORMED_CANDIDATE)) {
     send_error(s, ss, PARLEY_E_BAD_CANDIDATE, req, "column %u: %s: %s",
                (unsigned)err.column, err.rule[0] ? err.rule : "candidate",
                err.message);
@@ -1164,5 +1172,8 @@ void on_hangup(parley_server *s, session *ss, const parley_frame *f,
     return;
   }
   send_ok(s, ss, req);
-  call_end(s, c, c->state == CALL_RINGING ? "cancelled" : reason, ss);
+  if (c->state == CALL_ACTIVE && PARLEY_FAULT(&s->cfg, NO_CALL_END_ON_HANGUP))
+    part_leaves(s, c, (size_t)k, reason, "completed", ss);
+  else
+    call_end(s, c, c->state == CALL_RINGING ? "cancelled" : reason, ss);
 }

@@ -88,7 +88,24 @@
   X(RATE_LIMIT_OFF, "rate-limit-off",                                       \
     "the per-session rate bucket never runs empty")                         \
   X(HTTP_TOKEN_EXPIRY_UNCHECKED, "http-token-expiry-unchecked",             \
-    "the HTTP API accepts an expired bearer token")
+    "the HTTP API accepts an expired bearer token")                         \
+  X(RING_IGNORES_CAPABILITY, "ring-ignores-capability",                     \
+    "RING reaches sessions that did not negotiate calls")                   \
+  X(CALL_MEMBERSHIP_UNCHECKED, "call-membership-unchecked",                 \
+    "call frames of a user who is no member of the call's conversation "    \
+    "are taken")                                                            \
+  X(TO_DEVICE_UNCHECKED, "to-device-unchecked",                             \
+    "a relay goes to the addressee's device in the call, whatever "         \
+    "to-device names")                                                      \
+  X(ANSWER_WITHOUT_OFFER_ALLOWED, "answer-without-offer-allowed",           \
+    "ANSWER is relayed with no OFFER pending from the participant it "      \
+    "addresses")                                                            \
+  X(RELAY_MALFORMED_CANDIDATE, "relay-malformed-candidate",                 \
+    "CANDIDATE is relayed without checking the candidate grammar")          \
+  X(RELAY_MALFORMED_SDP, "relay-malformed-sdp",                             \
+    "an SDP body is relayed without checking the grammar and the profile")  \
+  X(NO_CALL_END_ON_HANGUP, "no-call-end-on-hangup",                         \
+    "HANGUP in an active call only takes the sender out: no CALL-END")
 
 typedef enum parley_fault {
   PARLEY_FAULT_NONE = 0,
