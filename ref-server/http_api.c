@@ -1334,8 +1334,13 @@ static int on_request(host *h, struct lws *wsi, http_pss *pss,
              !authenticate(h, r)) {
     /* answered 401 */
   } else if (r->method == METHOD_POST) {
-    if (begin_body(h, r) && r->body_expected == 0)
+    if (begin_body(h, r) && r->body_expected == 0) {
+      /* Nothing to read; lws may still report an empty piece and the
+       * completion, which must not reach a request already handled. */
+      r->reading = false;
+      r->body[0] = '\0';
       dispatch(h, r);
+    }
   } else {
     dispatch(h, r);
   }
@@ -1353,7 +1358,8 @@ static void on_body(host *h, http_req *r, const char *in, size_t len)
                  "the body is longer than its Content-Length");
     return;
   }
-  memcpy(r->body + r->body_len, in, len);
+  if (len > 0)
+    memcpy(r->body + r->body_len, in, len);
   r->body_len += len;
 }
 
