@@ -251,6 +251,7 @@ def print_reports(call):
 
 # ---- direct ----------------------------------------------------------------
 
+# spec: MEDIA-1 MEDIA-4 QUAL-1
 def test_direct(args, workdir):
     sp = speech(workdir)
     server, alice, bob = start_users(args, workdir)
@@ -278,6 +279,7 @@ def silent(path):
     return False
 
 
+# spec: MEDIA-3
 def test_fingerprint(args, workdir):
     sp = speech(workdir)
     server, alice, bob = start_users(args, workdir)
@@ -465,6 +467,7 @@ def check_relayed(call, stats):
             f"{user}'s media did not go through its relay: {stats}"
 
 
+# spec: MEDIA-1 MEDIA-5 QUAL-1
 def test_relay(args, workdir):
     if shutil.which("turnserver") is None:
         raise Skip("turnserver (Debian package coturn) is not installed; "
