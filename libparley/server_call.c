@@ -878,7 +878,8 @@ static void send_joined(parley_server *s, call *c, size_t k, bool rejoin)
   fb_hdr(&fb, "call", c->id);
   fb_hdr(&fb, "user", c->parts[k].u->name);
   fb_hdr(&fb, "device", c->parts[k].device);
-  fb_hdr(&fb, "rejoin", rejoin ? "yes" : "no");
+  if (rejoin)
+    fb_hdr(&fb, "rejoin", "yes"); /* no header for a first join */
   blob *b = fb_finish(&fb, NULL, 0, false);
   to_parts(s, c, b, (int)k);
   blob_unref(b);

@@ -117,8 +117,8 @@ async def active_call(ctx):
     await expect(b, "RING", call=call, conv=ctx["direct"], device="a1")
     verb, hdrs, body = await join(b, call)
     assert verb == "PARTICIPANTS" and body == "alice a1\r\n", (verb, body)
-    await expect(a, "JOINED", call=call, user="bob", device="b1",
-                 rejoin="no")
+    joined = await expect(a, "JOINED", call=call, user="bob", device="b1")
+    assert "rejoin" not in joined, joined
     return a, b, call
 
 
