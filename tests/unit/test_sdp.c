@@ -414,9 +414,11 @@ Test(sdp, every_field_of_the_grammar)
   static const char *const keys[] = { "k=clear:secret", "k=uri:x:y",
                                       "k=base64:YWI=", "k=base64:" };
   for (size_t i = 0; i < 4; i++) {
-    text = replace(MINIMAL, "a=ice-ufrag", fmt("%s\na=ice-ufrag", keys[i]));
+    char *with = fmt("%s\na=ice-ufrag", keys[i]);
+    text = replace(MINIMAL, "a=ice-ufrag", with);
     expect_ok(text);
     free(text);
+    free(with);
   }
 }
 
