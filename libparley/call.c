@@ -365,10 +365,12 @@ static void try_sdp(parley_call *call)
     want_desc(call);
     return;
   }
-  if (call->my_setup == PARLEY_SETUP_NONE)
-    call->my_setup = offer ? PARLEY_SETUP_ACTPASS
-                           : call->remote_setup == PARLEY_SETUP_ACTIVE
-                                 ? PARLEY_SETUP_PASSIVE : PARLEY_SETUP_ACTIVE;
+  /* CALLCLI-4: actpass in every OFFER, active in every ANSWER (passive
+   * only to an offer that itself said active, RFC 5763 5). A restart
+   * keeps the DTLS association the first exchange set up. */
+  call->my_setup = offer ? PARLEY_SETUP_ACTPASS
+                         : call->offer_setup == PARLEY_SETUP_ACTIVE
+                               ? PARLEY_SETUP_PASSIVE : PARLEY_SETUP_ACTIVE;
   if ((body = ca_sdp_write(call, offer, &len)) == NULL) {
     fail(call, PARLEY_E_INTERNAL, "could not write the local SDP");
     return;
@@ -501,6 +503,7 @@ static void on_offer(parley_call *call, const parley_call_frame *f,
             (f->ice_restart || strcmp(remote.ufrag, call->remote_ufrag) != 0);
   if (call->remote_setup == PARLEY_SETUP_NONE)
     call->remote_setup = remote.setup;
+  call->offer_setup = remote.setup;
   if (restart)
     restart_ice(call);
   call->remote_set = false;
@@ -565,14 +568,32 @@ static bool from_peer(parley_call *call, const parley_call_frame *f)
          strcmp(f->device, call->peer_device) == 0;
 }
 
-static void on_ring(parley_call *call, const parley_call_frame *f)
+/* A RING while this device is in a call: refused as `busy` (section
+ * 19.2), which ends a direct call that rings and only stops the ringing
+ * here in a group. */
+static void refuse_busy(parley_call *call, const parley_call_frame *f)
+{
+  const char *kv[] = {"call", f->call, "reason", "busy"};
+
+  if (strcmp(f->call, call->call_id) != 0)
+    send_frame(call, "HANGUP", kv, 2, NULL, 0);
+}
+
+static void on_ring(parley_call *call, const parley_call_frame *f,
+                    uint64_t now_ms)
 {
   ca_item *it;
 
-  if (call->state != PARLEY_CALL_IDLE || f->call[0] == '\0' ||
-      strcmp(f->from, call->user) == 0 ||
+  if (f->call[0] == '\0' || strcmp(f->from, call->user) == 0 ||
       (call->ring_from[0] != '\0' && strcmp(f->from, call->ring_from) != 0))
     return;
+  if (call->state != PARLEY_CALL_IDLE) {
+    if (call->state != PARLEY_CALL_ENDED)
+      refuse_busy(call, f);
+    return;
+  }
+  /* CALLCLI-6: the ringing stops by itself after the ring timeout. */
+  call->answer_deadline = now_ms + call->answer_timeout_ms;
   call->role = PARLEY_CALL_CALLEE;
   snprintf(call->call_id, sizeof call->call_id, "%s", f->call);
   snprintf(call->conv, sizeof call->conv, "%s", f->conv);
@@ -813,7 +834,7 @@ void parley_call_on_frame(parley_call *call, const parley_call_frame *f,
   if (strcmp(f->verb, "OK") == 0 || strcmp(f->verb, "ERROR") == 0)
     on_request_answer(call, f);
   else if (strcmp(f->verb, "RING") == 0)
-    on_ring(call, f);
+    on_ring(call, f, now_ms);
   else if (call->call_id[0] != '\0' && strcmp(f->call, call->call_id) == 0)
     on_call_frame(call, f, now_ms);
   leave(call);
@@ -848,6 +869,7 @@ parley_err parley_call_accept(parley_call *call, uint64_t now_ms)
     return PARLEY_E_BAD_STATE;
   enter(call);
   send_frame(call, "JOIN", kv, 1, NULL, 0);
+  call->answer_deadline = 0;
   call->connect_deadline = now_ms + call->connect_timeout_ms;
   set_state(call, PARLEY_CALL_JOINING);
   start_media(call);
@@ -1043,6 +1065,11 @@ void parley_call_on_time(parley_call *call, uint64_t now_ms)
     snprintf(text, sizeof text, "no answer within %u ms",
              (unsigned)call->answer_timeout_ms);
     end_call(call, "no-answer", true, PARLEY_E_TIMEOUT, text);
+  } else if (call->answer_deadline != 0 && now_ms >= call->answer_deadline &&
+             call->state == PARLEY_CALL_RINGING_IN) {
+    snprintf(text, sizeof text, "the call stopped ringing after %u ms",
+             (unsigned)call->answer_timeout_ms);
+    end_call(call, "no-answer", false, PARLEY_OK, text);
   } else if (call->connect_deadline != 0 &&
              now_ms >= call->connect_deadline) {
     snprintf(text, sizeof text, "media did not connect within %u ms",

@@ -79,6 +79,7 @@ struct parley_call {
   bool restart_offer; /* the next OFFER carries ice-restart: yes */
   parley_sdp_setup my_setup;      /* NONE until this side's first SDP */
   parley_sdp_setup remote_setup;  /* the peer's first setup */
+  parley_sdp_setup offer_setup;   /* the setup of the last remote offer */
   ca_section sections[PARLEY_SDP_MEDIA_MAX]; /* the remote offer's */
   size_t section_count;
   size_t audio_section;

@@ -3,9 +3,8 @@
  *
  * The offer has one audio section: m=audio 9 UDP/TLS/RTP/SAVPF 111,
  * opus/48000/2 with minptime=10 and useinbandfec as configured, the ICE
- * credentials and the DTLS fingerprint of the media engine, setup as this
- * side holds it (actpass for the first offerer, active for the first
- * answerer), mid 0, rtcp-mux and ice-options trickle. Candidates are not
+ * credentials and the DTLS fingerprint of the media engine, setup actpass
+ * (an answer: active), mid 0, rtcp-mux and ice-options trickle. Candidates are not
  * in the body: they are trickled. An answer mirrors the offer's sections
  * in order; the first usable audio section gets this side's description
  * and every other section is refused with port 0.

@@ -20,9 +20,10 @@
  *
  * The offer carries one m=audio section (UDP/TLS/RTP/SAVPF, opus/48000/2
  * as payload type 111, rtcp-mux, mid 0, ice-options trickle) with the
- * media engine's ICE credentials and DTLS fingerprint; the offerer's
- * setup is actpass, the answerer's active, and each side keeps its value
- * for the whole call. Candidates are trickled as CANDIDATE frames after
+ * media engine's ICE credentials and DTLS fingerprint; setup is actpass
+ * in every OFFER and active in every ANSWER (CALLCLI-4; the DTLS
+ * association of the first exchange stays through an ICE restart; an
+ * offer that itself says active is answered passive). Candidates are trickled as CANDIDATE frames after
  * the side's own OFFER or ANSWER, then END-OF-CANDIDATES.
  *
  * After a reconnect (EV_READY with `reconnected`) while the user is a

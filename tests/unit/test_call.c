@@ -363,13 +363,19 @@ static void free_side(side *s)
   parley_call_free(s->m);
 }
 
-static void teardown(void)
+/* Forgets the frames on their way. */
+static void drop_queue(void)
 {
   while (qcount > 0) {
     free(queue[qhead].body);
     qhead = (qhead + 1) % QUEUE_MAX;
     qcount--;
   }
+}
+
+static void teardown(void)
+{
+  drop_queue();
   free_side(&A);
   free_side(&B);
 }
@@ -597,8 +603,10 @@ Test(call, rejoin_after_reconnect_restarts_ice)
   cr_assert_eq(count_sent(&B, "ANSWER"), 1);
   cr_assert_eq(parley_call_get_state(A.m), PARLEY_CALL_CONNECTED);
   cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_CONNECTED);
-  /* The restarted sides keep their DTLS roles. */
-  cr_assert(strstr(A.sent_body[offer], "a=setup:active") != NULL);
+  /* CALLCLI-4: actpass in every offer, active in every answer. */
+  cr_assert(strstr(A.sent_body[offer], "a=setup:actpass") != NULL);
+  cr_assert(strstr(B.sent_body[last_sent(&B, "ANSWER")], "a=setup:active")
+            != NULL);
 }
 
 Test(call, media_failure_names_the_reason)
@@ -681,4 +689,40 @@ Test(call, candidates_carry_the_mid_of_the_offer)
   cr_assert(strstr(A.sent_hdrs[i], "candidate=candidate:1 1 udp") != NULL);
   i = last_sent(&B, "CANDIDATE");
   cr_assert(strstr(B.sent_hdrs[i], "to=alice;to-device=a1;") != NULL);
+}
+
+Test(call, a_ring_while_in_a_call_is_refused_busy)
+{
+  parley_call_frame f;
+  int i;
+
+  connect_call();
+  memset(&f, 0, sizeof f);
+  SET_(f.verb, "RING");
+  SET_(f.call, "k99");
+  SET_(f.conv, "c2");
+  SET_(f.from, "alice");
+  SET_(f.device, "a2");
+  parley_call_on_frame(B.m, &f, now);
+  drain(&B);
+  i = last_sent(&B, "HANGUP");
+  cr_assert_geq(i, 0);
+  cr_assert_str_eq(B.sent_hdrs[i], "call=k99;reason=busy;");
+  cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_CONNECTED);
+  cr_assert_str_eq(parley_call_id(B.m), "k1");
+  drop_queue(); /* the fake server knows one call only */
+}
+
+/* spec: CALLCLI-6 */
+Test(call, ringing_stops_by_itself_after_the_ring_timeout)
+{
+  cr_assert_eq(parley_call_place(A.m, "c1", now), PARLEY_OK);
+  pump();
+  cr_assert_eq(B.timer_at, now + 5000);
+  now += 5000;
+  parley_call_on_time(B.m, now);
+  drain(&B);
+  cr_assert(B.ended);
+  cr_assert_str_eq(B.ended_reason, "no-answer");
+  cr_assert_eq(count_sent(&B, "HANGUP"), 0, "nothing to tell the server");
 }
