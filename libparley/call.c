@@ -315,9 +315,14 @@ static void warn(parley_call *call, const char *text)
 
 /* ---- negotiation ------------------------------------------------------ */
 
-/* Asks the engine for its description, once per need. */
+static void start_media(parley_call *call);
+
+/* Asks the engine for its description, once per need; the engine starts
+ * when it is first needed (so its set-up time runs from the offer, as
+ * section 19.8 counts it). */
 static void want_desc(parley_call *call)
 {
+  start_media(call);
   if (!call->desc_asked && push(call, PARLEY_CALL_MEDIA_LOCAL_DESC) != NULL)
     call->desc_asked = true;
 }
@@ -399,14 +404,16 @@ static void restart_ice(parley_call *call)
   call->sdp_sent = false;
 }
 
+/* MEDIA-1: the participant that sends a pair's first OFFER, the joiner,
+ * is the ICE controlling agent; the caller never offers first. */
 static void start_media(parley_call *call)
 {
   ca_item *it;
 
-  if (call->media_started)
+  if (call->media_started || call->state == PARLEY_CALL_ENDED)
     return;
   if ((it = push(call, PARLEY_CALL_MEDIA_START)) != NULL)
-    it->a.controlling = call->role == PARLEY_CALL_CALLER;
+    it->a.controlling = call->role == PARLEY_CALL_CALLEE;
   call->media_started = true;
 }
 
@@ -506,6 +513,7 @@ static void on_offer(parley_call *call, const parley_call_frame *f,
   call->offer_setup = remote.setup;
   if (restart)
     restart_ice(call);
+  start_media(call);
   call->remote_set = false;
   apply_remote(call, s, a, &remote);
   free(s);
@@ -734,7 +742,6 @@ static void call_placed(parley_call *call, const parley_call_frame *f)
   set_state(call, PARLEY_CALL_RINGING_OUT);
   if ((it = push(call, PARLEY_CALL_EV_RINGING)) != NULL)
     it->a.state = call->state;
-  start_media(call);
 }
 
 /* OK or ERROR answering one of this machine's requests. */
@@ -872,7 +879,6 @@ parley_err parley_call_accept(parley_call *call, uint64_t now_ms)
   call->answer_deadline = 0;
   call->connect_deadline = now_ms + call->connect_timeout_ms;
   set_state(call, PARLEY_CALL_JOINING);
-  start_media(call);
   leave(call);
   return PARLEY_OK;
 }

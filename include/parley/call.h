@@ -73,7 +73,11 @@ typedef enum parley_call_action_kind {
                                  content_type, body) */
   PARLEY_CALL_TIMER,          /* call parley_call_on_time at `at_ms`;
                                  replaces the earlier TIMER; 0: none */
-  PARLEY_CALL_MEDIA_START,    /* start the media engine (`controlling`);
+  PARLEY_CALL_MEDIA_START,    /* start the media engine, ICE
+                                 `controlling` when this side sends the
+                                 first OFFER (the callee, MEDIA-1); it
+                                 comes when the engine is first needed:
+                                 the callee's offer, the caller's answer;
                                  feed its events from now on */
   PARLEY_CALL_MEDIA_LOCAL_DESC, /* read the engine's local description
                                  and give it to parley_call_on_local_desc */

@@ -491,7 +491,8 @@ Test(call, caller_and_callee_reach_connected)
   cr_assert_str_eq(B.last_candidate, "candidate:1 1 udp 2130706431 "
                    "127.0.0.1 40001 typ host");
   cr_assert(A.candidates_done && B.candidates_done);
-  cr_assert(A.controlling && !B.controlling, "the caller controls ICE");
+  cr_assert(B.controlling && !A.controlling,
+            "MEDIA-1: the first offerer (the callee) controls ICE");
 }
 
 Test(call, hangup_after_connect_completes_both)
@@ -517,7 +518,7 @@ Test(call, decline_ends_the_call_for_the_caller)
   cr_assert(A.ended);
   cr_assert_str_eq(A.ended_reason, "declined");
   cr_assert(!A.ended_connected);
-  cr_assert(A.media_stopped, "the caller's media started while ringing");
+  cr_assert(!A.media_started, "media starts with the offer");
   cr_assert_eq(count_sent(&B, "JOIN"), 0);
 }
 
