@@ -787,10 +787,22 @@ static void on_call_end(parley_call *call, const parley_call_frame *f)
   const char *reason = f->reason[0] ? f->reason : "completed";
   bool normal = strcmp(reason, "hangup") == 0 ||
                 strcmp(reason, "completed") == 0;
+  static const char *const why[][2] = {
+    {"failed", "the other side could not set up the media"},
+    {"disconnected", "a participant's connection was lost"},
+    {"declined", "the call was declined"},
+    {"no-answer", "nobody answered"},
+    {"cancelled", "the caller cancelled the call"},
+    {"busy", "the other side is busy in another call"},
+  };
+  const char *what = "the call ended";
   char text[160];
+  size_t i;
 
-  snprintf(text, sizeof text, "the call ended (CALL-END reason %s)",
-           reason);
+  for (i = 0; i < sizeof why / sizeof why[0]; i++)
+    if (strcmp(reason, why[i][0]) == 0)
+      what = why[i][1];
+  snprintf(text, sizeof text, "%s (CALL-END reason %s)", what, reason);
   end_call(call, reason, !normal && call->state != PARLEY_CALL_RINGING_IN,
            PARLEY_OK, text);
 }
