@@ -16,6 +16,8 @@
 #include "parley/call.h"
 
 #define LOG_MAX 1024
+#define VIDEO_FP "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:" \
+                 "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF"
 #define QUEUE_MAX 256
 
 /* One side: its machine, what it did and what it was told. */
@@ -61,6 +63,7 @@ static char call_id[PARLEY_ID_MAX + 1];
 /* Fault switches of the fake server. */
 static parley_err refuse_call;      /* ERROR to CALL with this code */
 static bool mangle_offer;           /* the OFFER reaches A broken */
+static bool video_offer;            /* the OFFER reaches A with video */
 static bool online_a = true, online_b = true;
 
 static side *other(side *s)
@@ -145,6 +148,7 @@ static void relay(side *s, const parley_call_action *a)
   size_t len = a->body ? a->body_len : 0;
   char broken[] = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
                   "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-pwd:short\r\n";
+  static char video[8192];
 
   memset(&f, 0, sizeof f);
   SET_(f.verb, a->verb);
@@ -163,6 +167,15 @@ static void relay(side *s, const parley_call_action *a)
   if (mangle_offer && strcmp(a->verb, "OFFER") == 0) {
     body = broken;
     len = strlen(broken);
+  }
+  if (video_offer && strcmp(a->verb, "OFFER") == 0) {
+    snprintf(video, sizeof video, "%.*sm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+             "a=rtpmap:96 VP8/90000\r\na=mid:1\r\na=rtcp-mux\r\n"
+             "a=ice-ufrag:vid1\r\na=ice-pwd:videopasswordlongenough\r\n"
+             "a=fingerprint:sha-256 %s\r\na=setup:actpass\r\n",
+             (int)len, body, VIDEO_FP);
+    body = video;
+    len = strlen(video);
   }
   enqueue(other(s), &f, body, len);
 }
@@ -348,6 +361,7 @@ static void setup(void)
   qhead = qcount = 0;
   refuse_call = PARLEY_OK;
   mangle_offer = false;
+  video_offer = false;
   online_a = online_b = true;
   make(&A, "alice", "a1", NULL);
   make(&B, "bob", "b1", "alice");
@@ -726,4 +740,34 @@ Test(call, ringing_stops_by_itself_after_the_ring_timeout)
   cr_assert(B.ended);
   cr_assert_str_eq(B.ended_reason, "no-answer");
   cr_assert_eq(count_sent(&B, "HANGUP"), 0, "nothing to tell the server");
+}
+
+/* The reference client answers a video section with port 0 (spec 19.6).
+ * The OFFER is rewritten on its way with a video section added. */
+Test(call, a_video_section_is_refused_in_the_answer)
+{
+  parley_sdp *s = calloc(1, sizeof *s);
+  parley_sdp_error e;
+  const char *ans;
+  int i;
+
+  cr_assert_not_null(s);
+  video_offer = true;
+  cr_assert_eq(parley_call_place(A.m, "c1", now), PARLEY_OK);
+  pump();
+  cr_assert_eq(parley_call_accept(B.m, now), PARLEY_OK);
+  pump();
+  cr_assert(!A.ended, "%s", A.ended_text);
+  gather();
+  i = last_sent(&A, "ANSWER");
+  cr_assert_geq(i, 0);
+  ans = A.sent_body[i];
+  cr_assert_eq(parley_sdp_parse(ans, strlen(ans), s, &e), PARLEY_OK,
+               "line %u: %s: %s\n%s", e.line, e.rule, e.message, ans);
+  cr_assert_eq(s->media_count, 2);
+  cr_assert_str_eq(s->media[1].kind, "video");
+  cr_assert_eq(s->media[1].port, 0);
+  cr_assert_neq(s->media[0].port, 0);
+  cr_assert(B.remote_set && !B.ended, "the offerer takes the answer");
+  free(s);
 }
