@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Checks spec/parley-1.md. Run by ctest as `spec_lint`:
 
-    spec_lint.py ROOT
+    spec_lint.py [--sdp-check PATH] ROOT
 
-It fails (exit 1, one line per problem) when:
+PATH is the spec_sdp_check program the build makes (without it the SDP
+bodies and candidates of the examples are not checked, and the last line
+says so). It fails (exit 1, one line per problem) when:
 - a requirement keyword in upper case (MUST, SHOULD, REQUIRED, SHALL and
   their NOT forms, RECOMMENDED) stands outside an `[ID-N: ...]` bracket,
   except in the boilerplate of section 1.1; code blocks and code spans
@@ -18,7 +20,19 @@ It fails (exit 1, one line per problem) when:
   what its JSON block says (parley_frame.py is the reference decoder);
 - a verb of section 10 has no valid example, or one of the eight required
   kinds of invalid example is missing;
-- spec/traceability.md is not what traceability.py would write now.
+- spec/traceability.md is not what traceability.py would write now;
+- a requirement id is not stable: an id of the spec is missing from
+  spec/requirement-ids.txt, an id listed there is gone from the spec
+  without being marked retired, or a retired id is given again
+  (reqids.py);
+- a cross reference does not resolve: a section number, a requirement
+  id, a markdown link or anchor, a repository path in a code span, an
+  RFC missing from the references (lint_refs.py);
+- an example elsewhere in the spec does not parse: a code block of an
+  unknown kind, a test-driver transcript line, a JSON code span, an SDP
+  body or a candidate of an example frame (lint_examples.py);
+- the HTTP-only errors of section 12.1 and the registry's HTTP statuses
+  differ from what ref-server/http_api.c answers (lint_http.py).
 """
 
 import json
@@ -27,7 +41,11 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lint_examples  # noqa: E402
+import lint_http  # noqa: E402
+import lint_refs  # noqa: E402
 import parley_frame  # noqa: E402
+import reqids  # noqa: E402
 import specdoc  # noqa: E402
 import traceability  # noqa: E402
 
@@ -225,21 +243,46 @@ def check_traceability(root, report):
                       "traceability.py --write", traceability.OUT_PATH)
 
 
+def check_stable_ids(root, reqs, report):
+    """The spec's ids against spec/requirement-ids.txt."""
+    for line, message in reqids.check(root, [r.id for r in reqs]):
+        report.add(line, message, reqids.IDS_PATH)
+
+
+def parse_args(argv):
+    """(root, sdp checker or None)."""
+    checker, rest = None, []
+    k = 0
+    while k < len(argv):
+        if argv[k] == "--sdp-check" and k + 1 < len(argv):
+            checker = argv[k + 1]
+            k += 2
+            continue
+        rest.append(argv[k])
+        k += 1
+    return (rest[0] if rest else traceability.default_root()), checker
+
+
 def main(argv):
-    root = argv[0] if argv else traceability.default_root()
+    root, checker = parse_args(argv)
     report = Report()
     text = specdoc.read_spec(root)
     reqs, problems = specdoc.requirements(text)
     check_ids(reqs, problems, report)
+    check_stable_ids(root, reqs, report)
     check_keywords(text, reqs, report)
     codes = check_registry(root, text, report)
+    with open(os.path.join(root, ERROR_H), encoding="utf-8") as f:
+        http = lint_http.check_http_errors(root, text, f.read(), report)
     valid, bad = check_examples(text, report)
+    more = lint_examples.check_all(text, checker, report)
+    lint_refs.check_references(root, text, reqs, report)
     check_traceability(root, report)
     for p in report.problems:
         print(p)
     print(f"spec_lint: {len(reqs)} requirements, {valid} valid and {bad} "
-          f"invalid examples, {codes} registry codes, "
-          f"{len(report.problems)} problems")
+          f"invalid examples, {more}, {codes} registry codes, {http} "
+          f"HTTP-only errors, {len(report.problems)} problems")
     return 1 if report.problems else 0
 
 

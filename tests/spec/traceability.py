@@ -26,6 +26,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reqids  # noqa: E402
 import specdoc  # noqa: E402
 
 OUT_PATH = "spec/traceability.md"
@@ -263,6 +264,17 @@ def stale_diff(root, head=False):
         f"{OUT_PATH} (committed)", f"{OUT_PATH} (generated now)"))
 
 
+def _record_ids(root, head):
+    """Appends the spec's new requirement ids to spec/requirement-ids.txt
+    (reqids.py), so that ids stay stable."""
+    src = GitHead(root) if head else WorkTree(root)
+    spec = src.read(specdoc.SPEC_PATH).decode("utf-8", "surrogateescape")
+    new = reqids.record(root, spec)
+    if new:
+        print(f"recorded {len(new)} new ids in {reqids.IDS_PATH}: "
+              f"{' '.join(new)} (commit it with the spec)")
+
+
 def main(argv):
     if "-h" in argv or "--help" in argv:
         print(__doc__.strip())
@@ -280,6 +292,7 @@ def main(argv):
         with open(os.path.join(root, OUT_PATH), "w", encoding="utf-8") as f:
             f.write(text)
         print(f"wrote {OUT_PATH}")
+        _record_ids(root, "--head" in argv)
         return 0
     diff = stale_diff(root, "--head" in argv)
     if diff:
