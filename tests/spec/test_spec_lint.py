@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Checks that spec_lint.py and traceability.py catch what they claim to.
 
-Each test copies the spec and the error header into a temporary tree,
-breaks one thing, and expects the lint to name it. Standard library only.
+Each test copies what the lint reads (the spec, the list of requirement
+ids, the error header, the HTTP API's source) into a temporary tree,
+breaks one thing, and expects the lint to fail with a message naming
+it. The cases of SDP bodies and candidates need the spec_sdp_check
+program the build makes, named by the environment variable
+SPEC_SDP_CHECK (ctest sets it); without it they are skipped. Standard
+library only.
 """
 
 import contextlib
@@ -18,12 +23,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+import lint_refs  # noqa: E402
 import parley_frame  # noqa: E402
 import spec_lint  # noqa: E402
+import specdoc  # noqa: E402
 import traceability  # noqa: E402
 
 SPEC = "spec/parley-1.md"
 ERROR_H = "include/parley/error.h"
+IDS = "spec/requirement-ids.txt"
+HTTP_API = "ref-server/http_api.c"
+CHECKER = os.environ.get("SPEC_SDP_CHECK")
 
 # Test files for the scanner, written line by line so that this file holds
 # no tag of its own.
@@ -58,13 +68,27 @@ class Tree:
 
     def __init__(self):
         self.root = tempfile.mkdtemp(prefix="spec-lint-")
-        for rel in (SPEC, ERROR_H):
+        for rel in (SPEC, ERROR_H, IDS, HTTP_API):
             os.makedirs(os.path.dirname(self.path(rel)), exist_ok=True)
             shutil.copyfile(os.path.join(ROOT, rel), self.path(rel))
         os.makedirs(self.path("tests/unit"))
         self.write("tests/unit/test_x.c", C_TEST)
         self.write("tests/unit/test_y.py", PY_TEST)
+        self.touch_named_paths()
         self.regenerate()
+
+    def touch_named_paths(self):
+        """Empty stand-ins for the repository paths the spec names."""
+        text = lint_refs.without_fences(self.read(SPEC))
+        for m in lint_refs.PATH_SPAN_RE.finditer(text):
+            rel = m.group(1)
+            if os.path.exists(self.path(rel)):
+                continue
+            if rel.endswith("/"):
+                os.makedirs(self.path(rel), exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(self.path(rel)), exist_ok=True)
+                self.write(rel, "")
 
     def path(self, rel):
         return os.path.join(self.root, rel)
@@ -89,8 +113,9 @@ class Tree:
 
     def lint(self):
         out = io.StringIO()
+        args = ["--sdp-check", CHECKER] if CHECKER else []
         with contextlib.redirect_stdout(out):
-            rc = spec_lint.main([self.root])
+            rc = spec_lint.main(args + [self.root])
         return rc, out.getvalue()
 
     def remove(self):
@@ -207,6 +232,169 @@ class LintTest(unittest.TestCase):
         self.tree.regenerate()
         rc, out = self.tree.lint()
         self.assertEqual(rc, 0, out)
+
+    # The clauses of the spec lint, each shown failing on a doctored copy.
+
+    def replace_in_example(self, name, old, new):
+        """Replaces `old` in the frame of example `name` and its JSON."""
+        text = self.tree.read(SPEC)
+        start = text.index(f"```parley-frame example={name}\n")
+        end = text.index("```\n", text.index(f"```json example={name}\n",
+                                             start) + 4) + 4
+        region = text[start:end]
+        self.assertIn(old, region)
+        self.tree.write(SPEC, text[:start] + region.replace(old, new)
+                        + text[end:])
+
+    def test_must_without_an_id(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "A server MUST NOT store typing.")
+        self.expect_problem('"MUST NOT" outside a requirement bracket')
+
+    def test_code_missing_from_the_registry(self):
+        self.tree.replace(SPEC, "| 446 | bad-candidate | no | the ICE "
+                          "candidate breaks the grammar |\n", "")
+        self.expect_problem("entry (446, 'bad-candidate', False) is not "
+                            "in section 13")
+
+    def test_broken_section_reference(self):
+        self.tree.replace(SPEC, "SDP body of the profile (section 19.6)",
+                          "SDP body of the profile (section 19.16)")
+        self.expect_problem("reference to section 19.16, which does not "
+                            "exist")
+
+    def test_other_documents_sections_are_not_the_specs(self):
+        self.tree.replace(SPEC, "SDP body of the profile (section 19.6)",
+                          "SDP body of the profile (RFC 8866, section 9.9)")
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 0, out)
+
+    def test_broken_requirement_reference(self):
+        self.tree.replace(SPEC, "the same 404 `not-found` (CALL-22)",
+                          "the same 404 `not-found` (CALL-222)")
+        self.expect_problem("reference to requirement CALL-222, which does "
+                            "not exist")
+
+    def test_vanished_id(self):
+        text = self.tree.read(SPEC)
+        start = text.index("[WS-8:")
+        end = specdoc.bracket_end(specdoc.prose(text), start)
+        self.tree.write(SPEC, text[:start] + "A server leaves it to the "
+                        "frame parser." + text[end:])
+        self.tree.regenerate()
+        self.expect_problem("WS-8 is gone from the spec; an id never "
+                            "disappears: mark it retired")
+
+    def test_retired_id_passes_and_cannot_be_named(self):
+        text = self.tree.read(SPEC)
+        start = text.index("[WS-8:")
+        end = specdoc.bracket_end(specdoc.prose(text), start)
+        self.tree.write(SPEC, text[:start] + "A server leaves it to the "
+                        "frame parser." + text[end:])
+        self.tree.replace(IDS, "\nWS-8\n", "\nWS-8 retired\n")
+        self.tree.regenerate()
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 0, out)
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "Typing is not stored (WS-8).")
+        self.expect_problem("reference to WS-8, a retired requirement")
+
+    def test_reused_retired_id(self):
+        self.tree.replace(IDS, "\nWS-8\n", "\nWS-8 retired\n")
+        self.expect_problem("WS-8 is retired but the spec gives it again")
+
+    def test_unlisted_id(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "[TYPE-99: a server MUST NOT store typing.]")
+        self.expect_problem("TYPE-99 is not listed")
+        self.tree.regenerate()   # records TYPE-99
+        self.assertIn("\nTYPE-99\n", self.tree.read(IDS))
+
+    def test_malformed_sdp_example(self):
+        if not CHECKER:
+            self.skipTest("SPEC_SDP_CHECK not set")
+        self.replace_in_example("offer", "a=setup:actpass",
+                                "a=setup:actpasx")
+        self.expect_problem("example offer: SDP body refused: error bad-sdp")
+
+    def test_offer_with_the_answers_setup(self):
+        if not CHECKER:
+            self.skipTest("SPEC_SDP_CHECK not set")
+        self.replace_in_example("offer", "a=setup:actpass",
+                                "a=setup:passive")
+        self.expect_problem("example offer: an OFFER needs a=setup:actpass")
+
+    def test_malformed_candidate_example(self):
+        if not CHECKER:
+            self.skipTest("SPEC_SDP_CHECK not set")
+        self.replace_in_example("candidate", "49170 typ host",
+                                "49170 typ h@st")
+        self.expect_problem("example candidate: candidate refused: "
+                            "error bad-candidate")
+
+    def test_bad_json_span(self):
+        self.tree.replace(SPEC, '`{"user": "alice", "password": "..."}`',
+                          '`{"user": "alice", "password": ...}`')
+        self.expect_problem("JSON example does not parse")
+
+    def test_bad_transcript_line(self):
+        self.tree.replace(SPEC, '< {"event":"queued","conv":"c7f3a",',
+                          '< {"event":"enqueued","conv":"c7f3a",')
+        self.expect_problem("transcript event 'enqueued' is not in the "
+                            "table of section 18")
+
+    def test_transcript_line_lacking_a_member(self):
+        self.tree.replace(SPEC, '> {"cmd":"send","conv":"c7f3a",',
+                          '> {"cmd":"send",')
+        self.expect_problem("transcript cmd send lacks conv")
+
+    def test_code_block_of_unknown_kind(self):
+        self.tree.replace(SPEC, "```driver-transcript\n", "```\n")
+        self.expect_problem("code block with info string ''")
+
+    def test_rfc_not_in_the_references(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "Typing is not stored (RFC 9999).")
+        self.expect_problem("RFC 9999 is cited but not listed")
+
+    def test_broken_link_and_path(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "Typing is not stored ([see](#section-99), "
+                          "`tests/unit/test_nothing.c`).")
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 1, out)
+        self.assertIn("link to #section-99: no such anchor", out)
+        self.assertIn("path tests/unit/test_nothing.c does not exist", out)
+
+    def test_link_to_a_requirement_resolves(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "Typing is not stored ([HB-7](#HB-7), "
+                          "[4.1](#section-4.1)).")
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 0, out)
+
+    def test_http_only_error_missing_from_the_spec(self):
+        self.tree.replace(SPEC, "415 `unsupported-media-type`, 501",
+                          "501")
+        self.expect_problem("answers 415 unsupported-media-type, which is "
+                            "neither an HTTP-only error")
+
+    def test_http_only_error_never_answered(self):
+        text = self.tree.read(HTTP_API).replace('"method-not-allowed"',
+                                                '"bad-method"')
+        self.tree.write(HTTP_API, text)
+        rc, out = self.tree.lint()
+        self.assertEqual(rc, 1, out)
+        self.assertIn("405 method-not-allowed of section 12.1 is never "
+                      "answered", out)
+        self.assertIn("answers 405 bad-method", out)
+
+    def test_registry_error_with_another_status(self):
+        self.tree.replace(HTTP_API, "answer_error(h, r, 503, "
+                          "PARLEY_E_GOING_AWAY", "answer_error(h, r, 500, "
+                          "PARLEY_E_GOING_AWAY")
+        self.expect_problem("going-away answered with status 500, section "
+                            "12.1 says 503")
 
 
 class TraceabilityTest(unittest.TestCase):
