@@ -49,8 +49,9 @@ class Ref:
 
 
 def section_refs(text, foreign=False):
-    """Section references of `text`, one Ref per number; references to
-    other documents' sections are left out unless `foreign`."""
+    """Section references of `text`, one Ref per number (the first one
+    spans "section" too); references to other documents' sections are
+    left out unless `foreign`."""
     out = []
     for m in SECTION_REF_RE.finditer(text):
         before = text[max(0, m.start() - 40):m.start()]
@@ -58,9 +59,11 @@ def section_refs(text, foreign=False):
         if not foreign and (FOREIGN_BEFORE_RE.search(before)
                             or FOREIGN_AFTER_RE.match(after)):
             continue
-        for n in NUMBER_RE.finditer(m.group(0)):
-            out.append(Ref("section", m.start() + n.start(),
-                           m.start() + n.end(), n.group(0)))
+        for k, n in enumerate(NUMBER_RE.finditer(m.group(0))):
+            # the first reference takes the word "section" with it
+            start = m.start() + (0 if k == 0 else n.start())
+            out.append(Ref("section", start, m.start() + n.end(),
+                           n.group(0)))
     return out
 
 
