@@ -1,11 +1,12 @@
 """HTTP error check of spec_lint.py: the HTTP-only errors of section 12.1
 and the registry's HTTP statuses against what the reference server's
-HTTP API (ref-server/http_api.c) answers.
+HTTP API (ref-server/http_*.c) answers.
 
 The server has no table of HTTP errors: each answer names its status,
 code and reason where it is made (`answer_error(h, r, STATUS, CODE,
-"reason", ...)`, `write_now(wsi, STATUS, error_body(CODE, "reason",
-...))`). The check reads those calls and fails when
+"reason", ...)`, `problem(p, STATUS, CODE, "reason", ...)`,
+`write_now(wsi, STATUS, error_body(CODE, "reason", ...))`). The check
+reads those calls in every ref-server/http_*.c file and fails when
 - a literal code and reason are neither an HTTP-only error of section
   12.1 nor a row of the registry;
 - a PARLEY_E_ code is answered with another reason than its registry
@@ -19,9 +20,10 @@ import re
 
 import specdoc
 
+HTTP_DIR = "ref-server"
 HTTP_API = "ref-server/http_api.c"
-ANSWER_RE = re.compile(r'answer_error\(\s*\w+,\s*\w+,\s*(\d{3}),\s*(\w+),'
-                       r'\s*"([a-z0-9-]+)"')
+ANSWER_RE = re.compile(r'(?:\banswer_error\(\s*\w+,\s*\w+|\bproblem\(\s*\w+),'
+                       r'\s*(\d{3}),\s*(\w+),\s*"([a-z0-9-]+)"')
 WRITE_RE = re.compile(r'write_now\(\s*\w+,\s*(\d{3}),\s*error_body\(\s*'
                       r'(\w+),\s*"([a-z0-9-]+)"')
 BODY_RE = re.compile(r'error_body\(\s*(\w+),\s*"([a-z0-9-]+)"')
@@ -47,28 +49,38 @@ def spec_http_errors(text):
     return only, statuses
 
 
+def http_sources(root):
+    """The HTTP API's C files: ref-server/http_*.c, sorted."""
+    folder = os.path.join(root, HTTP_DIR)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(f"{HTTP_DIR}/{n}" for n in os.listdir(folder)
+                  if n.startswith("http_") and n.endswith(".c"))
+
+
 def code_answers(root):
-    """[(line, status or None, code token, reason)] of http_api.c."""
-    path = os.path.join(root, HTTP_API)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    out, seen = [], set()
-    for regex in (ANSWER_RE, WRITE_RE):
-        for m in regex.finditer(text):
-            seen.add(text.index("error_body", m.start())
-                     if regex is WRITE_RE else -1)
-            out.append((specdoc.line_of(text, m.start()), int(m.group(1)),
-                        m.group(2), m.group(3)))
-    for m in BODY_RE.finditer(text):
-        if m.start() not in seen:
-            out.append((specdoc.line_of(text, m.start()), None, m.group(1),
-                        m.group(2)))
+    """[(where, status or None, code token, reason)] of the HTTP API's
+    C files; `where` is path:line."""
+    out = []
+    for rel in http_sources(root):
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
+            text = f.read()
+        seen = set()
+        for regex in (ANSWER_RE, WRITE_RE):
+            for m in regex.finditer(text):
+                if regex is WRITE_RE:
+                    seen.add(text.index("error_body", m.start()))
+                out.append((f"{rel}:{specdoc.line_of(text, m.start())}",
+                            int(m.group(1)), m.group(2), m.group(3)))
+        for m in BODY_RE.finditer(text):
+            if m.start() not in seen:
+                out.append((f"{rel}:{specdoc.line_of(text, m.start())}",
+                            None, m.group(1), m.group(2)))
     return out
 
 
 def _check_one(answer, only, statuses, registry, names, report):
-    line, status, code, reason = answer
-    where = f"{HTTP_API}:{line}"
+    where, status, code, reason = answer
     if code.isdigit():
         pair = (int(code), reason)
         if pair in only:
@@ -97,8 +109,8 @@ def check_http_errors(root, text, header_text, report):
         report.add(0, "section 12.1 lists no HTTP-only errors")
     if not statuses:
         report.add(0, "section 12.1 maps no registry error to a status")
-    if not os.path.exists(os.path.join(root, HTTP_API)):
-        report.add(0, "missing", HTTP_API)
+    if not http_sources(root):
+        report.add(0, "no HTTP API sources (ref-server/http_*.c)")
         return len(only)
     registry = {(c, r) for c, r, _, _ in specdoc.registry_rows(text)}
     names = {f"PARLEY_E_{n}": (int(c), r)
@@ -109,5 +121,5 @@ def check_http_errors(root, text, header_text, report):
     answered = {(int(c), r) for _, _, c, r in answers if c.isdigit()}
     for code, reason in sorted(only - answered):
         report.add(0, f"HTTP-only error {code} {reason} of section 12.1 is "
-                      f"never answered by {HTTP_API}")
+                      f"never answered by {HTTP_DIR}/http_*.c")
     return len(only)
