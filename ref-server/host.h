@@ -12,16 +12,17 @@
 
 #include <libwebsockets.h>
 
+#include "http_check.h"
 #include "limiter.h"
 #include "parley/server.h"
 #include "store.h"
 
 #define HOST_BUCKETS 256
 #define HOST_QUEUE_MAX_BYTES (8u << 20) /* per WebSocket session */
-#define HOST_BODY_MAX 65536             /* HTTP request bodies */
+#define HOST_BODY_MAX HTTP_BODY_MAX     /* HTTP request bodies */
 #define HOST_DRAIN_MAX_MS 10000
 #define HOST_HEADER_DATA_MAX 4096          /* lws max_http_header_data */
-#define HOST_WS_PATH "/v1/ws"
+#define HOST_WS_PATH HTTP_WS_PATH
 #define HOST_SUBPROTOCOL "parley.1"
 
 typedef struct ws_conn ws_conn;

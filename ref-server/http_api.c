@@ -32,6 +32,7 @@
 #include <sodium.h>
 
 #include "host.h"
+#include "http_check.h"
 #include "log.h"
 #include "parley/token.h"
 
@@ -45,21 +46,6 @@
 #define HTTP_MSG_FIELDS_BYTES 512      /* a message's JSON but its body */
 #define HTTP_ANSWERS_MAX_BYTES (64u << 20) /* answers unsent, in total */
 #define HTTP_WRITE_TIMEOUT_S 10 /* a reader that takes no chunk: dropped */
-
-typedef enum http_route {
-  ROUTE_NONE = 0,
-  ROUTE_TOKEN,    /* POST /v1/auth/token */
-  ROUTE_CONFIG,   /* GET /v1/config */
-  ROUTE_CONVS,    /* GET and POST /v1/conversations */
-  ROUTE_CONV,     /* GET /v1/conversations/{id} */
-  ROUTE_MESSAGES, /* GET /v1/conversations/{id}/messages */
-  ROUTE_WS,       /* GET /v1/ws without an upgrade */
-  ROUTE_CALL,     /* GET /v1/call/{id} */
-  ROUTE_RECORDING, /* POST /v1/call/{id}/recording/start */
-  ROUTE_CONV_CALLS /* GET /v1/conversations/{id}/calls */
-} http_route;
-
-typedef enum http_method { METHOD_GET, METHOD_POST, METHOD_OTHER } http_method;
 
 struct http_req {
   http_req *next; /* bucket chain while registered */
@@ -76,10 +62,7 @@ struct http_req {
   size_t body_len, body_expected;
   bool reading;
 
-  parley_conv_kind kind; /* create: kept while members are checked */
-  char title[PARLEY_TITLE_MAX + 1];
-  char (*members)[PARLEY_USER_MAX + 1];
-  size_t member_count;
+  http_create_ask ask; /* create: kept while members are checked */
   char *cursor; /* history: the cursor argument, NULL when none */
   uint64_t ttl_ms; /* token: the lifetime asked for (HTTP-12); 0: none */
   unsigned history_asks; /* history: pages asked of the core */
@@ -138,7 +121,7 @@ static void req_free(host *h, http_req *r)
     sodium_memzero(r->body, r->body_len);
     free(r->body);
   }
-  free(r->members);
+  free(r->ask.members);
   free(r->cursor);
   h->http_answer_bytes -= r->resp_len;
   free(r->resp);
@@ -286,24 +269,6 @@ static int write_headers(struct lws *wsi, unsigned status, size_t len,
   return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
-/* The methods a route serves, as a 405's Allow lists them (HTTP-7). */
-static const char *allowed_method(http_route route)
-{
-  if (route == ROUTE_TOKEN || route == ROUTE_RECORDING)
-    return "POST";
-  return route == ROUTE_CONVS ? "GET, POST" : "GET";
-}
-
-static bool method_allowed(http_route route, http_method method)
-{
-  if (method == METHOD_OTHER)
-    return false;
-  if (route == ROUTE_CONVS)
-    return true;
-  return (method == METHOD_POST) ==
-         (route == ROUTE_TOKEN || route == ROUTE_RECORDING);
-}
-
 /* Writes the next part of an answer: headers first, then the body in
  * chunks. Returns 0 to go on, 1 when the answer is complete, -1 on a
  * write error. */
@@ -314,7 +279,7 @@ static int write_answer(http_req *r)
   enum lws_write_protocol kind = LWS_WRITE_HTTP_FINAL;
 
   if (!r->headers_done) {
-    const char *allow = r->status == 405 ? allowed_method(r->route) : NULL;
+    const char *allow = r->status == 405 ? http_allowed_method(r->route) : NULL;
     if (write_headers(r->wsi, r->status, r->resp_len, r->close_after,
                       allow, r->retry_after_s) != 0)
       return -1;
@@ -467,50 +432,6 @@ static json_t *config_json(const host *h)
                    "call_grace_ms", (json_int_t)c->call_grace_ms);
 }
 
-/* ---- validation helpers ----------------------------------------------- */
-
-static bool user_name_valid(const char *s)
-{
-  size_t n = strlen(s);
-
-  if (n < 1 || n > PARLEY_USER_MAX)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) ||
-          s[i] == '_' || s[i] == '.' || s[i] == '-'))
-      return false;
-  return true;
-}
-
-/* An id of spec 2.7: 1 to 64 characters from [A-Za-z0-9_-]. */
-static bool id_valid(const char *s, size_t n)
-{
-  if (n < 1 || n > PARLEY_ID_MAX)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-'))
-      return false;
-  return true;
-}
-
-/* Parses a decimal without sign or leading zeros into *out. */
-static bool parse_size(const char *s, size_t max, size_t *out)
-{
-  size_t v = 0, n = strlen(s);
-
-  if (n < 1 || n > 9 || (n > 1 && s[0] == '0'))
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    if (!isdigit((unsigned char)s[i]))
-      return false;
-    v = v * 10 + (size_t)(s[i] - '0');
-  }
-  if (v > max)
-    return false;
-  *out = v;
-  return true;
-}
-
 /* ---- the caller's token ---------------------------------------------- */
 
 /* Checks `Authorization: Bearer TOKEN` (HTTP-3). Returns true with
@@ -563,19 +484,20 @@ static bool authenticate(host *h, http_req *r)
 
 /* ---- handlers --------------------------------------------------------- */
 
+/* Answers the refusal of a connection-free check (http_check.h). */
+static void answer_problem(host *h, http_req *r, const http_problem *p)
+{
+  answer_error(h, r, p->status, p->code, p->reason, "%s", p->message);
+}
+
 /* Reads a JSON object body. Returns it, or NULL after answering 400. */
 static json_t *body_object(host *h, http_req *r)
 {
-  json_error_t jerr;
-  json_t *root = json_loadb(r->body ? r->body : "", r->body_len,
-                            JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+  http_problem p;
+  json_t *root = http_body_object(r->body, r->body_len, &p);
 
-  if (!root || !json_is_object(root)) {
-    json_decref(root);
-    answer_error(h, r, 400, 400, "bad-request",
-                 "the body is not a valid JSON object");
-    return NULL;
-  }
+  if (!root)
+    answer_problem(h, r, &p);
   return root;
 }
 
@@ -628,33 +550,16 @@ static void submit_password(host *h, http_req *r, const char *password)
 static void handle_token(host *h, http_req *r)
 {
   json_t *root = body_object(h, r);
-  json_t *user, *pw, *ttl;
+  json_t *pw;
+  http_problem p;
 
   if (!root)
     return;
-  user = json_object_get(root, "user");
   pw = json_object_get(root, "password");
-  ttl = json_object_get(root, "ttl_ms");
-  if (!json_is_string(user) || !json_is_string(pw)) {
-    answer_error(h, r, 400, 400, "bad-request",
-                 "fields \"user\" and \"password\" must be strings");
-  } else if (ttl && (!json_is_integer(ttl) ||
-                     json_integer_value(ttl) < 1000)) {
-    answer_error(h, r, 400, 400, "bad-request",
-                 "field \"ttl_ms\" must be an integer from 1000 up");
-  } else {
-    r->ttl_ms = ttl ? (uint64_t)json_integer_value(ttl) : 0;
-    /* A name that cannot exist (or a password with a NUL in it) is
-     * checked as the empty name, which is never found: the same answer
-     * after the same work (HTTP-10). */
-    const char *name = json_string_value(user);
-    bool plain = strlen(json_string_value(pw)) == json_string_length(pw) &&
-                 strlen(name) == json_string_length(user);
-    snprintf(r->user, sizeof r->user, "%s",
-             plain && user_name_valid(name) ? name : "");
-    if (token_rate_ok(h, r, r->user))
-      submit_password(h, r, json_string_value(pw));
-  }
+  if (!http_token_ask(root, r->user, &r->ttl_ms, &p))
+    answer_problem(h, r, &p);
+  else if (token_rate_ok(h, r, r->user))
+    submit_password(h, r, json_string_value(pw));
   if (json_is_string(pw)) /* wipe the password in the parsed copy */
     sodium_memzero((char *)json_string_value(pw), json_string_length(pw));
   json_decref(root);
@@ -700,120 +605,37 @@ static void token_checked(host *h, http_req *r, const store_done *d)
   sodium_memzero(token, sizeof token);
 }
 
-/* Adds name to r->members unless it is there already or is the caller
- * (the core adds the caller). Returns false when PARLEY_MEMBERS_MAX - 1
- * other members are held already. */
-static bool member_add(http_req *r, const char *name)
-{
-  if (strcmp(name, r->user) == 0)
-    return true;
-  for (size_t i = 0; i < r->member_count; i++)
-    if (strcmp(r->members[i], name) == 0)
-      return true;
-  if (r->member_count >= PARLEY_MEMBERS_MAX - 1)
-    return false;
-  snprintf(r->members[r->member_count++], sizeof r->members[0], "%s", name);
-  return true;
-}
-
-/* Reads "members" of a create request into r->members: each name once,
- * the caller left out (spec 12.3), or only the caller for a group of
- * one. r->kind is set. Returns true, or answers 400 and returns false. */
-static bool take_members(host *h, http_req *r, json_t *members)
-{
-  size_t n = json_array_size(members);
-
-  if (!json_is_array(members) || n == 0) {
-    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "members: must be an array of 1 to %d user names",
-                 PARLEY_MEMBERS_MAX - 1);
-    return false;
-  }
-  r->members = calloc(PARLEY_MEMBERS_MAX, sizeof *r->members);
-  if (!r->members) {
-    answer_error(h, r, 500, 500, "internal", "out of memory");
-    return false;
-  }
-  for (size_t i = 0; i < n; i++) {
-    json_t *item = json_array_get(members, i);
-    const char *name = json_string_value(item);
-    if (!name || strlen(name) != json_string_length(item) ||
-        !user_name_valid(name)) {
-      answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                   "members[%zu]: not a user name", i);
-      return false;
-    }
-    if (!member_add(r, name)) {
-      answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                   "members: a conversation has at most %d members, the "
-                   "caller included", PARLEY_MEMBERS_MAX);
-      return false;
-    }
-  }
-  if (r->kind == PARLEY_CONV_DIRECT && r->member_count != 1) {
-    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "members: a direct conversation has exactly one other "
-                 "member");
-    return false;
-  }
-  if (r->member_count == 0) /* a group of the caller alone */
-    snprintf(r->members[r->member_count++], sizeof r->members[0], "%s",
-             r->user);
-  return true;
-}
-
-/* Reads kind and title of a create request. Returns true or answers. */
-static bool take_kind_title(host *h, http_req *r, json_t *root)
-{
-  const char *kind = json_string_value(json_object_get(root, "kind"));
-  json_t *title = json_object_get(root, "title");
-
-  if (kind && strcmp(kind, "direct") == 0) {
-    r->kind = PARLEY_CONV_DIRECT;
-  } else if (kind && strcmp(kind, "group") == 0) {
-    r->kind = PARLEY_CONV_GROUP;
-  } else {
-    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "kind: must be \"direct\" or \"group\"");
-    return false;
-  }
-  if (title && (!json_is_string(title) ||
-                json_string_length(title) > PARLEY_TITLE_MAX ||
-                strlen(json_string_value(title)) !=
-                    json_string_length(title))) {
-    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "title: must be a string of at most %d octets of UTF-8",
-                 PARLEY_TITLE_MAX);
-    return false;
-  }
-  snprintf(r->title, sizeof r->title, "%s",
-           title ? json_string_value(title) : "");
-  return true;
-}
-
 /* POST /v1/conversations: check the members exist, then ask the core. */
 static void handle_create(host *h, http_req *r)
 {
   json_t *root = body_object(h, r);
   const char **names;
+  http_problem p;
 
   if (!root)
     return;
-  if (!take_kind_title(h, r, root) ||
-      !take_members(h, r, json_object_get(root, "members"))) {
+  r->ask.members = calloc(PARLEY_MEMBERS_MAX, sizeof *r->ask.members);
+  if (!r->ask.members) {
     json_decref(root);
+    answer_error(h, r, 500, 500, "internal", "out of memory");
+    return;
+  }
+  if (!http_create_ask_read(root, r->user, &r->ask, &p)) {
+    json_decref(root);
+    answer_problem(h, r, &p);
     return;
   }
   json_decref(root);
-  names = calloc(r->member_count, sizeof *names);
+  names = calloc(r->ask.member_count, sizeof *names);
   if (!names) {
     answer_error(h, r, 500, 500, "internal", "out of memory");
     return;
   }
-  for (size_t i = 0; i < r->member_count; i++)
-    names[i] = r->members[i];
+  for (size_t i = 0; i < r->ask.member_count; i++)
+    names[i] = r->ask.members[i];
   req_register(h, r);
-  if (store_submit_users_exist(h->st, r->id, names, r->member_count) != 0)
+  if (store_submit_users_exist(h->st, r->id, names, r->ask.member_count) !=
+      0)
     answer_error(h, r, 500, 500, "internal", "the store is not running");
   free(names);
 }
@@ -832,10 +654,11 @@ static void members_checked(host *h, http_req *r, const store_done *d)
                  "members: unknown user \"%s\"", d->missing);
     return;
   }
-  for (size_t i = 0; i < r->member_count; i++)
-    names[i] = r->members[i];
-  parley_server_api_create_conv(h->core, r->id, r->user, r->kind, r->title,
-                                names, r->member_count, host_now_ms());
+  for (size_t i = 0; i < r->ask.member_count; i++)
+    names[i] = r->ask.members[i];
+  parley_server_api_create_conv(h->core, r->id, r->user, r->ask.kind,
+                                r->ask.title, names, r->ask.member_count,
+                                host_now_ms());
   host_pump(h);
 }
 
@@ -904,17 +727,15 @@ static void handle_messages(host *h, http_req *r)
   char *buf = malloc(HOST_HEADER_DATA_MAX + 1);
   const char *arg;
   size_t limit = HTTP_HISTORY_DEFAULT;
+  http_problem p;
 
   if (!buf) {
     answer_error(h, r, 500, 500, "internal", "out of memory");
     return;
   }
   arg = url_arg(r->wsi, "limit=", buf);
-  if (arg && *arg &&
-      (!parse_size(arg, HTTP_HISTORY_MAX, &limit) || limit == 0)) {
-    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "\"limit\" must be a number from 1 to %d",
-                 HTTP_HISTORY_MAX);
+  if (!http_limit_arg(arg, HTTP_HISTORY_MAX, &limit, &p)) {
+    answer_problem(h, r, &p);
     goto done;
   }
   arg = url_arg(r->wsi, "cursor=", buf);
@@ -1028,16 +849,15 @@ static void handle_conv_calls(host *h, http_req *r)
   parley_conv_info *info = malloc(sizeof *info);
   size_t limit = HTTP_CALLS_DEFAULT;
   const char *arg;
+  http_problem p;
 
   if (!buf || !info) {
     answer_error(h, r, 500, 500, "internal", "out of memory");
     goto done;
   }
   arg = url_arg(r->wsi, "limit=", buf);
-  if (arg && *arg &&
-      (!parse_size(arg, HTTP_CALLS_MAX, &limit) || limit == 0)) {
-    answer_error(h, r, 400, PARLEY_E_BAD_VALUE, "bad-value",
-                 "\"limit\" must be a number from 1 to %d", HTTP_CALLS_MAX);
+  if (!http_limit_arg(arg, HTTP_CALLS_MAX, &limit, &p)) {
+    answer_problem(h, r, &p);
     goto done;
   }
   if (parley_server_conv_info(h->core, r->user, r->conv, info) !=
@@ -1097,79 +917,6 @@ void http_api_on_done(host *h, const store_done *d)
 
 /* ---- routing ---------------------------------------------------------- */
 
-/* Maps /v1/call/{id} and /v1/call/{id}/recording/start; fills call. */
-static http_route call_route_of(const char *path,
-                                char call[PARLEY_ID_MAX + 1])
-{
-  const char *id = path + strlen("/v1/call/");
-  const char *slash = strchr(id, '/');
-  size_t n = slash ? (size_t)(slash - id) : strlen(id);
-
-  if (n == 0 || (slash && strcmp(slash, "/recording/start") != 0))
-    return ROUTE_NONE;
-  if (id_valid(id, n)) {
-    memcpy(call, id, n);
-    call[n] = '\0';
-  }
-  return slash ? ROUTE_RECORDING : ROUTE_CALL;
-}
-
-/* Maps a path to a route; fills conv for the conversation routes and
- * call for the call routes. */
-static http_route route_of(const char *path, char conv[PARLEY_ID_MAX + 1],
-                           char call[PARLEY_ID_MAX + 1])
-{
-  static const char prefix[] = "/v1/conversations/";
-  const char *id, *slash;
-
-  if (strcmp(path, "/v1/auth/token") == 0)
-    return ROUTE_TOKEN;
-  if (strcmp(path, "/v1/config") == 0)
-    return ROUTE_CONFIG;
-  if (strcmp(path, "/v1/conversations") == 0)
-    return ROUTE_CONVS;
-  if (strcmp(path, HOST_WS_PATH) == 0)
-    return ROUTE_WS;
-  if (strncmp(path, "/v1/call/", 9) == 0)
-    return call_route_of(path, call);
-  if (strncmp(path, prefix, sizeof prefix - 1) != 0)
-    return ROUTE_NONE;
-  id = path + sizeof prefix - 1;
-  slash = strchr(id, '/');
-  if (slash && strcmp(slash, "/messages") != 0 &&
-      strcmp(slash, "/calls") != 0)
-    return ROUTE_NONE;
-  size_t n = slash ? (size_t)(slash - id) : strlen(id);
-  if (n == 0)
-    return ROUTE_NONE;
-  /* An id that cannot exist is kept empty: not-found, like a missing one. */
-  if (id_valid(id, n)) {
-    memcpy(conv, id, n);
-    conv[n] = '\0';
-  }
-  if (!slash)
-    return ROUTE_CONV;
-  return strcmp(slash, "/calls") == 0 ? ROUTE_CONV_CALLS : ROUTE_MESSAGES;
-}
-
-/* The route's name for the log. */
-static const char *route_name(http_route route)
-{
-  static const char *const names[] = {
-      [ROUTE_NONE] = "(unknown path)",
-      [ROUTE_TOKEN] = "/v1/auth/token",
-      [ROUTE_CONFIG] = "/v1/config",
-      [ROUTE_CONVS] = "/v1/conversations",
-      [ROUTE_CONV] = "/v1/conversations/{id}",
-      [ROUTE_MESSAGES] = "/v1/conversations/{id}/messages",
-      [ROUTE_WS] = HOST_WS_PATH,
-      [ROUTE_CALL] = "/v1/call/{id}",
-      [ROUTE_RECORDING] = "/v1/call/{id}/recording/start",
-      [ROUTE_CONV_CALLS] = "/v1/conversations/{id}/calls"};
-
-  return names[route];
-}
-
 static http_method method_of(struct lws *wsi)
 {
   if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
@@ -1217,31 +964,10 @@ static void dispatch(host *h, http_req *r)
 static bool content_is_json(struct lws *wsi)
 {
   char ct[128];
-  size_t n;
 
   if (lws_hdr_copy(wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
     return false;
-  n = strcspn(ct, ";");
-  while (n > 0 && ct[n - 1] == ' ')
-    n--;
-  return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
-}
-
-/* Reads a Content-Length value: 0 with *out set, -1 when it is not a
- * number, 1 when it is past HOST_BODY_MAX. */
-static int content_length(const char *s, size_t *out)
-{
-  size_t n = strlen(s);
-
-  if (n == 0 || strspn(s, "0123456789") != n)
-    return -1;
-  while (n > 1 && *s == '0') {
-    s++;
-    n--;
-  }
-  if (n > 9 || !parse_size(s, HOST_BODY_MAX, out))
-    return 1;
-  return 0;
+  return http_content_type_is_json(ct);
 }
 
 /* Checks the body rules of a POST (HTTP-1) and gets ready to read it.
@@ -1266,7 +992,7 @@ static bool begin_body(host *h, http_req *r)
                  "a request body needs a Content-Length header");
     return false;
   }
-  if ((rc = content_length(cl, &len)) != 0) {
+  if ((rc = http_content_length(cl, &len)) != 0) {
     if (rc < 0)
       answer_error(h, r, 400, 400, "bad-request",
                    "Content-Length is not a number");
@@ -1306,14 +1032,14 @@ static int on_request(host *h, struct lws *wsi, http_pss *pss,
   r->wsi = wsi;
   r->id = ++h->next_api_id;
   pss->req = r;
-  r->route = route_of(path ? path : "", r->conv, r->call);
+  r->route = http_route_of(path ? path : "", r->conv, r->call);
   r->method = method_of(wsi);
   /* The route's name, never the path: a path may hold a token (SEC-5). */
   plog_debug(0, "http: %s %s",
              r->method == METHOD_GET    ? "GET"
              : r->method == METHOD_POST ? "POST"
                                         : "other",
-             route_name(r->route));
+             http_route_name(r->route));
 
   if (h->draining || h->fatal) {
     r->close_after = true;
@@ -1322,10 +1048,10 @@ static int on_request(host *h, struct lws *wsi, http_pss *pss,
   } else if (r->route == ROUTE_NONE) {
     r->close_after = r->method != METHOD_GET; /* a body may follow */
     answer_error(h, r, 404, 404, "no-such-path", "no such path");
-  } else if (!method_allowed(r->route, r->method)) {
+  } else if (!http_method_allowed(r->route, r->method)) {
     r->close_after = r->method != METHOD_GET;
     answer_error(h, r, 405, 405, "method-not-allowed",
-                 "this path takes %s only", allowed_method(r->route));
+                 "this path takes %s only", http_allowed_method(r->route));
   } else if (r->route == ROUTE_WS) {
     answer_error(h, r, 400, 400, "bad-request",
                  "%s is a WebSocket endpoint: upgrade with the "
