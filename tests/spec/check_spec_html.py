@@ -48,7 +48,7 @@ class Page(html.parser.HTMLParser):
         a = dict(attrs)
         if "id" in a:
             self.ids.append(a["id"])
-            if "req-id" in (a.get("class") or "").split():
+            if "req" in (a.get("class") or "").split():
                 self.req_ids.append(a["id"])
         if tag == "a" and (a.get("href") or "").startswith("#"):
             self.links.append((a["href"][1:], self.getpos()[0]))

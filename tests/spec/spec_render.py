@@ -12,8 +12,9 @@ What the page holds:
 - an anchor on every heading: `#section-19.6` for a numbered one, the
   enclosing section's anchor and a slug of the title for the others
   (`#section-15.31-invalid-a-lower-case-verb`);
-- an anchor on every requirement id where its bracket opens, so
-  `parley-1.html#CALL-3` lands on it; on every worked example
+- an anchor on every requirement: the element wrapping its bracket,
+  so `parley-1.html#CALL-3` lands on it and highlights it; on every
+  worked example
   (`#example-offer`); on every code of the error registry
   (`#error-445`); on every RFC of the references (`#ref-rfc8866`);
 - cross references as links: "section 4.2", requirement ids named in the
@@ -57,6 +58,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: .2em .5em; vertical-align: top; }
 a.self { color: #aaa; text-decoration: none; margin-right: .3em; }
 .req-id { font-weight: bold; }
+.req:target { background: #fff3b0; }
 .octet { border: 1px solid #c33; color: #c33; font-size: 85%; }
 :target { background: #fff3b0; }
 nav ul { list-style: none; padding-left: 1.2em; }
@@ -99,14 +101,20 @@ def _link(href, inner):
     return f'<a href="{html.escape(href)}">{inner}</a>'
 
 
-def _ref_spans(piece, ctx):
-    """[(start, end, html)] of the references and marks in `piece`."""
+def _ref_spans(piece, ctx, opens, closes):
+    """[(start, end, html)] of the references and marks in `piece`.
+    `opens` holds the offsets of the requirement brackets that close
+    later in the block, `closes` the offsets of the `]` closing them: a
+    bracket that closes is wrapped whole in its anchor's span."""
     spans = []
     for m in REQ_OPEN_RE.finditer(piece):
         rid = m.group(1)
+        tail = "" if m.start() in opens else "</span>"
         spans.append((m.start(), m.end(),
-                      f'[<span class="req-id" id="{rid}"><a class="self" '
-                      f'href="#{rid}">{rid}</a></span>:'))
+                      f'<span class="req" id="{rid}">[<a class="req-id" '
+                      f'href="#{rid}">{rid}</a>:{tail}'))
+    for at in closes:
+        spans.append((at, at + 1, "]</span>"))
     for m in specrefs.LINK_RE.finditer(piece):
         spans.append((m.start(), m.end(),
                       _link(m.group(2), inline(m.group(1), ctx))))
@@ -135,9 +143,10 @@ def _ref_spans(piece, ctx):
     return spans
 
 
-def _prose(piece, ctx):
+def _prose(piece, ctx, opens=(), closes=()):
     """A piece of prose (no code span) as HTML."""
-    spans = sorted(_ref_spans(piece, ctx), key=lambda s: (s[0], -s[1]))
+    spans = sorted(_ref_spans(piece, ctx, opens, closes),
+                   key=lambda s: (s[0], -s[1]))
     out, at = [], 0
     for start, end, markup in spans:
         if start < at:
@@ -149,14 +158,36 @@ def _prose(piece, ctx):
     return "".join(out)
 
 
+def _bracket_closes(text):
+    """{offset of `[ID-N:` -> offset of its closing `]`} for the
+    requirement brackets that close within `text` (code spans, whose
+    brackets do not count, blanked)."""
+    blank = CODE_SPAN_RE.sub(lambda m: " " * len(m.group(0)), text)
+    out = {}
+    for m in REQ_OPEN_RE.finditer(blank):
+        end = specdoc.bracket_end(blank, m.start())
+        if end > 0:
+            out[m.start()] = end - 1
+    return out
+
+
+def _piece(text, start, end, ctx, brackets):
+    """_prose of text[start:end]; `brackets` maps the block's offsets
+    of requirement brackets to those of their closing `]`."""
+    opens = {o - start for o in brackets if start <= o < end}
+    closes = {c - start for c in brackets.values() if start <= c < end}
+    return _prose(text[start:end], ctx, opens, closes)
+
+
 def inline(text, ctx):
     """Inline markdown of one block (its lines joined) as HTML."""
+    brackets = _bracket_closes(text)
     out, at = [], 0
     for m in CODE_SPAN_RE.finditer(text):
-        out.append(_prose(text[at:m.start()], ctx))
+        out.append(_piece(text, at, m.start(), ctx, brackets))
         out.append(f"<code>{esc(m.group(1))}</code>")
         at = m.end()
-    out.append(_prose(text[at:], ctx))
+    out.append(_piece(text, at, len(text), ctx, brackets))
     return "".join(out)
 
 

@@ -62,6 +62,12 @@ class RenderSmallTest(unittest.TestCase):
     def test_requirement_anchors(self):
         self.assertEqual(self.page.count('id="AB-1"'), 1)
         self.assertIn('<a href="#AB-1">AB-1</a>', self.page)
+        # the whole bracket, code span included, is the anchor's element
+        self.assertIn('<span class="req" id="AB-1">[<a class="req-id" '
+                      'href="#AB-1">AB-1</a>: a peer MUST send <code>&lt;x'
+                      '&gt;</code> &amp; stop (<a href="#section-2">section'
+                      ' 2</a>, <a href="#ref-rfc2119">RFC 2119</a>).]'
+                      '</span>', self.page)
 
     def test_section_and_rfc_links(self):
         self.assertIn('<a href="#section-2">section 2</a>', self.page)
