@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "fuzz.h"
 #include "outfile.h"
 #include "tool.h"
 
@@ -31,6 +32,10 @@ static const char usage_text[] =
   "usage: parley-conform [options] [ws://HOST:PORT | wss://HOST:PORT]\n"
   "       parley-conform --client --exec CMD [options]\n"
   "       parley-conform --list [--json FILE|-] [--case ID|GLOB]...\n"
+  "       parley-conform --fuzz [ws://HOST:PORT --accounts FILE] [--seed N]\n"
+  "                      [--time SECONDS | --iterations N] [--out DIR]\n"
+  "       parley-conform --fuzz-replay FILE [ws://HOST:PORT --accounts "
+  "FILE]\n"
   "\n"
   "Runs the Parley/1 conformance cases against a server at the URL (with\n"
   "--accounts), or with no URL against a reference server it starts on\n"
@@ -66,6 +71,11 @@ static const char usage_text[] =
   "                       case that did not pass, with its wire log\n"
   "  -q, --quiet          only cases that fail the run, and the result\n"
   "  -v, --verbose        also the wire log of each case that did not pass\n"
+  "fuzzing (--fuzz --help says more):\n"
+  "  --fuzz               send mutated frames to the server and report\n"
+  "                       crashes, hangs and replies that break the spec;\n"
+  "                       each finding saved in --out as a replayable file\n"
+  "  --fuzz-replay FILE   send a saved finding again\n"
   "  -h, --help           this text\n"
   "  --version            the version\n"
   "\n"
@@ -603,8 +613,11 @@ static void tear_down(app *a, int *rc)
 int main(int argc, char **argv)
 {
   app a = {.o = {.timeout_ms = 3000, .jobs = 8}};
-  int rc = parse_args(argc, argv, &a.o);
+  int rc;
 
+  if (fz_wanted(argc, argv))
+    return fz_main(argc, argv);
+  rc = parse_args(argc, argv, &a.o);
   if (rc >= 0)
     goto out_opts;
   a.term = is_stdout(a.o.json_path) || is_stdout(a.o.junit_path) ? stderr

@@ -441,6 +441,24 @@ bool pc_selfserve_alive(pc_selfserve *s)
   return !s->reaped;
 }
 
+const char *pc_selfserve_errlog(const pc_selfserve *s)
+{
+  return s->errlog;
+}
+
+const char *pc_selfserve_exit_text(pc_selfserve *s, char *out, size_t size)
+{
+  reap(s);
+  if (!s->reaped)
+    snprintf(out, size, "running");
+  else if (WIFSIGNALED(s->status))
+    snprintf(out, size, "signal %d (%s)", WTERMSIG(s->status),
+             strsignal(WTERMSIG(s->status)));
+  else
+    snprintf(out, size, "exit status %d", WEXITSTATUS(s->status));
+  return out;
+}
+
 /* Sends SIGTERM and waits up to STOP_MS, then SIGKILL. */
 static void terminate(pc_selfserve *s)
 {

@@ -181,6 +181,12 @@ pc_selfserve *pc_selfserve_start(const char *argv0, const char *bin,
                                  size_t accounts, pc_run *r);
 /* True while the server runs. */
 bool pc_selfserve_alive(pc_selfserve *s);
+/* The file that holds the server's stderr (read by --fuzz for
+ * sanitizer reports). */
+const char *pc_selfserve_errlog(const pc_selfserve *s);
+/* How the server ended, as text into out ("exit status 1", "signal 11
+ * (Segmentation fault)"), or "running". Returns out. */
+const char *pc_selfserve_exit_text(pc_selfserve *s, char *out, size_t size);
 /* For an exit at once (a second ^C): kills the server that
  * pc_selfserve_start started or is starting, and removes its temporary
  * directory (the database and the accounts' passwords). Frees nothing;

@@ -1,0 +1,713 @@
+/* parley-conform --fuzz: the frames the fuzzer sends.
+ *
+ * Generation works on a frame held as parts (verb, header lines in
+ * order, body, line ending, the separator after each name) so that the
+ * mutations of the grammar's own structure are one step each: a value
+ * at the edge of its class (section 2.9), a number at 2^53 or 2^64 or
+ * with a leading zero, content-length off by one, a header line
+ * repeated or dropped, a verb in lower case, a header line or frame just
+ * at or past its limit (section 2.3). The frame is then written out and
+ * may be cut, bit-flipped, given invalid UTF-8 or bare line feeds, and
+ * sent in fragments, as a binary message or past the WebSocket framing.
+ *
+ * The verbs and their headers are the spec's tables, written as the
+ * spec writes them (section 10 for the chat verbs, 19.2 for the call
+ * verbs); test_conform_fuzz.py holds this table against the spec so the
+ * two cannot drift. Everything comes from one fz_rng, so a seed gives
+ * the same frames again. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+
+/* ---- the random source --------------------------------------------- */
+
+void fz_rng_seed(fz_rng *r, uint64_t seed, uint64_t stream)
+{
+  r->s = seed * 0x9E3779B97F4A7C15ull ^ (stream + 1) * 0xD1B54A32D192ED03ull;
+  (void)fz_rand(r);
+}
+
+uint64_t fz_rand(fz_rng *r)
+{
+  uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+size_t fz_below(fz_rng *r, size_t n)
+{
+  return n ? (size_t)(fz_rand(r) % n) : 0;
+}
+
+bool fz_chance(fz_rng *r, unsigned percent)
+{
+  return fz_below(r, 100) < percent;
+}
+
+/* ---- the spec's tables --------------------------------------------- */
+
+const fz_verb fz_verbs[] = {
+  /* section 10 */
+  {"HELLO", "client", "versions, heartbeat; caps", 0},
+  {"AUTH", "client", "token, device", 0},
+  {"PING", "client", "; nonce", 0},
+  {"SEND", "client", "conv, temp-id; content-type", 't'},
+  {"RECEIPT", "both", "conv, kind, seq", 0},
+  {"SYNC", "client", "; since", 0},
+  {"HISTORY", "client", "conv; cursor, after, limit", 0},
+  {"TYPING", "both", "conv, state", 0},
+  {"PRESENCE", "both", "status; ttl", 0},
+  {"BYE", "both", "", 0},
+  /* section 19.2 */
+  {"CALL", "client", "conv; media", 0},
+  {"JOIN", "client", "call; rejoin", 0},
+  {"OFFER", "client", "call, to, to-device; ice-restart, content-type",
+   's'},
+  {"ANSWER", "client", "call, to, to-device; content-type", 's'},
+  {"CANDIDATE", "client", "call, to, to-device, candidate; mid", 0},
+  {"END-OF-CANDIDATES", "client", "call, to, to-device", 0},
+  {"MEDIA-STATE", "client", "call; audio, video, screen (at least one)",
+   0},
+  {"LEAVE", "client", "call; reason", 0},
+  {"HANGUP", "client", "call; reason", 0},
+  /* verbs only a server sends (sections 10 and 19.2) */
+  {"WELCOME", "server", "", 0}, {"READY", "server", "", 0},
+  {"PONG", "server", "", 0}, {"ACK", "server", "", 0},
+  {"OK", "server", "", 0}, {"MSG", "server", "", 0},
+  {"SYNCED", "server", "", 0}, {"PAGE", "server", "", 0},
+  {"ERROR", "server", "", 0}, {"RING", "server", "", 0},
+  {"PARTICIPANTS", "server", "", 0}, {"JOINED", "server", "", 0},
+  {"LEFT", "server", "", 0}, {"RING-STOP", "server", "", 0},
+  {"CALL-END", "server", "", 0},
+};
+const size_t fz_verb_count = PC_COUNT(fz_verbs);
+
+void fz_grammar_print(FILE *f)
+{
+  for (size_t i = 0; i < fz_verb_count; i++)
+    fprintf(f, "%s\t%s\t%s\n", fz_verbs[i].verb, fz_verbs[i].from,
+            fz_verbs[i].headers);
+}
+
+/* The value class of each header a client sends (section 2.9): 'n'
+ * number, 'e' one of `choices`, 'i' id, 'u' cursor, 'c' cap-list, 'V'
+ * version-list, 'm' media-type, 'o' nonce, 't' token, 'a' candidate,
+ * 'd' mid, 's' since, 'l' limit, 'v' conv, 'C' call, 'U' user-name,
+ * 'D' to-device, 'h' heartbeat. */
+static const struct {
+  const char *name;
+  char cls;
+  const char *choices;
+} headers[] = {
+  {"after", 'n', NULL}, {"audio", 'e', "on|off"},
+  {"video", 'e', "on|off"}, {"screen", 'e', "on|off"},
+  {"caps", 'c', NULL}, {"call", 'C', NULL}, {"candidate", 'a', NULL},
+  {"content-type", 'm', NULL}, {"conv", 'v', NULL}, {"cursor", 'u', NULL},
+  {"device", 'i', NULL}, {"heartbeat", 'h', NULL},
+  {"ice-restart", 'e', "yes|no"}, {"kind", 'e', "delivered|read"},
+  {"limit", 'l', NULL}, {"media", 'e', "audio|video"}, {"mid", 'd', NULL},
+  {"nonce", 'o', NULL}, {"reason", 'e', "hangup|left|declined|busy|failed"},
+  {"rejoin", 'e', "yes|no"}, {"req", 'i', NULL}, {"seq", 'n', NULL},
+  {"since", 's', NULL}, {"state", 'e', "on|off"},
+  {"status", 'e', "online|away"}, {"temp-id", 'i', NULL},
+  {"to", 'U', NULL}, {"to-device", 'D', NULL}, {"token", 't', NULL},
+  {"ttl", 'n', NULL}, {"versions", 'V', NULL},
+};
+
+/* The class of header `name` ('?' for a name the table lacks) and its
+ * choices. */
+static char class_of(const char *name, const char **choices)
+{
+  for (size_t i = 0; i < PC_COUNT(headers); i++)
+    if (strcmp(headers[i].name, name) == 0) {
+      *choices = headers[i].choices;
+      return headers[i].cls;
+    }
+  *choices = NULL;
+  return '?';
+}
+
+/* ---- a frame held as parts ----------------------------------------- */
+
+#define LINES_MAX 256
+
+typedef struct frame {
+  pc_buf verb;
+  size_t n;
+  pc_buf names[LINES_MAX];
+  pc_buf values[LINES_MAX];
+  pc_buf body;
+  bool has_body;
+  const char *eol;      /* line ending */
+  const char *sep;      /* after a header name */
+  size_t frame_size;    /* pad the body to make the frame this long */
+} frame;
+
+static void frame_free(frame *f)
+{
+  pc_buf_free(&f->verb);
+  for (size_t i = 0; i < f->n; i++) {
+    pc_buf_free(&f->names[i]);
+    pc_buf_free(&f->values[i]);
+  }
+  pc_buf_free(&f->body);
+}
+
+/* Appends a header line; the value "#" of content-length means "the
+ * body's length", computed when the frame is written out. */
+static void add_line(frame *f, const char *name, const void *value,
+                     size_t len)
+{
+  if (f->n == LINES_MAX)
+    return;
+  pc_buf_adds(&f->names[f->n], name);
+  pc_buf_add(&f->values[f->n], value, len);
+  f->n++;
+}
+
+static void add_lines(frame *f, const char *name, const char *value)
+{
+  add_line(f, name, value, strlen(value));
+}
+
+/* Writes the frame out as it stands. */
+static void frame_write(const frame *f, pc_buf *out, size_t body_len)
+{
+  pc_buf_add(out, pc_buf_str(&f->verb), f->verb.len);
+  pc_buf_adds(out, f->eol);
+  for (size_t i = 0; i < f->n; i++) {
+    pc_buf_add(out, pc_buf_str(&f->names[i]), f->names[i].len);
+    pc_buf_adds(out, f->sep);
+    if (strcmp(pc_buf_str(&f->values[i]), "#") == 0)
+      pc_buf_addf(out, "%zu", body_len);
+    else
+      pc_buf_add(out, pc_buf_str(&f->values[i]), f->values[i].len);
+    pc_buf_adds(out, f->eol);
+  }
+  pc_buf_adds(out, f->eol);
+}
+
+/* Writes the frame into out; with frame_size set, first pads the body
+ * so that the whole frame has that many octets (the length's digits
+ * counted). */
+static void frame_serialize(frame *f, pc_buf *out)
+{
+  if (f->frame_size) {
+    pc_buf probe = {0};
+    size_t body = 0, head;
+
+    for (int round = 0; round < 3; round++) {
+      probe.len = 0;
+      frame_write(f, &probe, body);
+      head = probe.len;
+      body = f->frame_size > head ? f->frame_size - head : 0;
+    }
+    pc_buf_free(&probe);
+    while (f->body.len < body)
+      pc_buf_add(&f->body, "x", 1);
+    f->body.len = body < f->body.len ? body : f->body.len;
+  }
+  frame_write(f, out, f->body.len);
+  pc_buf_add(out, pc_buf_str(&f->body), f->body.len);
+}
+
+/* ---- well-formed values -------------------------------------------- */
+
+static const char id_chars[] =
+  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+
+static void random_id(fz_rng *r, pc_buf *v, size_t min, size_t max,
+                      size_t alphabet)
+{
+  size_t n = min + fz_below(r, max - min + 1);
+
+  for (size_t i = 0; i < n; i++)
+    pc_buf_add(v, &id_chars[fz_below(r, alphabet)], 1);
+}
+
+/* One of the '|'-separated choices. */
+static void pick_choice(fz_rng *r, const char *choices, pc_buf *v)
+{
+  size_t count = 1, k;
+  const char *p = choices, *end;
+
+  for (const char *q = choices; *q; q++)
+    count += *q == '|';
+  for (k = fz_below(r, count); k > 0; k--)
+    p = strchr(p, '|') + 1;
+  end = strchr(p, '|');
+  pc_buf_add(v, p, end ? (size_t)(end - p) : strlen(p));
+}
+
+static const char *const caps_lists[] = {
+  "", "receipts", "receipts,typing,presence",
+  "receipts,typing,presence,calls", "calls", "typing,calls",
+};
+
+static const char *const candidates[] = {
+  "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host",
+  "candidate:2 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active",
+  "candidate:3 1 udp 1694498815 192.0.2.1 40001 typ srflx raddr "
+  "127.0.0.1 rport 40000",
+};
+
+/* A value of an id-like class: a name the world knows, or a new one. */
+static void id_value(fz_rng *r, const fz_world *w, char cls, pc_buf *v)
+{
+  if (cls == 'v' && w->conv_count && fz_chance(r, 85))
+    pc_buf_adds(v, w->convs[fz_below(r, w->conv_count)]);
+  else if (cls == 'C' && w->call_count && fz_chance(r, 85))
+    pc_buf_adds(v, w->calls[fz_below(r, w->call_count)]);
+  else if (cls == 'U' && w->user_count && fz_chance(r, 85))
+    pc_buf_adds(v, w->users[fz_below(r, w->user_count)]);
+  else if (cls == 'D' && w->peer_device[0] && fz_chance(r, 70))
+    pc_buf_adds(v, w->peer_device);
+  else if (cls == 'U')
+    random_id(r, v, 1, 12, 26);
+  else
+    random_id(r, v, 1, 20, sizeof id_chars - 1);
+}
+
+/* A value of header `name` that fits its definition (most of the
+ * time: a random id is rarely one the target knows). */
+static void good_value(fz_rng *r, const fz_world *w, const char *name,
+                       pc_buf *v)
+{
+  const char *choices;
+  char cls = class_of(name, &choices);
+
+  switch (cls) {
+  case 'n': pc_buf_addf(v, "%u", (unsigned)fz_below(r, 50)); break;
+  case 'h': pc_buf_adds(v, "60000"); break;
+  case 'l': pc_buf_addf(v, "%u", 1 + (unsigned)fz_below(r, 100)); break;
+  case 'e': pick_choice(r, choices, v); break;
+  case 'c': pc_buf_adds(v, caps_lists[fz_below(r, PC_COUNT(caps_lists))]);
+    break;
+  case 'V': pc_buf_adds(v, fz_chance(r, 90) ? "1" : "1,2"); break;
+  case 'm': pc_buf_adds(v, fz_chance(r, 50) ? "application/sdp"
+                                            : "text/plain; charset=utf-8");
+    break;
+  case 'o': case 'u': random_id(r, v, 1, 64, sizeof id_chars - 1); break;
+  case 't': pc_buf_adds(v, w->token ? w->token : "t"); break;
+  case 'a': pc_buf_adds(v, candidates[fz_below(r, PC_COUNT(candidates))]);
+    break;
+  case 'd': pc_buf_adds(v, "0"); break;
+  case 's': if (fz_chance(r, 50)) pc_buf_adds(v, "0");
+    else random_id(r, v, 1, 20, sizeof id_chars - 1);
+    break;
+  default: id_value(r, w, cls, v); break;
+  }
+}
+
+/* The SDP offer of the profile of section 19.6 (one audio section). */
+static const char *const sdp_lines[] = {
+  "v=0", "o=- 4611731400430051336 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
+  "a=group:BUNDLE 0", "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+  "c=IN IP4 0.0.0.0", "a=rtpmap:111 opus/48000/2",
+  "a=fmtp:111 minptime=10;useinbandfec=1", "a=ice-ufrag:Fx7X",
+  "a=ice-pwd:aR9s7YbQpT2wK4eZ1cV8nX",
+  "a=fingerprint:sha-256 0B:5D:9E:22:41:C7:08:F3:6A:1E:94:B2:7C:D0:55:38:"
+  "E1:AF:62:09:3B:CC:74:10:8D:F5:2E:97:46:B8:03:6F",
+  "a=setup:actpass", "a=mid:0", "a=rtcp-mux", "a=sendrecv",
+};
+
+/* Broken SDP lines for the body mutations. */
+static const char *const sdp_bad[] = {
+  "m=audio 9 UDP/TLS/RTP/SAVPF", "m=video 70000 RTP/AVP 0", "a=ice-pwd:x",
+  "a=fingerprint:sha-256 0B", "a=setup:maybe", "c=IN IP6 ::1::",
+  "a=rtpmap:111 opus/0/2", "o=- 18446744073709551616 0 IN IP4 x", "v=1",
+  "a=mid:", "a=candidate:1 1 udp 1 127.0.0.1 99999 typ host", "x", "",
+  "a=group:BUNDLE 0 0 0 0 0 0 0 0", "t=9007199254740992 0",
+};
+
+/* An SDP body: the offer, perhaps with a line dropped, repeated or
+ * replaced by a broken one, or grown to the size limit. */
+static void sdp_body(fz_rng *r, pc_buf *b)
+{
+  size_t n = PC_COUNT(sdp_lines), skip = n, dup = n, bad = n;
+
+  if (fz_chance(r, 40)) {
+    size_t k = fz_below(r, n);
+    switch (fz_below(r, 3)) {
+    case 0: skip = k; break;
+    case 1: dup = k; break;
+    default: bad = k; break;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (i == skip)
+      continue;
+    pc_buf_adds(b, i == bad ? sdp_bad[fz_below(r, PC_COUNT(sdp_bad))]
+                            : sdp_lines[i]);
+    pc_buf_adds(b, "\r\n");
+    if (i == dup)
+      pc_buf_addf(b, "%s\r\n", sdp_lines[i]);
+  }
+  if (fz_chance(r, 5)) {
+    size_t want = 16383 + fz_below(r, 3);
+    while (b->len + 9 <= want)
+      pc_buf_adds(b, "a=x-pad\r\n");
+  }
+}
+
+/* A body for SEND: short UTF-8 text, now and then with line breaks. */
+static void text_body(fz_rng *r, pc_buf *b)
+{
+  static const char *const words[] = {"hi", "héllo", "\r\n", "日本", "😀",
+                                      "x", " ", "\t", "0"};
+  size_t n = fz_below(r, 8);
+
+  for (size_t i = 0; i < n; i++)
+    pc_buf_adds(b, words[fz_below(r, PC_COUNT(words))]);
+}
+
+/* Fills f with a well-formed frame of verb v: its required headers,
+ * each optional one half the time, a req most of the time. */
+static void frame_of_verb(fz_rng *r, const fz_world *w, const fz_verb *v,
+                          frame *f)
+{
+  const char *p = v->headers;
+  bool optional = false;
+  char name[32];
+
+  pc_buf_adds(&f->verb, v->verb);
+  while (*p) {
+    size_t seg = strcspn(p, ",;"), len;
+    while (*p == ' ' && seg)
+      p++, seg--;
+    /* the name alone: "screen (at least one)" names screen */
+    len = strcspn(p, " ,;");
+    len = len < seg ? len : seg;
+    if (len && len < sizeof name) {
+      memcpy(name, p, len);
+      name[len] = '\0';
+      if (!optional || fz_chance(r, 50)) {
+        pc_buf val = {0};
+        good_value(r, w, name, &val);
+        add_line(f, name, pc_buf_str(&val), val.len);
+        pc_buf_free(&val);
+      }
+    }
+    p += seg;
+    if (*p == ';')
+      optional = true;
+    if (*p)
+      p++;
+  }
+  if (fz_chance(r, 80)) {
+    pc_buf val = {0};
+    random_id(r, &val, 1, 10, sizeof id_chars - 1);
+    add_line(f, "req", pc_buf_str(&val), val.len);
+    pc_buf_free(&val);
+  }
+  if (v->body == 't' || (v->body == 's' && fz_chance(r, 95))) {
+    f->has_body = true;
+    if (v->body == 's')
+      sdp_body(r, &f->body);
+    else
+      text_body(r, &f->body);
+    add_lines(f, "content-length", "#");
+  }
+}
+
+/* ---- mutations of the parts ---------------------------------------- */
+
+/* Values at the edges of the classes of section 2.9 and past them. */
+static const char *const edge_numbers[] = {
+  "0", "1", "00", "01", "0001", "-1", "+1", "1.0", "1e3", "0x10", " 1",
+  "9007199254740991", "9007199254740992", "9007199254740993",
+  "18446744073709551615", "18446744073709551616",
+  "99999999999999999999999999999999", "4294967296", "100", "101",
+};
+
+static const char *const edge_texts[] = {
+  "", " ", "a b", "A", "é", "\xc3\xa9\xc3", "\xed\xa0\x80", "\xc0\xaf",
+  "\xf4\x90\x80\x80", "\xff", "\t", "\x7f", "x\x01y", "yes ", "Yes", "no,",
+  ",", "receipts,", ",receipts", "receipts,,typing", "text/plain;",
+  "text/plain;;a=b", "text/plain ", "application/sdp; a=\"b",
+  "candidate:1 1 udp 2130706431 127.0.0.1 70000 typ host",
+  "candidate:1 1 udp 2130706431 127.0.0.1 40000", "candidate:",
+  "candidate:1 1 udp 2130706431 ::1::1 40000 typ host",
+  "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host raddr",
+};
+
+/* Replaces v with a value of `len` octets of c. */
+static void fill(pc_buf *v, char c, size_t len)
+{
+  v->len = 0;
+  pc_buf_add(v, "", 0);
+  for (size_t i = 0; i < len; i++)
+    pc_buf_add(v, &c, 1);
+}
+
+/* A value at or past an edge of its class, or of a header line. */
+static void edge_value(fz_rng *r, frame *f, size_t i)
+{
+  pc_buf *v = &f->values[i];
+  static const size_t lens[] = {32, 33, 64, 65, 127, 128, 256, 257, 512,
+                                513};
+  size_t line = f->names[i].len + 2;
+
+  switch (fz_below(r, 4)) {
+  case 0:
+    v->len = 0;
+    pc_buf_adds(v, edge_numbers[fz_below(r, PC_COUNT(edge_numbers))]);
+    break;
+  case 1:
+    v->len = 0;
+    pc_buf_adds(v, edge_texts[fz_below(r, PC_COUNT(edge_texts))]);
+    break;
+  case 2: fill(v, "a_-Z9.!"[fz_below(r, 7)], lens[fz_below(r, 10)]); break;
+  default: /* the header line at its limit, or one past */
+    fill(v, 'a', 1024 - line + fz_below(r, 2));
+    break;
+  }
+}
+
+/* Picks a header line, preferring content-length now and then. */
+static size_t pick_line(fz_rng *r, const frame *f)
+{
+  if (fz_chance(r, 20))
+    for (size_t i = 0; i < f->n; i++)
+      if (strcmp(pc_buf_str(&f->names[i]), "content-length") == 0)
+        return i;
+  return fz_below(r, f->n);
+}
+
+/* One mutation of the frame's parts; returns its name. */
+static const char *mutate_parts(fz_rng *r, frame *f)
+{
+  size_t i = f->n ? pick_line(r, f) : 0;
+
+  switch (fz_below(r, 14)) {
+  case 0: case 1: case 2:
+    if (!f->n)
+      break;
+    edge_value(r, f, i);
+    return "edge-value";
+  case 3:
+    if (!f->n)
+      break;
+    f->values[i].len = 0;
+    pc_buf_addf(&f->values[i], "%zu", f->body.len + (fz_chance(r, 50)
+                                                     ? 1 : (size_t)-1));
+    return "length-off-by-one";
+  case 4:
+    if (!f->n)
+      break;
+    add_line(f, pc_buf_str(&f->names[i]), pc_buf_str(&f->values[i]),
+             f->values[i].len);
+    return "dup-header";
+  case 5:
+    if (!f->n)
+      break;
+    pc_buf_free(&f->names[i]);
+    pc_buf_free(&f->values[i]);
+    memmove(&f->names[i], &f->names[i + 1], (f->n - i - 1) * sizeof(pc_buf));
+    memmove(&f->values[i], &f->values[i + 1],
+            (f->n - i - 1) * sizeof(pc_buf));
+    f->n--;
+    memset(&f->names[f->n], 0, sizeof(pc_buf));
+    memset(&f->values[f->n], 0, sizeof(pc_buf));
+    return "drop-header";
+  case 6: {
+    static const char *const verbs[] = {"send", "Send", "SEND ", "X",
+      "UNKNOWN-VERB", "-", "9", "", "ÉCHO", "SEND\x01"};
+    f->verb.len = 0;
+    if (fz_chance(r, 30))
+      fill(&f->verb, 'A', 32 + fz_below(r, 2));
+    else
+      pc_buf_adds(&f->verb, verbs[fz_below(r, PC_COUNT(verbs))]);
+    return "verb";
+  }
+  case 7: {
+    static const char *const names[] = {"Conv", "x_y", "-x", "", "x y",
+      "x-unknown", "ä", "content-length"};
+    const char *n = names[fz_below(r, PC_COUNT(names))];
+    add_lines(f, n, fz_chance(r, 50) ? "1" : "");
+    return "odd-header-name";
+  }
+  case 8: {
+    size_t want = 31 + fz_below(r, 3) + (fz_chance(r, 10) ? 200 : 0);
+    for (size_t k = 0; f->n < want && f->n < LINES_MAX; k++) {
+      char name[16];
+      snprintf(name, sizeof name, "x-pad%zu", k);
+      add_lines(f, name, "1");
+    }
+    return "header-count";
+  }
+  case 9: {
+    static const size_t sizes[] = {65535, 65536, 65537, 70000, 131072};
+    f->frame_size = sizes[fz_below(r, PC_COUNT(sizes))];
+    if (!f->has_body) {
+      f->has_body = true;
+      add_lines(f, "content-length", "#");
+    }
+    return "frame-size";
+  }
+  case 10: {
+    static const char *const eols[] = {"\n", "\r", "\r\r\n", "\n\r"};
+    f->eol = eols[fz_below(r, PC_COUNT(eols))];
+    return "line-ending";
+  }
+  case 11: {
+    static const char *const seps[] = {":", ":  ", " : ", ":\t", "="};
+    f->sep = seps[fz_below(r, PC_COUNT(seps))];
+    return "separator";
+  }
+  case 12:
+    if (f->n > 1) {
+      size_t j = fz_below(r, f->n);
+      pc_buf tn = f->names[i], tv = f->values[i];
+      f->names[i] = f->names[j];
+      f->values[i] = f->values[j];
+      f->names[j] = tn;
+      f->values[j] = tv;
+    }
+    return "reorder";
+  default:
+    pc_buf_adds(&f->body, fz_chance(r, 50) ? "\xc0\xaf" : "\xe6\x97");
+    if (!f->has_body) {
+      f->has_body = true;
+      add_lines(f, "content-length", "#");
+    }
+    return "body-utf8";
+  }
+  return "none";
+}
+
+/* ---- mutations of the octets --------------------------------------- */
+
+/* One mutation of the written frame; returns its name. */
+static const char *mutate_octets(fz_rng *r, pc_buf *b)
+{
+  size_t at = fz_below(r, b->len + 1);
+
+  switch (fz_below(r, 6)) {
+  case 0:
+    b->len = at;
+    pc_buf_add(b, "", 0);
+    return "truncate";
+  case 1:
+    if (b->len)
+      b->p[fz_below(r, b->len)] ^= (char)(1u << fz_below(r, 8));
+    return "bit-flip";
+  case 2: {
+    pc_buf t = {0};
+    size_t n = 1 + fz_below(r, 8);
+    pc_buf_add(&t, b->p, at);
+    for (size_t k = 0; k < n; k++) {
+      char c = (char)fz_below(r, 256);
+      pc_buf_add(&t, &c, 1);
+    }
+    pc_buf_add(&t, b->p + at, b->len - at);
+    pc_buf_free(b);
+    *b = t;
+    return "insert-random";
+  }
+  case 3:
+    pc_buf_adds(b, fz_chance(r, 50) ? "PING\r\n\r\n" : "\r\n");
+    return "extra-data";
+  case 4:
+    b->len = 0;
+    pc_buf_add(b, "", 0);
+    return "empty";
+  default:
+    for (size_t k = 0; k < 1 + fz_below(r, 64); k++) {
+      char c = (char)fz_below(r, 256);
+      pc_buf_add(b, &c, 1);
+    }
+    return "append-random";
+  }
+}
+
+/* ---- messages ------------------------------------------------------ */
+
+void fz_msg_free(fz_msg *m)
+{
+  free(m->data);
+  memset(m, 0, sizeof *m);
+}
+
+void fz_msg_frame(fz_msg *m, const char *verb, const char *body,
+                  size_t body_len, ...)
+{
+  frame f = {.eol = "\r\n", .sep = ": "};
+  pc_buf out = {0};
+  va_list ap;
+  const char *name;
+
+  pc_buf_adds(&f.verb, verb);
+  va_start(ap, body_len);
+  while ((name = va_arg(ap, const char *)))
+    add_lines(&f, name, va_arg(ap, const char *));
+  va_end(ap);
+  if (body) {
+    pc_buf_add(&f.body, body, body_len);
+    add_lines(&f, "content-length", "#");
+  }
+  frame_serialize(&f, &out);
+  frame_free(&f);
+  memset(m, 0, sizeof *m);
+  m->kind = FZ_TEXT;
+  m->data = out.p ? out.p : strdup("");
+  m->len = out.len;
+}
+
+/* A verb to build: mostly one a client sends, now and then a server's. */
+static const fz_verb *pick_verb(fz_rng *r)
+{
+  size_t clients = 0;
+
+  while (clients < fz_verb_count &&
+         strcmp(fz_verbs[clients].from, "server") != 0)
+    clients++;
+  if (fz_chance(r, 6))
+    return &fz_verbs[clients + fz_below(r, fz_verb_count - clients)];
+  return &fz_verbs[fz_below(r, clients)];
+}
+
+/* Chooses how the message goes over WebSocket. */
+static void pick_transport(fz_rng *r, fz_msg *m, const char **what)
+{
+  unsigned roll = (unsigned)fz_below(r, 100);
+
+  if (roll < 8 && m->len > 1) {
+    m->kind = FZ_FRAGMENTS;
+    m->pieces = 2 + (unsigned)fz_below(r, m->len < 16 ? m->len - 1 : 15);
+    *what = "fragments";
+  } else if (roll < 12) {
+    m->kind = FZ_BINARY;
+    *what = "binary";
+  } else if (roll < 13) {
+    m->kind = FZ_RAW;
+    *what = "raw";
+  }
+}
+
+void fz_generate(fz_rng *r, const fz_world *w, fz_msg *out,
+                 const char **what)
+{
+  frame f = {.eol = "\r\n", .sep = ": "};
+  pc_buf b = {0};
+  unsigned muts = fz_chance(r, 15) ? 0 : 1 + (unsigned)fz_below(r, 3);
+
+  *what = "well-formed";
+  frame_of_verb(r, w, pick_verb(r), &f);
+  for (unsigned k = 0; k < muts; k++)
+    if (fz_chance(r, 80))
+      *what = mutate_parts(r, &f);
+  frame_serialize(&f, &b);
+  frame_free(&f);
+  if (muts && fz_chance(r, 20))
+    *what = mutate_octets(r, &b);
+  memset(out, 0, sizeof *out);
+  out->kind = FZ_TEXT;
+  out->data = b.p ? b.p : strdup("");
+  out->len = b.len;
+  pick_transport(r, out, what);
+}
