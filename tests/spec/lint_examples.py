@@ -10,7 +10,8 @@ every example of the spec is parsed by something.
 - a JSON code span in prose (`{"token": "...", "expires_ms": N}`)
   parses as JSON once its placeholders are filled: a lone capital
   letter stands for a value, `...` for more elements of an array,
-  `"a" | "b"` for either string; a span without `:` is a list of field names, not JSON;
+  `"a" | "b"` for either string; a span without `:` is a list of field
+  names, not JSON;
 - the SDP body of every valid example frame with `content-type:
   application/sdp` passes parley_sdp_parse, with `a=setup:actpass` in an
   `OFFER` and `a=setup:active` in an `ANSWER` (CALLCLI-4), and every
@@ -44,17 +45,20 @@ def check_kinds(text, report):
                             f"use one of {', '.join(KINDS)} or an example")
 
 
-def _members_table(text, number, key):
-    """{name: required members} of the first table of section `number`
-    whose first column names a `key` (cmd or event)."""
+def _members_table(text, number):
+    """{name: required members} of the tables of section `number` whose
+    first column is a code span (a command or an event)."""
     span = specdoc.section_span(text, number)
     out = {}
     if span is None:
         return out
-    for line in text[span[0]:span[1]].split("\n"):
+    lines = text[span[0]:span[1]].split("\n")
+    for k, line in enumerate(lines):
         cells = line.split("|")
         if len(cells) < 4 or not cells[1].strip().startswith("`"):
             continue
+        if k + 1 < len(lines) and lines[k + 1].startswith("|---"):
+            continue   # the header row
         name = cells[1].strip().strip("`")
         required = cells[2].split(";")[0]
         out[name] = set(re.findall(r"`([a-z][a-z_]*)`", required))
@@ -63,8 +67,8 @@ def _members_table(text, number, key):
 
 def check_transcripts(text, report):
     """`driver-transcript` blocks against the tables of section 18."""
-    cmds = _members_table(text, "18.2", "cmd")
-    events = _members_table(text, "18.3", "event")
+    cmds = _members_table(text, "18.2")
+    events = _members_table(text, "18.3")
     for f in specdoc.fences(text):
         if f.info != "driver-transcript":
             continue
