@@ -965,6 +965,8 @@ static void non_member_unknown(pc_ctx *t)
   expect_ring(t, b, conv, call);
   call_join(t, b, call, false);
   for (size_t i = 0; i < PC_COUNT(verbs); i++) {
+    pc_note(t, "carol, no member, sends %s for the call and for none",
+            verbs[i]);
     pc_frame *real = ask_about(t, x, verbs[i], call, a);
     pc_frame *none = ask_about(t, x, verbs[i], nowhere, a);
     ca_is_error(t, real, "no-such-call", 0, NULL);
