@@ -45,6 +45,7 @@ ITALIC_RE = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*]+?)(?<=\S)\*(?![\w*])")
 CODE_SPAN_RE = re.compile(r"`([^`]*)`")
 SPECIAL_RE = re.compile(r"[&<>\"\x00-\x08\x0b-\x1f\x7f\udc80-\udcff]")
 ITEM_RE = re.compile(r"^(?:(-)|(\d+)\.)\s+(.*)$")
+INLINE_TAG_RE = re.compile(r"<(/?)(span|a|strong|em|code)\b[^>]*>")
 ROW_SEP_RE = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+\s*$")
 
 STYLE = """
@@ -179,6 +180,31 @@ def _piece(text, start, end, ctx, brackets):
     return _prose(text[start:end], ctx, opens, closes)
 
 
+def balance(markup):
+    """`markup` with its inline elements properly nested: an end tag
+    that closes nothing open is dropped, one that closes an element
+    below others closes those first, and what stays open is closed at
+    the end. The spec's own text never needs it (check_spec_html.py
+    would say); it keeps odd input (a `**` that pairs across a link)
+    from breaking the page."""
+    out, stack, at = [], [], 0
+    for m in INLINE_TAG_RE.finditer(markup):
+        out.append(markup[at:m.start()])
+        at = m.end()
+        closing, tag = m.group(1) == "/", m.group(2)
+        if not closing:
+            stack.append(tag)
+            out.append(m.group(0))
+        elif tag in stack:
+            while stack[-1] != tag:
+                out.append(f"</{stack.pop()}>")
+            stack.pop()
+            out.append(m.group(0))
+    out.append(markup[at:])
+    out += [f"</{t}>" for t in reversed(stack)]
+    return "".join(out)
+
+
 def inline(text, ctx):
     """Inline markdown of one block (its lines joined) as HTML."""
     brackets = _bracket_closes(text)
@@ -188,7 +214,7 @@ def inline(text, ctx):
         out.append(f"<code>{esc(m.group(1))}</code>")
         at = m.end()
     out.append(_piece(text, at, len(text), ctx, brackets))
-    return "".join(out)
+    return balance("".join(out))
 
 
 def split_row(line):
@@ -207,8 +233,8 @@ def split_row(line):
 
 def render_fence(fence, ctx):
     body = esc("\n".join(fence.lines))
-    kind = fence.info.split(" ")[0] if fence.info else "text"
-    pre = f'<pre class="{esc(kind)}"><code>{body}</code></pre>'
+    kind = re.sub(r"[^a-z0-9-]", "", fence.info.split(" ")[0]) or "text"
+    pre = f'<pre class="{kind}"><code>{body}</code></pre>'
     m = re.match(r"parley-frame example=([a-z0-9-]+)( invalid)?$",
                  fence.info)
     if m:
@@ -228,7 +254,8 @@ def render_table(rows, ctx):
     for line in rows[2:]:
         cells = split_row(line)
         rid = ""
-        if ctx.section == "13" and re.fullmatch(r"\d{3}", cells[0]):
+        if ctx.section == "13" and cells and re.fullmatch(r"\d{3}",
+                                                         cells[0]):
             rid = f' id="error-{cells[0]}"'
         out.append(f"<tr{rid}>" + "".join(
             f"<td>{inline(c, ctx)}</td>" for c in cells) + "</tr>")

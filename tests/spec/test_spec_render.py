@@ -5,6 +5,7 @@ Standard library only.
 """
 
 import os
+import random
 import sys
 import unittest
 
@@ -89,6 +90,29 @@ class RenderSmallTest(unittest.TestCase):
         self.assertIn("<ol>\n<li>first</li>", self.page)
         self.assertIn("<td>bad-start-line</td>", self.page)
         self.assertIn('<nav id="contents">', self.page)
+
+
+class OddInputTest(unittest.TestCase):
+    """Markdown pieces in random order, with octets that are not UTF-8
+    and control characters: the page is always made and well formed."""
+
+    PIECES = [b"# ", b"## 2. ", b"### 13 ", b"|", b"|---|", b"- ", b"1. ",
+              b"```", b"`", b"**", b"*", b"[AB-1: MUST ", b"]",
+              b"section 2", b"RFC 1", b"\xff", b"\x00", b"<", b"&", b'"',
+              b"\n", b"\n", b"  ", b"x", b"[t](#a)", b'[t]("x)',
+              b"## 20. References\n- RFC 1\n"]
+
+    def test_random_documents(self):
+        rng = random.Random(11)
+        for _ in range(500):
+            data = b"".join(rng.choice(self.PIECES)
+                            for _ in range(rng.randint(1, 60)))
+            text = data.decode("utf-8", "surrogateescape")
+            page = check_spec_html.Page()
+            page.feed(spec_render.render(text).encode("utf-8")
+                      .decode("utf-8"))
+            page.close()
+            self.assertEqual((page.problems, page.stack), ([], []), data)
 
 
 class CheckPageTest(unittest.TestCase):
