@@ -810,14 +810,20 @@ static void caller_cancels(pc_ctx *t)
   const char *call, *req = pc_uniq(t, "cc");
 
   pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
-  expect_ring(t, c, conv, call);
-  pc_send(a, "HANGUP", NULL, "call", call, "req", req, NULL);
-  expect_ok(t, a, req, "the caller's HANGUP while ringing");
-  expect_end(t, a, conv, call, "cancelled", PC_WAIT);
-  expect_end(t, b, conv, call, "cancelled", PC_WAIT);
-  expect_end(t, c, conv, call, "cancelled", PC_WAIT);
+  for (int leave = 0; leave < 2; leave++) {
+    const char *verb = leave ? "LEAVE" : "HANGUP";
+    call = call_start(t, a, conv);
+    expect_ring(t, b, conv, call);
+    expect_ring(t, c, conv, call);
+    pc_note(t, "the caller sends %s while the call rings", verb);
+    pc_send(a, verb, NULL, "call", call, "req", req, NULL);
+    expect_ok(t, a, req, pc_printf(t, "the caller's %s while ringing",
+                                   verb));
+    expect_end(t, a, conv, call, "cancelled", PC_WAIT);
+    expect_end(t, b, conv, call, "cancelled", PC_WAIT);
+    expect_end(t, c, conv, call, "cancelled", PC_WAIT);
+    req = pc_uniq(t, "cc");
+  }
 }
 
 /* spec: CALL-11 CALL-12 */
@@ -1641,7 +1647,7 @@ static const pc_case cases[] = {
    "call with CALL-END declined to the caller and every rung session.",
    "CALL-8 CALL-12", PC_MUST, "calls", decline_while_ringing},
   {"call.caller-cancels",
-   "The caller's HANGUP while ringing ends the call with CALL-END "
+   "The caller's HANGUP or LEAVE while ringing ends the call with CALL-END "
    "cancelled to the caller and every rung session.",
    "CALL-8 CALL-12", PC_MUST, "calls", caller_cancels},
   {"call.ring-times-out",
