@@ -11,7 +11,9 @@ that start with `#` are comments.
 
 Without --write it checks the spec against the list and exits 1 when an
 id is in the spec but not listed, listed but gone from the spec without
-being marked retired, or marked retired and in the spec again. With
+being marked retired, marked retired and in the spec again, or when
+the numbers of a family skip one (an id is the next number of its
+family: section 1.2). With
 --write it appends the spec's new ids to the list; it never removes a
 line and never retires an id: dropping a requirement means marking its
 id `retired` by hand. `traceability.py --write` records new ids too.
@@ -80,10 +82,28 @@ def check(root, spec_ids):
         elif not is_retired and rid not in present and rid not in retired:
             problems.append((line, f"{rid} is gone from the spec; an id "
                                    "never disappears: mark it retired"))
+    problems += _gaps(entries)
     for rid in spec_ids:
         if rid not in listed:
             problems.append((0, f"{rid} is not listed; run: python3 "
                                 "tests/spec/traceability.py --write"))
+    return problems
+
+
+def _gaps(entries):
+    """Problems of families whose numbers skip one: the number of an id
+    grows by one within its family (spec section 1.2)."""
+    numbers = {}
+    for rid, _, line in entries:
+        family, n = rid.rsplit("-", 1)
+        numbers.setdefault(family, {})[int(n)] = line
+    problems = []
+    for family, given in numbers.items():
+        for n in sorted(given):
+            if n > 1 and n - 1 not in given:
+                problems.append((given[n], f"{family}-{n} skips "
+                                 f"{family}-{n - 1}: ids of a family are "
+                                 "numbered 1, 2, 3 and on"))
     return problems
 
 

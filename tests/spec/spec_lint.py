@@ -23,8 +23,8 @@ says so). It fails (exit 1, one line per problem) when:
 - spec/traceability.md is not what traceability.py would write now;
 - a requirement id is not stable: an id of the spec is missing from
   spec/requirement-ids.txt, an id listed there is gone from the spec
-  without being marked retired, or a retired id is given again
-  (reqids.py);
+  without being marked retired, a retired id is given again, or the
+  numbers of a family skip one (reqids.py);
 - a cross reference does not resolve: a section number, a requirement
   id, a markdown link or anchor, a repository path in a code span, an
   RFC missing from the references (lint_refs.py);

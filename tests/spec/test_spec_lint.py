@@ -321,6 +321,12 @@ class LintTest(unittest.TestCase):
         self.tree.regenerate()   # records TYPE-99
         self.assertIn("\nTYPE-99\n", self.tree.read(IDS))
 
+    def test_id_skipping_a_number(self):
+        self.tree.replace(SPEC, "Typing is not stored.",
+                          "[TYPE-99: a server MUST NOT store typing.]")
+        self.tree.regenerate()
+        self.expect_problem("TYPE-99 skips TYPE-98")
+
     def test_malformed_sdp_example(self):
         if not CHECKER:
             self.skipTest("SPEC_SDP_CHECK not set")
