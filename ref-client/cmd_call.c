@@ -265,6 +265,9 @@ static void on_call_event(call_run *r, const parley_call_action *act,
       snprintf(r->peer, sizeof r->peer, "%s", act->peer);
       plog_info(0, "call %s from %s rings; answering", act->call,
                 act->peer);
+      /* --answer-timeout-ms bounds the wait for a call, not the call:
+       * from here the call machine's own deadlines end it. */
+      r->a->run_deadline_ms = 0;
       parley_call_accept(r->m, now);
     } else {
       plog_info(0, "call %s rings at %s", act->call, r->cli->peer);
@@ -459,9 +462,12 @@ static void print_report(const call_run *r, FILE *out)
     fprintf(out, "unknown\n");
   else
     fprintf(out, "%.0f ms\n", q->setup_ms);
-  fprintf(out, "  RTCP sent %" PRIu64 ", received %" PRIu64
-          "; R-factor %.1f, MOS %.2f\n", q->rtcp_sent, q->rtcp_received,
-          q->r_factor, q->mos);
+  fprintf(out, "  RTCP sent %" PRIu64 ", received %" PRIu64 "; ",
+          q->rtcp_sent, q->rtcp_received);
+  if (q->mos < 0)
+    fprintf(out, "no MOS estimate (no audio received)\n");
+  else
+    fprintf(out, "R-factor %.1f, MOS %.2f\n", q->r_factor, q->mos);
   if (r->tr.local_type[0] != '\0')
     fprintf(out, "  path %s %s -> %s %s\n", r->tr.local_type,
             r->tr.local_addr, r->tr.remote_type, r->tr.remote_addr);
@@ -487,6 +493,21 @@ static json_t *quality_json(const media_quality *q)
                    "r_factor", q->r_factor, "mos", q->mos);
 }
 
+/* The report as JSON: measures that are unknown (-1) are null. */
+static json_t *quality_json_nulls(const media_quality *q)
+{
+  json_t *o = quality_json(q);
+  static const char *const maybe[] = {"rtt_ms", "setup_ms", "r_factor",
+                                      "mos"};
+
+  for (size_t i = 0; o != NULL && i < sizeof maybe / sizeof *maybe; i++) {
+    json_t *v = json_object_get(o, maybe[i]);
+    if (v != NULL && json_real_value(v) < 0)
+      json_object_set_new(o, maybe[i], json_null());
+  }
+  return o;
+}
+
 static json_t *transport_json(const media_transport_report *t)
 {
   return json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:s}",
@@ -508,7 +529,7 @@ static bool write_report(const call_run *r, const char *path)
                         "role", r->caller ? "caller" : "callee",
                         "conv", r->conv, "peer", r->peer,
                         "completed", r->ok, "reason", r->reason,
-                        "message", r->why, "quality", quality_json(&r->q),
+                        "message", r->why, "quality", quality_json_nulls(&r->q),
                         "transport", transport_json(&r->tr));
   int rc = j ? json_dump_file(j, path, JSON_INDENT(2) | JSON_SORT_KEYS)
              : -1;

@@ -31,7 +31,8 @@
 typedef struct media media;
 
 typedef struct media_opts {
-  bool controlling;             /* ICE controlling (the caller) */
+  bool controlling;             /* ICE controlling: the side that sends
+                                   the first OFFER (the callee) */
   const char *stun;             /* "HOST:PORT" or NULL */
   const char *turn;             /* "HOST:PORT" or NULL (TURN over UDP) */
   const char *turn_user, *turn_pass;

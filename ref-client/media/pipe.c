@@ -482,6 +482,13 @@ void media_pipe_report(const media_pipe *p, media_quality *q)
   q->jitter_buffer_ms = p->wait_n ? (double)p->wait_sum_us / 1000.0 /
                                      (double)p->wait_n : 0;
   double delay = quality_one_way_delay_ms(q->rtt_ms, q->jitter_buffer_ms);
+  /* With no audio received there is nothing to rate: an R-factor from
+   * zero loss would claim a perfect call that never happened. */
+  if (q->packets_received == 0) {
+    q->r_factor = -1;
+    q->mos = -1;
+    return;
+  }
   q->r_factor = quality_r_factor(delay, quality_runs_loss_pct(&p->runs),
                                  quality_runs_burst_r(&p->runs));
   q->mos = quality_mos(q->r_factor);

@@ -36,7 +36,7 @@ typedef struct media_quality {
   double setup_ms;         /* offer sent -> first audio played; -1 unknown */
   double jitter_buffer_ms; /* mean wait in the jitter buffer of the
                               frames played from packets (spec 19.8) */
-  double r_factor, mos;    /* E-model (quality.h) */
+  double r_factor, mos;    /* E-model (quality.h); -1: no audio came */
 } media_quality;
 
 typedef struct media_pipe_opts {
