@@ -17,7 +17,8 @@
  * description is set, as the engine's offerer/answerer rule wants.
  * Candidates of this side wait until its OFFER or ANSWER went out, then
  * trickle as CANDIDATE frames, END-OF-CANDIDATES after gathering; remote
- * candidates that come before the remote SDP wait for it.
+ * candidates that come before the remote SDP wait for it; one remote
+ * description takes at most CA_REMOTE_CANDIDATES_MAX of them.
  *
  * Reconnect: the client core reports READY with `reconnected`. A
  * participant sends JOIN rejoin: yes; on PARTICIPANTS it restarts ICE
@@ -36,6 +37,9 @@
 #include "call_internal.h"
 
 #define SDP_TYPE "application/sdp"
+/* Remote candidates one remote description may bring, its own and the
+ * trickled ones: twice the 64 a=candidate lines a body may hold. */
+#define CA_REMOTE_CANDIDATES_MAX 128
 
 static const char *const state_names[] = {
   "idle", "calling", "ringing-out", "ringing-in", "joining", "negotiating",
@@ -417,9 +421,19 @@ static void start_media(parley_call *call)
   call->media_started = true;
 }
 
-/* Adds a remote candidate now, or keeps it until the remote SDP is set. */
+/* Adds a remote candidate now, or keeps it until the remote SDP is set.
+ * Past CA_REMOTE_CANDIDATES_MAX for one remote description the rest are
+ * dropped (once with a warning): a peer trickling without end must not
+ * grow this side's memory or its ICE checks without bound. */
 static void remote_candidate(parley_call *call, const char *text)
 {
+  if (call->rcand_total >= CA_REMOTE_CANDIDATES_MAX) {
+    if (!call->rcand_warned)
+      warn(call, "too many remote candidates; the rest are ignored");
+    call->rcand_warned = true;
+    return;
+  }
+  call->rcand_total++;
   if (call->remote_set) {
     push_text(call, PARLEY_CALL_MEDIA_CANDIDATE, text);
     return;
@@ -454,6 +468,8 @@ static void apply_remote(parley_call *call, const parley_sdp *s, size_t a,
       push_text(call, PARLEY_CALL_MEDIA_CANDIDATE, text);
   for (i = 0; i < call->rcand_count; i++)
     push_text(call, PARLEY_CALL_MEDIA_CANDIDATE, call->rcands[i]);
+  call->rcand_total = m->candidate_count + call->rcand_count;
+  call->rcand_warned = false;
   call->rcand_count = 0;
   if (m->end_of_candidates || call->reoc_pending)
     push(call, PARLEY_CALL_MEDIA_CANDIDATES_DONE);
@@ -592,7 +608,16 @@ static void on_ring(parley_call *call, const parley_call_frame *f,
 {
   ca_item *it;
 
-  if (f->call[0] == '\0' || strcmp(f->from, call->user) == 0 ||
+  /* A RING that does not name its call, conversation, caller and
+   * device (absent or too long: left empty) gives nobody to offer to. */
+  if (!valid_name(f->call, PARLEY_ID_MAX) ||
+      !valid_name(f->conv, PARLEY_ID_MAX) ||
+      !valid_name(f->from, PARLEY_USER_MAX) ||
+      !valid_name(f->device, PARLEY_ID_MAX)) {
+    warn(call, "a RING without call, conv, from or device ignored");
+    return;
+  }
+  if (strcmp(f->from, call->user) == 0 ||
       (call->ring_from[0] != '\0' && strcmp(f->from, call->ring_from) != 0))
     return;
   if (call->state != PARLEY_CALL_IDLE) {
@@ -611,6 +636,27 @@ static void on_ring(parley_call *call, const parley_call_frame *f,
     it->a.state = call->state;
 }
 
+/* Reads one "USER DEVICE" line of PARTICIPANTS (without its line end)
+ * into user and device. Returns false, leaving them unusable, when the
+ * line is not of that form: a name too long or with a blank in it is
+ * refused, never cut. */
+static bool participant_line(const char *p, size_t n, char *user,
+                             char *device)
+{
+  const char *sp = memchr(p, ' ', n);
+  size_t un = sp ? (size_t)(sp - p) : 0, dn = sp ? n - un - 1 : 0;
+
+  if (sp == NULL || un > PARLEY_USER_MAX || dn > PARLEY_ID_MAX)
+    return false;
+  memcpy(user, p, un);
+  user[un] = '\0';
+  memcpy(device, sp + 1, dn);
+  device[dn] = '\0';
+  return strlen(user) == un && strlen(device) == dn &&
+         valid_name(user, PARLEY_USER_MAX) &&
+         valid_name(device, PARLEY_ID_MAX);
+}
+
 /* PARTICIPANTS: the joiner offers to the first other participant. */
 static void on_participants(parley_call *call, const parley_call_frame *f,
                             uint64_t now_ms)
@@ -622,9 +668,8 @@ static void on_participants(parley_call *call, const parley_call_frame *f,
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    char line[160];
-    snprintf(line, sizeof line, "%.*s", (int)n, p);
-    if (sscanf(line, "%32s %64s", user, device) == 2 &&
+    size_t len = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+    if (participant_line(p, len, user, device) &&
         !is_self(call, user, device)) {
       if (had_peer && strcmp(user, call->peer) == 0 &&
           strcmp(device, call->peer_device) == 0)
@@ -656,7 +701,9 @@ static void on_participants(parley_call *call, const parley_call_frame *f,
 static void on_joined(parley_call *call, const parley_call_frame *f,
                       uint64_t now_ms)
 {
-  if (is_self(call, f->user, f->device))
+  if (is_self(call, f->user, f->device) ||
+      !valid_name(f->user, PARLEY_USER_MAX) ||
+      !valid_name(f->device, PARLEY_ID_MAX))
     return;
   if (!call->have_peer)
     adopt_peer(call, f->user, f->device);

@@ -74,6 +74,8 @@ struct parley_call {
   ca_cand *rcands;    /* remote candidates that came before the SDP */
   size_t rcand_count, rcand_cap;
   bool reoc_pending;  /* END-OF-CANDIDATES came before the SDP */
+  size_t rcand_total; /* remote candidates taken for this description */
+  bool rcand_warned;  /* the warning about dropped ones went out */
 
   ca_neg neg;
   bool restart_offer; /* the next OFFER carries ice-restart: yes */

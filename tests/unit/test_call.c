@@ -771,3 +771,67 @@ Test(call, a_video_section_is_refused_in_the_answer)
   cr_assert(B.remote_set && !B.ended, "the offerer takes the answer");
   free(s);
 }
+
+/* A hostile or broken server: a RING that leaves out its conversation or
+ * the caller's device, or a JOINED naming no device, names nobody to
+ * offer to; the machine takes neither. */
+Test(call, a_ring_or_joined_naming_nobody_is_ignored)
+{
+  parley_call_frame f;
+
+  memset(&f, 0, sizeof f);
+  SET_(f.verb, "RING");
+  SET_(f.call, "k77");
+  SET_(f.conv, "c1");
+  SET_(f.from, "alice");
+  parley_call_on_frame(B.m, &f, now); /* no device */
+  SET_(f.device, "a1");
+  SET_(f.conv, "");
+  parley_call_on_frame(B.m, &f, now); /* no conv */
+  pump();
+  cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_IDLE);
+  cr_assert(!got_event(&B, PARLEY_CALL_EV_RINGING));
+  cr_assert(got_event(&B, PARLEY_CALL_EV_WARNING));
+  cr_assert_eq(parley_call_accept(B.m, now), PARLEY_E_BAD_STATE);
+
+  cr_assert_eq(parley_call_place(A.m, "c1", now), PARLEY_OK);
+  pump();
+  drop_queue();
+  cr_assert_eq(parley_call_get_state(A.m), PARLEY_CALL_RINGING_OUT);
+  memset(&f, 0, sizeof f);
+  SET_(f.verb, "JOINED");
+  SET_(f.call, parley_call_id(A.m));
+  SET_(f.user, "bob");
+  parley_call_on_frame(A.m, &f, now);
+  drain(&A);
+  cr_assert_eq(parley_call_get_state(A.m), PARLEY_CALL_RINGING_OUT);
+}
+
+/* A peer that trickles candidates without end: the engine is given a
+ * bounded number of them, and the user is warned once. */
+Test(call, a_candidate_flood_is_cut_off)
+{
+  parley_call_frame f;
+  char text[PARLEY_CANDIDATE_MAX + 1];
+  int i, before;
+
+  connect_call();
+  before = B.candidates_added;
+  memset(&f, 0, sizeof f);
+  SET_(f.verb, "CANDIDATE");
+  SET_(f.call, parley_call_id(B.m));
+  SET_(f.from, "alice");
+  SET_(f.device, "a1");
+  for (i = 0; i < 1000; i++) {
+    snprintf(text, sizeof text, "candidate:%d 1 udp 1 127.0.0.1 %d typ "
+             "host", i, 1024 + i);
+    SET_(f.candidate, text);
+    parley_call_on_frame(B.m, &f, now);
+    drain(&B);
+  }
+  cr_assert_gt(B.candidates_added, before);
+  cr_assert_leq(B.candidates_added, 128, "%d candidates taken",
+                B.candidates_added);
+  cr_assert(got_event(&B, PARLEY_CALL_EV_WARNING));
+  cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_CONNECTED);
+}
