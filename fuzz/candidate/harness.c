@@ -9,14 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/check.h"
 #include "../common/sdp_equal.h"
 #include "parley/sdp.h"
-
-static void check(bool ok)
-{
-  if (!ok)
-    abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/check.h"
 #include "parley/frame.h"
 
 /* What feeding a stream produced: the frames, serialized one after the
@@ -28,12 +29,6 @@ typedef struct outcome {
   parley_parse_error err;
   size_t used; /* octets used by complete frames */
 } outcome;
-
-static void check(bool ok)
-{
-  if (!ok)
-    abort();
-}
 
 static bool frames_equal(const parley_frame *a, const parley_frame *b)
 {

@@ -18,15 +18,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/check.h"
 #include "http_check.h"
 
 #define CALLER "alice"
-
-static void check(bool ok)
-{
-  if (!ok)
-    abort();
-}
 
 static void check_problem(const http_problem *p)
 {

@@ -10,13 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/check.h"
 #include "parley/rtp.h"
-
-static void check(bool ok)
-{
-  if (!ok)
-    abort();
-}
 
 static bool blocks_equal(const parley_rtcp_block *a,
                          const parley_rtcp_block *b)

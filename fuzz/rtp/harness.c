@@ -6,19 +6,16 @@
  * a reason past the version; an accepted packet's payload and padding lie
  * inside it; written back (the writer drops the extension), it parses to
  * the same header and payload. The payload's octet pairs then drive a
- * source's sequence state as the sequence numbers of later packets: the
- * extended highest sequence number never falls after a valid packet. Any disagreement aborts. */
+ * source's sequence state and jitter estimate as the sequence numbers of
+ * later packets (no numeric oracle there: RFC 3550 A.1 lets a source
+ * re-synchronise, which restarts its counters; the sanitizers watch the
+ * arithmetic). Any disagreement aborts. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/check.h"
 #include "parley/rtp.h"
-
-static void check(bool ok)
-{
-  if (!ok)
-    abort();
-}
 
 static void check_rewrite(const uint8_t *pkt, const parley_rtp_header *h)
 {
@@ -46,7 +43,7 @@ static void drive_source(const parley_rtp_header *h, const uint8_t *p,
                          size_t n)
 {
   parley_rtp_source s;
-  uint32_t arrival = 0, ts = h->ts, last_ext = 0;
+  uint32_t arrival = 0, ts = h->ts;
 
   parley_rtp_source_init(&s, h->seq, p[0] % 4);
   for (size_t i = 0; i + 1 < n; i += 2) {
@@ -56,9 +53,7 @@ static void drive_source(const parley_rtp_header *h, const uint8_t *p,
     ts += 160;
     if (valid)
       parley_rtp_jitter_update(&s, arrival, ts);
-    uint32_t ext = parley_rtp_source_ext_max(&s);
-    check(ext >= last_ext || s.probation != 0 || !valid);
-    last_ext = ext;
+    (void)parley_rtp_source_ext_max(&s);
     (void)parley_rtp_source_extend(&s, seq);
     (void)parley_rtp_source_expected(&s);
     (void)parley_rtp_source_lost(&s);

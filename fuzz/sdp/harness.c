@@ -10,17 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/check.h"
 #include "../common/sdp_equal.h"
 #include "parley/sdp.h"
 
 /* Big enough for any body the writer makes from a parsed one. */
 #define WRITE_CAP (4 * PARLEY_SDP_MAX)
-
-static void check(bool ok)
-{
-  if (!ok)
-    abort();
-}
 
 static size_t count_lines(const uint8_t *d, size_t n)
 {

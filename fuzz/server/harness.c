@@ -20,13 +20,13 @@
 
 #include <sodium.h>
 
+#include "../common/check.h"
 #include "../common/records.h"
 #include "parley/server.h"
 #include "parley/token.h"
 
 #define CONNS 4
 #define USERS 3
-#define CONVS_MAX 64
 #define START_MS 1764864000000ull
 
 static const char *const users[USERS] = {"alice", "bob", "carol"};
@@ -54,16 +54,10 @@ typedef struct fake {
   size_t queue_len, queue_head, queue_cap;
   parley_event *log; /* durable events, ascending pos; bodies owned */
   size_t log_len, log_cap;
-  conv_state convs[CONVS_MAX];
-  size_t conv_count;
+  conv_state *convs; /* grows with every conversation created */
+  size_t conv_count, conv_cap;
   parley_parser parser;
 } fake;
-
-static void check(bool ok)
-{
-  if (!ok)
-    abort();
-}
 
 static void *grow(void *p, size_t *cap, size_t len, size_t size)
 {
@@ -182,7 +176,8 @@ static void complete_one(fake *f)
     log_append(f, &e, NULL);
     break;
   case PARLEY_STORE_CREATE_CONV:
-    check(f->conv_count < CONVS_MAX);
+    f->convs = grow(f->convs, &f->conv_cap, f->conv_count, sizeof *f->convs);
+    memset(&f->convs[f->conv_count], 0, sizeof f->convs[0]);
     f->convs[f->conv_count++].info = *p->conv;
     break;
   case PARLEY_STORE_READ_EVENTS:
@@ -326,6 +321,7 @@ static void load_convs(fake *f)
   static const char *const ids[] = {"c7f3a", "g1"};
 
   for (size_t i = 0; i < 2; i++) {
+    f->convs = grow(f->convs, &f->conv_cap, f->conv_count, sizeof *f->convs);
     conv_state *c = &f->convs[f->conv_count++];
     memset(c, 0, sizeof *c);
     snprintf(c->info.id, sizeof c->info.id, "%s", ids[i]);
@@ -480,6 +476,7 @@ static void fake_finish(fake *f)
       free((char *)f->log[i].msg.body);
   free(f->log);
   free(f->queue);
+  free(f->convs);
   parley_parser_free(&f->parser);
 }
 

@@ -17,18 +17,13 @@
 
 #include <sodium.h>
 
+#include "../common/check.h"
 #include "parley/token.h"
 
 #define NOW_MS 1764864000000ull
 
 static uint8_t public_key[32];
 static uint8_t secret_key[64];
-
-static void check(bool ok)
-{
-  if (!ok)
-    abort();
-}
 
 static void keys_once(void)
 {
