@@ -9,10 +9,11 @@
  * lower case). Where the ABNF is wider than a parser can act on, this
  * grammar is narrower, and says so:
  * - connection-address is IP4-address, IP6-address or FQDN; RFC 8866's
- *   extn-addr (any non-whitespace string) is not taken;
- * - "raddr" and "rport" are taken only in their places after cand-type,
- *   and "tcptype" only with a tcp-type value: none of the three is taken
- *   as the name of another extension.
+ *   extn-addr (any non-whitespace string) is not taken (the spec's
+ *   cand-address).
+ * "raddr" and "rport" after the related parts, and "tcptype" with a value
+ * that is not a tcp-type, are extensions as any other token (RFC 8839's
+ * extension-att-name is token): they are read and dropped.
  * Error actions follow the frame grammar's policy: each is embedded on
  * the rule it names, the innermost failing rule reports first, and the
  * host keeps the first error. */
@@ -51,7 +52,7 @@
   tcp_type_ext = ( 'tcptype'i SP tcp_type >mark %tcptype )
                  $!err_tcp_type_ext;
 
-  extension_att_name = token - ( 'tcptype'i | 'raddr'i | 'rport'i );
+  extension_att_name = token;
   extension_att_value = VCHAR*;
   cand_extension = tcp_type_ext
                  | ( extension_att_name SP extension_att_value )
