@@ -291,7 +291,9 @@ mdtls_state mdtls_start(mdtls *d, char *err, size_t cap) {
 }
 
 /* After the handshake: reads what the datagram held (alerts; any
- * application data is dropped) and notices close_notify. */
+ * application data is dropped) and notices close_notify. A datagram
+ * OpenSSL refuses is dropped: after the handshake nothing but the
+ * peer's close_notify ends the association. */
 static mdtls_state read_open(mdtls *d, char *err, size_t cap) {
   uint8_t sink[2048];
   for (;;) {
@@ -306,9 +308,11 @@ static mdtls_state read_open(mdtls *d, char *err, size_t cap) {
       snprintf(err, cap, "the peer closed DTLS");
       return MDTLS_CLOSED;
     }
-    ssl_error("DTLS failed", err, cap);
-    d->state = MDTLS_ERROR;
-    return MDTLS_ERROR;
+    /* Anything else is a record OpenSSL would not take: one anyone can
+     * forge (a clear-text alert, a short or unauthentic record). RFC
+     * 6347 section 4.1.2.7: drop it; the association stands. */
+    ERR_clear_error();
+    return MDTLS_OPEN;
   }
 }
 

@@ -302,6 +302,53 @@ Test(dtls, handshake_survives_a_lost_client_hello) {
   mdtls_cert_free(sc);
 }
 
+/* Once the handshake is done, a datagram anyone can forge (a record of
+ * the current epoch too short to be authentic, a fatal alert in the
+ * clear, garbage) is dropped, as RFC 6347 section 4.1.2.7 says: it must
+ * not end the association, and the peer's close_notify still does. */
+Test(dtls, forged_records_after_the_handshake_are_dropped) {
+  static const uint8_t forged[][16] = {
+    {21, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 2, 2, 40},
+    {21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 2, 40},
+    {23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7, 0, 3, 1, 2, 3},
+    {22, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 8, 0, 3, 1, 0, 0},
+    {20, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 6, 0, 1, 1},
+  };
+  static const size_t forged_len[] = {15, 15, 16, 16, 14};
+  char err[256] = "";
+  mdtls_cert *cc = mdtls_cert_new(err, sizeof err);
+  mdtls_cert *sc = mdtls_cert_new(err, sizeof err);
+  static wire to_server, to_client;
+  memset(&to_server, 0, sizeof to_server);
+  memset(&to_client, 0, sizeof to_client);
+  mdtls *client = mdtls_new(cc, true, wire_send, &to_server, err, sizeof err);
+  mdtls *server = mdtls_new(sc, false, wire_send, &to_client, err,
+                            sizeof err);
+  cr_assert_not_null(client, "%s", err);
+  cr_assert_not_null(server, "%s", err);
+  mdtls_start(client, err, sizeof err);
+  bool cdone = false, sdone = false;
+  for (int i = 0; i < 20 && !(cdone && sdone); i++) {
+    sdone = deliver(&to_server, server, sdone);
+    cdone = deliver(&to_client, client, cdone);
+  }
+  cr_assert(cdone && sdone, "handshake incomplete");
+
+  for (size_t i = 0; i < sizeof forged_len / sizeof forged_len[0]; i++) {
+    mdtls *to[2] = {client, server};
+    for (int k = 0; k < 2; k++) {
+      mdtls_state st = mdtls_on_datagram(to[k], forged[i], forged_len[i],
+                                         err, sizeof err);
+      cr_assert(st != MDTLS_ERROR && st != MDTLS_CLOSED,
+                "forged record %zu ended side %d: %s", i, k, err);
+    }
+  }
+  mdtls_free(client);
+  mdtls_free(server);
+  mdtls_cert_free(cc);
+  mdtls_cert_free(sc);
+}
+
 /* --- two engines on loopback -------------------------------------- */
 
 #define TONE_SAMPLES 48000 /* 1 s at 48 kHz */
