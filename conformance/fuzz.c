@@ -56,7 +56,9 @@
   X(AFTER_FATAL, "frame-after-fatal", "a frame after fatal: yes")         \
   X(NO_CLOSE, "no-close-after-fatal", "the session stayed open after "    \
                                       "fatal: yes")                        \
-  X(PONG, "pong-nonce", "a PONG without the probe's nonce")
+  X(PONG, "pong-nonce", "a PONG without the probe's nonce")            \
+  X(NO_REQ, "no-req", "the answer to the frame awaited came without "    \
+                      "its req")
 
 typedef enum fz_kind_id {
 #define FZ_KIND_ENUM_(id, name, what) FK_##id,
@@ -90,6 +92,9 @@ typedef struct fz_log {
 } fz_log;
 
 #define KEYS_MAX 128
+/* Conversations of accounts 2 and 3 that pair sessions call in, in
+ * turn, so that a call left to its grace period blocks few of them. */
+#define PAIR_CONVS 4
 #define FILES_MAX 50
 
 typedef struct fz {
@@ -97,7 +102,8 @@ typedef struct fz {
   const char *argv0;
   pc_run run;
   pc_selfserve *server;
-  char *convs[2];
+  char *convs[2 + PAIR_CONVS]; /* two for any session, then those of
+                                  the calls of pair sessions */
   size_t conv_count;
   uint64_t frames, sessions, replies, started_ms;
   uint64_t by_kind[FK_COUNT];
@@ -119,10 +125,15 @@ typedef struct fz {
 typedef struct fz_session {
   fz *F;
   pw_conn *c;
+  unsigned conn_no;            /* 0, or 1 for the peer of a call */
   fz_world w;
   bool closed, fatal_seen;
   char probe_nonce[24];
   char probe_verb[24];
+  char answer_call[72];        /* `call` of the awaited reply, or "" */
+  const char *answer_verb;     /* the verb that answers the awaited
+                                  frame: PONG for PING, ... */
+  unsigned stray_answers;      /* replies of that verb without its req */
 } fz_session;
 
 static volatile sig_atomic_t g_stop;
@@ -168,7 +179,7 @@ static void write_session(FILE *f, const fz_log *l)
   fputs("session\n", f);
   for (size_t i = 0; i < l->n; i++) {
     const fz_msg *m = &l->v[i];
-    fprintf(f, "msg %s %u %s ", msg_kinds[m->kind], m->pieces,
+    fprintf(f, "msg %u %s %u %s ", m->conn, msg_kinds[m->kind], m->pieces,
             m->await_req[0] ? m->await_req : "-");
     for (size_t k = 0; k < m->len; k++)
       fprintf(f, "%02x", (unsigned char)m->data[k]);
@@ -229,6 +240,8 @@ static void finding(fz *F, fz_kind_id k, const char *fmt, ...)
   char detail[512], key[600], path[4096] = "";
   va_list ap;
 
+  if (g_stop)
+    return; /* ^C ends every wait: nothing the target did */
   va_start(ap, fmt);
   vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
@@ -358,6 +371,11 @@ static bool check_reply(fz_session *S, const char *data, size_t len,
   tally(S->F, &f);
   learn(S, &f);
   match = await && hdr(&f, "req", req, sizeof req) && !strcmp(req, await);
+  if (await && !match && S->answer_verb &&
+      parley_str_eq(f.verb, S->answer_verb))
+    S->stray_answers++;
+  if (match && !hdr(&f, "call", S->answer_call, sizeof S->answer_call))
+    S->answer_call[0] = '\0';
   if (match && parley_str_eq(f.verb, "PONG") &&
       strcmp(S->probe_verb, "PING") == 0 && S->probe_nonce[0] &&
       (!hdr(&f, "nonce", nonce, sizeof nonce) ||
@@ -429,6 +447,14 @@ static void verb_of(const fz_msg *m, char *out, size_t size)
   out[n] = '\0';
 }
 
+/* The verb that answers an accepted frame of `verb` (section 10). */
+static const char *answer_verb_of(const char *verb)
+{
+  return !strcmp(verb, "PING") ? "PONG"
+         : !strcmp(verb, "HELLO") ? "WELCOME"
+         : !strcmp(verb, "AUTH") ? "READY" : "OK";
+}
+
 /* The nonce header of a message, or "". */
 static void nonce_of(const fz_msg *m, char *out, size_t size)
 {
@@ -455,6 +481,7 @@ static bool step(fz_session *S, const fz_msg *m)
   int got;
 
   log_push(&F->cur, m);
+  F->cur.v[F->cur.n - 1].conn = S->conn_no;
   F->frames++;
   verb_of(m, S->probe_verb, sizeof S->probe_verb);
   nonce_of(m, S->probe_nonce, sizeof S->probe_nonce);
@@ -471,8 +498,13 @@ static bool step(fz_session *S, const fz_msg *m)
     S->closed = true;
   }
   if (!S->closed && m->await_req[0]) {
+    S->answer_verb = answer_verb_of(S->probe_verb);
+    S->stray_answers = 0;
     got = read_replies(S, m->await_req, F->o.hang_ms);
-    if (got == 0)
+    if (got == 0 && S->stray_answers)
+      finding(F, FK_NO_REQ, "%s answered with %s without its req %s",
+              S->probe_verb, S->answer_verb, m->await_req);
+    else if (got == 0)
       finding(F, FK_HANG, "no answer to %s (req %s) within %u ms",
               S->probe_verb, m->await_req, F->o.hang_ms);
   } else if (!S->closed) {
@@ -480,7 +512,9 @@ static bool step(fz_session *S, const fz_msg *m)
   }
   if (S->fatal_seen && !S->closed)
     expect_close(S);
-  return !S->closed && m->kind != FZ_RAW;
+  if (m->kind == FZ_RAW)
+    S->closed = true; /* past the framing: the connection is done */
+  return !S->closed;
 }
 
 /* Opens a WebSocket connection to the target. NULL with err filled. */
@@ -551,10 +585,10 @@ static bool target_alive(fz *F)
     return !(F->target_gone = true);
   }
   fz_msg_frame(&hello, "HELLO", NULL, 0, "versions", "1", "caps", "",
-               "heartbeat", "60000", "req", "alive", NULL);
+               "heartbeat", "60000", "req", "fz-alive", NULL);
   if (pw_ws_write_message(S.c, PW_OP_TEXT, hello.data, hello.len, 1,
                           F->o.hang_ms) == PW_OK)
-    got = read_replies(&S, "alive", F->o.hang_ms);
+    got = read_replies(&S, "fz-alive", F->o.hang_ms);
   fz_msg_free(&hello);
   pw_free(S.c);
   if (got != 1)
@@ -582,23 +616,22 @@ static bool step_free(fz_session *S, fz_msg *m)
 
 /* The handshake a session starts with: none (OPEN), HELLO (NEGOTIATED)
  * or HELLO and AUTH (READY). Returns false when the session is over. */
-static bool handshake(fz_session *S, fz_rng *r, size_t account)
+static bool handshake(fz_session *S, unsigned mode, size_t account)
 {
-  unsigned mode = (unsigned)fz_below(r, 100);
   fz_msg m;
 
   if (mode < 12)
     return true;
   fz_msg_frame(&m, "HELLO", NULL, 0, "versions", "1", "caps",
                "receipts,typing,presence,calls", "heartbeat", "60000",
-               "req", "h1", NULL);
-  awaiting(&m, "h1");
+               "req", "fz-hello", NULL);
+  awaiting(&m, "fz-hello");
   if (!step_free(S, &m) || mode < 22)
     return !S->closed;
   fz_msg_frame(&m, "AUTH", NULL, 0, "token",
                S->F->run.accounts[account].token, "device", S->w.device,
-               "req", "a1", NULL);
-  awaiting(&m, "a1");
+               "req", "fz-auth", NULL);
+  awaiting(&m, "fz-auth");
   return step_free(S, &m);
 }
 
@@ -618,7 +651,7 @@ static bool batch(fz_session *S, fz_rng *r, unsigned no)
     if (!step_free(S, &m))
       return false;
   }
-  snprintf(req, sizeof req, "probe%u", no);
+  snprintf(req, sizeof req, "fz-probe-%u", no);
   snprintf(nonce, sizeof nonce, "n%llu-%u",
            (unsigned long long)S->F->session_no, no);
   fz_msg_frame(&m, "PING", NULL, 0, "nonce", nonce, "req", req, NULL);
@@ -626,31 +659,93 @@ static bool batch(fz_session *S, fz_rng *r, unsigned no)
   return step_free(S, &m);
 }
 
-/* Runs session number `no` of the run: its connection, handshake and
- * batches; then checks that the server still serves. */
+/* Fills the world of a session of `account` with device `device`. */
+static void world_init(fz *F, fz_session *S, size_t account,
+                       const char *device)
+{
+  S->w.user = F->run.accounts[account].user;
+  S->w.token = F->run.accounts[account].token;
+  S->w.device = device;
+  for (size_t i = 0; i < F->run.account_count && i < PC_COUNT(S->w.users);
+       i++)
+    S->w.users[S->w.user_count++] = F->run.accounts[i].user;
+  for (size_t i = 0; i < F->conv_count && i < PC_COUNT(S->w.convs); i++)
+    S->w.convs[S->w.conv_count++] = F->convs[i];
+}
+
+/* A call of two sessions in a pair conversation (accounts 2 and 3),
+ * convs[2 + no % PAIR_CONVS]: S calls, P
+ * joins, and from then on S's frames lean on the call verbs with `to`
+ * and `to-device` naming P, so that the target's checks of SDP bodies
+ * and candidates (section 19.5, step 7) are reached. Returns false when
+ * the call could not be set up. */
+static bool call_pair(fz_session *S, fz_session *P, uint64_t no)
+{
+  char err[256];
+  pw_status why;
+  fz_msg m;
+
+  if (S->F->conv_count < 2 + PAIR_CONVS ||
+      !(P->c = ws_open(S->F, err, sizeof err, &why)))
+    return false;
+  if (!handshake(P, 100, 3))
+    return false;
+  fz_msg_frame(&m, "CALL", NULL, 0, "conv",
+               S->F->convs[2 + no % PAIR_CONVS], "media", "audio", "req",
+               "fz-call", NULL);
+  awaiting(&m, "fz-call");
+  if (!step_free(S, &m) || !S->w.call_count) {
+    return false;
+  }
+  fz_msg_frame(&m, "JOIN", NULL, 0, "call", S->answer_call, "req",
+               "fz-join", NULL);
+  awaiting(&m, "fz-join");
+  if (!step_free(P, &m))
+    return false;
+  S->w.users[0] = P->w.user;
+  S->w.user_count = 1;
+  snprintf(S->w.peer_device, sizeof S->w.peer_device, "%s", P->w.device);
+  S->w.call_bias = true;
+  return true;
+}
+
+/* Ends a connection of a session: a close, unless the server closed. */
+static void session_end(fz_session *S)
+{
+  if (!S->c)
+    return;
+  if (!S->closed)
+    pw_ws_write_close(S->c, 1000, NULL, 100);
+  pw_free(S->c);
+  S->c = NULL;
+}
+
+/* Runs session number `no` of the run: its connection (and, for one in
+ * five, a second one that joins a call), handshake and batches; then
+ * checks that the server still serves. */
 static void fuzz_session(fz *F, uint64_t no)
 {
-  fz_session S = {.F = F};
+  fz_session S = {.F = F}, P = {.F = F, .conn_no = 1};
   fz_rng r;
   size_t account;
-  char err[256], device[32];
+  char err[256], device[32], peer_device[32], pair_call[72] = "";
   pw_status why;
-  unsigned batches;
+  unsigned batches, mode;
+  bool pair;
 
   fz_rng_seed(&r, F->o.seed, no);
   F->session_no = no;
+  mode = (unsigned)fz_below(&r, 100);
+  pair = mode >= 80;
   /* mostly one of the first four accounts: the members of convs[0] */
-  account = fz_below(&r, fz_chance(&r, 80) && F->run.account_count > 4
-                             ? 4 : F->run.account_count);
+  account = pair ? 2 : fz_below(&r, fz_chance(&r, 80) &&
+                                F->run.account_count > 4
+                                ? 4 : F->run.account_count);
   snprintf(device, sizeof device, "fz%llu", (unsigned long long)no);
-  S.w.user = F->run.accounts[account].user;
-  S.w.token = F->run.accounts[account].token;
-  S.w.device = device;
-  for (size_t i = 0; i < F->run.account_count && i < PC_COUNT(S.w.users);
-       i++)
-    S.w.users[S.w.user_count++] = F->run.accounts[i].user;
-  for (size_t i = 0; i < F->conv_count; i++)
-    S.w.convs[S.w.conv_count++] = F->convs[i];
+  snprintf(peer_device, sizeof peer_device, "fz%llup",
+           (unsigned long long)no);
+  world_init(F, &S, account, device);
+  world_init(F, &P, 3, peer_device);
   log_clear(&F->prev);
   fz_log t = F->prev;
   F->prev = F->cur;
@@ -661,12 +756,21 @@ static void fuzz_session(fz *F, uint64_t no)
     return;
   }
   batches = 1 + (unsigned)fz_below(&r, 4);
-  if (handshake(&S, &r, account))
-    for (unsigned b = 1; b <= batches && batch(&S, &r, b); b++)
-      ;
+  if (handshake(&S, mode, account) && pair && call_pair(&S, &P, no))
+    memcpy(pair_call, S.w.calls[0], sizeof pair_call);
   if (!S.closed)
-    pw_ws_write_close(S.c, 1000, NULL, 100);
-  pw_free(S.c);
+    for (unsigned b = 1; b <= batches && batch(&S, &r, b); b++)
+      if (P.c && !P.closed)
+        read_replies(&P, NULL, 0);
+  if (pair && pair_call[0] && (!S.closed || (P.c && !P.closed))) {
+    fz_msg m; /* ends the call, so the next pair can make one */
+    fz_msg_frame(&m, "HANGUP", NULL, 0, "call", pair_call, "req",
+                 "fz-hangup", NULL);
+    awaiting(&m, "fz-hangup");
+    step_free(!S.closed ? &S : &P, &m);
+  }
+  session_end(&S);
+  session_end(&P);
   target_alive(F);
 }
 
@@ -675,8 +779,8 @@ static void fuzz_session(fz *F, uint64_t no)
 static fz *g_setup_fz;
 
 /* A pseudo case, run through the case context so that it can use the
- * API helpers: makes a group of the first four accounts and one of the
- * second account alone. */
+ * API helpers: makes a group of the first four accounts, one of the
+ * second account alone, and PAIR_CONVS of the third and fourth. */
 static void make_convs(pc_ctx *t)
 {
   static const int members[] = {1, 2, 3};
@@ -684,6 +788,9 @@ static void make_convs(pc_ctx *t)
 
   F->convs[F->conv_count++] = strdup(pc_conv_group(t, 0, members, 3));
   F->convs[F->conv_count++] = strdup(pc_conv_group(t, 1, NULL, 0));
+  for (int i = 0; i < PAIR_CONVS; i++)
+    F->convs[F->conv_count++] = strdup(pc_conv_group(t, 2, &members[2],
+                                                     1));
 }
 
 static const pc_case setup_case = {"fuzz.setup", "conversations for the "
@@ -846,13 +953,16 @@ static bool unhex(const char *s, fz_msg *m)
 /* Reads one "msg KIND PIECES AWAIT HEX" line into m. */
 static bool parse_msg(char *line, fz_msg *m)
 {
-  char *kind = strtok(line, " "), *pieces = strtok(NULL, " "),
+  char *conn = strtok(line, " "), *kind = strtok(NULL, " "),
+       *pieces = strtok(NULL, " "),
        *await = strtok(NULL, " "), *hex = strtok(NULL, " \n");
   size_t k;
 
   memset(m, 0, sizeof *m);
-  if (!kind || !pieces || !await)
+  if (!conn || !kind || !pieces || !await || strlen(conn) != 1 ||
+      (conn[0] != '0' && conn[0] != '1'))
     return false;
+  m->conn = (unsigned)(conn[0] - '0');
   for (k = 0; k < PC_COUNT(msg_kinds) && strcmp(msg_kinds[k], kind); k++)
     ;
   if (k == PC_COUNT(msg_kinds))
@@ -935,30 +1045,60 @@ static const char *subst_new(const fz *F, const char *name)
   return NULL;
 }
 
+/* Opens connection `no` of a replayed session if it is not open.
+ * Returns false when the server cannot be reached. */
+static bool replay_conn(fz *F, fz_session *S)
+{
+  char err[256];
+  pw_status why;
+
+  if (S->c || S->closed)
+    return S->c != NULL;
+  if ((S->c = ws_open(F, err, sizeof err, &why)))
+    return true;
+  S->closed = true;
+  target_alive(F);
+  return false;
+}
+
+/* Ends a replayed connection with the liveness probe, so that the
+ * replies to the file's last messages are read and checked (a file
+ * saved when a finding showed ends with the message that showed it). */
+static void replay_probe(fz_session *S)
+{
+  fz_msg m;
+
+  if (!S->c || S->closed)
+    return;
+  fz_msg_frame(&m, "PING", NULL, 0, "nonce", "replay", "req",
+               "fz-replay-end", NULL);
+  awaiting(&m, "fz-replay-end");
+  step(S, &m);
+  fz_msg_free(&m);
+}
+
 /* Sends the file's sessions again, with the oracles on. */
 static void replay_run(fz *F, fz_replay *rp)
 {
   for (size_t s = 0; s < rp->session_count && !F->target_gone; s++) {
-    fz_session S = {.F = F};
-    char err[256];
-    pw_status why;
+    fz_session S[2] = {{.F = F}, {.F = F, .conn_no = 1}};
 
     F->sessions++;
-    if (!(S.c = ws_open(F, err, sizeof err, &why))) {
-      target_alive(F);
-      break;
-    }
     for (size_t i = 0; i < rp->sessions[s].n && !g_stop; i++) {
       fz_msg *m = &rp->sessions[s].v[i];
+      fz_session *to = &S[m->conn];
       for (size_t k = 0; k < rp->subst_count; k++)
         if (subst_new(F, rp->subst_name[k]))
           replace_in(m, rp->subst_old[k], subst_new(F, rp->subst_name[k]));
-      if (!step(&S, m))
-        break;
+      if (!to->closed && replay_conn(F, to))
+        step(to, m);
+      if (S[1 - m->conn].c && !S[1 - m->conn].closed)
+        read_replies(&S[1 - m->conn], NULL, 0);
     }
-    if (!S.closed)
-      pw_ws_write_close(S.c, 1000, NULL, 100);
-    pw_free(S.c);
+    for (int k = 0; k < 2; k++)
+      replay_probe(&S[k]);
+    session_end(&S[0]);
+    session_end(&S[1]);
     target_alive(F);
   }
 }

@@ -62,6 +62,7 @@ typedef struct fz_world {
   char calls[4][72];    /* call ids the session saw in OK */
   size_t call_count;
   char peer_device[72]; /* a device a RING or JOINED named */
+  bool call_bias;       /* in a call with a peer: mostly call verbs */
 } fz_world;
 
 /* How a message goes over WebSocket. */
@@ -76,6 +77,7 @@ typedef enum fz_kind {
  * reply that carries this req (the handshake and the liveness probe);
  * "" for none. */
 typedef struct fz_msg {
+  unsigned conn;        /* 0, or 1: the second connection of a session */
   fz_kind kind;
   unsigned pieces;
   char *data;           /* owned */

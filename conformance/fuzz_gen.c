@@ -23,19 +23,24 @@
 
 /* ---- the random source --------------------------------------------- */
 
+/* The splitmix64 output function: mixes every bit of x into every bit
+ * of the result. */
+static uint64_t mix64(uint64_t z)
+{
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 void fz_rng_seed(fz_rng *r, uint64_t seed, uint64_t stream)
 {
-  r->s = seed * 0x9E3779B97F4A7C15ull ^ (stream + 1) * 0xD1B54A32D192ED03ull;
-  (void)fz_rand(r);
+  /* mixed twice, so that neighbouring streams share no pattern */
+  r->s = mix64(mix64(seed) ^ mix64(stream + 0x9E3779B97F4A7C15ull));
 }
 
 uint64_t fz_rand(fz_rng *r)
 {
-  uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  return mix64(r->s += 0x9E3779B97F4A7C15ull);
 }
 
 size_t fz_below(fz_rng *r, size_t n)
@@ -255,6 +260,26 @@ static const char *const candidates[] = {
   "127.0.0.1 rport 40000",
 };
 
+/* Candidates of the wrong form (section 19.6), for 'a' values. */
+static const char *const bad_candidates[] = {
+  "candidate:1 1 udp 2130706431 127.0.0.1 70000 typ host",
+  "candidate:1 1 udp 2130706431 127.0.0.1 40000", "candidate:",
+  "candidate:1 1 udp 2130706431 ::1::1 40000 typ host",
+  "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host raddr",
+  "candidate:1 0 udp 1 127.0.0.1 1 typ host",
+  "candidate:1 1 udp 99999999999 127.0.0.1 40000 typ host",
+  "candidate:1 1 sctp 1 127.0.0.1 40000 typ host",
+  "candidate:1 1 udp 1 127.0.0.1 40000 typ relay",
+  "candidate:1 1 udp 1 127.0.0.1 40000 typ srflx raddr 1.2.3.4 rport",
+  "candidate:1 1 tcp 1 127.0.0.1 9 typ host tcptype",
+  "candidate:1 1 udp 1 256.0.0.1 40000 typ host",
+  "candidate:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx 1 udp 1 h 1 typ host",
+  "candidate:1 1 udp 1 a.local 40000 typ host generation 0 ufrag x",
+  "a=candidate:1 1 udp 1 127.0.0.1 40000 typ host",
+  "candidate:1 1 UDP 1 127.0.0.1 40000 typ host",
+  "candidate:1  1 udp 1 127.0.0.1 40000 typ host",
+};
+
 /* A value of an id-like class: a name the world knows, or a new one. */
 static void id_value(fz_rng *r, const fz_world *w, char cls, pc_buf *v)
 {
@@ -293,7 +318,11 @@ static void good_value(fz_rng *r, const fz_world *w, const char *name,
     break;
   case 'o': case 'u': random_id(r, v, 1, 64, sizeof id_chars - 1); break;
   case 't': pc_buf_adds(v, w->token ? w->token : "t"); break;
-  case 'a': pc_buf_adds(v, candidates[fz_below(r, PC_COUNT(candidates))]);
+  case 'a':
+    if (fz_chance(r, 30))
+      pc_buf_adds(v, bad_candidates[fz_below(r, PC_COUNT(bad_candidates))]);
+    else
+      pc_buf_adds(v, candidates[fz_below(r, PC_COUNT(candidates))]);
     break;
   case 'd': pc_buf_adds(v, "0"); break;
   case 's': if (fz_chance(r, 50)) pc_buf_adds(v, "0");
@@ -324,6 +353,26 @@ static const char *const sdp_bad[] = {
   "a=group:BUNDLE 0 0 0 0 0 0 0 0", "t=9007199254740992 0",
 };
 
+/* Writes `line` with its first number replaced by one at an edge
+ * (a port past 65535, a payload type past 127, 2^64), or, when it has
+ * none, with its value made 1,100 octets long. */
+static void sdp_edge_line(fz_rng *r, const char *line, pc_buf *b)
+{
+  static const char *const nums[] = {"0", "65535", "65536", "127", "128",
+    "4294967296", "18446744073709551616", "-1", "00009"};
+  size_t at = strcspn(line, "0123456789");
+
+  if (!line[at] || line[0] == 'v') {
+    pc_buf_adds(b, line);
+    for (int k = 0; k < 1100; k++)
+      pc_buf_add(b, "z", 1);
+    return;
+  }
+  pc_buf_add(b, line, at);
+  pc_buf_adds(b, nums[fz_below(r, PC_COUNT(nums))]);
+  pc_buf_adds(b, line + at + strspn(line + at, "0123456789"));
+}
+
 /* An SDP body: the offer, perhaps with a line dropped, repeated or
  * replaced by a broken one, or grown to the size limit. */
 static void sdp_body(fz_rng *r, pc_buf *b)
@@ -338,15 +387,23 @@ static void sdp_body(fz_rng *r, pc_buf *b)
     default: bad = k; break;
     }
   }
+  size_t edge = fz_chance(r, 25) ? fz_below(r, n) : n;
+  const char *eol = fz_chance(r, 5) ? "\n" : "\r\n";
+
   for (size_t i = 0; i < n; i++) {
     if (i == skip)
       continue;
-    pc_buf_adds(b, i == bad ? sdp_bad[fz_below(r, PC_COUNT(sdp_bad))]
-                            : sdp_lines[i]);
-    pc_buf_adds(b, "\r\n");
+    if (i == edge)
+      sdp_edge_line(r, sdp_lines[i], b);
+    else
+      pc_buf_adds(b, i == bad ? sdp_bad[fz_below(r, PC_COUNT(sdp_bad))]
+                              : sdp_lines[i]);
+    pc_buf_adds(b, eol);
     if (i == dup)
-      pc_buf_addf(b, "%s\r\n", sdp_lines[i]);
+      pc_buf_addf(b, "%s%s", sdp_lines[i], eol);
   }
+  if (fz_chance(r, 5) && b->len) /* the last line ending cut */
+    b->len -= strlen(eol);
   if (fz_chance(r, 5)) {
     size_t want = 16383 + fz_below(r, 3);
     while (b->len + 9 <= want)
@@ -363,6 +420,25 @@ static void text_body(fz_rng *r, pc_buf *b)
 
   for (size_t i = 0; i < n; i++)
     pc_buf_adds(b, words[fz_below(r, PC_COUNT(words))]);
+}
+
+/* An SDP body goes with content-type application/sdp (section 19.5,
+ * step 7): set on most OFFER and ANSWER frames, so that the body's
+ * checks are reached. */
+static void sdp_content_type(fz_rng *r, frame *f)
+{
+  size_t i = 0;
+
+  if (!fz_chance(r, 90))
+    return;
+  while (i < f->n && strcmp(pc_buf_str(&f->names[i]), "content-type"))
+    i++;
+  if (i == f->n)
+    add_lines(f, "content-type", "application/sdp");
+  else {
+    f->values[i].len = 0;
+    pc_buf_adds(&f->values[i], "application/sdp");
+  }
 }
 
 /* Fills f with a well-formed frame of verb v: its required headers,
@@ -407,6 +483,8 @@ static void frame_of_verb(fz_rng *r, const fz_world *w, const fz_verb *v,
   if (v->body == 't' || (v->body == 's' && fz_chance(r, 95))) {
     f->has_body = true;
     if (v->body == 's')
+      sdp_content_type(r, f);
+    if (v->body == 's')
       sdp_body(r, &f->body);
     else
       text_body(r, &f->body);
@@ -429,10 +507,6 @@ static const char *const edge_texts[] = {
   "\xf4\x90\x80\x80", "\xff", "\t", "\x7f", "x\x01y", "yes ", "Yes", "no,",
   ",", "receipts,", ",receipts", "receipts,,typing", "text/plain;",
   "text/plain;;a=b", "text/plain ", "application/sdp; a=\"b",
-  "candidate:1 1 udp 2130706431 127.0.0.1 70000 typ host",
-  "candidate:1 1 udp 2130706431 127.0.0.1 40000", "candidate:",
-  "candidate:1 1 udp 2130706431 ::1::1 40000 typ host",
-  "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host raddr",
 };
 
 /* Replaces v with a value of `len` octets of c. */
@@ -478,106 +552,168 @@ static size_t pick_line(fz_rng *r, const frame *f)
   return fz_below(r, f->n);
 }
 
+/* Gives the frame a body (empty so far) and its content-length. */
+static void ensure_body(frame *f)
+{
+  if (!f->has_body) {
+    f->has_body = true;
+    add_lines(f, "content-length", "#");
+  }
+}
+
+/* Each mutation of the parts: returns its name, or NULL when it does not
+ * apply to this frame (a frame without header lines). Line i is the one
+ * picked, when the frame has any. */
+typedef const char *(*part_mutation)(fz_rng *r, frame *f, size_t i);
+
+static const char *mut_edge(fz_rng *r, frame *f, size_t i)
+{
+  if (!f->n)
+    return NULL;
+  edge_value(r, f, i);
+  return "edge-value";
+}
+
+static const char *mut_length(fz_rng *r, frame *f, size_t i)
+{
+  if (!f->n)
+    return NULL;
+  f->values[i].len = 0;
+  pc_buf_addf(&f->values[i], "%zu",
+              f->body.len + (fz_chance(r, 50) ? 1 : (size_t)-1));
+  return "length-off-by-one";
+}
+
+static const char *mut_dup(fz_rng *r, frame *f, size_t i)
+{
+  (void)r;
+  if (!f->n)
+    return NULL;
+  add_line(f, pc_buf_str(&f->names[i]), pc_buf_str(&f->values[i]),
+           f->values[i].len);
+  return "dup-header";
+}
+
+static const char *mut_drop(fz_rng *r, frame *f, size_t i)
+{
+  (void)r;
+  if (!f->n)
+    return NULL;
+  pc_buf_free(&f->names[i]);
+  pc_buf_free(&f->values[i]);
+  memmove(&f->names[i], &f->names[i + 1], (f->n - i - 1) * sizeof(pc_buf));
+  memmove(&f->values[i], &f->values[i + 1],
+          (f->n - i - 1) * sizeof(pc_buf));
+  f->n--;
+  memset(&f->names[f->n], 0, sizeof(pc_buf));
+  memset(&f->values[f->n], 0, sizeof(pc_buf));
+  return "drop-header";
+}
+
+static const char *mut_verb(fz_rng *r, frame *f, size_t i)
+{
+  static const char *const verbs[] = {"send", "Send", "SEND ", "X",
+    "UNKNOWN-VERB", "-", "9", "", "ÉCHO", "SEND\x01"};
+
+  (void)i;
+  f->verb.len = 0;
+  if (fz_chance(r, 30))
+    fill(&f->verb, 'A', 32 + fz_below(r, 2));
+  else
+    pc_buf_adds(&f->verb, verbs[fz_below(r, PC_COUNT(verbs))]);
+  return "verb";
+}
+
+static const char *mut_name(fz_rng *r, frame *f, size_t i)
+{
+  static const char *const names[] = {"Conv", "x_y", "-x", "", "x y",
+    "x-unknown", "ä", "content-length"};
+
+  (void)i;
+  add_lines(f, names[fz_below(r, PC_COUNT(names))],
+            fz_chance(r, 50) ? "1" : "");
+  return "odd-header-name";
+}
+
+static const char *mut_count(fz_rng *r, frame *f, size_t i)
+{
+  size_t want = 31 + fz_below(r, 3) + (fz_chance(r, 10) ? 200 : 0);
+  char name[16];
+
+  (void)i;
+  for (size_t k = 0; f->n < want && f->n < LINES_MAX; k++) {
+    snprintf(name, sizeof name, "x-pad%zu", k);
+    add_lines(f, name, "1");
+  }
+  return "header-count";
+}
+
+static const char *mut_size(fz_rng *r, frame *f, size_t i)
+{
+  static const size_t sizes[] = {65535, 65536, 65537, 70000, 131072};
+
+  (void)i;
+  f->frame_size = sizes[fz_below(r, PC_COUNT(sizes))];
+  ensure_body(f);
+  return "frame-size";
+}
+
+static const char *mut_eol(fz_rng *r, frame *f, size_t i)
+{
+  static const char *const eols[] = {"\n", "\r", "\r\r\n", "\n\r"};
+
+  (void)i;
+  f->eol = eols[fz_below(r, PC_COUNT(eols))];
+  return "line-ending";
+}
+
+static const char *mut_sep(fz_rng *r, frame *f, size_t i)
+{
+  static const char *const seps[] = {":", ":  ", " : ", ":\t", "="};
+
+  (void)i;
+  f->sep = seps[fz_below(r, PC_COUNT(seps))];
+  return "separator";
+}
+
+static const char *mut_order(fz_rng *r, frame *f, size_t i)
+{
+  size_t j = fz_below(r, f->n);
+  pc_buf tn, tv;
+
+  if (f->n < 2)
+    return NULL;
+  tn = f->names[i];
+  tv = f->values[i];
+  f->names[i] = f->names[j];
+  f->values[i] = f->values[j];
+  f->names[j] = tn;
+  f->values[j] = tv;
+  return "reorder";
+}
+
+static const char *mut_body(fz_rng *r, frame *f, size_t i)
+{
+  (void)i;
+  pc_buf_adds(&f->body, fz_chance(r, 50) ? "\xc0\xaf" : "\xe6\x97");
+  ensure_body(f);
+  return "body-utf8";
+}
+
+/* The mutations, a value at an edge three times as likely as another. */
+static const part_mutation part_mutations[] = {
+  mut_edge, mut_edge, mut_edge, mut_length, mut_dup, mut_drop, mut_verb,
+  mut_name, mut_count, mut_size, mut_eol, mut_sep, mut_order, mut_body,
+};
+
 /* One mutation of the frame's parts; returns its name. */
 static const char *mutate_parts(fz_rng *r, frame *f)
 {
   size_t i = f->n ? pick_line(r, f) : 0;
+  const char *name =
+    part_mutations[fz_below(r, PC_COUNT(part_mutations))](r, f, i);
 
-  switch (fz_below(r, 14)) {
-  case 0: case 1: case 2:
-    if (!f->n)
-      break;
-    edge_value(r, f, i);
-    return "edge-value";
-  case 3:
-    if (!f->n)
-      break;
-    f->values[i].len = 0;
-    pc_buf_addf(&f->values[i], "%zu", f->body.len + (fz_chance(r, 50)
-                                                     ? 1 : (size_t)-1));
-    return "length-off-by-one";
-  case 4:
-    if (!f->n)
-      break;
-    add_line(f, pc_buf_str(&f->names[i]), pc_buf_str(&f->values[i]),
-             f->values[i].len);
-    return "dup-header";
-  case 5:
-    if (!f->n)
-      break;
-    pc_buf_free(&f->names[i]);
-    pc_buf_free(&f->values[i]);
-    memmove(&f->names[i], &f->names[i + 1], (f->n - i - 1) * sizeof(pc_buf));
-    memmove(&f->values[i], &f->values[i + 1],
-            (f->n - i - 1) * sizeof(pc_buf));
-    f->n--;
-    memset(&f->names[f->n], 0, sizeof(pc_buf));
-    memset(&f->values[f->n], 0, sizeof(pc_buf));
-    return "drop-header";
-  case 6: {
-    static const char *const verbs[] = {"send", "Send", "SEND ", "X",
-      "UNKNOWN-VERB", "-", "9", "", "ÉCHO", "SEND\x01"};
-    f->verb.len = 0;
-    if (fz_chance(r, 30))
-      fill(&f->verb, 'A', 32 + fz_below(r, 2));
-    else
-      pc_buf_adds(&f->verb, verbs[fz_below(r, PC_COUNT(verbs))]);
-    return "verb";
-  }
-  case 7: {
-    static const char *const names[] = {"Conv", "x_y", "-x", "", "x y",
-      "x-unknown", "ä", "content-length"};
-    const char *n = names[fz_below(r, PC_COUNT(names))];
-    add_lines(f, n, fz_chance(r, 50) ? "1" : "");
-    return "odd-header-name";
-  }
-  case 8: {
-    size_t want = 31 + fz_below(r, 3) + (fz_chance(r, 10) ? 200 : 0);
-    for (size_t k = 0; f->n < want && f->n < LINES_MAX; k++) {
-      char name[16];
-      snprintf(name, sizeof name, "x-pad%zu", k);
-      add_lines(f, name, "1");
-    }
-    return "header-count";
-  }
-  case 9: {
-    static const size_t sizes[] = {65535, 65536, 65537, 70000, 131072};
-    f->frame_size = sizes[fz_below(r, PC_COUNT(sizes))];
-    if (!f->has_body) {
-      f->has_body = true;
-      add_lines(f, "content-length", "#");
-    }
-    return "frame-size";
-  }
-  case 10: {
-    static const char *const eols[] = {"\n", "\r", "\r\r\n", "\n\r"};
-    f->eol = eols[fz_below(r, PC_COUNT(eols))];
-    return "line-ending";
-  }
-  case 11: {
-    static const char *const seps[] = {":", ":  ", " : ", ":\t", "="};
-    f->sep = seps[fz_below(r, PC_COUNT(seps))];
-    return "separator";
-  }
-  case 12:
-    if (f->n > 1) {
-      size_t j = fz_below(r, f->n);
-      pc_buf tn = f->names[i], tv = f->values[i];
-      f->names[i] = f->names[j];
-      f->values[i] = f->values[j];
-      f->names[j] = tn;
-      f->values[j] = tv;
-    }
-    return "reorder";
-  default:
-    pc_buf_adds(&f->body, fz_chance(r, 50) ? "\xc0\xaf" : "\xe6\x97");
-    if (!f->has_body) {
-      f->has_body = true;
-      add_lines(f, "content-length", "#");
-    }
-    return "body-utf8";
-  }
-  return "none";
+  return name ? name : "none";
 }
 
 /* ---- mutations of the octets --------------------------------------- */
@@ -659,15 +795,19 @@ void fz_msg_frame(fz_msg *m, const char *verb, const char *body,
 }
 
 /* A verb to build: mostly one a client sends, now and then a server's. */
-static const fz_verb *pick_verb(fz_rng *r)
+static const fz_verb *pick_verb(fz_rng *r, const fz_world *w)
 {
-  size_t clients = 0;
+  size_t clients = 0, call = 0;
 
   while (clients < fz_verb_count &&
          strcmp(fz_verbs[clients].from, "server") != 0)
     clients++;
+  while (call < clients && strcmp(fz_verbs[call].verb, "JOIN") != 0)
+    call++;
   if (fz_chance(r, 6))
     return &fz_verbs[clients + fz_below(r, fz_verb_count - clients)];
+  if (w->call_bias && fz_chance(r, 80)) /* JOIN to HANGUP */
+    return &fz_verbs[call + fz_below(r, clients - call)];
   return &fz_verbs[fz_below(r, clients)];
 }
 
@@ -696,8 +836,11 @@ void fz_generate(fz_rng *r, const fz_world *w, fz_msg *out,
   pc_buf b = {0};
   unsigned muts = fz_chance(r, 15) ? 0 : 1 + (unsigned)fz_below(r, 3);
 
+  if (w->call_bias && fz_chance(r, 50))
+    muts = 0; /* in a call: reach the SDP and candidate checks */
+
   *what = "well-formed";
-  frame_of_verb(r, w, pick_verb(r), &f);
+  frame_of_verb(r, w, pick_verb(r, w), &f);
   for (unsigned k = 0; k < muts; k++)
     if (fz_chance(r, 80))
       *what = mutate_parts(r, &f);

@@ -2,9 +2,10 @@
 
 - reference: a run of about 15 s against the reference server that
   parley-conform starts itself ends with exit 0 and no finding file.
-- crash, hang, bad_error: against a stand-in server (Target, below) that
-  goes away, stops answering or answers an ERROR the registry does not
-  have when a frame holds a certain fault, the run ends with exit 1 and
+- crash, hang, bad_error, no_req: against a stand-in server (Target,
+  below) that goes away, stops answering, answers an ERROR the registry
+  does not have, or leaves the req out of its answers when a frame holds
+  a certain fault, the run ends with exit 1 and
   a finding file; --fuzz-replay of that file finds it again (exit 1)
   against a new stand-in with the same fault, and nothing (exit 0)
   against one without it.
@@ -96,7 +97,8 @@ class Target(StandinServer):
     for its fault, which a message holding `trigger` sets off:
     'crash' (it stops listening and drops every connection), 'hang'
     (that connection answers nothing more), 'bad-error' (an ERROR with
-    code 499, not in the registry). It records every message, in order,
+    code 499, not in the registry), 'no-req' (that connection's answers
+    leave out their req). It records every message, in order,
     for the determinism test."""
 
     def __init__(self, fault=None, trigger=b"\xc0\xaf"):
@@ -137,11 +139,11 @@ class Target(StandinServer):
                 except OSError:
                     pass
 
-    def _reply(self, conn, text):
+    def _reply(self, conn, text, no_req=False):
         verb = text.split("\r\n")[0]
         req = header(text, "req")
         tail = [("req", req)] if req and re.fullmatch(r"[\w-]{1,64}", req) \
-            else []
+            and not no_req else []
         if verb == "HELLO":
             out = frame("WELCOME", WELCOME + tail)
         elif verb == "AUTH":
@@ -153,11 +155,11 @@ class Target(StandinServer):
                         + tail)
         else:
             out = frame("ERROR", [("code", "420"), ("reason",
-                                  "unknown-verb"), ("fatal", "no")])
+                                  "unknown-verb"), ("fatal", "no")] + tail)
         conn.sendall(ws_frame(1, out))
 
     def _ws(self, conn, buf):
-        hung = False
+        hung = no_req = False
         while True:
             got = read_message(conn, buf)
             if got is None:
@@ -174,6 +176,7 @@ class Target(StandinServer):
                     return self.crash()
                 if self.fault == "hang":
                     hung = True
+                no_req = self.fault == "no-req"
                 if self.fault == "bad-error":
                     conn.sendall(ws_frame(1, frame("ERROR", [
                         ("code", "499"), ("reason", "strange"),
@@ -186,7 +189,7 @@ class Target(StandinServer):
                     ("code", "412"), ("reason", "binary-message"),
                     ("fatal", "no")])))
                 continue
-            self._reply(conn, payload.decode("utf-8", "replace"))
+            self._reply(conn, payload.decode("utf-8", "replace"), no_req)
 
 
 def conform(*args, timeout=RUN_S):
@@ -267,10 +270,15 @@ def test_bad_error(ctx):
                        trigger=b"UNKNOWN-VERB")
 
 
+def test_no_req(ctx):
+    found_and_replayed(ctx, "no-req", "no-req", trigger=b"x-pad")
+
+
 def received_by(ctx, seed):
     t = Target()
     try:
-        r = fuzz(ctx, t, "--seed", seed, "--iterations", "40")
+        r = fuzz(ctx, t, "--seed", seed, "--iterations", "40", "--out",
+                 os.path.join(ctx["workdir"], "out-determinism"))
     finally:
         t.close()
     assert r.returncode == 0, where(r)
@@ -354,7 +362,7 @@ def test_usage(ctx):
     assert r.returncode == 3, where(r)
 
 
-TESTS = [test_reference, test_crash, test_hang, test_bad_error,
+TESTS = [test_reference, test_crash, test_hang, test_bad_error, test_no_req,
          test_determinism, test_grammar, test_usage]
 
 
