@@ -1,7 +1,7 @@
 /*
  * parley.pml: a Promela model of the delivery rules of Parley/1
  * (spec/parley-1.md sections 5, 6, 8.1 and 11; what it proves is
- * written in section 21 of the spec). Checked with spin; see README.md
+ * written in section 11.1 of the spec). Checked with spin; see README.md
  * and spec/model/check.
  *
  * What is modelled, as the spec words it:
