@@ -252,11 +252,10 @@ static bool value_u64(sdp_parse *sp, const unsigned char *p, uint64_t max,
                   (unsigned long long)max);
 }
 
+/* The version is "0", one octet (spec 19.6 version-field): "00" is not. */
 static bool on_version(sdp_parse *sp, const unsigned char *p)
 {
-  uint64_t v;
-
-  if (parley_sdp_span_u64(sp->mark, value_len(sp, p), 0, &v))
+  if (value_len(sp, p) == 1 && sp->mark[0] == '0')
     return true;
   return sdp_fail(sp, sp->mark, "version-field",
                   "SDP version %.*s; the profile takes 0",

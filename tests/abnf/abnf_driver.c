@@ -58,21 +58,76 @@ static char frame_verdict(parley_parser *parser, const char *in, size_t len,
   }
 }
 
-/* True when `msg` is one of the messages of a grammar fault of the SDP
- * and candidate parsers (sdp.rl and candidate.rl write them). */
-static bool grammar_fault(const char *msg)
+/* True when `msg` starts with one of the NULL-ended `prefixes`. */
+static bool starts_any(const char *msg, const char *const *prefixes)
 {
-  static const char *const PREFIX[] = {
-    "unexpected ", "the line ends inside ", "a CR not followed by LF",
-    "the candidate ends early",
-  };
-
-  for (size_t i = 0; i < sizeof PREFIX / sizeof PREFIX[0]; i++)
-    if (strncmp(msg, PREFIX[i], strlen(PREFIX[i])) == 0)
+  for (; *prefixes != NULL; prefixes++)
+    if (strncmp(msg, *prefixes, strlen(*prefixes)) == 0)
       return true;
   return false;
 }
 
+/* Messages of faults of the grammar (sdp.rl, candidate.rl): an octet no
+ * rule takes, and the lines of session-description out of its order. */
+static const char *const GRAMMAR_FAULT[] = {
+  "unexpected ", "the line ends inside ", "a CR not followed by LF",
+  "the candidate ends early", "the line is incomplete", "an empty line",
+  "the first line must be v=0", "unknown type letter", "a second ",
+  "the body is empty", "the last line has no line end", "SDP version ",
+  NULL,
+};
+
+/* True for the messages of a line missing or out of the order of
+ * session-description: "the o= line is missing", "a c= line out of
+ * order", "a k= line inside a media section". */
+static bool order_fault(const char *msg)
+{
+  if (strncmp(msg, "the ", 4) == 0 && msg[4] != '\0' && msg[5] == '=')
+    return strcmp(msg + 6, " line is missing") == 0;
+  return strncmp(msg, "a ", 2) == 0 && msg[2] != '\0' && msg[3] == '=' &&
+         strncmp(msg + 4, " line ", 6) == 0;
+}
+
+/* Messages of the profile checks that run after the last line, when the
+ * whole body matched the grammar. */
+static const char *const PROFILE_AFTER[] = {
+  "no m= section", "no m=audio", "media section ", NULL,
+};
+
+/* Attributes the profile reads with a rule of their own (spec 19.6); the
+ * grammar's session-description takes them as a generic attribute. */
+static const char *const PROFILE_ATTR[] = {
+  "rtpmap", "fmtp", "ice-ufrag", "ice-pwd", "ice-options", "fingerprint",
+  "setup", "mid", "group", "rtcp-mux", "sendrecv", "sendonly", "recvonly",
+  "inactive", "candidate", "end-of-candidates", NULL,
+};
+
+/* True when line `no` (1-based) of the SDP text is an a= line of one of
+ * the attributes of PROFILE_ATTR. */
+static bool profile_attr_line(const char *in, size_t len, uint32_t no)
+{
+  const char *line = in, *end = in + len;
+
+  for (uint32_t i = 1; i < no && line < end; i++) {
+    const char *lf = memchr(line, '\n', (size_t)(end - line));
+    line = lf != NULL ? lf + 1 : end;
+  }
+  if (no == 0 || end - line < 2 || line[0] != 'a' || line[1] != '=')
+    return false;
+  line += 2;
+  size_t n = 0;
+  while (line + n < end && strchr(":\r\n", line[n]) == NULL)
+    n++;
+  for (const char *const *a = PROFILE_ATTR; *a != NULL; a++)
+    if (strlen(*a) == n && memcmp(line, *a, n) == 0)
+      return true;
+  return false;
+}
+
+/* The grammar verdict of an SDP body or a candidate-attribute: a grammar
+ * fault is "0"; a profile fault found after the last line is "1"; any
+ * other fault (a limit, a value, a line of an attribute the profile
+ * reads with its own rule) is "-". */
 static char sdp_verdict(const char *in, size_t len, bool candidate,
                         char *why, size_t why_cap)
 {
@@ -91,7 +146,13 @@ static char sdp_verdict(const char *in, size_t len, bool candidate,
   for (char *c = why; *c != '\0'; c++)
     if (*c == '\n' || *c == '\r')
       *c = ' ';
-  return grammar_fault(err.message) ? '0' : '-';
+  if (!candidate && profile_attr_line(in, len, err.line))
+    return '-';
+  if (starts_any(err.message, GRAMMAR_FAULT) || order_fault(err.message))
+    return '0';
+  if (!candidate && starts_any(err.message, PROFILE_AFTER))
+    return '1';
+  return '-';
 }
 
 /* Reads one length-prefixed input into *buf (grown as needed). Returns

@@ -50,6 +50,22 @@ PLANTS = {
 
 DEPTH = 12
 
+# A body of the SDP profile (spec section 19.6), mutated like the
+# derivations so that the parser's profile code is reached too.
+PROFILE_SDP = (
+    b"v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\n"
+    b"t=0 0\r\na=group:BUNDLE 0\r\na=ice-options:trickle\r\n"
+    b"m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\n"
+    b"a=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"
+    b"a=fingerprint:sha-256 " + b":".join([b"AB"] * 32) + b"\r\n"
+    b"a=setup:actpass\r\na=rtcp-mux\r\na=sendrecv\r\n"
+    b"a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n"
+    b"a=rtpmap:0 PCMU/8000\r\n"
+    b"a=candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host\r\n"
+    b"a=candidate:2 1 udp 1694498815 198.51.100.7 50001 typ srflx "
+    b"raddr 192.0.2.1 rport 50000\r\n"
+    b"a=end-of-candidates\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\n")
+
 
 class Generator:
     """Random derivations of the rules; limits keep frames within the
@@ -177,9 +193,49 @@ class Generator:
                    + body)
         return out
 
+    # Values within the parsers' limits (parley/sdp.h), so that most
+    # verdicts are the grammar's.
+    def bounded(self, rule, depth, most):
+        for _ in range(10):
+            out = self.gen(self.node_of(rule), depth + 1)
+            if len(out) <= most:
+                return out
+        return out[:most]
+
+    def number(self, lo, hi):
+        r = self.rng.random()
+        return str(lo if r < 0.1 else hi if r < 0.2 else
+                   self.rng.randint(lo, hi)).encode()
+
+    def rule_port(self, depth):
+        return self.number(0, 65535)
+
+    def rule_component_id(self, depth):
+        return self.number(1, 256)
+
+    def rule_priority(self, depth):
+        return self.number(1, 2 ** 31 - 1)
+
+    def rule_proto(self, depth):
+        return self.bounded("proto", depth, 31)
+
+    def rule_media(self, depth):
+        return self.bounded("media", depth, 15)
+
+    def rule_transport(self, depth):
+        return self.bounded("transport", depth, 15)
+
+    def rule_candidate_types(self, depth):
+        return self.bounded("candidate-types", depth, 15)
+
+    def rule_username(self, depth):
+        return self.bounded("username", depth, 64)
+
     def input(self):
         if self.grammar == "frame":
             return self.frame()
+        if self.grammar == "sdp" and self.rng.random() < 0.3:
+            return PROFILE_SDP
         return self.gen(("ref", START[self.grammar]), 0)
 
 

@@ -487,6 +487,7 @@ Test(sdp, audio_section_needed)
 /* One edit of MINIMAL each, and where the parser must place the fault. */
 static const struct edit_case BAD_VALUES[] = {
   { "v=0", "v=1", 1, 3, "version-field" },
+  { "v=0", "v=00", 1, 3, "version-field" },
   { "v=0", "v=", 1, 3, "version-field" },
   { "v=0", "v=0 ", 1, 4, "version-field" },
   { "v=0", "V=0", 1, 1, "version-field" },
