@@ -77,6 +77,7 @@ typedef struct sim_opts {
   const char *db_prefix;  /* per-run database: db_prefix-SEED.db */
   const char *replay;    /* the command that replays a seed, for reports */
   int planted;           /* a planted server fault (faults build), or 0 */
+  const struct sim_scenario *scenario; /* --scenario: steps, or NULL */
 } sim_opts;
 
 /* What a run exercised: X(field, "what it counts"). */
@@ -165,6 +166,7 @@ typedef enum sim_ev_kind {
   EV_PATH,         /* fault: a device changes network */
   EV_HEAL,         /* the workload phase ends: faults off */
   EV_QUIET,        /* healing: is everything settled? */
+  EV_STEP,         /* a: index: a step of a scenario (sim_scenario.c) */
   EV_KIND_COUNT
 } sim_ev_kind;
 
@@ -447,6 +449,8 @@ void sim_net_free(sim *s);
 /* sim_server.c: the server host. */
 int sim_srv_start(sim *s);
 void sim_srv_crash(sim *s, bool host);
+/* A crash now (0), right before (1) or right after (2) the next commit. */
+void sim_srv_crash_when(sim *s, int when, bool host);
 void sim_srv_event(sim *s, const sim_event *ev);
 void sim_srv_on_open(sim *s, sim_conn *c);
 void sim_srv_on_frame(sim *s, sim_conn *c, const char *data, size_t len);
@@ -500,5 +504,30 @@ void sim_check_final(sim *s);
 uint32_t sim_body_intent(const sim *s, const char *body, size_t len);
 /* The highest seq the database holds for conversation `conv`. */
 uint64_t sim_check_db_last_seq(sim *s, uint32_t conv);
+
+/* sim_scenario.c: a world and steps read from a file (--scenario). */
+typedef enum sim_step_kind {
+  SIM_STEP_SEND = 0, /* arg: device */
+  SIM_STEP_RESET,    /* arg: device: its connection is reset */
+  SIM_STEP_QUIT,     /* arg: device: its app quits and starts again */
+  SIM_STEP_CRASH     /* arg: 0 now, 1 before, 2 after the next commit */
+} sim_step_kind;
+
+typedef struct sim_step {
+  uint64_t at_ms; /* after the conversation exists */
+  uint32_t what, arg;
+} sim_step;
+
+typedef struct sim_scenario {
+  sim_step *steps;
+  size_t n;
+} sim_scenario;
+
+/* Reads a scenario file; 0, or -1 with the reason printed. */
+int sim_scenario_load(const char *path, sim_scenario *scn);
+void sim_scenario_free(sim_scenario *scn);
+void sim_scenario_world(sim *s);
+void sim_scenario_begin(sim *s);
+void sim_scenario_step(sim *s, const sim_event *ev);
 
 #endif

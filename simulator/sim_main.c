@@ -38,7 +38,8 @@ typedef struct cli {
   sim_opts o;
   uint64_t first, last;
   bool sweep, keep_going;
-  const char *time_arg, *faults_arg, *planted_arg, *db_dir;
+  const char *time_arg, *faults_arg, *planted_arg, *db_dir, *scenario_arg;
+  sim_scenario scenario;
   char replay[256];
   char db_prefix[512];
 } cli;
@@ -61,6 +62,8 @@ static const char usage_text[] =
     "  --db-dir DIR        where each run's database goes (default\n"
     "                      /dev/shm, else $TMPDIR, else /tmp)\n"
     "  --keep-going        a sweep goes on past a failure\n"
+    "  --scenario FILE     a fixed world (two devices, one conversation)\n"
+    "                      and the steps FILE lists, no drawn faults\n"
     "  -h, --help          show this text\n";
 
 static int bad_flag(const char *flag, const char *why)
@@ -209,6 +212,16 @@ static int apply_flag(void *ctx, int opt, const char *flag, const char *v)
   case 'L':
     list_faults();
     return 0;
+  case 'c':
+    if (sim_scenario_load(v, &c->scenario) != 0)
+      return 2;
+    c->scenario_arg = v;
+    c->o.scenario = &c->scenario;
+    if (!c->faults_arg) { /* no drawn faults */
+      c->o.mode = SIM_MODE_MASK;
+      c->o.mask = 0;
+    }
+    return -1;
 #ifdef PARLEY_FAULTS
   case 'F':
     return apply_planted(c, v);
@@ -230,6 +243,7 @@ static int parse_args(int argc, char **argv, cli *c)
       {"db-dir", required_argument, NULL, 'd'},
       {"keep-going", no_argument, NULL, 'k'},
       {"list-faults", no_argument, NULL, 'L'},
+      {"scenario", required_argument, NULL, 'c'},
 #ifdef PARLEY_FAULTS
       {"fault", required_argument, NULL, 'F'},
 #endif
@@ -406,7 +420,9 @@ int main(int argc, char **argv)
   c.o.last_n = DEFAULT_LAST;
   if ((rc = parse_args(argc, argv, &c)) >= 0)
     return rc;
-  snprintf(c.replay, sizeof c.replay, "%s%s%s%s%s%s%s", PROG,
+  snprintf(c.replay, sizeof c.replay, "%s%s%s%s%s%s%s%s%s", PROG,
+           c.scenario_arg ? " --scenario " : "",
+           c.scenario_arg ? c.scenario_arg : "",
            c.planted_arg ? " --fault " : "",
            c.planted_arg ? c.planted_arg : "",
            c.faults_arg ? " --faults " : "", c.faults_arg ? c.faults_arg : "",
@@ -420,5 +436,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "parley-sim: libsodium failed to start\n");
     return 3;
   }
-  return c.sweep ? run_sweep(&c) : run_one(&c);
+  rc = c.sweep ? run_sweep(&c) : run_one(&c);
+  sim_scenario_free(&c.scenario);
+  return rc;
 }

@@ -155,12 +155,24 @@ void sim_srv_crash(sim *s, bool host)
 
   if (v->state != SIM_SRV_UP)
     return;
-  if (when == CRASH_NOW || (!v->running && v->queue.n == 0 &&
-                            when == CRASH_BEFORE_COMMIT)) {
+  if (!v->running && v->queue.n == 0 && when == CRASH_BEFORE_COMMIT)
+    when = CRASH_NOW;
+  sim_srv_crash_when(s, (int)when, host);
+}
+
+/* A crash now (0), or armed for right before (1) or right after (2) the
+ * next commit, whenever that comes. */
+void sim_srv_crash_when(sim *s, int when, bool host)
+{
+  sim_server *v = &s->srv;
+
+  if (v->state != SIM_SRV_UP)
+    return;
+  if (when == CRASH_NOW) {
     crash_now(s, host);
     return;
   }
-  v->crash_at_commit = (int)when;
+  v->crash_at_commit = when;
   v->crash_host = host;
 }
 

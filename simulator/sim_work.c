@@ -236,8 +236,12 @@ static void draw_keys(sim *s)
 void sim_world_draw(sim *s)
 {
   draw_params(s);
-  draw_people(s);
-  draw_convs(s);
+  if (s->opts->scenario) {
+    sim_scenario_world(s);
+  } else {
+    draw_people(s);
+    draw_convs(s);
+  }
   draw_keys(s);
   sim_at(s, s->now, EV_SETUP, 0, 0, 0);
 }
@@ -256,6 +260,10 @@ static void begin_workload(sim *s)
   s->faults_live = true;
   s->heal_at = s->now + s->opts->time_ms;
   sim_at(s, s->heal_at, EV_HEAL, 0, 0, 0);
+  if (s->opts->scenario) {
+    sim_scenario_begin(s);
+    return;
+  }
   for (uint32_t i = 0; i < s->dev_count; i++) {
     sim_at(s, s->now + range(s, 0, START_SPREAD_MS), EV_CLI_START, i, 0, 0);
     next(s, s->p.send_every_ms, EV_SEND, i);
@@ -446,6 +454,10 @@ void sim_work_event(sim *s, const sim_event *ev)
     break;
   case EV_QUIET:
     quiet_check(s);
+    break;
+  case EV_STEP:
+    if (working)
+      sim_scenario_step(s, ev);
     break;
   default:
     if (working)
