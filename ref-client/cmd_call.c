@@ -510,12 +510,13 @@ static json_t *quality_json_nulls(const media_quality *q)
 
 static json_t *transport_json(const media_transport_report *t)
 {
-  return json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:s}",
+  return json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:s}",
                    "ice_ms", t->ice_ms, "connected_ms", t->connected_ms,
                    "srtp_auth_fail", (json_int_t)t->srtp_auth_fail,
                    "srtp_replay", (json_int_t)t->srtp_replay,
                    "srtp_other_fail", (json_int_t)t->srtp_other_fail,
                    "dropped_early", (json_int_t)t->dropped_early,
+                   "dropped_other", (json_int_t)t->dropped_other,
                    "local_type", t->local_type, "remote_type",
                    t->remote_type, "local_addr", t->local_addr,
                    "remote_addr", t->remote_addr);

@@ -299,12 +299,21 @@ static void srtp_counts_publish(media *m) {
   g_mutex_unlock(&m->lock);
 }
 
+/* Counts a datagram dropped before any layer looked at it. */
+static void count_dropped(media *m, uint64_t *counter) {
+  g_mutex_lock(&m->lock);
+  (*counter)++;
+  g_mutex_unlock(&m->lock);
+}
+
 static void on_srtp(media *m, const uint8_t *buf, size_t len) {
   uint8_t pkt[2048];
-  if (!m->srtp || !m->pipe || len > sizeof pkt) {
-    g_mutex_lock(&m->lock);
-    m->tr.dropped_early++;
-    g_mutex_unlock(&m->lock);
+  if (len > sizeof pkt) {
+    count_dropped(m, &m->tr.dropped_other);
+    return;
+  }
+  if (!m->srtp || !m->pipe) {
+    count_dropped(m, &m->tr.dropped_early);
     return;
   }
   memcpy(pkt, buf, len);
@@ -327,6 +336,8 @@ void engine_on_datagram(media *m, const uint8_t *buf, size_t len) {
                  err);
   } else if (buf[0] >= 128 && buf[0] <= 191) {
     on_srtp(m, buf, len);
+  } else {
+    count_dropped(m, &m->tr.dropped_other); /* STUN went to libnice */
   }
 }
 

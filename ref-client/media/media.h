@@ -82,6 +82,8 @@ typedef struct media_transport_report {
   uint64_t srtp_replay;      /* packets seen before (or too old) */
   uint64_t srtp_other_fail;  /* any other unprotect failure */
   uint64_t dropped_early;    /* RTP/RTCP received before SRTP was up */
+  uint64_t dropped_other;    /* neither DTLS nor RTP/RTCP by its first
+                                octet (RFC 7983), or too large */
   char local_type[8];   /* selected pair: "host", "srflx", "relay"... */
   char remote_type[8];
   char local_addr[64];  /* "IP:PORT" of the selected pair */

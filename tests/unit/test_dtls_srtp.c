@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include "dtls.h"
+#include "engine.h"
 #include "media.h"
 #include "srtp.h"
 
@@ -706,5 +707,27 @@ Test(engine, bad_inputs_refused) {
                  "tcptype passive", err, sizeof err), -1);
   cr_assert_eq(media_add_remote_candidate(m, "garbage", err, sizeof err),
                -1);
+  media_free(m);
+}
+
+/* Datagrams that are neither DTLS nor RTP/RTCP by their first octet
+ * (RFC 7983), and RTP-looking ones too large for any packet of a call,
+ * are dropped and counted as dropped_other; an RTP-looking one before
+ * SRTP is up counts as dropped_early. */
+Test(engine, foreign_datagrams_are_counted) {
+  static uint8_t big[4000];
+  static const uint8_t other[][4] = {
+    {0x40, 1, 2, 3}, {0xc5, 0, 0, 0}, {0xff, 1, 1, 1}, {0x10, 0, 0, 1},
+  };
+  media *m = engine_new(true, tone_a, NULL);
+  for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+    engine_on_datagram(m, other[i], sizeof other[i]);
+  big[0] = 0x80;
+  engine_on_datagram(m, big, sizeof big);
+  engine_on_datagram(m, big, 12);
+  media_transport_report t;
+  media_transport(m, &t);
+  cr_assert_eq(t.dropped_other, 5);
+  cr_assert_eq(t.dropped_early, 1);
   media_free(m);
 }
