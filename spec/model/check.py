@@ -92,7 +92,7 @@ def parse(out):
     pats = {
         "errors": r"errors: (\d+)",
         "states": r"(\d+) states, stored",
-        "transitions": r"(\d+) transitions",
+        "transitions": r"([\d.e+]+) transitions",
         "depth": r"depth reached (\d+)",
         "memory_mb": r"([\d.]+)\s+total actual memory usage",
         "time_s": r"pan: elapsed time ([\d.e+]+) seconds",
