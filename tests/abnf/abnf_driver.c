@@ -72,18 +72,20 @@ static bool starts_any(const char *msg, const char *const *prefixes)
 static const char *const GRAMMAR_FAULT[] = {
   "unexpected ", "the line ends inside ", "a CR not followed by LF",
   "the candidate ends early", "the line is incomplete", "an empty line",
-  "the first line must be v=0", "unknown type letter", "a second ",
+  "the first line must be v=0", "unknown type letter",
   "the body is empty", "the last line has no line end", "SDP version ",
   NULL,
 };
 
-/* True for the messages of a line missing or out of the order of
- * session-description: "the o= line is missing", "a c= line out of
- * order", "a k= line inside a media section". */
+/* True for the messages of a line missing, repeated or out of the order
+ * of session-description: "the o= line is missing", "a second s= line",
+ * "a c= line out of order", "a k= line inside a media section". */
 static bool order_fault(const char *msg)
 {
   if (strncmp(msg, "the ", 4) == 0 && msg[4] != '\0' && msg[5] == '=')
     return strcmp(msg + 6, " line is missing") == 0;
+  if (strncmp(msg, "a second ", 9) == 0 && msg[9] != '\0' && msg[10] == '=')
+    return strcmp(msg + 11, " line") == 0;
   return strncmp(msg, "a ", 2) == 0 && msg[2] != '\0' && msg[3] == '=' &&
          strncmp(msg + 4, " line ", 6) == 0;
 }

@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    here = os.path.join(args.build, "tests", "abnf")
+    here = os.path.join(os.path.abspath(args.build), "tests", "abnf")
     objdir = os.path.join(here, "CMakeFiles", "parley-abnf-driver.dir")
     driver = os.path.join(here, "parley-abnf-driver")
     for grammar, unit in UNIT.items():

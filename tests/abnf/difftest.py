@@ -231,6 +231,26 @@ class Generator:
     def rule_username(self, depth):
         return self.bounded("username", depth, 64)
 
+    # The spec writes unicast-address as extn-addr and the candidate's
+    # related parts as extensions, the same languages; derive their
+    # sub-forms too, so that the parsers' address and related-part
+    # machines are reached.
+    def rule_unicast_address(self, depth):
+        rule = self.rng.choice(["IPv6address", "IPv4address", "FQDN",
+                                "extn-addr"])
+        return self.bounded(rule, depth, 255)
+
+    def rule_cand_extension(self, depth):
+        r = self.rng.random()
+        if r < 0.25:
+            return self.gen(("ref", "rel-addr"), depth + 1)
+        if r < 0.45:
+            return self.gen(("ref", "rel-port"), depth + 1)
+        if r < 0.55:
+            return b"tcptype " + self.rng.choice([b"active", b"passive",
+                                                  b"so", b"SO"])
+        return self.gen(self.node_of("cand-extension"), depth + 1)
+
     def input(self):
         if self.grammar == "frame":
             return self.frame()
@@ -349,6 +369,8 @@ def main():
     ap.add_argument("--plant", action="store_true")
     ap.add_argument("--order", action="store_true")
     ap.add_argument("--keep", help="write disagreeing inputs here")
+    ap.add_argument("--progress", action="store_true",
+                    help="a line of figures after every batch")
     args = ap.parse_args()
 
     text = abnf.grammar_text(ROOT)
@@ -381,6 +403,10 @@ def main():
         totals[1] += skipped
         totals[2] += len(items)
         diffs_all += [(items[i], a, r, why) for i, a, r, why in diffs]
+        if args.progress:
+            print(f"after {totals[2]} inputs: {totals[0]} agree, "
+                  f"{totals[1]} skipped, {len(diffs_all)} disagree, "
+                  f"{time.time() - t0:.0f} s", flush=True)
         if args.order:
             rec = full.Recognizer(rules)
             for item, a in zip(items, apg):
