@@ -8,14 +8,18 @@
  * session starts in OPEN, in NEGOTIATED (after HELLO) or, most of the
  * time, in READY (after AUTH), then sends batches of generated frames
  * (fuzz_gen.c), each batch followed by a PING that the server must
- * answer within the hang bound (the liveness probe).
+ * answer within the hang bound (the liveness probe). One session in
+ * five is a call pair: a second connection joins a call the first
+ * makes, so that the first's OFFER, ANSWER and CANDIDATE frames reach
+ * the target's SDP and candidate checks.
  *
  * The oracles, applied to every reply: it is one frame that libparley's
  * parser takes, in a text message; an ERROR carries code, reason and
  * fatal, with a code and reason of the registry (section 13) that
  * belong together and `fatal` as the registry says; after `fatal: yes`
  * the server sends nothing more and closes (ERR-4); a PONG echoes the
- * probe's nonce. After each session a new connection must still get a
+ * probe's nonce; a relayed SDP body or candidate is one that
+ * libparley's parsers take (CALL-19). After each session a new connection must still get a
  * WELCOME: a refused or reset connection is a crash, no answer a hang.
  * For a server this run started, its exit status and sanitizer reports
  * on its stderr count too.
@@ -36,6 +40,7 @@
 
 #include "fuzz.h"
 #include "parley/frame.h"
+#include "parley/sdp.h"
 #include "wire.h"
 
 /* ---- kinds of finding ---------------------------------------------- */
@@ -57,6 +62,9 @@
   X(NO_CLOSE, "no-close-after-fatal", "the session stayed open after "    \
                                       "fatal: yes")                        \
   X(PONG, "pong-nonce", "a PONG without the probe's nonce")            \
+  X(RELAYED_BAD, "relayed-malformed", "a relayed SDP body or candidate "  \
+                                      "that libparley's parser refuses "  \
+                                      "(CALL-19)")                        \
   X(NO_REQ, "no-req", "the answer to the frame awaited came without "    \
                       "its req")
 
@@ -134,6 +142,7 @@ typedef struct fz_session {
   const char *answer_verb;     /* the verb that answers the awaited
                                   frame: PONG for PING, ... */
   unsigned stray_answers;      /* replies of that verb without its req */
+  unsigned stray_errors;       /* ERRORs without a req meanwhile */
 } fz_session;
 
 static volatile sig_atomic_t g_stop;
@@ -323,6 +332,34 @@ static void learn(fz_session *S, const parley_frame *f)
     snprintf(w->peer_device, sizeof w->peer_device, "%s", v);
 }
 
+/* CALL-19: a relayed OFFER or ANSWER holds an SDP body of the profile
+ * and a relayed CANDIDATE a candidate-attribute, since the server
+ * refuses malformed ones; held against libparley's parsers. A relayed
+ * frame is one that carries `from`. */
+static void check_relayed(fz_session *S, const parley_frame *f)
+{
+  const parley_str *cand = parley_frame_get(f, "candidate");
+  parley_sdp_error se = {0};
+  parley_err e = PARLEY_OK;
+  parley_candidate c;
+  parley_sdp *sdp;
+
+  if (!parley_frame_get(f, "from"))
+    return;
+  if (parley_str_eq(f->verb, "CANDIDATE") && cand) {
+    e = parley_candidate_parse(cand->ptr, cand->len, &c, &se);
+  } else if (parley_str_eq(f->verb, "OFFER") ||
+             parley_str_eq(f->verb, "ANSWER")) {
+    if (!(sdp = malloc(sizeof *sdp)))
+      abort();
+    e = parley_sdp_parse(f->body.ptr, f->body.len, sdp, &se);
+    free(sdp);
+  }
+  if (e != PARLEY_OK)
+    finding(S->F, FK_RELAYED_BAD, "a relayed %.*s that libparley refuses "
+            "(%s)", (int)f->verb.len, f->verb.ptr, parley_err_reason(e));
+}
+
 /* Counts a reply under its verb, or "ERROR reason". */
 static void tally(fz *F, const parley_frame *f)
 {
@@ -369,11 +406,14 @@ static bool check_reply(fz_session *S, const char *data, size_t len,
   if (parley_str_eq(f.verb, "ERROR"))
     check_error(S, &f);
   tally(S->F, &f);
+  check_relayed(S, &f);
   learn(S, &f);
   match = await && hdr(&f, "req", req, sizeof req) && !strcmp(req, await);
   if (await && !match && S->answer_verb &&
       parley_str_eq(f.verb, S->answer_verb))
     S->stray_answers++;
+  if (await && parley_str_eq(f.verb, "ERROR") && !parley_frame_get(&f, "req"))
+    S->stray_errors++;
   if (match && !hdr(&f, "call", S->answer_call, sizeof S->answer_call))
     S->answer_call[0] = '\0';
   if (match && parley_str_eq(f.verb, "PONG") &&
@@ -499,14 +539,16 @@ static bool step(fz_session *S, const fz_msg *m)
   }
   if (!S->closed && m->await_req[0]) {
     S->answer_verb = answer_verb_of(S->probe_verb);
-    S->stray_answers = 0;
+    S->stray_answers = S->stray_errors = 0;
     got = read_replies(S, m->await_req, F->o.hang_ms);
     if (got == 0 && S->stray_answers)
       finding(F, FK_NO_REQ, "%s answered with %s without its req %s",
               S->probe_verb, S->answer_verb, m->await_req);
     else if (got == 0)
-      finding(F, FK_HANG, "no answer to %s (req %s) within %u ms",
-              S->probe_verb, m->await_req, F->o.hang_ms);
+      finding(F, FK_HANG, "no answer to %s (req %s) within %u ms%s",
+              S->probe_verb, m->await_req, F->o.hang_ms,
+              S->stray_errors ? "; an ERROR without req came meanwhile"
+                              : "");
   } else if (!S->closed) {
     read_replies(S, NULL, 0);
   }
@@ -879,8 +921,12 @@ static void summary(const fz *F, FILE *f)
   double secs = (double)(pc_now_ms() - F->started_ms) / 1000.0;
   uint64_t total = findings_total(F);
 
-  fprintf(f, "parley-conform --fuzz: seed %llu, %.1f s against %s%s\n",
-          (unsigned long long)F->o.seed, secs, F->run.url,
+  if (F->replaying)
+    fprintf(f, "parley-conform --fuzz-replay %s: ", F->o.replay_file);
+  else
+    fprintf(f, "parley-conform --fuzz: seed %llu, ",
+            (unsigned long long)F->o.seed);
+  fprintf(f, "%.1f s against %s%s\n", secs, F->run.url,
           F->server ? " (reference server started for this run)" : "");
   fprintf(f, "  sessions %llu, messages sent %llu (%.1f exec/s), replies "
           "checked %llu\n", (unsigned long long)F->sessions,
