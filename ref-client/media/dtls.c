@@ -25,6 +25,7 @@
 #define LINK_MTU 1200
 #define SRTP_PROFILE "SRTP_AES128_CM_SHA1_80"
 #define EXPORTER_LABEL "EXTRACTOR-dtls_srtp"
+#define RECORD_ALERT 21 /* the content type of an alert record */
 
 struct mdtls_cert {
   EVP_PKEY *key;
@@ -153,9 +154,14 @@ bool mdtls_fingerprint_equal(const char *a, const char *b) {
 }
 
 /* The outgoing BIO: each write is one datagram for the caller. */
+/* Hands each datagram OpenSSL writes to the caller. After the handshake
+ * an alert goes out only as this side's close_notify (mdtls_close): one
+ * OpenSSL sends because a forged datagram upset it would end the peer's
+ * association (and the call) for nothing. */
 static int out_write(BIO *b, const char *buf, int len) {
   mdtls *d = BIO_get_data(b);
-  if (len > 0)
+  bool open = d->state == MDTLS_DONE || d->state == MDTLS_OPEN;
+  if (len > 0 && !(open && !d->closed && buf[0] == RECORD_ALERT))
     d->send(d->ud, (const uint8_t *)buf, (size_t)len);
   return len;
 }
