@@ -46,7 +46,8 @@ def rl_literals(path):
 
 def spec_tokens(text):
     """Tokens of the spec: ABNF literals, verbs, frame-example headers."""
-    abnf, verbs, names, values = set(), set(specdoc.verbs_table(text)), set(), set()
+    abnf, names, values = set(), set(), set()
+    verbs = set(specdoc.verbs_table(text))
     for fence in specdoc.fences(text):
         if fence.info.startswith("abnf"):
             for line in fence.lines:
