@@ -2,7 +2,7 @@
  * parley.pml: a Promela model of the delivery rules of Parley/1
  * (spec/parley-1.md sections 5, 6, 8.1 and 11; what it proves is
  * written in section 11.1 of the spec). Checked with spin; see README.md
- * and spec/model/check.
+ * and check.py.
  *
  * What is modelled, as the spec words it:
  * - Clients (NC devices, one conversation they are all members of) send
