@@ -251,6 +251,20 @@ class Generator:
                                                   b"so", b"SO"])
         return self.gen(self.node_of("cand-extension"), depth + 1)
 
+    # The attributes the profile reads are generic attributes too (the
+    # same language); derive them by their own rules as well.
+    PROFILE_ATTRS = ("rtpmap-attribute", "fmtp-attribute", "ice-ufrag-att",
+                     "ice-pwd-att", "ice-options", "fingerprint-attribute",
+                     "setup-attr", "mid-attribute", "group-attribute",
+                     "rtcp-mux-attr", "direction-attribute",
+                     "candidate-attribute", "end-of-candidates-att")
+
+    def rule_attribute(self, depth):
+        if self.rng.random() < 0.4:
+            rule = self.rng.choice(self.PROFILE_ATTRS)
+            return self.gen(("ref", rule), depth + 1)
+        return self.gen(self.node_of("attribute"), depth + 1)
+
     def input(self):
         if self.grammar == "frame":
             return self.frame()
