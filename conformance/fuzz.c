@@ -123,6 +123,8 @@ typedef struct fz {
   long errlog_off;             /* how much of the server's stderr is read */
   bool target_gone;            /* a crash or hang of the whole server */
   bool replaying;              /* --fuzz-replay: print, save nothing */
+  char pair_call[72];          /* the call of this pair session, or "" */
+  char replay_call[72];        /* --fuzz-replay: that call's id now */
   char reply_kind[64][40];     /* replies by verb (ERROR by reason), for
                                   -v */
   uint64_t reply_count[64];
@@ -235,6 +237,8 @@ static int save_finding(fz *F, fz_kind_id k, const char *detail,
       fprintf(f, "subst token-%zu %s\n", i, F->run.accounts[i].token);
   for (size_t i = 0; i < F->conv_count; i++)
     fprintf(f, "subst conv-%zu %s\n", i, F->convs[i]);
+  if (F->pair_call[0])
+    fprintf(f, "subst call-0 %s\n", F->pair_call);
   if (k == FK_CRASH || k == FK_SANITIZER)
     if (F->prev.n)
       write_session(f, &F->prev);
@@ -798,8 +802,11 @@ static void fuzz_session(fz *F, uint64_t no)
     return;
   }
   batches = 1 + (unsigned)fz_below(&r, 4);
-  if (handshake(&S, mode, account) && pair && call_pair(&S, &P, no))
+  F->pair_call[0] = '\0';
+  if (handshake(&S, mode, account) && pair && call_pair(&S, &P, no)) {
     memcpy(pair_call, S.w.calls[0], sizeof pair_call);
+    memcpy(F->pair_call, pair_call, sizeof pair_call);
+  }
   if (!S.closed)
     for (unsigned b = 1; b <= batches && batch(&S, &r, b); b++)
       if (P.c && !P.closed)
@@ -1088,6 +1095,8 @@ static const char *subst_new(const fz *F, const char *name)
     return F->run.accounts[i].token;
   if (sscanf(name, "conv-%zu", &i) == 1 && i < F->conv_count)
     return F->convs[i];
+  if (strcmp(name, "call-0") == 0 && F->replay_call[0])
+    return F->replay_call;
   return NULL;
 }
 
@@ -1138,6 +1147,8 @@ static void replay_run(fz *F, fz_replay *rp)
           replace_in(m, rp->subst_old[k], subst_new(F, rp->subst_name[k]));
       if (!to->closed && replay_conn(F, to))
         step(to, m);
+      if (!strcmp(m->await_req, "fz-call") && to->answer_call[0])
+        memcpy(F->replay_call, to->answer_call, sizeof F->replay_call);
       if (S[1 - m->conn].c && !S[1 - m->conn].closed)
         read_replies(&S[1 - m->conn], NULL, 0);
     }
