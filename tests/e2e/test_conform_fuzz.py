@@ -9,6 +9,9 @@
   a finding file; --fuzz-replay of that file finds it again (exit 1)
   against a new stand-in with the same fault, and nothing (exit 0)
   against one without it.
+- faults: against parley-server-faults, a PONG without its nonce and a
+  relayed malformed SDP body (CALL-19) are found, and the latter's file
+  replays against a new server with the fault.
 - determinism: two runs with the same seed send the same messages; a
   run with another seed does not.
 - grammar: the verbs and headers the frames are made from
@@ -16,7 +19,7 @@
 - usage: bad flags exit 2, an unreachable target exits 3.
 
 usage: test_conform_fuzz.py --conform-bin PATH --server-bin PATH
-       [--test NAME]
+       --faults-bin PATH [--test NAME]
 """
 
 import argparse
@@ -274,6 +277,33 @@ def test_no_req(ctx):
     found_and_replayed(ctx, "no-req", "no-req", trigger=b"x-pad")
 
 
+def faulty(fault, *args):
+    """parley-conform against parley-server-faults with `fault`."""
+    return conform(*args, "--server-bin", ARGS.faults_bin, "--server-arg",
+                   "--fault", "--server-arg", fault)
+
+
+def test_faults(ctx):
+    """Against the reference server with a planted fault: a PONG
+    without the nonce, and an OFFER with a malformed SDP body relayed
+    (CALL-19) are found; the relayed one's file replays against a new
+    server with the fault (the pair's call id put in place), and finds
+    nothing against the server without it."""
+    for fault, kind in (("pong-without-nonce", "pong-nonce"),
+                        ("relay-malformed-sdp", "relayed-malformed")):
+        out = os.path.join(ctx["workdir"], "out-" + fault)
+        r = faulty(fault, "--fuzz", "--seed", "9", "--time", "120",
+                   "--fail-fast", "--out", out)
+        assert r.returncode == 1, where(r)
+        files = glob.glob(os.path.join(out, f"finding-*-{kind}.txt"))
+        assert files, where(r)
+    r = faulty("relay-malformed-sdp", "--fuzz-replay", files[0])
+    assert r.returncode == 1 and "FINDING relayed-malformed" in r.stderr, \
+        where(r)
+    r = conform("--fuzz-replay", files[0], "--server-bin", ARGS.server_bin)
+    assert r.returncode == 0, where(r)
+
+
 def received_by(ctx, seed):
     t = Target()
     try:
@@ -363,6 +393,7 @@ def test_usage(ctx):
 
 
 TESTS = [test_reference, test_crash, test_hang, test_bad_error, test_no_req,
+         test_faults,
          test_determinism, test_grammar, test_usage]
 
 
@@ -379,6 +410,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--conform-bin", required=True)
     p.add_argument("--server-bin", required=True)
+    p.add_argument("--faults-bin", required=True)
     p.add_argument("--test", action="append")
     ARGS = p.parse_args()
     tests = [t for t in TESTS if not ARGS.test or t.__name__ in
