@@ -7,7 +7,13 @@
  * datagram handed to the caller. The link MTU is fixed at 1200 octets
  * (OpenSSL is told not to query it), which fits any path a call takes,
  * TURN framing included. States only move forward: HANDSHAKING -> DONE
- * (reported once) -> OPEN -> CLOSED, or ERROR from any of them. */
+ * (reported once) -> OPEN -> CLOSED, or ERROR from any of them.
+ *
+ * Retransmission (RFC 6347 4.2.4.1): a flight not answered is sent again
+ * after 100 ms, then 200, 400, 800 and 1600 ms, staying there. OpenSSL's
+ * own timer starts at a second, which a single lost flight on a relayed
+ * path turned into a second or more of call set-up; the RFC's 1 s is a
+ * default, and a call's handshake is a handful of small datagrams. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +32,8 @@
 #define SRTP_PROFILE "SRTP_AES128_CM_SHA1_80"
 #define EXPORTER_LABEL "EXTRACTOR-dtls_srtp"
 #define RECORD_ALERT 21 /* the content type of an alert record */
+#define RTX_FIRST_MS 100  /* the first retransmission timeout */
+#define RTX_MAX_MS 1600   /* where doubling stops */
 
 struct mdtls_cert {
   EVP_PKEY *key;
@@ -41,6 +49,7 @@ struct mdtls {
   void *ud;
   mdtls_state state;
   bool closed;
+  unsigned retransmits; /* flights sent again on a timeout */
 };
 
 /* Puts OpenSSL's oldest queued error (or `what`) into err and clears the
@@ -236,6 +245,19 @@ static int bios_attach(mdtls *d) {
   return 0;
 }
 
+uint32_t mdtls_rtx_next_ms(uint32_t prev_ms) {
+  if (prev_ms == 0)
+    return RTX_FIRST_MS;
+  return prev_ms >= RTX_MAX_MS / 2 ? RTX_MAX_MS : prev_ms * 2;
+}
+
+/* DTLS_timer_cb: OpenSSL asks for the next timeout, in microseconds,
+ * after `prev_us` (0 when a flight is first sent). */
+static unsigned int rtx_timer(SSL *ssl, unsigned int prev_us) {
+  (void)ssl;
+  return mdtls_rtx_next_ms(prev_us / 1000) * 1000u;
+}
+
 mdtls *mdtls_new(const mdtls_cert *cert, bool is_client, mdtls_send_fn send,
                  void *ud, char *err, size_t cap) {
   mdtls *d = calloc(1, sizeof *d);
@@ -255,6 +277,7 @@ mdtls *mdtls_new(const mdtls_cert *cert, bool is_client, mdtls_send_fn send,
   }
   SSL_set_options(d->ssl, SSL_OP_NO_QUERY_MTU);
   DTLS_set_link_mtu(d->ssl, LINK_MTU);
+  DTLS_set_timer_cb(d->ssl, rtx_timer);
   if (is_client)
     SSL_set_connect_state(d->ssl);
   else
@@ -342,18 +365,26 @@ bool mdtls_timeout_ms(mdtls *d, uint32_t *ms) {
   struct timeval tv;
   if (d->state != MDTLS_HANDSHAKING || DTLSv1_get_timeout(d->ssl, &tv) != 1)
     return false;
-  *ms = (uint32_t)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+  /* Rounded up: a timer that fires early finds nothing due. */
+  *ms = (uint32_t)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
   return true;
 }
 
 mdtls_state mdtls_on_timeout(mdtls *d, char *err, size_t cap) {
   if (d->state != MDTLS_HANDSHAKING)
     return d->state;
-  if (DTLSv1_handle_timeout(d->ssl) < 0) {
+  int rc = (int)DTLSv1_handle_timeout(d->ssl);
+  if (rc < 0) {
     ssl_error("DTLS handshake timed out", err, cap);
     d->state = MDTLS_ERROR;
+  } else if (rc > 0) {
+    d->retransmits++;
   }
   return d->state;
+}
+
+unsigned mdtls_retransmits(const mdtls *d) {
+  return d->retransmits;
 }
 
 int mdtls_peer_fingerprint(mdtls *d, char out[MDTLS_FP_LEN]) {

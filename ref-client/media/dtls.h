@@ -61,6 +61,11 @@ mdtls_state mdtls_on_datagram(mdtls *d, const uint8_t *buf, size_t len,
 bool mdtls_timeout_ms(mdtls *d, uint32_t *ms);
 /* Called when that time has passed: retransmits if due. */
 mdtls_state mdtls_on_timeout(mdtls *d, char *err, size_t cap);
+/* How many times a timeout sent a flight again. */
+unsigned mdtls_retransmits(const mdtls *d);
+/* The retransmission schedule: the timeout after one of prev_ms (0: the
+ * first), 100 ms doubling up to 1600 ms. */
+uint32_t mdtls_rtx_next_ms(uint32_t prev_ms);
 
 /* After MDTLS_DONE: the peer certificate's SHA-256 fingerprint. Returns 0
  * or -1 (no certificate). */

@@ -303,6 +303,75 @@ Test(dtls, handshake_survives_a_lost_client_hello) {
   mdtls_cert_free(sc);
 }
 
+/* The retransmission schedule starts at 100 ms (OpenSSL's own: 1 s) and
+ * doubles up to 1600 ms. */
+Test(dtls, retransmission_schedule) {
+  const uint32_t want[] = {100, 200, 400, 800, 1600, 1600, 1600};
+  uint32_t ms = 0;
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    ms = mdtls_rtx_next_ms(ms);
+    cr_assert_eq(ms, want[i], "step %zu: %u ms", i, (unsigned)ms);
+  }
+}
+
+/* The first ClientHello is lost. The timer the client reports after
+ * sending it is the short one (at most 100 ms, not OpenSSL's 1 s), and
+ * once it runs out a single retransmission, of the ClientHello, brings
+ * the handshake through: each wait below is what the endpoint asked for,
+ * so the test follows the endpoint's timer, not a clock of its own. */
+Test(dtls, lost_client_hello_is_sent_again_on_the_short_timer) {
+  char err[256] = "";
+  mdtls_cert *cc = mdtls_cert_new(err, sizeof err);
+  mdtls_cert *sc = mdtls_cert_new(err, sizeof err);
+  static wire to_server, to_client;
+  memset(&to_server, 0, sizeof to_server);
+  memset(&to_client, 0, sizeof to_client);
+  to_server.drop = 1;
+  mdtls *client = mdtls_new(cc, true, wire_send, &to_server, err, sizeof err);
+  mdtls *server = mdtls_new(sc, false, wire_send, &to_client, err,
+                            sizeof err);
+  cr_assert(client && server, "%s", err);
+  cr_assert_eq(mdtls_start(client, err, sizeof err), MDTLS_HANDSHAKING);
+  cr_assert_eq(to_server.sent, 1);
+  cr_assert_eq(to_server.count, 0, "the ClientHello was lost");
+
+  uint32_t ms = 0;
+  cr_assert(mdtls_timeout_ms(client, &ms));
+  cr_assert_leq(ms, 100, "first timeout %u ms", (unsigned)ms);
+  cr_assert_eq(mdtls_retransmits(client), 0);
+
+  /* Wait out the timer as the engine does; a timeout that finds the
+   * timer still running retransmits nothing, so loop on it. */
+  int polls = 0;
+  while (mdtls_retransmits(client) == 0 && polls++ < 50) {
+    sleep_ms(mdtls_timeout_ms(client, &ms) ? (long)ms : 10);
+    cr_assert_eq(mdtls_on_timeout(client, err, sizeof err),
+                 MDTLS_HANDSHAKING, "%s", err);
+  }
+  cr_assert_eq(mdtls_retransmits(client), 1);
+  cr_assert_eq(to_server.sent, 2, "the ClientHello, and only it, again");
+  cr_assert_eq(to_server.count, 1);
+  /* The timer of the retransmitted flight doubled: 200 ms at most. */
+  cr_assert(mdtls_timeout_ms(client, &ms));
+  cr_assert_leq(ms, 200, "second timeout %u ms", (unsigned)ms);
+
+  /* Nothing else is lost: the flights cross without another timeout. */
+  bool cdone = false, sdone = false;
+  for (int round = 0; round < 8 && !(cdone && sdone); round++) {
+    sdone = deliver(&to_server, server, sdone);
+    cdone = deliver(&to_client, client, cdone);
+  }
+  cr_assert(cdone && sdone, "handshake incomplete");
+  cr_assert_eq(mdtls_retransmits(client), 1);
+  cr_assert_eq(mdtls_retransmits(server), 0);
+  cr_assert_not(mdtls_timeout_ms(client, &ms), "no timer after the end");
+
+  mdtls_free(client);
+  mdtls_free(server);
+  mdtls_cert_free(cc);
+  mdtls_cert_free(sc);
+}
+
 /* Once the handshake is done, a datagram anyone can forge (a record of
  * the current epoch too short to be authentic, a fatal alert in the
  * clear, garbage) is dropped, as RFC 6347 section 4.1.2.7 says: it must
