@@ -11,9 +11,9 @@
  * - transport and candidate type: any token of at most 15 octets, kept
  *   in lower case ("udp", "tcp", "host", "srflx", "prflx", "relay" are
  *   the ones RFC 8839 and RFC 6544 name; an agent ignores others);
- * - connection-address and raddr: at most 255 octets; an address made
- *   of digits and dots only must be an IP4-address (the FQDN rule would
- *   take "999.1.1.1");
+ * - connection-address and raddr: at most 255 octets. The grammar takes
+ *   no FQDN of digits and dots only (spec cand-fqdn), so "999.1.1.1"
+ *   fails there; its error action names that case in its message;
  * - tcptype at most once.
  * Other extension pairs are checked against the grammar and dropped.
  *
@@ -101,32 +101,6 @@ bool parley_sdp_span_copy(char *dst, size_t cap, const unsigned char *p,
   return true;
 }
 
-/* True when [p, p + n) is made of digits and dots only but is not an
- * IP4-address (four decimal-uchar without leading zeros). */
-static bool bad_dotted_quad(const unsigned char *p, size_t n)
-{
-  size_t parts = 0, digits = 0;
-  unsigned value = 0;
-
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != '.' && (p[i] < '0' || p[i] > '9'))
-      return false;
-  for (size_t i = 0; i <= n; i++) {
-    if (i == n || p[i] == '.') {
-      if (digits == 0 || value > 255 || (digits > 1 && p[i - digits] == '0'))
-        return true;
-      parts++;
-      digits = 0;
-      value = 0;
-    } else if (++digits <= 3) {
-      value = value * 10 + (unsigned)(p[i] - '0');
-    } else {
-      return true;
-    }
-  }
-  return parts != 4;
-}
-
 /* ---- helpers the grammar's actions call --------------------------------
  * `p` is the octet after the value (or the end of the text). Each returns
  * false after failing, and the action then stops the machine. */
@@ -179,9 +153,6 @@ static bool cand_address(cand_parse *cp, const unsigned char *p, char *dst,
 {
   size_t n = (size_t)(p - cp->mark);
 
-  if (bad_dotted_quad(cp->mark, n))
-    return cand_fail(cp, cp->mark, rule,
-                     "%s of digits and dots is not an IPv4 address", rule);
   if (!parley_sdp_span_copy(dst, 256, cp->mark, n, false))
     return cand_fail(cp, cp->mark, rule, "%s longer than 255 octets", rule);
   return true;
@@ -197,6 +168,28 @@ static bool cand_type(cand_parse *cp, const unsigned char *p)
 {
   return cand_token(cp, p, cp->out->type, sizeof cp->out->type,
                     "cand-type");
+}
+
+/* The error action of connection-address and rel-addr. An address of
+ * digits and dots only that ends where the address should end is no
+ * IPv4 address and, by the grammar's cand-fqdn, no FQDN either: reported
+ * at its first octet, with a message that says so. Any other fault is
+ * reported as cand_fault does. */
+static void cand_address_fault(cand_parse *cp, const unsigned char *p,
+                               const unsigned char *end, const char *rule)
+{
+  const unsigned char *q = cp->mark;
+
+  if (q != NULL && q < p && (p == end || *p == ' ')) {
+    while (q < p && (*q == '.' || (*q >= '0' && *q <= '9')))
+      q++;
+    if (q == p) {
+      cand_fail(cp, cp->mark, rule,
+                "digits and dots that are not an IPv4 address, in %s", rule);
+      return;
+    }
+  }
+  cand_fault(cp, p, end, rule);
 }
 
 static bool cand_connection_address(cand_parse *cp, const unsigned char *p)
@@ -252,10 +245,12 @@ static bool cand_tcptype(cand_parse *cp, const unsigned char *p)
   action err_component_id { CAND_FAULT("component-id"); }
   action err_transport { CAND_FAULT("transport"); }
   action err_priority { CAND_FAULT("priority"); }
-  action err_connection_address { CAND_FAULT("connection-address"); }
+  action err_connection_address {
+    cand_address_fault(CP, p, pe, "connection-address");
+  }
   action err_port { CAND_FAULT("port"); }
   action err_cand_type { CAND_FAULT("cand-type"); }
-  action err_rel_addr { CAND_FAULT("rel-addr"); }
+  action err_rel_addr { cand_address_fault(CP, p, pe, "rel-addr"); }
   action err_rel_port { CAND_FAULT("rel-port"); }
   action err_tcp_type_ext { CAND_FAULT("tcp-type-ext"); }
   action err_cand_extension { CAND_FAULT("cand-extension"); }

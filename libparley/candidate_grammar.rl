@@ -8,9 +8,10 @@
  * types are matched without regard to case (the host stores them in
  * lower case). Where the ABNF is wider than a parser can act on, this
  * grammar is narrower, and says so:
- * - connection-address is IP4-address, IP6-address or FQDN; RFC 8866's
- *   extn-addr (any non-whitespace string) is not taken (the spec's
- *   cand-address).
+ * - connection-address is IP6-address, IP4-address or an FQDN that is
+ *   not made of digits and dots only (the spec's cand-address and
+ *   cand-fqdn); RFC 8866's extn-addr (any non-whitespace string) is not
+ *   taken, and "300.1.1.1" or "1.2.3" is no address.
  * "raddr" and "rport" after the related parts, and "tcptype" with a value
  * that is not a tcp-type, are extensions as any other token (RFC 8839's
  * extension-att-name is token): they are read and dropped.
@@ -33,7 +34,10 @@
 
   priority = DIGIT{1,10} >mark %priority $!err_priority;
 
-  connection_address = IP4_address | IP6_address | FQDN;
+  # cand-fqdn: an FQDN with at least one octet other than a digit or a
+  # dot, so that digits and dots are read as an IP4-address or not at all.
+  cand_fqdn = FQDN - ( DIGIT | '.' )+;
+  connection_address = IP6_address | IP4_address | cand_fqdn;
 
   port = DIGIT+;
 

@@ -74,7 +74,7 @@ static const char *const GRAMMAR_FAULT[] = {
   "the candidate ends early", "the line is incomplete", "an empty line",
   "the first line must be v=0", "unknown type letter",
   "the body is empty", "the last line has no line end", "SDP version ",
-  NULL,
+  "digits and dots that are not an IPv4 address", NULL,
 };
 
 /* True for the messages of a line missing, repeated or out of the order

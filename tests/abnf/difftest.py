@@ -236,7 +236,7 @@ class Generator:
     # sub-forms too, so that the parsers' address and related-part
     # machines are reached.
     def rule_unicast_address(self, depth):
-        rule = self.rng.choice(["IPv6address", "IPv4address", "FQDN",
+        rule = self.rng.choice(["IPv6address", "IPv4address", "cand-fqdn",
                                 "extn-addr"])
         return self.bounded(rule, depth, 255)
 
