@@ -14,6 +14,16 @@
  * windows of 50 packets) waits longest, and that wait is the buffer's
  * depth: depth = (next_play_us - play_idx * 20 ms) - min transit.
  *
+ * Start: playout is first set for target after the first packet's
+ * arrival. That packet is often later than the ones after it (it waited
+ * behind the end of call set-up, or for a thread to wake), and a start
+ * measured from it would leave the buffer deeper than the target by that
+ * lateness, which the shrink rule below then took out by skipping a
+ * frame a second into the call. So until the first frame is played, the
+ * start follows the fastest packet: it moves earlier to target after the
+ * minimum transit whenever a packet shows a smaller one. Nothing has been
+ * heard yet, so moving the start costs no audio.
+ *
  * Adaptation: target = clamp(K * jitter + 20 ms, min, max), jitter the
  * RFC 3550 A.8 estimator on arrival times, K = 3 (delays spread
  * uniformly over a span S give a mean |D| of S / 3, so 3 * jitter is the
@@ -150,6 +160,20 @@ static bool store(jitter_buffer *jb, uint32_t idx, uint32_t seq,
   return pause;
 }
 
+/* Before the first frame is played: playout starts target after the
+ * fastest transit seen so far (see the design note). */
+static void settle_start(jitter_buffer *jb)
+{
+  if (jb->playing)
+    return;
+  int64_t min = jb->win_min[0] < jb->win_min[1] ? jb->win_min[0]
+                                                : jb->win_min[1];
+  int64_t due = min + (int64_t)(int32_t)jb->play_idx * MEDIA_FRAME_US +
+                (int64_t)jb->target_us;
+  if (due < (int64_t)jb->next_play_us)
+    jb->next_play_us = (uint64_t)due;
+}
+
 jb_result jb_insert(jitter_buffer *jb, uint32_t ts, uint32_t seq,
                     const uint8_t *payload, size_t len, uint64_t now_us)
 {
@@ -186,6 +210,7 @@ jb_result jb_insert(jitter_buffer *jb, uint32_t ts, uint32_t seq,
     return JB_RESYNC;
   }
   observe(jb, idx, now_us);
+  settle_start(jb);
   return store(jb, idx, seq, payload, len, now_us) ? JB_PAUSE_END
                                                    : JB_STORED;
 }
@@ -295,6 +320,7 @@ bool jb_pull(jitter_buffer *jb, uint64_t now_us, jb_out *out)
 {
   if (!jb->started || now_us < jb->next_play_us)
     return false;
+  jb->playing = true;
   memset(out, 0, sizeof *out);
   out->ts = jb->ts0 + jb->play_idx * MEDIA_FRAME_SAMPLES;
 

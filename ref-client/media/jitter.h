@@ -59,6 +59,7 @@ typedef struct jitter_buffer {
   uint64_t min_us, max_us;
   bool started;
   uint32_t ts0;              /* RTP timestamp of frame index 0 */
+  bool playing;              /* a frame has been played */
   uint32_t play_idx;         /* the next frame to play */
   uint32_t high_idx;         /* the highest frame index held */
   bool have_seq;

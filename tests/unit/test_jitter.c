@@ -98,13 +98,15 @@ Test(jitter, reorder_duplicate_late)
 {
   played p = {.in_order = true};
   uint64_t t0 = 10 * MS;
-  /* 0, 2, 1 (swapped, 10 ms apart), then 1 again, then 3. */
+  /* 0, 2, 1 (swapped, 10 ms apart), then 1 again, then 3. Frame 2
+   * comes on frame 0's schedule (t0 + 40 ms): one earlier would show
+   * frame 0 to have been late and move the start of playout. */
   put(0, 0, t0, JB_STORED);
   /* One from before the first is late, not off the grid. */
   put(0, (uint32_t)-1, t0 + 1 * MS, JB_LATE);
-  put(0, 2, t0 + 20 * MS, JB_STORED);
-  put(0, 1, t0 + 30 * MS, JB_STORED);
-  put(0, 1, t0 + 31 * MS, JB_DUPLICATE);
+  put(0, 2, t0 + 40 * MS, JB_STORED);
+  put(0, 1, t0 + 50 * MS, JB_STORED);
+  put(0, 1, t0 + 51 * MS, JB_DUPLICATE);
   put(0, 3, t0 + 60 * MS, JB_STORED);
   pull_until(t0, t0 + 100 * MS, &p);
   cr_assert_eq(p.decode, 4);
@@ -270,4 +272,33 @@ Test(jitter, timestamp_wrap_and_resync)
   uint8_t x = 0;
   cr_assert_eq(jb_insert(jb, 12345, 0, &x, 1, 22 * 20 * MS), JB_BAD);
   cr_assert_eq(jb_insert(jb, ts0, 0, &x, 0, 22 * 20 * MS), JB_BAD);
+}
+
+/* A constant delay, but the first packet comes 25 ms late, together with
+ * the second (as one that waited behind the end of call set-up does).
+ * Playout starts 40 ms after the fastest packet, not after that first
+ * one, so the buffer is never a frame too deep: over 3 s every frame is
+ * played once, in order, and none is skipped or inserted. */
+Test(jitter, late_first_packet_skips_nothing)
+{
+  played p = {.in_order = true};
+  uint64_t t0 = 100 * MS;   /* frame k is sent at t0 + 20k ms */
+  put(5000, 0, t0 + 45 * MS, JB_STORED);
+  put(5000, 1, t0 + 45 * MS, JB_STORED);
+  for (uint32_t k = 2; k < 150; k++) {
+    uint64_t at = t0 + k * 20 * MS + 20 * MS;
+    pull_until(at - 19 * MS, at, &p);   /* then the packet due now */
+    put(5000, k, at, JB_STORED);
+  }
+  pull_until(t0 + 150 * 20 * MS, t0 + 150 * 20 * MS + 20 * MS, &p);
+  cr_assert_eq(jb->skipped, 0);
+  cr_assert_eq(jb->stretched, 0);
+  cr_assert_eq(p.plc + p.fec + p.stretch + p.silence, 0);
+  cr_assert(p.in_order);
+  /* Frames 0-148 played (149 is due 40 ms after it arrived). */
+  cr_assert_eq(p.decode, 149, "decoded %u", p.decode);
+  cr_assert_eq(p.last_frame, 148);
+  /* Frames 0 and 1 waited 15 and 35 ms, every other one 40. */
+  cr_assert_eq(p.wait_max_us, 40 * MS);
+  cr_assert_eq(jb_next_us(jb), t0 + 20 * MS + 40 * MS + 149 * 20 * MS);
 }

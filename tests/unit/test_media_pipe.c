@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio.h"
 #include "parley/rtp.h"
 #include "pipe.h"
 
@@ -510,4 +511,97 @@ Test(media_pipe, sender_stall)
   cr_assert_gt(heard, heard_before + 40 * MEDIA_FRAME_SAMPLES);
   cr_assert_geq(heard, 3800 * MEDIA_RATE / 1000);
   call_end(&c);
+}
+
+/* --- every frame played once ------------------------------------------ */
+
+#define ONCE_FRAMES 100   /* 2 s of the signal */
+
+/* What a sent: the RTP payloads in order, recorded by once_send. */
+typedef struct sent_log {
+  channel *ch;
+  size_t count;
+  size_t len[ONCE_FRAMES];
+  uint8_t data[ONCE_FRAMES][AUDIO_PACKET_MAX];
+} sent_log;
+
+static sent_log *once_log;
+
+static void once_send(void *ud, const uint8_t *pkt, size_t len)
+{
+  parley_rtp_header h;
+  if (parley_rtp_demux(pkt, len) == PARLEY_PKT_RTP &&
+      parley_rtp_parse(pkt, len, &h) == PARLEY_RTP_OK) {
+    cr_assert_lt(once_log->count, ONCE_FRAMES);
+    cr_assert_leq(h.payload_len, AUDIO_PACKET_MAX);
+    once_log->len[once_log->count] = h.payload_len;
+    memcpy(once_log->data[once_log->count++], pkt + h.payload_off,
+           h.payload_len);
+  }
+  chan_send(ud, pkt, len);
+}
+
+/* A lossless channel of constant delay (20 ms) from a, which sends
+ * ONCE_FRAMES frames; the packets a sends in its first `hold_us` reach
+ * b only then, as when b's side finishes setting up a little after a's
+ * (the first packet late, the rest on time). Runs until b has played
+ * as many frames as a sent, then checks that b played exactly the
+ * frames a sent, each once and in order: its output is sample for
+ * sample what a decoder fed every packet in order makes. */
+static void every_frame_once(uint64_t hold_us)
+{
+  call c;
+  media_pipe_opts oa = opts_for(true, true), ob = opts_for(false, true);
+  oa.input_samples = ONCE_FRAMES * MEDIA_FRAME_SAMPLES;
+  call_start(&c, &oa, &ob);
+  once_log = calloc(1, sizeof *once_log);
+  cr_assert_not_null(once_log);
+  uint64_t start = c.now, until = c.now + 4000 * MS;
+  size_t ny = 0;
+  for (; c.now < until && ny < oa.input_samples; c.now += MS) {
+    c.ab.now_us = c.ba.now_us = c.now;
+    if (!media_pipe_input_done(c.a))   /* then a goes quiet */
+      media_pipe_tick(c.a, c.now, once_send, &c.ab);
+    media_pipe_tick(c.b, c.now, chan_send, &c.ba);
+    if (c.now >= start + hold_us)
+      deliver(&c.ab, c.b, c.now);
+    deliver(&c.ba, c.a, c.now);
+    media_pipe_output(c.b, &ny);
+  }
+
+  media_quality qa, qb;
+  media_pipe_report(c.a, &qa);
+  media_pipe_report(c.b, &qb);
+  cr_assert_eq(qa.packets_sent, ONCE_FRAMES);
+  cr_assert_eq(once_log->count, ONCE_FRAMES);
+  cr_assert_eq(qb.packets_received, ONCE_FRAMES);
+  cr_assert_eq(qb.packets_concealed + qb.packets_late + qb.packets_lost, 0);
+  const int16_t *y = media_pipe_output(c.b, &ny);
+  cr_assert_eq(ny, oa.input_samples, "played %zu samples of %zu", ny,
+               (size_t)oa.input_samples);
+
+  char err[200];
+  audio_dec *ref = audio_dec_new(err, sizeof err);
+  cr_assert_not_null(ref, "%s", err);
+  int16_t pcm[MEDIA_FRAME_SAMPLES];
+  for (size_t k = 0; k < ONCE_FRAMES; k++) {
+    cr_assert_eq(audio_dec_frame(ref, once_log->data[k], once_log->len[k],
+                                 pcm), 0);
+    cr_assert_eq(memcmp(pcm, y + k * MEDIA_FRAME_SAMPLES, sizeof pcm), 0,
+                 "held %llu ms: played frame %zu is not sent frame %zu",
+                 (unsigned long long)(hold_us / MS), k, k);
+  }
+  audio_dec_free(ref);
+  free(once_log);
+  call_end(&c);
+}
+
+Test(media_pipe, lossless_channel_plays_every_frame_once)
+{
+  every_frame_once(0);
+}
+
+Test(media_pipe, first_packet_late_plays_every_frame_once)
+{
+  every_frame_once(45 * MS);   /* frame 0 arrives 25 ms late, with 1 */
 }
