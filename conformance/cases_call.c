@@ -1580,6 +1580,57 @@ static void http_recording_501(pc_ctx *t)
                  "not-supported");
 }
 
+/* spec: CALL-24 */
+static void body_on_bodyless(pc_ctx *t)
+{
+  static const char *const verbs[] = {
+    "CANDIDATE", "END-OF-CANDIDATES", "MEDIA-STATE", "JOIN", "LEAVE",
+    "HANGUP"};
+  call_set s;
+
+  call_set_up(t, &s, 2, 2);
+  for (size_t i = 0; i < PC_COUNT(verbs); i++) {
+    const char *req = pc_uniq(t, "nb");
+    pc_frame *e;
+
+    pc_note(t, "%s with a body of 5 octets", verbs[i]);
+    if (i == 0)
+      pc_send(s.p[BOB], verbs[i], "hello", "call", s.call, "to",
+              pc_user(t, ALICE), "to-device", pc_device(s.p[ALICE]),
+              "candidate", "candidate:1 1 udp 2130706431 127.0.0.1 40000 "
+              "typ host", "req", req, NULL);
+    else if (i == 1)
+      pc_send(s.p[BOB], verbs[i], "hello", "call", s.call, "to",
+              pc_user(t, ALICE), "to-device", pc_device(s.p[ALICE]), "req",
+              req, NULL);
+    else if (i == 2)
+      pc_send(s.p[BOB], verbs[i], "hello", "call", s.call, "audio", "off",
+              "req", req, NULL);
+    else
+      pc_send(s.p[BOB], verbs[i], "hello", "call", s.call, "req", req,
+              NULL);
+    e = pc_expect_error(s.p[BOB], "bad-value", 0, req, PC_WAIT);
+    PC_CHECK(t, e->body != NULL && strstr(e->body, "content-length"),
+             "the bad-value ERROR for a body on %s does not name "
+             "content-length: \"%.200s\"", verbs[i],
+             e->body ? e->body : "");
+  }
+  pc_note(t, "CALL with a body of 5 octets");
+  const char *req = pc_uniq(t, "nb");
+  pc_send(s.p[BOB], "CALL", "hello", "conv", pc_uniq(t, "cv"),
+          "req", req, NULL);
+  pc_expect_error(s.p[BOB], "bad-value", 0, req, PC_WAIT);
+  still_works(t, s.p[BOB]);
+  pcw_none(t, s.p[ALICE], "CANDIDATE", "call", s.call, "a CANDIDATE with "
+           "a body reached the peer");
+  pcw_none(t, s.p[ALICE], "MEDIA-STATE", "call", s.call, "a MEDIA-STATE "
+           "with a body reached the peer");
+  pcw_none(t, s.p[ALICE], "LEFT", "call", s.call, "a LEAVE with a body "
+           "took its sender out of the call");
+  pcw_none(t, s.p[ALICE], "CALL-END", "call", s.call, "a HANGUP with a "
+           "body ended the call");
+}
+
 /* ---- the suite ------------------------------------------------------ */
 
 static const pc_case cases[] = {
@@ -1683,6 +1734,11 @@ static const pc_case cases[] = {
    "A candidate that breaks the candidate grammar or its limits gets "
    "bad-candidate, not fatal, and is not relayed.",
    "CALL-18 CALL-19", PC_MUST, "calls", bad_candidate},
+  {"call.body-on-bodyless",
+   "A CALL, JOIN, CANDIDATE, END-OF-CANDIDATES, MEDIA-STATE, LEAVE or "
+   "HANGUP that carries a body gets bad-value naming content-length and "
+   "is not acted on.",
+   "CALL-24", PC_MUST, "calls", body_on_bodyless},
   {"call.bad-sdp",
    "An SDP body outside the grammar or the profile (no ice-pwd, a bad "
    "fingerprint, no audio, no opus, garbage) gets bad-sdp and is not "

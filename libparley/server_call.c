@@ -796,13 +796,27 @@ static void ring_members(parley_server *s, call *c)
   }
 }
 
+/* CALL-24: the frames of spec 19.2 whose body is "none" carry none. A
+ * frame with a body (content-length above 0) is answered bad-value naming
+ * content-length and not acted on. Returns true when there is no body. */
+static bool no_body(parley_server *s, session *ss, const parley_frame *f,
+                    const reqid *req)
+{
+  if (f->body.len == 0)
+    return true;
+  send_error(s, ss, PARLEY_E_BAD_VALUE, req,
+             "bad value in header: content-length (this verb takes no "
+             "body)");
+  return false;
+}
+
 void on_call(parley_server *s, session *ss, const parley_frame *f,
              const reqid *req)
 {
   char conv_id[PARLEY_ID_MAX + 1];
   const char *media = "audio";
 
-  if (!hdr_id(s, ss, f, req, "conv", conv_id))
+  if (!no_body(s, ss, f, req) || !hdr_id(s, ss, f, req, "conv", conv_id))
     return;
   const parley_str *m = parley_frame_get(f, "media");
   if (m != NULL && parley_str_eq(*m, "video"))
@@ -922,7 +936,7 @@ void on_join(parley_server *s, session *ss, const parley_frame *f,
   char id[PARLEY_ID_MAX + 1];
   bool rejoin = false;
 
-  if (!hdr_id(s, ss, f, req, "call", id) ||
+  if (!no_body(s, ss, f, req) || !hdr_id(s, ss, f, req, "call", id) ||
       !hdr_yes_no(s, ss, f, req, "rejoin", &rejoin))
     return;
   call *c = call_for_member(s, id, ss->user);
@@ -1023,7 +1037,7 @@ void on_candidate(parley_server *s, session *ss, const parley_frame *f,
   parley_sdp_error err;
   fbuild fb;
 
-  if (!relay_headers(s, ss, f, req, &rc))
+  if (!no_body(s, ss, f, req) || !relay_headers(s, ss, f, req, &rc))
     return;
   const parley_str *v = parley_frame_get(f, "candidate");
   const parley_str *mid = parley_frame_get(f, "mid");
@@ -1059,7 +1073,8 @@ void on_end_of_candidates(parley_server *s, session *ss,
   relay_ctx rc;
   fbuild fb;
 
-  if (!relay_headers(s, ss, f, req, &rc) || !relay_resolve(s, ss, req, &rc))
+  if (!no_body(s, ss, f, req) || !relay_headers(s, ss, f, req, &rc) ||
+      !relay_resolve(s, ss, req, &rc))
     return;
   relay_begin(&fb, "END-OF-CANDIDATES", &rc, ss);
   relay_send(s, ss, req, &rc, fb_finish(&fb, NULL, 0, false));
@@ -1076,7 +1091,7 @@ void on_media_state(parley_server *s, session *ss, const parley_frame *f,
   bool any = false;
   fbuild fb;
 
-  if (!hdr_id(s, ss, f, req, "call", id))
+  if (!no_body(s, ss, f, req) || !hdr_id(s, ss, f, req, "call", id))
     return;
   for (int i = 0; i < 3; i++) {
     v[i] = parley_frame_get(f, names[i]);
@@ -1120,7 +1135,7 @@ void on_leave(parley_server *s, session *ss, const parley_frame *f,
   char id[PARLEY_ID_MAX + 1];
   char reason[PARLEY_REASON_MAX + 1];
 
-  if (!hdr_id(s, ss, f, req, "call", id) ||
+  if (!no_body(s, ss, f, req) || !hdr_id(s, ss, f, req, "call", id) ||
       !hdr_reason(s, ss, f, req, "left", reason))
     return;
   call *c = call_for_member(s, id, ss->user);
@@ -1158,7 +1173,7 @@ void on_hangup(parley_server *s, session *ss, const parley_frame *f,
   char id[PARLEY_ID_MAX + 1];
   char reason[PARLEY_REASON_MAX + 1];
 
-  if (!hdr_id(s, ss, f, req, "call", id) ||
+  if (!no_body(s, ss, f, req) || !hdr_id(s, ss, f, req, "call", id) ||
       !hdr_reason(s, ss, f, req, "hangup", reason))
     return;
   bool has_reason = parley_frame_get(f, "reason") != NULL;

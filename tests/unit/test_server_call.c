@@ -1061,3 +1061,43 @@ Test(call, reconnects_while_ringing_keep_the_ring_list_bounded)
     expect_nothing(h, c);
   harness_free(h);
 }
+
+/* CALL-24: a call frame whose body is "none" in spec 19.2 but that
+ * carries one gets bad-value naming content-length, and nothing is
+ * relayed or changed; content-length: 0 is no body. */
+Test(call, bodies_on_bodyless_verbs_refused)
+{
+  harness *h = harness_new();
+  char call[64], head[512];
+  snprintf(call, sizeof call, "%s", active_pair(h));
+  const char *heads[] = {
+    "CANDIDATE\ncall: %s\nto: alice\nto-device: a1\ncandidate: %s\n",
+    "END-OF-CANDIDATES\ncall: %s\nto: alice\nto-device: a1\n%s",
+    "MEDIA-STATE\ncall: %s\naudio: off\n%s",
+    "JOIN\ncall: %s\nrejoin: yes\n%s",
+    "LEAVE\ncall: %s\n%s",
+    "HANGUP\ncall: %s\n%s",
+    "CALL\nconv: d\n%s%s",
+  };
+
+  for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+    if (i == 6)
+      snprintf(head, sizeof head, heads[i], "", "");
+    else
+      snprintf(head, sizeof head, heads[i], call, i == 0 ? cand_ok : "");
+    feed_frame(h, 2, head, "x", 1);
+    tframe *tf = expect_error(h, 2, 427);
+    cr_assert_not_null(strstr(tf->body, "content-length"), "%s: %s", head,
+                       tf->body);
+    expect_nothing(h, 1);
+    expect_nothing(h, 2);
+  }
+  /* the call is still live: an empty body is no body */
+  feed_frame(h, 2, "MEDIA-STATE\ncall: d\naudio: off\n", "", 0);
+  expect_error(h, 2, 443);
+  snprintf(head, sizeof head, "MEDIA-STATE\ncall: %s\naudio: off\n", call);
+  feed_frame(h, 2, head, "", 0);
+  expect(h, 2, "OK");
+  expect(h, 1, "MEDIA-STATE");
+  harness_free(h);
+}
