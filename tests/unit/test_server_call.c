@@ -1101,3 +1101,22 @@ Test(call, bodies_on_bodyless_verbs_refused)
   expect(h, 1, "MEDIA-STATE");
   harness_free(h);
 }
+
+/* A candidate ending in an empty extension value ("... typ host a ") is
+ * in the grammar (extension-att-value = *VCHAR, spec 19.6, as RFC 8839)
+ * and header values may end in SP (section 2.2): it is relayed octet for
+ * octet, the trailing space kept (CALL-5). */
+Test(call, candidate_with_empty_extension_value_relayed_as_sent)
+{
+  harness *h = harness_new();
+  char call[64];
+  static const char cand[] =
+    "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host a ";
+  snprintf(call, sizeof call, "%s", active_pair(h));
+
+  feedf(h, 2, "CANDIDATE\ncall: %s\nto: alice\nto-device: a1\n"
+              "candidate: %s\n", call, cand);
+  expect(h, 2, "OK");
+  hexpect(expect(h, 1, "CANDIDATE"), "candidate", cand);
+  harness_free(h);
+}
