@@ -657,13 +657,40 @@ static bool participant_line(const char *p, size_t n, char *user,
          valid_name(device, PARLEY_ID_MAX);
 }
 
-/* PARTICIPANTS: the joiner offers to the first other participant. */
+/* The reference client has one media engine, so it takes part in calls
+ * of two participants only (spec 1.5). A second other participant in
+ * PARTICIPANTS or JOINED ends the call here, leaving it (LEAVE, so the
+ * others' call goes on), rather than leave that participant without an
+ * offer (CALLCLI-1). */
+static void group_unsupported(parley_call *call)
+{
+  const char *kv[] = {"call", call->call_id};
+
+  if (call->state == PARLEY_CALL_ENDED)
+    return;
+  if (call->participant && call->call_id[0] != '\0')
+    send_frame(call, "LEAVE", kv, 1, NULL, 0);
+  end_call(call, "failed", true, PARLEY_E_BAD_CALL_STATE,
+           PARLEY_CALL_GROUP_UNSUPPORTED);
+}
+
+/* True for (user, device) other than the peer, when there is one. */
+static bool not_peer(const parley_call *call, const char *user,
+                     const char *device)
+{
+  return call->have_peer && (strcmp(user, call->peer) != 0 ||
+                             strcmp(device, call->peer_device) != 0);
+}
+
+/* PARTICIPANTS: the joiner offers to the first other participant; a
+ * second other participant ends the call (group_unsupported). */
 static void on_participants(parley_call *call, const parley_call_frame *f,
                             uint64_t now_ms)
 {
   char user[PARLEY_USER_MAX + 1], device[PARLEY_ID_MAX + 1];
   const char *p = f->body, *end = f->body + f->body_len;
   bool found = false, had_peer = call->have_peer, peer_in = false;
+  size_t others = 0;
 
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -677,8 +704,13 @@ static void on_participants(parley_call *call, const parley_call_frame *f,
       if (!found && !had_peer)
         adopt_peer(call, user, device);
       found = true;
+      others++;
     }
     p += n + 1;
+  }
+  if (others > 1) {
+    group_unsupported(call);
+    return;
   }
   if (call->rejoining) {
     call->rejoining = false;
@@ -705,6 +737,10 @@ static void on_joined(parley_call *call, const parley_call_frame *f,
       !valid_name(f->user, PARLEY_USER_MAX) ||
       !valid_name(f->device, PARLEY_ID_MAX))
     return;
+  if (not_peer(call, f->user, f->device)) {
+    group_unsupported(call);
+    return;
+  }
   if (!call->have_peer)
     adopt_peer(call, f->user, f->device);
   if (call->state == PARLEY_CALL_RINGING_OUT &&

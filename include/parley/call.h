@@ -41,6 +41,12 @@
 #include "parley/client.h"
 #include "parley/sdp.h"
 
+/* The text of the failed end of a call that a second other participant
+ * joined: the reference client does 1:1 media only. */
+#define PARLEY_CALL_GROUP_UNSUPPORTED \
+  "group calls with more than two participants are not supported by " \
+  "parley-client"
+
 typedef enum parley_call_state {
   PARLEY_CALL_IDLE = 0,
   PARLEY_CALL_CALLING,     /* CALL sent, no call id yet */

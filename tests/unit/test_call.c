@@ -64,6 +64,7 @@ static char call_id[PARLEY_ID_MAX + 1];
 static parley_err refuse_call;      /* ERROR to CALL with this code */
 static bool mangle_offer;           /* the OFFER reaches A broken */
 static bool video_offer;            /* the OFFER reaches A with video */
+static bool group_of_three;         /* PARTICIPANTS lists carol too */
 static bool online_a = true, online_b = true;
 
 static side *other(side *s)
@@ -196,8 +197,9 @@ static void serve(side *s, const parley_call_action *a)
     event(other(s), "RING", s->user, s->device, NULL, NULL);
   } else if (strcmp(v, "JOIN") == 0) {
     answer(s, a, PARLEY_OK);
-    snprintf(list, sizeof list, "%s %s\n%s %s\n", other(s)->user,
-             other(s)->device, s->user, s->device);
+    snprintf(list, sizeof list, "%s %s\n%s %s\n%s", other(s)->user,
+             other(s)->device, s->user, s->device,
+             group_of_three ? "carol c1\n" : "");
     event(s, "PARTICIPANTS", NULL, NULL, NULL, list);
     event(other(s), "JOINED", s->user, s->device, NULL, NULL);
   } else if (strcmp(v, "HANGUP") == 0) {
@@ -362,6 +364,7 @@ static void setup(void)
   refuse_call = PARLEY_OK;
   mangle_offer = false;
   video_offer = false;
+  group_of_three = false;
   online_a = online_b = true;
   make(&A, "alice", "a1", NULL);
   make(&B, "bob", "b1", "alice");
@@ -834,4 +837,34 @@ Test(call, a_candidate_flood_is_cut_off)
                 B.candidates_added);
   cr_assert(got_event(&B, PARLEY_CALL_EV_WARNING));
   cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_CONNECTED);
+}
+
+/* The machine does 1:1 media: a third participant who joins ends the call
+ * on this side with a clear error, leaving it (LEAVE, not HANGUP), rather
+ * than leave that participant without an offer (CALLCLI-1). */
+Test(call, a_third_participant_joining_fails_the_call)
+{
+  connect_call();
+  event(&A, "JOINED", "carol", "c1", NULL, NULL);
+  pump();
+  cr_assert(A.ended && A.ended_failed);
+  cr_assert_str_eq(A.ended_text, PARLEY_CALL_GROUP_UNSUPPORTED);
+  cr_assert_geq(last_sent(&A, "LEAVE"), 0);
+  cr_assert_eq(count_sent(&A, "HANGUP"), 0);
+}
+
+/* PARTICIPANTS listing two others: the joiner offers to neither and
+ * leaves with the same error. */
+Test(call, participants_of_a_group_call_fail_the_join)
+{
+  cr_assert_eq(parley_call_place(A.m, "c1", now), PARLEY_OK);
+  pump();
+  group_of_three = true;
+  cr_assert_eq(parley_call_accept(B.m, now), PARLEY_OK);
+  pump();
+  group_of_three = false;
+  cr_assert(B.ended && B.ended_failed);
+  cr_assert_str_eq(B.ended_text, PARLEY_CALL_GROUP_UNSUPPORTED);
+  cr_assert_eq(count_sent(&B, "OFFER"), 0);
+  cr_assert_geq(last_sent(&B, "LEAVE"), 0);
 }
