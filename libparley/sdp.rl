@@ -654,7 +654,7 @@ static bool formats_have(const parley_sdp_media *m, int pt)
 {
   const unsigned char *at = (const unsigned char *)m->formats, *q;
   const unsigned char *end = at + strlen(m->formats);
-  char want[4];
+  char want[12]; /* any int, so the compiler sees no truncation */
 
   snprintf(want, sizeof want, "%d", pt);
   while (at < end) {
