@@ -28,6 +28,7 @@ typedef struct cli {
   const char *advertise_fingerprint;
   uint64_t duration_ms; /* 0: input + 1 s tail (call), to the end (answer) */
   uint64_t answer_timeout_ms;
+  uint64_t mute_after_ms; /* 0: never mute */
   uint32_t loss_hint;   /* percent */
   bool loss_hint_set;
   bool relay_only;

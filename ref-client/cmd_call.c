@@ -44,6 +44,7 @@ typedef struct call_run {
   bool placed;
   uint64_t timer_at;   /* the call machine's TIMER; 0: none */
   uint64_t hangup_at;  /* when this side hangs up; 0: not yet known */
+  uint64_t mute_at;    /* --mute-after-ms: when to mute; 0: not (now) */
   uint64_t connected_at;
   /* the end */
   bool ended;
@@ -278,8 +279,12 @@ static void on_call_event(call_run *r, const parley_call_action *act,
     plog_info(0, "call %s connected with %s", act->call, act->peer);
     if (r->cli->duration_ms != 0)
       r->hangup_at = now + r->cli->duration_ms;
+    if (r->cli->mute_after_ms != 0)
+      r->mute_at = now + r->cli->mute_after_ms;
     break;
   case PARLEY_CALL_EV_PEER_MEDIA:
+    printf("%s %s\n", act->peer, act->audio ? "unmuted" : "muted");
+    fflush(stdout);
     plog_info(0, "%s: audio %s", act->peer, act->audio ? "on" : "off");
     break;
   case PARLEY_CALL_EV_PEER_LEFT:
@@ -401,8 +406,24 @@ static void arm_wake(call_run *r, uint64_t now)
 
   if (r->hangup_at != 0 && (at == 0 || r->hangup_at < at))
     at = r->hangup_at;
+  if (r->mute_at != 0 && (at == 0 || r->mute_at < at))
+    at = r->mute_at;
   if (at != 0)
     net_timer(r->a->net, NET_TIMER_WAKE, at > now ? at - now : 0);
+}
+
+/* --mute-after-ms: the engine sends silence from now on (its report counts
+ * those packets as muted) and the peers hear MEDIA-STATE audio: off
+ * (CALLCLI-5, CALLCLI-6). */
+static void mute(call_run *r, uint64_t now)
+{
+  r->mute_at = 0;
+  if (r->md != NULL)
+    media_set_muted(r->md, true);
+  if (parley_call_media_state(r->m, false, false, false, now) != PARLEY_OK)
+    plog_warn(0, "could not send MEDIA-STATE (not in the call)");
+  else
+    plog_info(0, "muted");
 }
 
 /* Once per turn of the loop: engine events, deadlines, a stop signal. */
@@ -416,6 +437,8 @@ static void hook_service(void *ud, app *a)
     r->timer_at = 0;
     parley_call_on_time(r->m, now);
   }
+  if (r->mute_at != 0 && now >= r->mute_at)
+    mute(r, now);
   if (r->hangup_at != 0 && now >= r->hangup_at) {
     r->hangup_at = 0;
     plog_info(0, "hanging up");
@@ -447,10 +470,11 @@ static void print_report(const call_run *r, FILE *out)
           r->ok ? "completed" : "failed", r->reason);
   fprintf(out, "  packets sent %" PRIu64 ", received %" PRIu64 ", lost %"
           PRIu64 " (%.2f %%), recovered by FEC %" PRIu64 ", concealed %"
-          PRIu64 ", late %" PRIu64 ", duplicate %" PRIu64 "\n",
+          PRIu64 ", late %" PRIu64 ", duplicate %" PRIu64 ", muted %" PRIu64
+          "\n",
           q->packets_sent, q->packets_received, q->packets_lost, q->loss_pct,
           q->packets_recovered_fec, q->packets_concealed, q->packets_late,
-          q->packets_duplicate);
+          q->packets_duplicate, q->packets_muted);
   fprintf(out, "  jitter %.1f ms, jitter buffer %.1f ms, round trip ",
           q->jitter_ms, q->jitter_buffer_ms);
   if (q->rtt_ms < 0)
@@ -475,8 +499,8 @@ static void print_report(const call_run *r, FILE *out)
 
 static json_t *quality_json(const media_quality *q)
 {
-  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f,"
-                   " s:f, s:f, s:f, s:f, s:f, s:f}",
+  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+                   " s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
                    "packets_sent", (json_int_t)q->packets_sent,
                    "packets_received", (json_int_t)q->packets_received,
                    "packets_lost", (json_int_t)q->packets_lost,
@@ -485,6 +509,7 @@ static json_t *quality_json(const media_quality *q)
                    "packets_concealed", (json_int_t)q->packets_concealed,
                    "packets_late", (json_int_t)q->packets_late,
                    "packets_duplicate", (json_int_t)q->packets_duplicate,
+                   "packets_muted", (json_int_t)q->packets_muted,
                    "rtcp_sent", (json_int_t)q->rtcp_sent,
                    "rtcp_received", (json_int_t)q->rtcp_received,
                    "loss_pct", q->loss_pct, "jitter_ms", q->jitter_ms,

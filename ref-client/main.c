@@ -74,8 +74,13 @@ static const char usage[] =
 "                                (silence without one), record, and end\n"
 "                                when the caller hangs up (or N ms after\n"
 "                                the call connected). Prints the quality\n"
-"                                report. Calls are 1:1 audio: a call that\n"
-"                                a third participant joins fails (exit 1)\n"
+"                                report\n"
+"  call and answer both: --mute-after-ms N mutes N ms after the call\n"
+"                                connected (silence goes out, the report\n"
+"                                counts it; the peer gets MEDIA-STATE\n"
+"                                audio: off and prints 'USER muted').\n"
+"                                Calls are 1:1 audio: a call that a third\n"
+"                                participant joins fails (exit 1)\n"
 "  driver                        the test-driver interface (spec section\n"
 "                                18): JSON commands on standard input\n"
 "                                (connect, send, read, disconnect, quit),\n"
@@ -178,6 +183,7 @@ static const opt_def opt_defs[] = {
   {"--input", OPT_STR, "call answer", OFF_(input)},
   {"--report", OPT_STR, "call answer", OFF_(report)},
   {"--duration-ms", OPT_U64, "call answer", OFF_(duration_ms)},
+  {"--mute-after-ms", OPT_U64, "call answer", OFF_(mute_after_ms)},
   {"--stun", OPT_STR, "call answer", OFF_(stun)},
   {"--turn", OPT_STR, "call answer", OFF_(turn)},
   {"--turn-user", OPT_STR, "call answer", OFF_(turn_user)},

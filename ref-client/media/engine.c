@@ -90,6 +90,10 @@ static void tick_arm(media *m, uint64_t now_us) {
 static gboolean on_tick(gpointer ud) {
   media *m = ud;
   uint64_t now = (uint64_t)g_get_monotonic_time();
+  g_mutex_lock(&m->lock);
+  bool muted = m->muted;
+  g_mutex_unlock(&m->lock);
+  media_pipe_set_muted(m->pipe, muted);
   media_pipe_tick(m->pipe, now, send_packet, m);
   if (!m->first_audio && media_pipe_first_audio(m->pipe, NULL)) {
     m->first_audio = true;

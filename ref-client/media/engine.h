@@ -44,6 +44,7 @@ struct media {
   bool stopped;               /* [lock] media_stop ran */
   int64_t t_offer_us;         /* [lock] setup_ms counts from here; 0 unset */
   bool offer_marked;          /* [lock] set by media_mark_offer */
+  bool muted;                 /* [lock] set by media_set_muted */
 
   /* Media thread. */
   NiceAgent *agent;

@@ -153,6 +153,12 @@ void media_mark_offer(media *m) {
   g_mutex_unlock(&m->lock);
 }
 
+void media_set_muted(media *m, bool muted) {
+  g_mutex_lock(&m->lock);
+  m->muted = muted;
+  g_mutex_unlock(&m->lock);
+}
+
 void media_local_desc(media *m, media_desc *out) {
   memset(out, 0, sizeof *out);
   g_mutex_lock(&m->lock);

@@ -131,6 +131,10 @@ bool media_next_event(media *m, media_event *out);
  * media_set_remote, whichever came first. Only the first call counts. */
 void media_mark_offer(media *m);
 
+/* Mutes or unmutes the audio sent (media_pipe_set_muted): from the next
+ * frame on, silence goes out in place of the input. Any time. */
+void media_set_muted(media *m, bool muted);
+
 /* Stops the media thread (idempotent). Fills *report (when not NULL)
  * with the pipeline's report, all zero with rtt_ms and setup_ms -1 when
  * media never flowed (see media_mark_offer for setup_ms). *heard (when

@@ -58,6 +58,8 @@ struct media_pipe {
   uint64_t seq_count;          /* packets made so far (their seq) */
   uint64_t samples_sent;       /* input samples consumed */
   uint64_t packets_sent, octets_sent, rtcp_sent;
+  bool muted;                  /* send silence in place of the input */
+  uint64_t packets_muted;
 
   /* receive side */
   bool have_remote;
@@ -145,7 +147,7 @@ static void input_frame(const media_pipe *p, int16_t *pcm)
   const media_pipe_opts *o = &p->o;
   for (size_t i = 0; i < MEDIA_FRAME_SAMPLES; i++) {
     uint64_t at = p->samples_sent + i;
-    if (o->input_samples == 0)
+    if (o->input_samples == 0 || p->muted)
       pcm[i] = 0;
     else if (o->loop_input)
       pcm[i] = o->input[at % o->input_samples];
@@ -173,6 +175,7 @@ static void send_frame(media_pipe *p, media_send_fn send, void *ud)
   if (len > 0) {
     send(ud, pkt, len);
     p->packets_sent++;
+    p->packets_muted += p->muted;
     p->octets_sent += (uint64_t)n;
   }
   p->frame++;
@@ -461,6 +464,7 @@ void media_pipe_report(const media_pipe *p, media_quality *q)
   q->packets_concealed = p->concealed;
   q->packets_late = p->jb->late;
   q->packets_duplicate = p->jb->duplicate;
+  q->packets_muted = p->packets_muted;
   q->rtcp_sent = p->rtcp_sent;
   q->rtcp_received = p->rtcp_received;
   if (p->have_remote) {
@@ -492,4 +496,9 @@ void media_pipe_report(const media_pipe *p, media_quality *q)
   q->r_factor = quality_r_factor(delay, quality_runs_loss_pct(&p->runs),
                                  quality_runs_burst_r(&p->runs));
   q->mos = quality_mos(q->r_factor);
+}
+
+void media_pipe_set_muted(media_pipe *p, bool muted)
+{
+  p->muted = muted;
 }

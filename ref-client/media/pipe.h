@@ -30,6 +30,7 @@ typedef struct media_quality {
   uint64_t packets_sent, packets_received, packets_lost,
            packets_recovered_fec, packets_concealed, packets_late,
            packets_duplicate, rtcp_sent, rtcp_received;
+  uint64_t packets_muted;  /* of packets_sent, sent as silence (muted) */
   double loss_pct;         /* packets_lost / expected, percent */
   double jitter_ms;        /* RFC 3550 interarrival jitter, ms */
   double rtt_ms;           /* from RTCP LSR/DLSR; -1 unknown */
@@ -98,6 +99,11 @@ bool media_pipe_remote_bye(const media_pipe *p);
 
 /* Records when the offer was sent, for setup_ms. */
 void media_pipe_mark_offer(media_pipe *p, uint64_t at_us);
+
+/* Muted: the frames sent from now carry silence in place of the input
+ * (which goes on passing, so unmuting resumes where the input is then);
+ * packets still go out, and the report counts them as packets_muted. */
+void media_pipe_set_muted(media_pipe *p, bool muted);
 
 /* The report as of now (may be called at any time). */
 void media_pipe_report(const media_pipe *p, media_quality *out);

@@ -134,7 +134,7 @@ class Call:
         self.workdir, self.alice, self.bob, self.tag = \
             workdir, alice, bob, tag
         self.files = {u: {k: os.path.join(workdir, f"{tag}-{u}.{k}")
-                          for k in ("wav", "json")}
+                          for k in ("wav", "json", "out")}
                       for u in ("alice", "bob")}
         self.procs = {}
 
@@ -149,7 +149,8 @@ class Call:
             f = self.files[user]
             argv = [*cmd, "--input", inputs[user], "--output", f["wav"],
                     "--report", f["json"], *opts.get(user, [])]
-            self.procs[user] = client.popen(*argv)
+            with open(f["out"], "w") as out:
+                self.procs[user] = client.popen(*argv, stdout=out)
         return self
 
     def wait(self):
@@ -498,8 +499,36 @@ def test_relay(args, workdir):
     users[0].stop()
 
 
+# ---- mute ------------------------------------------------------------------
+
+# spec: CALLCLI-5 CALLCLI-6
+def test_mute(args, workdir):
+    """bob mutes 1 s into a 3 s call (--mute-after-ms): his engine sends
+    silence from then on and counts it, and alice is told."""
+    sp = speech(workdir)
+    server, alice, bob = start_users(args, workdir)
+    call = Call(workdir, alice, bob, "mute").start(
+        {"alice": sp["A"], "bob": sp["B"]},
+        {"alice": ["--duration-ms", "3000"],
+         "bob": ["--mute-after-ms", "1000"]})
+    rcs = call.wait()
+    assert rcs == {"alice": 0, "bob": 0}, f"exit {rcs}\n{call.logs()}"
+    print_reports(call)
+    sent = quality(call.report("bob"), "packets_sent")
+    muted = quality(call.report("bob"), "packets_muted")
+    assert muted and 0 < muted <= sent, \
+        f"bob muted, yet his report counts {muted} of {sent} packets muted"
+    assert quality(call.report("alice"), "packets_muted") == 0, \
+        "alice never muted, yet her report counts muted packets"
+    with open(call.files["alice"]["out"], encoding="utf-8") as f:
+        shown = f.read()
+    assert "bob muted" in shown.splitlines(), \
+        f"alice's terminal does not say 'bob muted':\n{shown}"
+    server.stop()
+
+
 TESTS = {"direct": test_direct, "fingerprint": test_fingerprint,
-         "relay": test_relay}
+         "relay": test_relay, "mute": test_mute}
 
 
 def main():

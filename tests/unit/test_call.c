@@ -839,6 +839,7 @@ Test(call, a_candidate_flood_is_cut_off)
   cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_CONNECTED);
 }
 
+/* spec: CALLCLI-1 */
 /* The machine does 1:1 media: a third participant who joins ends the call
  * on this side with a clear error, leaving it (LEAVE, not HANGUP), rather
  * than leave that participant without an offer (CALLCLI-1). */
@@ -867,4 +868,39 @@ Test(call, participants_of_a_group_call_fail_the_join)
   cr_assert_str_eq(B.ended_text, PARLEY_CALL_GROUP_UNSUPPORTED);
   cr_assert_eq(count_sent(&B, "OFFER"), 0);
   cr_assert_geq(last_sent(&B, "LEAVE"), 0);
+}
+
+/* spec: CALLCLI-6 */
+/* Muting (parley-client --mute-after-ms): MEDIA-STATE audio: off goes to
+ * the call, the peer is told (PEER_MEDIA, audio off), and the call goes
+ * on; unmuting says audio: on. Before joining there is nothing to say. */
+Test(call, media_state_reaches_the_peer_as_mute)
+{
+  const parley_call_action *ev = NULL;
+  int i;
+
+  cr_assert_eq(parley_call_media_state(A.m, false, false, false, now),
+               PARLEY_E_BAD_STATE);
+  connect_call();
+  cr_assert_eq(parley_call_media_state(A.m, false, false, false, now),
+               PARLEY_OK);
+  pump();
+  i = last_sent(&A, "MEDIA-STATE");
+  cr_assert_geq(i, 0);
+  cr_assert_not_null(strstr(A.sent_hdrs[i], "audio=off;"), "%s",
+                     A.sent_hdrs[i]);
+  for (size_t k = 0; k < B.nlog; k++)
+    if (B.log[k].kind == PARLEY_CALL_EV_PEER_MEDIA)
+      ev = &B.log[k];
+  cr_assert_not_null(ev, "the peer was not told");
+  cr_assert_str_eq(ev->peer, "alice");
+  cr_assert_not(ev->audio);
+  cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_CONNECTED);
+  cr_assert_eq(parley_call_media_state(A.m, true, false, false, now),
+               PARLEY_OK);
+  pump();
+  cr_assert_not_null(strstr(A.sent_hdrs[last_sent(&A, "MEDIA-STATE")],
+                            "audio=on;"));
+  cr_assert(B.log[B.nlog - 1].kind == PARLEY_CALL_EV_PEER_MEDIA &&
+            B.log[B.nlog - 1].audio);
 }
