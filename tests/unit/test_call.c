@@ -839,10 +839,10 @@ Test(call, a_candidate_flood_is_cut_off)
   cr_assert_eq(parley_call_get_state(B.m), PARLEY_CALL_CONNECTED);
 }
 
-/* spec: CALLCLI-1 */
 /* The machine does 1:1 media: a third participant who joins ends the call
  * on this side with a clear error, leaving it (LEAVE, not HANGUP), rather
  * than leave that participant without an offer (CALLCLI-1). */
+/* spec: CALLCLI-1 */
 Test(call, a_third_participant_joining_fails_the_call)
 {
   connect_call();
@@ -870,10 +870,10 @@ Test(call, participants_of_a_group_call_fail_the_join)
   cr_assert_geq(last_sent(&B, "LEAVE"), 0);
 }
 
-/* spec: CALLCLI-6 */
 /* Muting (parley-client --mute-after-ms): MEDIA-STATE audio: off goes to
  * the call, the peer is told (PEER_MEDIA, audio off), and the call goes
  * on; unmuting says audio: on. Before joining there is nothing to say. */
+/* spec: CALLCLI-6 */
 Test(call, media_state_reaches_the_peer_as_mute)
 {
   const parley_call_action *ev = NULL;
