@@ -427,6 +427,31 @@ static void on_signal(int sig)
     net_wake(n);
 }
 
+/* Installs the SIGINT/SIGTERM handler, which asks the command to stop
+ * (the command then ends with its normal exit status), and ignores
+ * SIGPIPE. Called first thing in main, so that a signal arriving at any
+ * moment of the run, even while the options are still being read, ends
+ * the command cleanly instead of killing the process. The two signals
+ * are then unblocked: one sent before this point to a process started
+ * with them blocked is delivered to the handler now. */
+static void catch_signals(void)
+{
+  struct sigaction sa;
+  sigset_t set;
+
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  /* A closed pipe is seen as EPIPE where the output is written. */
+  signal(SIGPIPE, SIG_IGN);
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /* Runs the command. Returns its exit code. */
 static int run_command(const cli *c)
 {
@@ -464,8 +489,8 @@ int main(int argc, char **argv)
 {
   cli c;
   int rc;
-  struct sigaction sa;
 
+  catch_signals();
   memset(&c, 0, sizeof c);
   c.app.connect_timeout_ms = 30000; /* 0 given: wait forever */
   c.texts = calloc((size_t)argc + 1, sizeof *c.texts);
@@ -487,12 +512,6 @@ int main(int argc, char **argv)
     return rc;
   }
   plog_setup(c.app.verbose ? PARLEY_LOG_DEBUG : PARLEY_LOG_WARN, false);
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  /* A closed pipe is seen as EPIPE where the output is written. */
-  signal(SIGPIPE, SIG_IGN);
   rc = finish_stdout(run_command(&c));
   free(c.texts);
   return rc;

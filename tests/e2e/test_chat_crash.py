@@ -33,6 +33,7 @@ unreachable: an unreachable server is reported at once.
 pipe: listen stops quietly when the reader of its output goes away.
 bulk: 2,000 messages in one send, paced to the server's rate.
 conversations: the list of conversations; listen on a wrong one.
+early_signal: listen sent SIGTERM the moment it starts exits 0.
 
 Run one with --test NAME. Every wait polls a condition; HANG_S only bounds
 how long a broken run can hold a test up and is never a pass/fail
@@ -660,6 +661,34 @@ def test_listen_stops_quietly_when_its_reader_goes_away(
     server.stop()
 
 
+def test_listen_stopped_at_once_ends_cleanly(server_bin, client_bin,
+                                            workdir):
+    """SIGTERM sent the moment listen is spawned ends it with status 0,
+    20 times out of 20. A process cannot catch a signal before its main()
+    runs (the dynamic loader maps its libraries first), so listen is
+    started the way a supervisor starts it: with SIGTERM and SIGINT
+    blocked across the spawn. Its main() installs the handler first thing
+    and then unblocks them; the pending SIGTERM must reach the handler and
+    end the command cleanly, never kill the process (-15) or be lost (a
+    listen that never stops)."""
+    server, alice, bob, conv = start_chat(server_bin, client_bin, workdir)
+    stops = {signal.SIGTERM, signal.SIGINT}
+    codes = []
+    for _ in range(20):
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        try:
+            listen = bob.popen("listen", "--conv", conv)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        listen.terminate()
+        try:
+            codes.append(listen.wait(timeout=30))
+        except subprocess.TimeoutExpired:
+            codes.append("still running")
+    server.stop()
+    assert codes == [0] * 20, f"exit statuses: {codes}"
+
+
 # spec: RATE-3 RATE-4 RATE-2
 def test_a_bulk_send_is_paced_without_refusals(server_bin, client_bin,
                                                workdir):
@@ -727,6 +756,7 @@ TESTS = {
     "pipe": test_listen_stops_quietly_when_its_reader_goes_away,
     "bulk": test_a_bulk_send_is_paced_without_refusals,
     "conversations": test_conversations_and_listen_on_a_wrong_one,
+    "early_signal": test_listen_stopped_at_once_ends_cleanly,
 }
 
 
