@@ -637,24 +637,29 @@ static struct lws_context *make_context(host *h, const options *o)
   return lws_create_context(&info);
 }
 
-/* Checks that o's address is one this machine has, by binding a socket
- * to it on port 0 (lws would wait for such an address instead of
- * failing). Returns 0, or 1 after logging the address and the error. */
+/* Checks that o's address and port can be listened on, by binding a
+ * socket to them (with SO_REUSEADDR, as lws binds) and closing it before
+ * lws binds: an address this machine lacks (lws would wait for it) or a
+ * port in use (lws would only log "ERROR on binding fd") is reported as
+ * "cannot listen on ADDR:PORT: " and strerror, e.g. "address already in
+ * use". Returns 0, or 1 after logging the address and the error. */
 static int check_listen_address(const options *o)
 {
   struct sockaddr_storage ss;
   socklen_t len;
-  int fd, rc, e;
+  int fd, rc, e, one = 1;
 
   memset(&ss, 0, sizeof ss);
   if (o->ipv6) {
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)o->port);
     inet_pton(AF_INET6, o->host, &a6->sin6_addr);
     len = sizeof *a6;
   } else {
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)o->port);
     inet_pton(AF_INET, o->host, &a4->sin_addr);
     len = sizeof *a4;
   }
@@ -662,6 +667,7 @@ static int check_listen_address(const options *o)
     e = errno;
     rc = -1;
   } else {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     rc = bind(fd, (struct sockaddr *)&ss, len);
     e = errno;
     close(fd);

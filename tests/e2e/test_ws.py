@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end tests of parley-server's WebSocket endpoint: hand-written
 frames following the spec's examples, the errors the spec promises for
-broken ones, and a drain on SIGTERM.
+broken ones, a second server on a port in use, and a drain on SIGTERM.
 
     test_ws.py PATH/TO/parley-server
 """
@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -438,6 +439,23 @@ async def test_still_serving_after_abuse(ctx):
 
 
 # spec: LIFE-7 SEC-5
+def test_port_in_use(ctx):
+    """A second server on the first one's address and port says why it
+    cannot listen, in words, and exits non-zero; the first keeps serving."""
+    server = ctx["server"]
+    addr = f"127.0.0.1:{server.port}"
+    r = subprocess.run(
+        [sys.argv[1], "--listen", addr, "--db",
+         os.path.join(ctx["workdir"], "second.db")],
+        capture_output=True, text=True, timeout=HANG_S)
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert (f"cannot listen on {addr}: address already in use"
+            in r.stderr.lower()), r.stderr[-2000:]
+    assert "ERROR on binding" not in r.stderr, r.stderr[-2000:]
+    assert "listening on" not in r.stdout, r.stdout
+    assert server.proc.poll() is None, "the first server stopped"
+
+
 async def test_sigterm_drains(ctx):
     server = ctx["server"]
     ws = await ready(server, ctx["tokens"]["alice"])
@@ -466,5 +484,6 @@ if __name__ == "__main__":
                test_unknown_verb_binary_and_too_large, test_sync,
                test_history, test_receipts, test_heartbeat_timeout,
                test_bye, test_too_many_errors,
-               test_still_serving_after_abuse, test_sigterm_drains],
+               test_still_serving_after_abuse, test_port_in_use,
+               test_sigterm_drains],
               setup, stop_if_running)
