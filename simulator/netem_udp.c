@@ -62,10 +62,27 @@ typedef struct udp_flow {
   int64_t last_ns;
 } udp_flow;
 
+#define DRAW_BIN_US 100  /* histogram of drawn delays: 100 us bins */
+#define DRAW_BINS 4096   /* up to 409.6 ms; longer ones count in the last */
+
+/* The delays a direction drew (jitter included, reorder-hold not), as a
+ * record of the relay's own decisions, independent of when the machine
+ * got round to sending: their histogram, extremes, and the RFC 3550
+ * (6.4.1) interarrival jitter of the draws in arrival order. */
+typedef struct draw_stats {
+  uint64_t n;
+  int64_t min_us, max_us, last_us;
+  uint64_t step_sum_us; /* sum of |draw - previous draw| */
+  double jitter_us;     /* J of RFC 3550 over the draws */
+  double jitter_sum_us; /* sum of J after each draw but the first */
+  uint32_t hist[DRAW_BINS];
+} draw_stats;
+
 typedef struct udp_stats {
   uint64_t in, bytes_in, out, bytes_out;
   uint64_t loss, partition, blackhole, queue, overflow, send_fail;
   uint64_t duplicate, corrupt, reorder;
+  draw_stats draws;
 } udp_stats;
 
 typedef struct udp_dir {
@@ -97,6 +114,70 @@ struct netem_udp {
 };
 
 static void schedule(netem_udp *u, int d, packet *p, int64_t now);
+
+/* ---- the record of drawn delays ---------------------------------------- */
+
+/* Adds one drawn delay (ns) to st. */
+static void note_draw(draw_stats *st, int64_t delay_ns)
+{
+  int64_t us = delay_ns / 1000;
+  int64_t bin = us / DRAW_BIN_US;
+
+  if (st->n == 0 || us < st->min_us)
+    st->min_us = us;
+  if (st->n == 0 || us > st->max_us)
+    st->max_us = us;
+  if (st->n > 0) {
+    int64_t step = us > st->last_us ? us - st->last_us : st->last_us - us;
+
+    st->step_sum_us += (uint64_t)step;
+    st->jitter_us += ((double)step - st->jitter_us) / 16.0;
+    st->jitter_sum_us += st->jitter_us;
+  }
+  st->last_us = us;
+  st->hist[bin < 0 ? 0 : bin >= DRAW_BINS ? DRAW_BINS - 1 : bin]++;
+  st->n++;
+}
+
+/* The q-quantile (0 < q < 1) of the drawn delays in us, the middle of
+ * the histogram bin holding it; 0 when nothing was drawn. */
+static int64_t draw_quantile_us(const draw_stats *st, double q)
+{
+  uint64_t want = (uint64_t)(q * (double)st->n) + 1, seen = 0;
+
+  for (int b = 0; b < DRAW_BINS && st->n > 0; b++) {
+    seen += st->hist[b];
+    if (seen >= want)
+      return (int64_t)b * DRAW_BIN_US + DRAW_BIN_US / 2;
+  }
+  return 0;
+}
+
+/* Prints the record of drawn delays of direction n of relay i. */
+static void print_draws(netem_buf *out, int i, const char *n,
+                        const draw_stats *st)
+{
+  uint64_t k = st->n > 1 ? st->n - 1 : 1;
+
+  netem_buf_printf(out,
+                   "udp%d.%s.delay-drawn %llu\nudp%d.%s.delay-min-us %lld\n"
+                   "udp%d.%s.delay-max-us %lld\n",
+                   i, n, (unsigned long long)st->n, i, n,
+                   (long long)st->min_us, i, n, (long long)st->max_us);
+  netem_buf_printf(out,
+                   "udp%d.%s.delay-p25-us %lld\nudp%d.%s.delay-p50-us %lld\n"
+                   "udp%d.%s.delay-p75-us %lld\n",
+                   i, n, (long long)draw_quantile_us(st, 0.25), i, n,
+                   (long long)draw_quantile_us(st, 0.5), i, n,
+                   (long long)draw_quantile_us(st, 0.75));
+  netem_buf_printf(out,
+                   "udp%d.%s.delay-step-mean-us %llu\n"
+                   "udp%d.%s.delay-jitter-us %lld\n"
+                   "udp%d.%s.delay-jitter-mean-us %lld\n",
+                   i, n, (unsigned long long)(st->step_sum_us / k), i, n,
+                   (long long)st->jitter_us, i, n,
+                   (long long)(st->jitter_sum_us / (double)k));
+}
 
 /* ---- the delay heap ---------------------------------------------------- */
 
@@ -388,6 +469,7 @@ static void arrive(netem_udp *u, int d, int flow, const uint8_t *data,
       s->st.corrupt++;
     }
     p->delay_ns = netem_draw_delay(f, &s->rng);
+    note_draw(&s->st.draws, p->delay_ns);
     if (netem_rng_chance(&s->rng, f->reorder)) {
       p->delay_ns += f->reorder_hold_ns;
       s->st.reorder++;
@@ -622,5 +704,6 @@ void netem_udp_stats(const netem_udp *u, netem_buf *out)
                      i, n, (unsigned long long)s->duplicate, i, n,
                      (unsigned long long)s->corrupt, i, n,
                      (unsigned long long)s->reorder);
+    print_draws(out, i, n, &s->draws);
   }
 }

@@ -33,13 +33,16 @@ against a bound of Z = 4 standard errors of the configured probability:
 binomial for independent events, widened by (1 + l) / (1 - l) for the
 Gilbert-Elliott chain (l = 1 - P - R, the chain's memory). The seeds are
 fixed, so these counts repeat run after run; the bounds catch a relay
-that does not do what it was told. Timing: a relay never sends early, so
-lower bounds are tight (a delay below delay - jitter fails at once, and
-each quartile of the delays must reach the model's within its sampling
-error); load on the machine only makes datagrams later, so upper bounds
-on delays and spreads add LOAD_MARGIN_MS. Jitter is checked from below
-with room for a late relay that sends several datagrams at once (0.6 of
-the model): a relay that ignored --jitter would fail. The rate check is
+that does not do what it was told. Timing is never a pass/fail
+condition, since a busy machine delays everything: the shape of the delay
+distribution (quartiles, spread, RFC 3550 jitter) is checked on the
+delays the relay drew, which it reports in `stats` (udpN.DIR.delay-*),
+each within its sampling error of the model. The wall clock only bounds
+from below, which load cannot break: a relay never sends early, so no
+datagram arrives sooner than the smallest delay the model allows, and
+each quartile of the one-way delays is at least the drawn one. Upward,
+wall-clock delays and jitter are printed as information. A relay with
+no delay, or one that draws a wrong spread, fails. The rate check is
 the token bucket's own guarantee: delivered bytes <= burst + rate *
 elapsed.
 
@@ -71,7 +74,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 HANG_S = 60  # only a guard against hangs, never a pass/fail condition
 Z = 4.0
-LOAD_MARGIN_MS = 15.0
 MAGIC = b"PNT1"
 HEADER = struct.Struct("!4sIQ")
 SO_TIMESTAMPNS = 35  # Linux, all architectures this runs on
@@ -238,9 +240,12 @@ def run_phase(netem, name, seed, flags, n, interval_s, size=100):
             lambda: (lambda s: s["udp0.up.in"] == n and
                      s["udp0.in-flight"] == 0)(relay.stats()),
             f"the relay to pass {n} datagrams on", timeout=HANG_S)
+        stats = relay.stats()
     finally:
         relay.stop()
-    return Phase(name, sent, rx.finish())
+    ph = Phase(name, sent, rx.finish())
+    ph.stats = stats  # the relay's counters, its record of drawn delays
+    return ph
 
 
 # ---- statistics ------------------------------------------------------------
@@ -339,53 +344,80 @@ def loss_runs(missing):
 
 # ---- the phases ------------------------------------------------------------
 
+def drawn_ms(ph, key):
+    """A value of the relay's record of the delays it drew (up), in ms."""
+    return ph.stats[f"udp0.up.delay-{key}-us"] / 1000
+
+
 def check_delay_spread(report, ph, delay, low, iqr_model, sd_model):
-    """Delay measures against the model. A late relay makes every delay
-    larger, never smaller, so each quartile is bounded below by the
-    model's (within its sampling error); upward they may move by
-    LOAD_MARGIN_MS. The spread is bounded above here and below by the
-    jitter measures of check_jitter."""
+    """Delay measures. The distribution's shape is checked on the delays
+    the relay says it drew (`stats`), which no load on the machine can
+    move: each quartile within its sampling error of the model's, and the
+    smallest draw no lower than the model allows. The wall clock only
+    bounds from below: a timer never fires early, so every datagram's
+    one-way delay is at least the delay drawn for it, and each quartile
+    of the one-way delays at least the drawn one. Load only makes
+    datagrams later, so upward the wall clock is information."""
     d = sorted(ph.delays_ms())
     report.check(ph.name, "lost (none configured)", 0, ph.n - len(d),
                  len(d) == ph.n, "== 0")
+    report.check(ph.name, "delays drawn", ph.n, ph.stats["udp0.up.delay-drawn"],
+                 ph.stats["udp0.up.delay-drawn"] == ph.n, "== sent")
+    report.check(ph.name, "min drawn delay ms", f">= {low:.1f}",
+                 f"{drawn_ms(ph, 'min'):.2f}",
+                 drawn_ms(ph, "min") >= low - 0.05, "hard")
     report.check(ph.name, "min one-way delay ms", f">= {low:.1f}",
                  f"{d[0]:.2f}", d[0] >= low, "hard")
     se_q = 0.05 * iqr_model + 0.3  # well over 4 SE of a sample quartile
-    q = [quantile(d, p) for p in (0.25, 0.5, 0.75)]
     model = [delay - iqr_model / 2, delay, delay + iqr_model / 2]
-    report.check(ph.name, "delay quartiles ms",
+    drawn = [drawn_ms(ph, k) for k in ("p25", "p50", "p75")]
+    report.check(ph.name, "drawn delay quartiles ms",
                  " / ".join(f"{m:.1f}" for m in model),
+                 " / ".join(f"{x:.2f}" for x in drawn),
+                 all(abs(x - m) <= se_q for m, x in zip(model, drawn)),
+                 f"+/- {se_q:.1f}")
+    iqr = drawn[2] - drawn[0]
+    report.check(ph.name, "drawn delay IQR ms", f"{iqr_model:.2f}",
+                 f"{iqr:.2f}", abs(iqr - iqr_model) <= 2 * se_q,
+                 f"+/- {2 * se_q:.1f}")
+    q = [quantile(d, p) for p in (0.25, 0.5, 0.75)]
+    # 0.1 ms: the drawn quartiles are histogram bin middles (+/- 0.05).
+    report.check(ph.name, "one-way quartiles >= drawn ms",
+                 " / ".join(f"{x:.2f}" for x in drawn),
                  " / ".join(f"{x:.2f}" for x in q),
-                 all(m - se_q <= x <= m + se_q + LOAD_MARGIN_MS
-                     for m, x in zip(model, q)),
-                 f"-{se_q:.1f} +{se_q + LOAD_MARGIN_MS:.1f}")
-    iqr = q[2] - q[0]
-    report.check(ph.name, "delay IQR ms", f"{iqr_model:.2f}", f"{iqr:.2f}",
-                 iqr <= iqr_model + 2 * se_q + LOAD_MARGIN_MS,
-                 f"<= +{2 * se_q + LOAD_MARGIN_MS:.1f}")
-    report.info(ph.name, "delay sd / mean / p99 / max ms",
+                 all(x >= m - 0.1 for m, x in zip(drawn, q)), "hard")
+    report.info(ph.name, "one-way delay sd / mean / p99 / max ms",
                 f"sd {sd_model:.2f}",
                 f"{statistics.pstdev(d):.2f} / {statistics.fmean(d):.2f} / "
                 f"{quantile(d, 0.99):.2f} / {d[-1]:.2f}")
 
 
 def check_jitter(report, ph, draw, seq_model):
-    """RFC 3550 jitter against the same computation on the model, and the
-    mean delay difference of consecutive sequence numbers."""
+    """RFC 3550 jitter of the delays the relay drew (in the order the
+    datagrams reached it), against the model: the mean |change| of
+    consecutive draws, which is the expected J, and the mean of J over
+    the run. The same measures on wall-clock arrivals are information:
+    load on the machine moves them either way."""
+    step = drawn_ms(ph, "step-mean")
+    mean_j = drawn_ms(ph, "jitter-mean")
+    bound = 0.1 * seq_model + 0.2  # over 5 SE at these sample sizes
+    report.check(ph.name, "mean |change| of drawn delays ms",
+                 f"{seq_model:.2f}", f"{step:.2f}",
+                 abs(step - seq_model) <= bound, f"+/- {bound:.2f}")
+    report.check(ph.name, "RFC 3550 jitter of draws ms (mean)",
+                 f"{seq_model:.2f}",
+                 f"{mean_j:.2f} (last {drawn_ms(ph, 'jitter'):.2f})",
+                 abs(mean_j - seq_model) <= 2 * bound,
+                 f"+/- {2 * bound:.2f}")
     final, mean = rfc3550_jitter([(s, r) for _, s, r in ph.arrivals])
     model = model_jitter([s for _, s, _ in ph.arrivals], draw)
-    report.check(ph.name, "RFC 3550 jitter ms (mean)", f"{model:.2f}",
-                 f"{mean:.2f} (last {final:.2f})",
-                 0.6 * model - 0.5 <= mean <= 1.3 * model + 5,
-                 "x0.6-0.5 .. x1.3+5")
+    report.info(ph.name, "RFC 3550 jitter ms (mean), wall clock",
+                f"{model:.2f}", f"{mean:.2f} (last {final:.2f})")
     by_seq = sorted(ph.first.items())
     diffs = [abs((r1 - s1) - (r0 - s0)) / 1e6 for (q0, (s0, r0)), (q1, (
         s1, r1)) in zip(by_seq, by_seq[1:]) if q1 == q0 + 1]
-    obs = statistics.fmean(diffs)
-    report.check(ph.name, "mean |transit change| ms, seq order",
-                 f"{seq_model:.2f}", f"{obs:.2f}",
-                 0.6 * seq_model - 0.3 <= obs <= 1.3 * seq_model + 5,
-                 "x0.6-0.3 .. x1.3+5")
+    report.info(ph.name, "mean |transit change| ms, seq order, wall clock",
+                f"{seq_model:.2f}", f"{statistics.fmean(diffs):.2f}")
     late = len(reordered(ph.arrivals))
     report.info(ph.name, "reordered by jitter", "-",
                 f"{100 * late / len(ph.arrivals):.1f}%")
