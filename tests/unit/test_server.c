@@ -11,6 +11,7 @@
 
 #include "parley/server.h"
 #include "parley/token.h"
+#include "server_fixture.h"
 
 #define MAX_OUT 4096
 #define MAX_EVENTS 4096
@@ -18,13 +19,6 @@
 #define MAX_CONVS 32
 
 /* ---- captured output ---- */
-
-typedef struct out_frame {
-  parley_conn_id conn;
-  char *data;
-  size_t len;
-  bool taken;
-} out_frame;
 
 typedef struct stored_req {
   parley_store_req req;
@@ -43,16 +37,6 @@ typedef struct api_copy {
   bool more;
   char cursor[128];
 } api_copy;
-
-/* One parsed frame with its headers copied out. */
-typedef struct tframe {
-  char verb[40];
-  size_t n;
-  char name[40][64];
-  char value[40][1100];
-  char body[70000];
-  size_t body_len;
-} tframe;
 
 typedef struct harness {
   parley_server *s;
@@ -85,7 +69,6 @@ typedef struct harness {
 
 static uint8_t tok_pk[32];
 static uint8_t tok_sk[64];
-static tframe tf_scratch;
 
 static void pump(harness *h);
 
@@ -414,77 +397,23 @@ static void time_to(harness *h, uint64_t t)
 
 /* ---- reading what the core sent ---- */
 
-static void tframe_parse(const char *data, size_t len, tframe *tf)
-{
-  parley_parser p;
-  parley_frame f;
-  parley_parse_error err;
-  parley_parser_init(&p, NULL);
-  cr_assert_eq(parley_parse_message(&p, data, len, &f, &err), PARLEY_OK,
-               "core sent a bad frame: %.*s", (int)len, data);
-  memset(tf, 0, offsetof(tframe, body));
-  snprintf(tf->verb, sizeof tf->verb, "%.*s", (int)f.verb.len, f.verb.ptr);
-  tf->n = f.header_count;
-  for (size_t i = 0; i < f.header_count; i++) {
-    snprintf(tf->name[i], sizeof tf->name[i], "%.*s",
-             (int)f.headers[i].name.len, f.headers[i].name.ptr);
-    snprintf(tf->value[i], sizeof tf->value[i], "%.*s",
-             (int)f.headers[i].value.len, f.headers[i].value.ptr);
-  }
-  memcpy(tf->body, f.body.ptr, f.body.len);
-  tf->body[f.body.len] = '\0';
-  tf->body_len = f.body.len;
-  parley_parser_free(&p);
-}
-
-static const char *hget(const tframe *tf, const char *name)
-{
-  for (size_t i = 0; i < tf->n; i++)
-    if (strcmp(tf->name[i], name) == 0)
-      return tf->value[i];
-  return NULL;
-}
-
-static uint64_t hnum(const tframe *tf, const char *name)
-{
-  const char *v = hget(tf, name);
-  cr_assert_not_null(v, "no header %s in %s", name, tf->verb);
-  return strtoull(v, NULL, 10);
-}
-
 /* The oldest frame sent on conn not yet looked at, or NULL. */
 static out_frame *next_out(harness *h, parley_conn_id conn)
 {
-  for (size_t i = 0; i < h->out_len; i++)
-    if (h->out[i].conn == conn && !h->out[i].taken)
-      return &h->out[i];
-  return NULL;
+  return fx_next_out(h->out, h->out_len, conn);
 }
 
 /* Takes the next frame on conn, checks its verb, returns it parsed (in a
  * scratch buffer valid until the next call). */
 static tframe *expect(harness *h, parley_conn_id conn, const char *verb)
 {
-  out_frame *o = next_out(h, conn);
-  cr_assert_not_null(o, "conn %llu: expected %s, got nothing",
-                     (unsigned long long)conn, verb);
-  o->taken = true;
-  tframe_parse(o->data, o->len, &tf_scratch);
-  cr_assert_str_eq(tf_scratch.verb, verb, "conn %llu: expected %s: %s",
-                   (unsigned long long)conn, verb, o->data);
-  return &tf_scratch;
+  return fx_expect(h->out, h->out_len, conn, verb);
 }
 
 /* Expects ERROR with `code`, checks `fatal`, returns the frame. */
 static tframe *expect_error(harness *h, parley_conn_id conn, int code)
 {
-  tframe *tf = expect(h, conn, "ERROR");
-  cr_assert_eq(hnum(tf, "code"), (uint64_t)code, "code %s, want %d",
-               hget(tf, "code"), code);
-  cr_assert_str_eq(hget(tf, "reason"), parley_err_reason((parley_err)code));
-  cr_assert_str_eq(hget(tf, "fatal"),
-                   parley_err_fatal((parley_err)code) ? "yes" : "no");
-  return tf;
+  return fx_expect_error(h->out, h->out_len, conn, code);
 }
 
 static bool closed(const harness *h, parley_conn_id conn, uint16_t *code)
@@ -501,9 +430,7 @@ static bool closed(const harness *h, parley_conn_id conn, uint16_t *code)
 
 static void expect_nothing(harness *h, parley_conn_id conn)
 {
-  out_frame *o = next_out(h, conn);
-  cr_assert_null(o, "conn %llu: unexpected %s", (unsigned long long)conn,
-                 o ? o->data : "");
+  fx_expect_nothing(h->out, h->out_len, conn);
 }
 
 static void token_for(const char *user, uint64_t expires, char *out)

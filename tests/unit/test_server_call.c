@@ -13,16 +13,10 @@
 #include "parley/sdp.h"
 #include "parley/server.h"
 #include "parley/token.h"
+#include "server_fixture.h"
 
 #define MAX_OUT 4096
 #define MAX_RECS 512
-
-typedef struct out_frame {
-  parley_conn_id conn;
-  char *data;
-  size_t len;
-  bool taken;
-} out_frame;
 
 typedef struct harness {
   parley_server *s;
@@ -36,20 +30,8 @@ typedef struct harness {
   size_t closes;
 } harness;
 
-/* One parsed frame, headers and body copied out. */
-typedef struct tframe {
-  char verb[40];
-  size_t n;
-  char name[40][64];
-  char value[40][1100];
-  char body[70000];
-  size_t body_len;
-  char raw[70000];
-} tframe;
-
 static uint8_t tok_pk[32];
 static uint8_t tok_sk[64];
-static tframe tf_scratch;
 
 /* A description of the spec's SDP profile: one audio section, Opus. */
 static const char sdp_ok[] =
@@ -230,83 +212,19 @@ static void time_to(harness *h, uint64_t t)
 
 /* ---- what the core sent ---- */
 
-static void tframe_parse(const char *data, size_t len, tframe *tf)
-{
-  parley_parser p;
-  parley_frame f;
-  parley_parse_error err;
-  parley_parser_init(&p, NULL);
-  cr_assert_eq(parley_parse_message(&p, data, len, &f, &err), PARLEY_OK,
-               "core sent a bad frame: %.*s", (int)len, data);
-  memset(tf, 0, offsetof(tframe, body));
-  snprintf(tf->verb, sizeof tf->verb, "%.*s", (int)f.verb.len, f.verb.ptr);
-  tf->n = f.header_count;
-  for (size_t i = 0; i < f.header_count; i++) {
-    snprintf(tf->name[i], sizeof tf->name[i], "%.*s",
-             (int)f.headers[i].name.len, f.headers[i].name.ptr);
-    snprintf(tf->value[i], sizeof tf->value[i], "%.*s",
-             (int)f.headers[i].value.len, f.headers[i].value.ptr);
-  }
-  memcpy(tf->body, f.body.ptr, f.body.len);
-  tf->body[f.body.len] = '\0';
-  tf->body_len = f.body.len;
-  memcpy(tf->raw, data, len);
-  tf->raw[len] = '\0';
-  parley_parser_free(&p);
-}
-
-static const char *hget(const tframe *tf, const char *name)
-{
-  for (size_t i = 0; i < tf->n; i++)
-    if (strcmp(tf->name[i], name) == 0)
-      return tf->value[i];
-  return NULL;
-}
-
-static void hexpect(const tframe *tf, const char *name, const char *want)
-{
-  const char *v = hget(tf, name);
-  cr_assert_not_null(v, "%s: no header %s", tf->verb, name);
-  cr_assert_str_eq(v, want, "%s: %s is %s, want %s", tf->verb, name, v,
-                   want);
-}
-
-static out_frame *next_out(harness *h, parley_conn_id conn)
-{
-  for (size_t i = 0; i < h->out_len; i++)
-    if (h->out[i].conn == conn && !h->out[i].taken)
-      return &h->out[i];
-  return NULL;
-}
-
 static tframe *expect(harness *h, parley_conn_id conn, const char *verb)
 {
-  out_frame *o = next_out(h, conn);
-  cr_assert_not_null(o, "conn %llu: expected %s, got nothing",
-                     (unsigned long long)conn, verb);
-  o->taken = true;
-  tframe_parse(o->data, o->len, &tf_scratch);
-  cr_assert_str_eq(tf_scratch.verb, verb, "conn %llu: expected %s: %s",
-                   (unsigned long long)conn, verb, o->data);
-  return &tf_scratch;
+  return fx_expect(h->out, h->out_len, conn, verb);
 }
 
 static tframe *expect_error(harness *h, parley_conn_id conn, int code)
 {
-  tframe *tf = expect(h, conn, "ERROR");
-  char want[16];
-  snprintf(want, sizeof want, "%d", code);
-  hexpect(tf, "code", want);
-  hexpect(tf, "reason", parley_err_reason((parley_err)code));
-  hexpect(tf, "fatal", "no");
-  return tf;
+  return fx_expect_error(h->out, h->out_len, conn, code);
 }
 
 static void expect_nothing(harness *h, parley_conn_id conn)
 {
-  out_frame *o = next_out(h, conn);
-  cr_assert_null(o, "conn %llu: unexpected %s", (unsigned long long)conn,
-                 o ? o->data : "");
+  fx_expect_nothing(h->out, h->out_len, conn);
 }
 
 /* ---- sessions ---- */
