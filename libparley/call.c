@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "call_internal.h"
+#include "client_internal.h" /* cl_grow */
 
 #define SDP_TYPE "application/sdp"
 /* Remote candidates one remote description may bring, its own and the
@@ -51,23 +52,6 @@ const char *parley_call_state_name(parley_call_state state)
   if ((size_t)state >= sizeof state_names / sizeof *state_names)
     return "?";
   return state_names[state];
-}
-
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-  size_t n = *cap ? *cap : 8;
-  void *p;
-
-  if (need <= *cap)
-    return true;
-  while (n < need)
-    n *= 2;
-  p = realloc(*arr, n * elem);
-  if (p == NULL)
-    return false;
-  *arr = p;
-  *cap = n;
-  return true;
 }
 
 /* ---- actions ---------------------------------------------------------- */
@@ -93,8 +77,8 @@ static ca_item *push(parley_call *call, parley_call_action_kind kind)
 {
   ca_item *it;
 
-  if (!grow((void **)&call->items, &call->item_cap, call->item_count + 1,
-            sizeof *call->items)) {
+  if (!cl_grow((void **)&call->items, &call->item_cap, call->item_count + 1,
+               sizeof *call->items)) {
     call->oom = true;
     return NULL;
   }
@@ -438,8 +422,8 @@ static void remote_candidate(parley_call *call, const char *text)
     push_text(call, PARLEY_CALL_MEDIA_CANDIDATE, text);
     return;
   }
-  if (!grow((void **)&call->rcands, &call->rcand_cap, call->rcand_count + 1,
-            sizeof *call->rcands)) {
+  if (!cl_grow((void **)&call->rcands, &call->rcand_cap,
+               call->rcand_count + 1, sizeof *call->rcands)) {
     call->oom = true;
     return;
   }
@@ -1102,8 +1086,8 @@ void parley_call_on_local_candidate(parley_call *call, const char *text,
       break;
   if (i == call->cand_count && strlen(text) <= PARLEY_CANDIDATE_MAX &&
       call->state != PARLEY_CALL_ENDED) {
-    if (grow((void **)&call->cands, &call->cand_cap, call->cand_count + 1,
-             sizeof *call->cands))
+    if (cl_grow((void **)&call->cands, &call->cand_cap,
+                call->cand_count + 1, sizeof *call->cands))
       snprintf(call->cands[call->cand_count++], sizeof(ca_cand), "%s", text);
     else
       call->oom = true;
