@@ -177,6 +177,20 @@ static void expect_end(pc_ctx *t, pc_conn *c, const char *conv,
            reason);
 }
 
+/* Skips the case unless `caller`'s session negotiated calls, starts an
+ * audio call in conv from it and expects the RING on `callee`; returns
+ * the call's id. */
+static const char *call_ringing(pc_ctx *t, pc_conn *caller, pc_conn *callee,
+                                const char *conv)
+{
+  const char *call;
+
+  pcw_need_cap(t, caller, "calls");
+  call = call_start(t, caller, conv);
+  expect_ring(t, callee, conv, call);
+  return call;
+}
+
 /* A call of n participants, p[i] a session of account i, in a new group
  * of accounts 0 .. members-1: p[0] calls, then each other one gets the
  * RING, joins, and every earlier participant sees its JOINED. */
@@ -377,9 +391,7 @@ static void call_answered_ok(pc_ctx *t)
   const char *call, *video, *req = pc_uniq(t, "cv");
   pc_frame *ring;
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
+  call = call_ringing(t, a, b, conv);
   call_join(t, b, call, false);
   pc_note(t, "a second call, with media video, in another conversation");
   pc_send(a, "CALL", NULL, "conv", conv2, "media", "video", "req", req,
@@ -445,9 +457,7 @@ static void ring_late_session(pc_ctx *t)
   pc_conn *b2;
   const char *call;
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b1, conv, call);
+  call = call_ringing(t, a, b1, conv);
   pc_note(t, "bob signs in on another device while the call rings");
   b2 = call_session(t, BOB, NULL);
   check_ring(t, b2, expect_ring(t, b2, conv, call), a);
@@ -463,9 +473,7 @@ static void ring_stop_elsewhere(pc_ctx *t)
   const char *call;
   pc_frame *f;
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b1, conv, call);
+  call = call_ringing(t, a, b1, conv);
   expect_ring(t, b2, conv, call);
   call_join(t, b1, call, false);
   f = pc_expect(b2, "RING-STOP", "call", call, PC_WAIT);
@@ -485,9 +493,7 @@ static void join_participants(pc_ctx *t)
   const char *call;
   pc_frame *p, *j;
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
+  call = call_ringing(t, a, b, conv);
   p = call_join(t, b, call, false);
   PC_CHECK(t, pc_hdr_is(p, "conv", conv) && pc_hdr_is(p, "state", "active"),
            "PARTICIPANTS names conv %s state %s, expected %s active",
@@ -716,9 +722,7 @@ static void decline_in_group(pc_ctx *t)
   const char *call, *req = pc_uniq(t, "dg");
   pc_frame *f;
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
+  call = call_ringing(t, a, b, conv);
   expect_ring(t, c1, conv, call);
   expect_ring(t, c2, conv, call);
   pc_note(t, "carol declines on one device; in a group the call rings on");
@@ -836,9 +840,7 @@ static void ring_times_out(pc_ctx *t)
   unsigned wait = (unsigned)ring + pc_wait_ms(t);
   const char *call;
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
+  call = call_ringing(t, a, b, conv);
   pc_note(t, "nobody answers: waiting out the ring timeout of %llu ms",
           (unsigned long long)ring);
   expect_end(t, a, conv, call, "no-answer", wait);
@@ -872,9 +874,7 @@ static void candidate_not_in_call(pc_ctx *t)
   pc_conn *c = call_session(t, CAROL, NULL);
   const char *call, *req;
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
+  call = call_ringing(t, a, b, conv);
   call_join(t, b, call, false);
   expect_ring(t, c, conv, call);
   pc_note(t, "carol, a member who did not join, sends a CANDIDATE and an "
@@ -906,9 +906,7 @@ static void to_not_participant(pc_ctx *t)
   char *sdp = sdp_offer(t, 'T', NULL, NULL);
   const char *call, *req;
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
+  call = call_ringing(t, a, b, conv);
   call_join(t, b, call, false);
   expect_ring(t, c, conv, call);
   pc_note(t, "bob addresses carol, a member who did not join");
@@ -966,9 +964,7 @@ static void non_member_unknown(pc_ctx *t)
   pc_conn *x = call_session(t, CAROL, NULL);
   const char *call, *nowhere = pc_uniq(t, "k");
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
+  call = call_ringing(t, a, b, conv);
   call_join(t, b, call, false);
   for (size_t i = 0; i < PC_COUNT(verbs); i++) {
     pc_note(t, "carol, no member, sends %s for the call and for none",
@@ -1244,9 +1240,7 @@ static void second_call_in_conv(pc_ctx *t)
   pc_conn *c = call_session(t, CAROL, NULL);
   const char *call, *req = pc_uniq(t, "sc");
 
-  pcw_need_cap(t, a, "calls");
-  call = call_start(t, a, conv);
-  expect_ring(t, b, conv, call);
+  call = call_ringing(t, a, b, conv);
   pc_note(t, "while it rings, bob calls in the same conversation");
   pc_send(b, "CALL", NULL, "conv", conv, "req", req, NULL);
   pc_expect_error(b, "bad-call-state", 0, req, PC_WAIT);
