@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 
 tframe tf_scratch;
 
@@ -56,6 +57,32 @@ void hexpect(const tframe *tf, const char *name, const char *want)
   cr_assert_not_null(v, "%s: no header %s", tf->verb, name);
   cr_assert_str_eq(v, want, "%s: %s is %s, want %s", tf->verb, name, v,
                    want);
+}
+
+void fx_keys(unsigned char seed_byte, uint8_t pk[32], uint8_t sk[64])
+{
+  unsigned char seed[32];
+  cr_assert(sodium_init() >= 0);
+  memset(seed, seed_byte, sizeof seed);
+  crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+void fx_keep_sent(out_frame *out, size_t *n, size_t max,
+                  const parley_action *a)
+{
+  cr_assert_lt(*n, max);
+  out[*n].conn = a->conn;
+  out[*n].data = malloc(a->len + 1);
+  memcpy(out[*n].data, a->data, a->len);
+  out[*n].data[a->len] = '\0';
+  out[*n].len = a->len;
+  out[(*n)++].taken = false;
+}
+
+void fx_free_out(out_frame *out, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free(out[i].data);
 }
 
 out_frame *fx_next_out(out_frame *out, size_t n, parley_conn_id conn)

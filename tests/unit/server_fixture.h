@@ -43,6 +43,18 @@ uint64_t hnum(const tframe *tf, const char *name);
 /* Checks header `name` is present and equal to `want`. */
 void hexpect(const tframe *tf, const char *name, const char *want);
 
+/* Fills the token key pair from a seed of 32 bytes `seed_byte`
+ * (initialising libsodium). */
+void fx_keys(unsigned char seed_byte, uint8_t pk[32], uint8_t sk[64]);
+
+/* Appends a copy of a SEND action's frame to out (length *n, room for
+ * max). */
+void fx_keep_sent(out_frame *out, size_t *n, size_t max,
+                  const parley_action *a);
+
+/* Frees the frames of out[0..n). */
+void fx_free_out(out_frame *out, size_t n);
+
 /* The oldest frame of out[0..n) sent on conn not yet taken, or NULL. */
 out_frame *fx_next_out(out_frame *out, size_t n, parley_conn_id conn);
 

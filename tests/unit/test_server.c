@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
-#include <sodium.h>
 
 #include "parley/server.h"
 #include "parley/token.h"
@@ -251,13 +250,7 @@ static void pump(harness *h)
   while (parley_server_next_action(h->s, &a)) {
     switch (a.kind) {
     case PARLEY_ACT_SEND:
-      cr_assert_lt(h->out_len, MAX_OUT);
-      h->out[h->out_len].conn = a.conn;
-      h->out[h->out_len].data = malloc(a.len + 1);
-      memcpy(h->out[h->out_len].data, a.data, a.len);
-      h->out[h->out_len].data[a.len] = '\0';
-      h->out[h->out_len].len = a.len;
-      h->out[h->out_len++].taken = false;
+      fx_keep_sent(h->out, &h->out_len, MAX_OUT, &a);
       break;
     case PARLEY_ACT_CLOSE:
       h->closes[h->close_len].conn = a.conn;
@@ -317,8 +310,7 @@ static harness *harness_new(void)
 static void harness_free(harness *h)
 {
   parley_server_free(h->s);
-  for (size_t i = 0; i < h->out_len; i++)
-    free(h->out[i].data);
+  fx_free_out(h->out, h->out_len);
   for (size_t i = 0; i < h->req_len; i++)
     free(h->reqs[i].body);
   for (size_t i = 0; i < h->log_len; i++)
@@ -328,10 +320,7 @@ static void harness_free(harness *h)
 
 static void keys_init(void)
 {
-  unsigned char seed[32];
-  cr_assert(sodium_init() >= 0);
-  memset(seed, 3, sizeof seed);
-  crypto_sign_seed_keypair(tok_pk, tok_sk, seed);
+  fx_keys(3, tok_pk, tok_sk);
 }
 
 TestSuite(server, .init = keys_init);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
-#include <sodium.h>
 
 #include "parley/sdp.h"
 #include "parley/server.h"
@@ -82,13 +81,7 @@ static void pump(harness *h)
   while (parley_server_next_action(h->s, &a)) {
     switch (a.kind) {
     case PARLEY_ACT_SEND:
-      cr_assert_lt(h->out_len, MAX_OUT);
-      h->out[h->out_len].conn = a.conn;
-      h->out[h->out_len].data = malloc(a.len + 1);
-      memcpy(h->out[h->out_len].data, a.data, a.len);
-      h->out[h->out_len].data[a.len] = '\0';
-      h->out[h->out_len].len = a.len;
-      h->out[h->out_len++].taken = false;
+      fx_keep_sent(h->out, &h->out_len, MAX_OUT, &a);
       break;
     case PARLEY_ACT_STORE:
       cr_assert_lt(nreq, 64);
@@ -112,10 +105,7 @@ static void pump(harness *h)
 
 static void keys_init(void)
 {
-  unsigned char seed[32];
-  cr_assert(sodium_init() >= 0);
-  memset(seed, 7, sizeof seed);
-  crypto_sign_seed_keypair(tok_pk, tok_sk, seed);
+  fx_keys(7, tok_pk, tok_sk);
 }
 
 TestSuite(call, .init = keys_init);
@@ -146,8 +136,7 @@ static harness *harness_new(void)
 static void harness_free(harness *h)
 {
   parley_server_free(h->s);
-  for (size_t i = 0; i < h->out_len; i++)
-    free(h->out[i].data);
+  fx_free_out(h->out, h->out_len);
   free(h);
 }
 
