@@ -248,37 +248,61 @@ static bool deliver(wire *w, mdtls *to, bool done) {
   return done;
 }
 
+/* A client and a server endpoint, each writing to the other's wire in
+ * memory; the first `drop` datagrams to the server are lost. Fails the
+ * test when either cannot be made. One pair at a time (static). */
+typedef struct dtls_pair {
+  mdtls_cert *cc, *sc;
+  wire to_server, to_client;
+  mdtls *client, *server;
+} dtls_pair;
+
+static dtls_pair *dtls_pair_new(int drop) {
+  static dtls_pair p;
+  char err[256] = "";
+  memset(&p, 0, sizeof p);
+  p.cc = mdtls_cert_new(err, sizeof err);
+  p.sc = mdtls_cert_new(err, sizeof err);
+  p.to_server.drop = drop;
+  p.client = mdtls_new(p.cc, true, wire_send, &p.to_server, err, sizeof err);
+  p.server = mdtls_new(p.sc, false, wire_send, &p.to_client, err,
+                       sizeof err);
+  cr_assert_not_null(p.client, "%s", err);
+  cr_assert_not_null(p.server, "%s", err);
+  return &p;
+}
+
+static void dtls_pair_free(dtls_pair *p) {
+  mdtls_free(p->client);
+  mdtls_free(p->server);
+  mdtls_cert_free(p->cc);
+  mdtls_cert_free(p->sc);
+}
+
 static void sleep_ms(long ms);
 static uint64_t now_ms(void);
 
 Test(dtls, handshake_survives_a_lost_client_hello) {
   char err[256] = "";
-  mdtls_cert *cc = mdtls_cert_new(err, sizeof err);
-  mdtls_cert *sc = mdtls_cert_new(err, sizeof err);
-  static wire to_server, to_client;
-  memset(&to_server, 0, sizeof to_server);
-  memset(&to_client, 0, sizeof to_client);
-  to_server.drop = 1;
-  mdtls *client = mdtls_new(cc, true, wire_send, &to_server, err, sizeof err);
-  mdtls *server = mdtls_new(sc, false, wire_send, &to_client, err,
-                            sizeof err);
-  cr_assert_not_null(client, "%s", err);
-  cr_assert_not_null(server, "%s", err);
+  dtls_pair *p = dtls_pair_new(1);
+  mdtls *client = p->client, *server = p->server;
+  wire *to_server = &p->to_server, *to_client = &p->to_client;
+  mdtls_cert *cc = p->cc, *sc = p->sc;
   cr_assert_eq(mdtls_start(client, err, sizeof err), MDTLS_HANDSHAKING);
-  cr_assert_eq(to_server.sent, 1);
+  cr_assert_eq(to_server->sent, 1);
 
   bool cdone = false, sdone = false;
   uint64_t end = now_ms() + 4000;
   while (!(cdone && sdone) && now_ms() < end) {
-    sdone = deliver(&to_server, server, sdone);
-    cdone = deliver(&to_client, client, cdone);
+    sdone = deliver(to_server, server, sdone);
+    cdone = deliver(to_client, client, cdone);
     uint32_t ms;
     if (mdtls_timeout_ms(client, &ms) && ms == 0)
       mdtls_on_timeout(client, err, sizeof err);
     sleep_ms(10);
   }
   cr_assert(cdone && sdone, "handshake incomplete");
-  cr_assert_geq(to_server.sent, 3, "the ClientHello was sent again");
+  cr_assert_geq(to_server->sent, 3, "the ClientHello was sent again");
 
   char fp[MDTLS_FP_LEN];
   cr_assert_eq(mdtls_peer_fingerprint(client, fp), 0);
@@ -294,13 +318,10 @@ Test(dtls, handshake_survives_a_lost_client_hello) {
 
   /* close_notify reaches the other side as CLOSED */
   mdtls_close(client);
-  cr_assert_eq(to_server.count, 1);
-  cr_assert_eq(mdtls_on_datagram(server, to_server.buf[0], to_server.len[0],
+  cr_assert_eq(to_server->count, 1);
+  cr_assert_eq(mdtls_on_datagram(server, to_server->buf[0], to_server->len[0],
                                  err, sizeof err), MDTLS_CLOSED);
-  mdtls_free(client);
-  mdtls_free(server);
-  mdtls_cert_free(cc);
-  mdtls_cert_free(sc);
+  dtls_pair_free(p);
 }
 
 /* The retransmission schedule starts at 100 ms (OpenSSL's own: 1 s) and
@@ -321,19 +342,12 @@ Test(dtls, retransmission_schedule) {
  * so the test follows the endpoint's timer, not a clock of its own. */
 Test(dtls, lost_client_hello_is_sent_again_on_the_short_timer) {
   char err[256] = "";
-  mdtls_cert *cc = mdtls_cert_new(err, sizeof err);
-  mdtls_cert *sc = mdtls_cert_new(err, sizeof err);
-  static wire to_server, to_client;
-  memset(&to_server, 0, sizeof to_server);
-  memset(&to_client, 0, sizeof to_client);
-  to_server.drop = 1;
-  mdtls *client = mdtls_new(cc, true, wire_send, &to_server, err, sizeof err);
-  mdtls *server = mdtls_new(sc, false, wire_send, &to_client, err,
-                            sizeof err);
-  cr_assert(client && server, "%s", err);
+  dtls_pair *p = dtls_pair_new(1);
+  mdtls *client = p->client, *server = p->server;
+  wire *to_server = &p->to_server, *to_client = &p->to_client;
   cr_assert_eq(mdtls_start(client, err, sizeof err), MDTLS_HANDSHAKING);
-  cr_assert_eq(to_server.sent, 1);
-  cr_assert_eq(to_server.count, 0, "the ClientHello was lost");
+  cr_assert_eq(to_server->sent, 1);
+  cr_assert_eq(to_server->count, 0, "the ClientHello was lost");
 
   uint32_t ms = 0;
   cr_assert(mdtls_timeout_ms(client, &ms));
@@ -349,8 +363,8 @@ Test(dtls, lost_client_hello_is_sent_again_on_the_short_timer) {
                  MDTLS_HANDSHAKING, "%s", err);
   }
   cr_assert_eq(mdtls_retransmits(client), 1);
-  cr_assert_eq(to_server.sent, 2, "the ClientHello, and only it, again");
-  cr_assert_eq(to_server.count, 1);
+  cr_assert_eq(to_server->sent, 2, "the ClientHello, and only it, again");
+  cr_assert_eq(to_server->count, 1);
   /* The timer of the retransmitted flight doubled: 200 ms at most. */
   cr_assert(mdtls_timeout_ms(client, &ms));
   cr_assert_leq(ms, 200, "second timeout %u ms", (unsigned)ms);
@@ -358,18 +372,15 @@ Test(dtls, lost_client_hello_is_sent_again_on_the_short_timer) {
   /* Nothing else is lost: the flights cross without another timeout. */
   bool cdone = false, sdone = false;
   for (int round = 0; round < 8 && !(cdone && sdone); round++) {
-    sdone = deliver(&to_server, server, sdone);
-    cdone = deliver(&to_client, client, cdone);
+    sdone = deliver(to_server, server, sdone);
+    cdone = deliver(to_client, client, cdone);
   }
   cr_assert(cdone && sdone, "handshake incomplete");
   cr_assert_eq(mdtls_retransmits(client), 1);
   cr_assert_eq(mdtls_retransmits(server), 0);
   cr_assert_not(mdtls_timeout_ms(client, &ms), "no timer after the end");
 
-  mdtls_free(client);
-  mdtls_free(server);
-  mdtls_cert_free(cc);
-  mdtls_cert_free(sc);
+  dtls_pair_free(p);
 }
 
 /* Once the handshake is done, a datagram anyone can forge (a record of
@@ -386,28 +397,21 @@ Test(dtls, forged_records_after_the_handshake_are_dropped) {
   };
   static const size_t forged_len[] = {15, 15, 16, 16, 14};
   char err[256] = "";
-  mdtls_cert *cc = mdtls_cert_new(err, sizeof err);
-  mdtls_cert *sc = mdtls_cert_new(err, sizeof err);
-  static wire to_server, to_client;
-  memset(&to_server, 0, sizeof to_server);
-  memset(&to_client, 0, sizeof to_client);
-  mdtls *client = mdtls_new(cc, true, wire_send, &to_server, err, sizeof err);
-  mdtls *server = mdtls_new(sc, false, wire_send, &to_client, err,
-                            sizeof err);
-  cr_assert_not_null(client, "%s", err);
-  cr_assert_not_null(server, "%s", err);
+  dtls_pair *p = dtls_pair_new(0);
+  mdtls *client = p->client, *server = p->server;
+  wire *to_server = &p->to_server, *to_client = &p->to_client;
   mdtls_start(client, err, sizeof err);
   bool cdone = false, sdone = false;
   for (int i = 0; i < 20 && !(cdone && sdone); i++) {
     /* a forged alert of the next epoch, ahead of each flight */
     mdtls_on_datagram(server, forged[0], forged_len[0], err, sizeof err);
     mdtls_on_datagram(client, forged[0], forged_len[0], err, sizeof err);
-    sdone = deliver(&to_server, server, sdone);
-    cdone = deliver(&to_client, client, cdone);
+    sdone = deliver(to_server, server, sdone);
+    cdone = deliver(to_client, client, cdone);
   }
   cr_assert(cdone && sdone, "handshake incomplete");
 
-  to_server.count = to_client.count = 0;
+  to_server->count = to_client->count = 0;
   for (size_t i = 0; i < sizeof forged_len / sizeof forged_len[0]; i++) {
     mdtls *to[2] = {client, server};
     for (int k = 0; k < 2; k++) {
@@ -418,14 +422,11 @@ Test(dtls, forged_records_after_the_handshake_are_dropped) {
     }
   }
   /* and no alert went to the peer, which would end its association */
-  for (size_t i = 0; i < to_server.count; i++)
-    cr_assert_neq(to_server.buf[i][0], 21, "the client sent an alert");
-  for (size_t i = 0; i < to_client.count; i++)
-    cr_assert_neq(to_client.buf[i][0], 21, "the server sent an alert");
-  mdtls_free(client);
-  mdtls_free(server);
-  mdtls_cert_free(cc);
-  mdtls_cert_free(sc);
+  for (size_t i = 0; i < to_server->count; i++)
+    cr_assert_neq(to_server->buf[i][0], 21, "the client sent an alert");
+  for (size_t i = 0; i < to_client->count; i++)
+    cr_assert_neq(to_client->buf[i][0], 21, "the server sent an alert");
+  dtls_pair_free(p);
 }
 
 /* --- two engines on loopback -------------------------------------- */
