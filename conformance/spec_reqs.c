@@ -589,6 +589,10 @@ const pc_req pc_reqs[] = {
   {"CALL-2", "19.1", "MUST",
    "a server MUST give every call an id it never gave another call, and "
    "MUST NOT let a conversation have more than one call that has not ENDED."},
+  {"CALL-24", "19.2", "MUST",
+   "a server MUST refuse a frame of the table above whose body is \"none\" "
+   "but that carries a body (a `content-length` above 0) with `bad-value` "
+   "(427), the error body naming `content-length`, and act on none of it."},
   {"CALL-3", "19.2", "MUST",
    "a server MUST answer an accepted `CALL` with `OK` carrying the new "
    "`call`, and MUST send `RING` with `call`, `conv`, `from`, `device`, "
