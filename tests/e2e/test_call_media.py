@@ -552,20 +552,9 @@ def main():
         ok = SKIP_EXIT
     except AssertionError as e:
         print(f"FAIL call_media_{args.test}: {e}")
-        for name in sorted(os.listdir(workdir)):
-            if name.endswith(".log"):
-                print(f"--- {name} ---\n"
-                      f"{chat.read_text(os.path.join(workdir, name))[-3000:]}")
+        chat.print_logs(workdir)
     finally:
-        for p in chat.STARTED:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        chat.STARTED.clear()
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"files kept in {workdir}")
+        chat.finish(workdir, not ok or args.keep)
     return SKIP_EXIT if ok == SKIP_EXIT else 0 if ok else 1
 
 

@@ -26,7 +26,6 @@ Usage: test_call_rejoin.py --server-bin S --client-bin C --netem-bin N
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,15 +129,7 @@ def main():
     except AssertionError as e:
         print(f"FAIL call_rejoin: {e}")
     finally:
-        for p in chat.STARTED:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        chat.STARTED.clear()
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"files kept in {workdir}")
+        chat.finish(workdir, not ok or args.keep)
     return 0 if ok else 1
 
 

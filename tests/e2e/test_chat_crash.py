@@ -226,6 +226,28 @@ def read_text(path):
         return f.read()
 
 
+def print_logs(workdir):
+    """Prints the last 3000 characters of every .log file in workdir."""
+    for name in sorted(os.listdir(workdir)):
+        if name.endswith(".log"):
+            print(f"--- {name} ---\n"
+                  f"{read_text(os.path.join(workdir, name))[-3000:]}")
+
+
+def finish(workdir, keep_files):
+    """Kills every started process still running and forgets them all;
+    then removes workdir, or, with keep_files, says where it is kept."""
+    for p in STARTED:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    STARTED.clear()
+    if keep_files:
+        print(f"files kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def start_chat(server_bin, client_bin, workdir):
     """A running server, alice and bob, and their direct conversation."""
     server = Server(server_bin, workdir)
@@ -769,22 +791,9 @@ def run_one(name, args):
         print(f"PASS {name}")
     except AssertionError as e:
         print(f"FAIL {name}: {e}")
-        for fname in sorted(os.listdir(workdir)):
-            if fname.endswith(".log"):
-                with open(os.path.join(workdir, fname),
-                          errors="replace") as f:
-                    tail = f.read()[-3000:]
-                print(f"--- {fname} ---\n{tail}")
+        print_logs(workdir)
     finally:
-        for p in STARTED:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        STARTED.clear()
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"files kept in {workdir}")
+        finish(workdir, not ok or args.keep)
     return ok
 
 

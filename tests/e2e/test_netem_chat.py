@@ -32,7 +32,6 @@ Usage: test_netem_chat.py --server-bin S --client-bin C --netem-bin N
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -170,20 +169,9 @@ def main():
         print("PASS netem_chat")
     except AssertionError as e:
         print(f"FAIL netem_chat: {e}")
-        for name in sorted(os.listdir(workdir)):
-            if name.endswith(".log"):
-                with open(os.path.join(workdir, name), errors="replace") as f:
-                    print(f"--- {name} ---\n{f.read()[-3000:]}")
+        chat.print_logs(workdir)
     finally:
-        for p in chat.STARTED:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        chat.STARTED.clear()
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"files kept in {workdir}")
+        chat.finish(workdir, not ok or args.keep)
     return 0 if ok else 1
 
 
