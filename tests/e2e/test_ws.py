@@ -438,7 +438,6 @@ async def test_still_serving_after_abuse(ctx):
     assert "session open" in log and "session closed user=alice" in log
 
 
-# spec: LIFE-7 SEC-5
 def test_port_in_use(ctx):
     """A second server on the first one's address and port says why it
     cannot listen, in words, and exits non-zero; the first keeps serving."""
@@ -456,6 +455,7 @@ def test_port_in_use(ctx):
     assert server.proc.poll() is None, "the first server stopped"
 
 
+# spec: LIFE-7 SEC-5
 async def test_sigterm_drains(ctx):
     server = ctx["server"]
     ws = await ready(server, ctx["tokens"]["alice"])
