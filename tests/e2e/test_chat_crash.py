@@ -323,6 +323,12 @@ def test_send_killed_and_restarted(server_bin, client_bin, workdir):
     listen = bob.popen("listen", "--conv", conv, "--output", out)
     texts = [f"resumed {i:03d}" for i in range(1, N + 1)]
     data = "".join(t + "\n" for t in texts).encode()
+    # bob is in session before alice sends: else all of it can reach him
+    # in one SYNC answer after alice's send has finished, and there is no
+    # send left to kill in the middle.
+    log = os.path.join(workdir, f"server-{server.runs}.log")
+    wait_for(lambda: "ready: user bob" in open(log).read(),
+             "bob's session", (listen,))
 
     send = alice.popen("send", "--conv", conv, "--send-window", "1",
                        stdin=subprocess.PIPE)
