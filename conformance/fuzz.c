@@ -755,13 +755,32 @@ static bool call_pair(fz_session *S, fz_session *P, uint64_t no)
   return true;
 }
 
-/* Ends a connection of a session: a close, unless the server closed. */
+/* Reads and drops what the target still sends on c until it closes the
+ * connection or timeout_ms passes. */
+static void drain(pw_conn *c, unsigned timeout_ms)
+{
+  uint64_t end = pw_mono_ms() + timeout_ms;
+  char buf[4096];
+
+  for (uint64_t now = pw_mono_ms(); now < end; now = pw_mono_ms())
+    if (pw_read(c, buf, sizeof buf, (unsigned)(end - now)) <= 0)
+      return;
+}
+
+/* Ends a connection of a session: a close (unless the server closed),
+ * the write side shut, then what the target still sends read until it
+ * closes (at most the hang bound). Closing a socket with replies unread
+ * resets the connection, and the target could lose the messages it had
+ * not read yet; how many would depend on timing, and a seed would not
+ * reach the target with the same messages twice. */
 static void session_end(fz_session *S)
 {
   if (!S->c)
     return;
   if (!S->closed)
-    pw_ws_write_close(S->c, 1000, NULL, 100);
+    pw_ws_write_close(S->c, 1000, NULL, S->F->o.hang_ms);
+  pw_shutdown_write(S->c);
+  drain(S->c, S->F->o.hang_ms);
   pw_free(S->c);
   S->c = NULL;
 }
