@@ -280,21 +280,32 @@ static const char *const bad_candidates[] = {
   "candidate:1  1 udp 1 127.0.0.1 40000 typ host",
 };
 
-/* A value of an id-like class: a name the world knows, or a new one. */
+/* A value of an id-like class: a name the world knows, or a new one.
+ * The same draws are made whatever the world holds: call ids and a
+ * peer's device come from replies that a 0 ms read may or may not have
+ * taken yet, and the rest of the session's stream must not shift with
+ * that timing. */
 static void id_value(fz_rng *r, const fz_world *w, char cls, pc_buf *v)
 {
-  if (cls == 'v' && w->conv_count && fz_chance(r, 85))
-    pc_buf_adds(v, w->convs[fz_below(r, w->conv_count)]);
-  else if (cls == 'C' && w->call_count && fz_chance(r, 85))
-    pc_buf_adds(v, w->calls[fz_below(r, w->call_count)]);
-  else if (cls == 'U' && w->user_count && fz_chance(r, 85))
-    pc_buf_adds(v, w->users[fz_below(r, w->user_count)]);
-  else if (cls == 'D' && w->peer_device[0] && fz_chance(r, 70))
-    pc_buf_adds(v, w->peer_device);
-  else if (cls == 'U')
-    random_id(r, v, 1, 12, 26);
+  bool known = fz_chance(r, cls == 'D' ? 70 : 85);
+  uint64_t pick = fz_rand(r);
+  pc_buf fresh = {0};
+
+  if (cls == 'U')
+    random_id(r, &fresh, 1, 12, 26);
   else
-    random_id(r, v, 1, 20, sizeof id_chars - 1);
+    random_id(r, &fresh, 1, 20, sizeof id_chars - 1);
+  if (known && cls == 'v' && w->conv_count)
+    pc_buf_adds(v, w->convs[pick % w->conv_count]);
+  else if (known && cls == 'C' && w->call_count)
+    pc_buf_adds(v, w->calls[pick % w->call_count]);
+  else if (known && cls == 'U' && w->user_count)
+    pc_buf_adds(v, w->users[pick % w->user_count]);
+  else if (known && cls == 'D' && w->peer_device[0])
+    pc_buf_adds(v, w->peer_device);
+  else
+    pc_buf_add(v, fresh.p, fresh.len);
+  pc_buf_free(&fresh);
 }
 
 /* A value of header `name` that fits its definition (most of the
