@@ -23,8 +23,9 @@
  * media engine's ICE credentials and DTLS fingerprint; setup is actpass
  * in every OFFER and active in every ANSWER (CALLCLI-4; the DTLS
  * association of the first exchange stays through an ICE restart; an
- * offer that itself says active is answered passive). Candidates are trickled as CANDIDATE frames after
- * the side's own OFFER or ANSWER, then END-OF-CANDIDATES.
+ * offer that itself says active is answered passive). Candidates are
+ * trickled as CANDIDATE frames after the side's own OFFER or ANSWER, then
+ * END-OF-CANDIDATES.
  *
  * After a reconnect (EV_READY with `reconnected`) while the user is a
  * participant, the machine sends JOIN with rejoin: yes, then restarts
