@@ -12,6 +12,7 @@ unmasked WebSocket frames, as a server sends them.
 import base64
 import hashlib
 import json
+import os
 import re
 import socket
 import struct
@@ -140,3 +141,13 @@ class StandinServer:
 
     def _answer(self, conn, head, body):
         raise NotImplementedError
+
+
+def accounts_setup(workdir):
+    """The context of a test run: `workdir` and an accounts file of four
+    accounts, which stand-ins accept whatever their passwords."""
+    path = os.path.join(workdir, "accounts.json")
+    with open(path, "w") as f:
+        json.dump({"accounts": [{"user": f"user{i}", "password": "pw"}
+                                for i in range(4)]}, f)
+    return {"workdir": workdir, "accounts": path}

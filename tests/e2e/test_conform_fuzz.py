@@ -34,8 +34,8 @@ import subprocess
 import sys
 import threading
 
-from conform_standin import (CONFIG, StandinServer, answer_json,
-                             switching_protocols, ws_frame)
+from conform_standin import (CONFIG, StandinServer, accounts_setup,
+                             answer_json, switching_protocols, ws_frame)
 from parley_e2e import run_tests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -397,14 +397,6 @@ TESTS = [test_reference, test_crash, test_hang, test_bad_error, test_no_req,
          test_determinism, test_grammar, test_usage]
 
 
-def setup(workdir):
-    path = os.path.join(workdir, "accounts.json")
-    with open(path, "w") as f:
-        json.dump({"accounts": [{"user": f"user{i}", "password": "pw"}
-                                for i in range(4)]}, f)
-    return {"workdir": workdir, "accounts": path}
-
-
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -415,7 +407,7 @@ def main():
     ARGS = p.parse_args()
     tests = [t for t in TESTS if not ARGS.test or t.__name__ in
              [f"test_{n}" for n in ARGS.test]]
-    run_tests(tests, setup, lambda ctx: None)
+    run_tests(tests, accounts_setup, lambda ctx: None)
 
 
 if __name__ == "__main__":

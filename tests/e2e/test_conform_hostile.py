@@ -24,8 +24,8 @@ import sys
 import threading
 import time
 
-from conform_standin import (CONFIG, StandinServer, switching_protocols,
-                             ws_frame)
+from conform_standin import (CONFIG, StandinServer, accounts_setup,
+                             switching_protocols, ws_frame)
 from parley_e2e import run_tests
 
 RUN_S = 40  # guards each run against hangs; never a pass condition
@@ -500,14 +500,6 @@ TESTS = [test_reports_never_damaged, test_reports_written_through,
          test_setup_errors_escaped]
 
 
-def setup(workdir):
-    path = os.path.join(workdir, "accounts.json")
-    with open(path, "w") as f:
-        json.dump({"accounts": [{"user": f"user{i}", "password": "pw"}
-                                for i in range(4)]}, f)
-    return {"workdir": workdir, "accounts": path}
-
-
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -515,7 +507,7 @@ def main():
     p.add_argument("--test", action="append")
     ARGS = p.parse_args()
     tests = [t for t in TESTS if not ARGS.test or t.__name__ in ARGS.test]
-    run_tests(tests, setup, lambda ctx: None)
+    run_tests(tests, accounts_setup, lambda ctx: None)
 
 
 if __name__ == "__main__":
